@@ -1,0 +1,118 @@
+// ProductQuantizer.
+#include <functional>
+
+#include "bindings.h"
+#include "qvec/pq.h"
+
+namespace qvec::bind {
+
+void register_pq(py::module_& m) {
+  py::class_<ProductQuantizer>(m, "ProductQuantizer")
+      .def(py::init([](size_t dim, size_t m_, size_t nbits, const std::string& metric) {
+             return ProductQuantizer(dim, m_, nbits, parse_metric(metric.c_str()));
+           }),
+           py::arg("dim"), py::arg("m"), py::arg("nbits"), py::arg("metric"))
+      .def_property_readonly("dim", &ProductQuantizer::dim)
+      .def_property_readonly("m", &ProductQuantizer::m)
+      .def_property_readonly("nbits", &ProductQuantizer::nbits)
+      .def_property_readonly("ksub", &ProductQuantizer::ksub)
+      .def_property_readonly("dsub", &ProductQuantizer::dsub)
+      .def_property_readonly("code_size", &ProductQuantizer::code_size)
+      .def_property_readonly("is_trained", &ProductQuantizer::is_trained)
+      .def_property_readonly("metric",
+                             [](const ProductQuantizer& pq) { return metric_name(pq.metric()); })
+      .def(
+          "train",
+          [](ProductQuantizer& pq, FloatArray x, size_t iters, uint64_t seed, size_t max_train,
+             py::object progress) {
+            require_matrix(x, "x", pq.dim());
+            PQTrainOptions options;
+            options.iters = iters;
+            options.seed = seed;
+            options.max_train = max_train;
+            if (!progress.is_none())
+              options.progress = [progress](size_t done, size_t total) {
+                py::gil_scoped_acquire acquire;
+                progress(done, total);
+              };
+            py::gil_scoped_release release;
+            pq.train(x.data(), x.shape(0), options);
+          },
+          py::arg("x"), py::arg("iters"), py::arg("seed"), py::arg("max_train"),
+          py::arg("progress"))
+      .def("get_centroids",
+           [](const ProductQuantizer& pq) {
+             py::array_t<float> out({pq.m(), pq.ksub(), pq.dsub()});
+             std::copy(pq.centroids().begin(), pq.centroids().end(), out.mutable_data());
+             return out;
+           })
+      .def("set_centroids",
+           [](ProductQuantizer& pq, FloatArray c) {
+             if (c.ndim() != 3 || static_cast<size_t>(c.shape(0)) != pq.m() ||
+                 static_cast<size_t>(c.shape(1)) != pq.ksub() ||
+                 static_cast<size_t>(c.shape(2)) != pq.dsub())
+               throw py::value_error("codebooks must have shape (m, 2**nbits, dim/m)");
+             pq.set_centroids(c.data());
+           })
+      .def("encode",
+           [](const ProductQuantizer& pq, FloatArray x) {
+             require_matrix(x, "x", pq.dim());
+             size_t n = x.shape(0);
+             py::array_t<uint8_t> codes({n, pq.code_size()});
+             uint8_t* out = codes.mutable_data();
+             py::gil_scoped_release release;
+             pq.encode(x.data(), n, out);
+             return codes;
+           })
+      .def("decode",
+           [](const ProductQuantizer& pq, ByteArray codes) {
+             require_matrix(codes, "codes", pq.code_size());
+             size_t n = codes.shape(0);
+             py::array_t<float> x({n, pq.dim()});
+             float* out = x.mutable_data();
+             py::gil_scoped_release release;
+             pq.decode(codes.data(), n, out);
+             return x;
+           })
+      .def("compute_tables",
+           [](const ProductQuantizer& pq, FloatArray q) {
+             require_matrix(q, "queries", pq.dim());
+             size_t nq = q.shape(0);
+             py::array_t<float> tables({nq, pq.m(), pq.ksub()});
+             float* out = tables.mutable_data();
+             py::gil_scoped_release release;
+             pq.compute_tables(q.data(), nq, out);
+             return tables;
+           })
+      .def("search",
+           [](const ProductQuantizer& pq, FloatArray q, ByteArray codes, long long k) {
+             require_matrix(q, "queries", pq.dim());
+             require_matrix(codes, "codes", pq.code_size());
+             require_k(k);
+             size_t nq = q.shape(0);
+             SearchResult out(nq, static_cast<size_t>(k));
+             {
+               py::gil_scoped_release release;
+               pq.search(q.data(), nq, codes.data(), codes.shape(0), static_cast<size_t>(k),
+                         out.distances.mutable_data(), out.ids.mutable_data());
+             }
+             return out.to_tuple();
+           })
+      .def("search_sdc",
+           [](const ProductQuantizer& pq, ByteArray qcodes, ByteArray codes, long long k) {
+             require_matrix(qcodes, "query_codes", pq.code_size());
+             require_matrix(codes, "codes", pq.code_size());
+             require_k(k);
+             size_t nq = qcodes.shape(0);
+             SearchResult out(nq, static_cast<size_t>(k));
+             {
+               py::gil_scoped_release release;
+               pq.search_sdc(qcodes.data(), nq, codes.data(), codes.shape(0),
+                             static_cast<size_t>(k), out.distances.mutable_data(),
+                             out.ids.mutable_data());
+             }
+             return out.to_tuple();
+           });
+}
+
+}  // namespace qvec::bind

@@ -1,0 +1,47 @@
+#pragma once
+// Shared helpers of the pybind11 module. The Python layer converts and validates user input
+// first; these checks are the last line, so a caller of _core directly still gets a clear
+// exception instead of a crash.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "qvec/common.h"
+
+namespace qvec::bind {
+
+namespace py = pybind11;
+
+// No forcecast: a silent conversion would hide a copy on the hot path.
+using FloatArray = py::array_t<float, py::array::c_style>;
+using ByteArray = py::array_t<uint8_t, py::array::c_style>;
+
+void register_common(py::module_& m);
+void register_pq(py::module_& m);
+
+/// Throws ValueError unless `a` is 2-D with `cols` columns (any count when cols == 0).
+template <class Array>
+void require_matrix(const Array& a, const char* name, size_t cols = 0) {
+  if (a.ndim() != 2)
+    throw py::value_error(std::string(name) + " must be 2-D; got " + std::to_string(a.ndim()) +
+                          "-D");
+  if (cols != 0 && static_cast<size_t>(a.shape(1)) != cols)
+    throw py::value_error(std::string(name) + " must have " + std::to_string(cols) +
+                          " columns; got " + std::to_string(a.shape(1)));
+}
+
+inline void require_k(long long k) {
+  if (k <= 0) throw py::value_error("k must be >= 1; got " + std::to_string(k));
+}
+
+/// A (rows, k) float32 / int64 result pair.
+struct SearchResult {
+  py::array_t<float> distances;
+  py::array_t<idx_t> ids;
+  SearchResult(size_t rows, size_t k)
+      : distances({rows, k}), ids({rows, k}) {}
+  py::tuple to_tuple() { return py::make_tuple(distances, ids); }
+};
+
+}  // namespace qvec::bind

@@ -1,0 +1,8 @@
+// The qvec._core extension module: one register function per part of the core.
+#include "bindings.h"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "qvec native core (use the qvec package, not this module directly)";
+  qvec::bind::register_common(m);
+  qvec::bind::register_pq(m);
+}

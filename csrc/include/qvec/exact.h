@@ -1,0 +1,20 @@
+#pragma once
+// Exhaustive (exact) k-nearest-neighbour search: the reference every quantized search is
+// measured against, and the re-ranking step.
+#include <cstddef>
+
+#include "qvec/common.h"
+
+namespace qvec {
+
+/// queries: size nq * d, layout (nq, d); base: size n * d, layout (n, d).
+/// distances, ids: size nq * k, layout (nq, k), filled best-first.
+/// L2 gives squared distances (ascending); IP gives inner products (descending).
+/// Missing results (k > n) hold id -1 and +inf (L2) or -inf (IP).
+void exact_search(const float* queries, size_t nq, const float* base, size_t n, size_t d,
+                  Metric metric, size_t k, float* distances, idx_t* ids);
+
+/// Row norms: out[i] = sum_j x[i*d + j]^2 for i < n.
+void squared_norms(const float* x, size_t n, size_t d, float* out);
+
+}  // namespace qvec

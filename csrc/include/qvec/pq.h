@@ -1,0 +1,90 @@
+#pragma once
+// Product quantization: a vector of dimension dim is cut into m subvectors of dsub = dim / m
+// values; each subvector is replaced by the index of its nearest centroid in that subspace's
+// codebook of ksub = 2^nbits centroids.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "qvec/common.h"
+
+namespace qvec {
+
+struct PQTrainOptions {
+  size_t iters = 25;
+  uint64_t seed = 0;
+  /// Training points used at most (a seeded sample); 0 means 256 * ksub, as FAISS does.
+  size_t max_train = 0;
+  /// Called on the calling thread after each subspace: (subspaces done, m).
+  std::function<void(size_t, size_t)> progress;
+};
+
+class ProductQuantizer {
+ public:
+  /// Throws std::invalid_argument unless dim > 0, 0 < m, m divides dim and nbits == 8.
+  ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric metric);
+
+  size_t dim() const { return dim_; }
+  size_t m() const { return m_; }
+  size_t nbits() const { return nbits_; }
+  size_t ksub() const { return ksub_; }
+  size_t dsub() const { return dsub_; }
+  Metric metric() const { return metric_; }
+  /// Bytes per encoded vector.
+  size_t code_size() const { return m_ * nbits_ / 8; }
+  bool is_trained() const { return trained_; }
+
+  /// x: size n * dim, layout (n, dim). Requires n >= ksub.
+  void train(const float* x, size_t n, const PQTrainOptions& options);
+
+  /// Codebooks: size m * ksub * dsub, layout (m, ksub, dsub).
+  const std::vector<float>& centroids() const { return centroids_; }
+  /// centroids: size m * ksub * dsub, layout (m, ksub, dsub); marks the quantizer trained.
+  void set_centroids(const float* centroids);
+
+  /// x: size n * dim; codes: size n * code_size(), layout (n, code_size()).
+  void encode(const float* x, size_t n, uint8_t* codes) const;
+  /// codes: size n * code_size(); x: size n * dim, written.
+  void decode(const uint8_t* codes, size_t n, float* x) const;
+
+  /// Per-query lookup tables, smaller-is-better: L2 gives ||q_j - c||^2, IP gives -<q_j, c>.
+  /// queries: size nq * dim; tables: size nq * m * ksub, layout (nq, m, ksub).
+  void compute_tables(const float* queries, size_t nq, float* tables) const;
+
+  /// Asymmetric search: float queries against codes. Exact ADC top-k (the quantized tables
+  /// used for speed are followed by an exact float re-score with a proven error bound).
+  /// queries: size nq * dim; codes: size n * code_size(); distances, ids: size nq * k.
+  /// L2 distances ascending; IP similarities descending; padding as exact_search.
+  void search(const float* queries, size_t nq, const uint8_t* codes, size_t n, size_t k,
+              float* distances, idx_t* ids) const;
+
+  /// Symmetric search: query codes against codes, through centroid-to-centroid distances.
+  /// query_codes: size nq * code_size(); other arguments as search().
+  void search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes, size_t n,
+                  size_t k, float* distances, idx_t* ids) const;
+
+  /// Centroids of subspace j, packed for the kernels: size ksub * dsub, layout
+  /// (ksub / 16, dsub, 16), and their squared norms: size ksub.
+  const float* packed_centroids(size_t j) const { return packed_.data() + j * ksub_ * dsub_; }
+  const float* centroid_norms(size_t j) const { return norms_.data() + j * ksub_; }
+
+ private:
+  void require_trained() const;
+  void repack();
+
+  size_t dim_, m_, nbits_, ksub_, dsub_;
+  Metric metric_;
+  bool trained_ = false;
+  std::vector<float> centroids_;
+  std::vector<float> packed_;
+  std::vector<float> norms_;
+};
+
+/// Scans codes with per-query float tables; the engine behind ProductQuantizer::search.
+/// tables: size nq * m * 256 (smaller is better); codes: size n * m, layout (n, m);
+/// out_distances, out_ids: size nq * k, smallest-first (tables' own units, not negated).
+void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
+                   size_t k, float* out_distances, idx_t* out_ids);
+
+}  // namespace qvec

@@ -1,0 +1,77 @@
+#pragma once
+// Fixed-size max-heaps keeping the k best (smallest) (distance, id) pairs of each query.
+// Order is lexicographic on (distance, id) with id -1 ("empty") ranked after every real id,
+// so ties go to the smaller id and results never depend on scan order.
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+#include "qvec/common.h"
+
+namespace qvec::detail {
+
+inline bool worse(float da, idx_t ia, float db, idx_t ib) {
+  if (da != db) return da > db;
+  return static_cast<uint64_t>(ia) > static_cast<uint64_t>(ib);
+}
+
+/// k slots for one query: dist[0] / ids[0] is the worst kept entry.
+struct HeapView {
+  float* dist;
+  idx_t* ids;
+  size_t k;
+
+  float threshold() const { return dist[0]; }
+
+  /// Keeps (d, id) if it beats the worst kept entry.
+  void push(float d, idx_t id) {
+    if (!worse(dist[0], ids[0], d, id)) return;
+    size_t i = 0;
+    for (;;) {
+      size_t left = 2 * i + 1, right = left + 1, largest = i;
+      float ld = d;
+      idx_t li = id;
+      if (left < k && worse(dist[left], ids[left], ld, li)) {
+        largest = left;
+        ld = dist[left];
+        li = ids[left];
+      }
+      if (right < k && worse(dist[right], ids[right], ld, li)) largest = right;
+      if (largest == i) break;
+      dist[i] = dist[largest];
+      ids[i] = ids[largest];
+      i = largest;
+    }
+    dist[i] = d;
+    ids[i] = id;
+  }
+
+  void clear() {
+    for (size_t i = 0; i < k; ++i) {
+      dist[i] = std::numeric_limits<float>::infinity();
+      ids[i] = -1;
+    }
+  }
+
+  /// Turns the heap into a best-first sorted list in place.
+  void sort();
+};
+
+/// Heaps for a contiguous range of queries, backed by one allocation.
+class HeapSet {
+ public:
+  HeapSet(size_t nq, size_t k) : k_(k), dist_(nq * k), ids_(nq * k) {
+    for (size_t q = 0; q < nq; ++q) at(q).clear();
+  }
+  HeapView at(size_t q) { return {dist_.data() + q * k_, ids_.data() + q * k_, k_}; }
+  float* distances() { return dist_.data(); }
+  idx_t* ids() { return ids_.data(); }
+
+ private:
+  size_t k_;
+  std::vector<float> dist_;
+  std::vector<idx_t> ids_;
+};
+
+}  // namespace qvec::detail

@@ -1,0 +1,123 @@
+// AVX2 + FMA kernels. Built with this file's own -m flags; only reached after simd.cpp has
+// checked the CPU. Internal linkage and no std templates, so nothing leaks into baseline code.
+#include <immintrin.h>
+
+#include "kernels/kernels.h"
+
+namespace qvec::detail {
+namespace {
+
+// 16 columns are two 8-float registers; four rows keep 8 accumulators plus the two loads in
+// the 16 ymm registers.
+template <int R>
+void dot_rows(const float* a, size_t lda, const float* bpack, size_t d, float* out, size_t ldo) {
+  __m256 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  for (size_t t = 0; t < d; ++t) {
+    __m256 b0 = _mm256_loadu_ps(bpack + t * kPackWidth);
+    __m256 b1 = _mm256_loadu_ps(bpack + t * kPackWidth + 8);
+    for (int r = 0; r < R; ++r) {
+      __m256 x = _mm256_broadcast_ss(a + r * lda + t);
+      lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
+      hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(out + r * ldo, lo[r]);
+    _mm256_storeu_ps(out + r * ldo + 8, hi[r]);
+  }
+}
+
+void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, size_t d,
+                float* out, size_t ldo) {
+  while (rows >= 4) {
+    dot_rows<4>(a, lda, bpack, d, out, ldo);
+    a += 4 * lda;
+    out += 4 * ldo;
+    rows -= 4;
+  }
+  switch (rows) {
+    case 3: dot_rows<3>(a, lda, bpack, d, out, ldo); break;
+    case 2: dot_rows<2>(a, lda, bpack, d, out, ldo); break;
+    case 1: dot_rows<1>(a, lda, bpack, d, out, ldo); break;
+    default: break;
+  }
+}
+
+void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
+               size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+  float dots[kTileRows * kPackWidth];
+  for (size_t r = 0; r < rows; ++r) {
+    best_value[r] = __builtin_inff();
+    best_index[r] = 0;
+  }
+  for (size_t p = 0; p < npacks; ++p) {
+    dot_tile16(a, lda, rows, bpack + p * d * kPackWidth, d, dots, kPackWidth);
+    const __m256 n0 = _mm256_loadu_ps(bnorms + p * kPackWidth);
+    const __m256 n1 = _mm256_loadu_ps(bnorms + p * kPackWidth + 8);
+    const __m256 minus_two = _mm256_set1_ps(-2.0f);
+    for (size_t r = 0; r < rows; ++r) {
+      float v[kPackWidth];
+      _mm256_storeu_ps(v, _mm256_fmadd_ps(_mm256_loadu_ps(dots + r * kPackWidth), minus_two, n0));
+      _mm256_storeu_ps(v + 8,
+                       _mm256_fmadd_ps(_mm256_loadu_ps(dots + r * kPackWidth + 8), minus_two, n1));
+      for (size_t c = 0; c < kPackWidth; ++c)
+        if (v[c] < best_value[r]) {
+          best_value[r] = v[c];
+          best_index[r] = static_cast<int32_t>(p * kPackWidth + c);
+        }
+    }
+  }
+}
+
+// No byte permute spans 256 entries in AVX2, so tables are read with 32-bit gathers whose top
+// bytes are masked off (the caller pads the table so the last gather stays in bounds).
+void adc_scan_u8(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
+                 uint16_t* out) {
+  const __m256i low_byte = _mm256_set1_epi32(0xff);
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* block = codes + b * m * kCodeBlock;
+    for (size_t g = 0; g < kCodeBlock; g += 16) {
+      __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+      for (size_t j = 0; j < m; ++j) {
+        const int* table = reinterpret_cast<const int*>(lut + j * 256);
+        __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + j * kCodeBlock + g));
+        __m256i i0 = _mm256_cvtepu8_epi32(c);
+        __m256i i1 = _mm256_cvtepu8_epi32(_mm_srli_si128(c, 8));
+        acc0 = _mm256_add_epi32(acc0, _mm256_and_si256(_mm256_i32gather_epi32(table, i0, 1), low_byte));
+        acc1 = _mm256_add_epi32(acc1, _mm256_and_si256(_mm256_i32gather_epi32(table, i1, 1), low_byte));
+      }
+      // Sums fit in 16 bits by contract; unsigned saturation cannot trigger.
+      __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(acc0, acc1), 0xd8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kCodeBlock + g), packed);
+    }
+  }
+}
+
+size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out) {
+  const __m256i limit = _mm256_set1_epi16(static_cast<short>(threshold));
+  size_t count = 0, i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + i));
+    // v <= limit (unsigned) exactly when min(v, limit) == v.
+    __m256i le = _mm256_cmpeq_epi16(_mm256_min_epu16(v, limit), v);
+    unsigned hit = static_cast<unsigned>(_mm256_movemask_epi8(le)) & 0x55555555u;
+    while (hit) {
+      out[count++] = static_cast<uint32_t>(i + (__builtin_ctz(hit) >> 1));
+      hit &= hit - 1;
+    }
+  }
+  for (; i < n; ++i)
+    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
+  return count;
+}
+
+}  // namespace
+
+const Kernels* avx2_kernels() {
+  static const Kernels table = {SimdLevel::AVX2, dot_tile16, nearest16, adc_scan_u8,
+                                filter_le_u16};
+  return &table;
+}
+
+}  // namespace qvec::detail

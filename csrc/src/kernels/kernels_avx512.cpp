@@ -1,0 +1,146 @@
+// AVX-512 kernels (F/BW/DQ/VL + VBMI + VPOPCNTDQ). Built with this file's own -m flags; only
+// reached after simd.cpp has checked the CPU. Everything here has internal linkage and uses no
+// std templates, so no AVX-512 code can leak into baseline callers.
+#include <immintrin.h>
+
+#include "kernels/kernels.h"
+
+namespace qvec::detail {
+namespace {
+
+template <int R>
+void dot_rows(const float* a, size_t lda, const float* bpack, size_t d, float* out, size_t ldo) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (size_t t = 0; t < d; ++t) {
+    __m512 b = _mm512_loadu_ps(bpack + t * kPackWidth);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + t]), b, acc[r]);
+  }
+  for (int r = 0; r < R; ++r) _mm512_storeu_ps(out + r * ldo, acc[r]);
+}
+
+void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, size_t d,
+                float* out, size_t ldo) {
+  switch (rows) {
+    case 8: dot_rows<8>(a, lda, bpack, d, out, ldo); break;
+    case 7: dot_rows<7>(a, lda, bpack, d, out, ldo); break;
+    case 6: dot_rows<6>(a, lda, bpack, d, out, ldo); break;
+    case 5: dot_rows<5>(a, lda, bpack, d, out, ldo); break;
+    case 4: dot_rows<4>(a, lda, bpack, d, out, ldo); break;
+    case 3: dot_rows<3>(a, lda, bpack, d, out, ldo); break;
+    case 2: dot_rows<2>(a, lda, bpack, d, out, ldo); break;
+    case 1: dot_rows<1>(a, lda, bpack, d, out, ldo); break;
+    default: break;
+  }
+}
+
+template <int R>
+void nearest_rows(const float* a, size_t lda, const float* bpack, const float* bnorms,
+                  size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+  __m512 best[R];
+  __m512i best_at[R];
+  for (int r = 0; r < R; ++r) {
+    best[r] = _mm512_set1_ps(__builtin_inff());
+    best_at[r] = _mm512_setzero_si512();
+  }
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 minus_two = _mm512_set1_ps(-2.0f);
+  for (size_t p = 0; p < npacks; ++p) {
+    const float* pack = bpack + p * d * kPackWidth;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (size_t t = 0; t < d; ++t) {
+      __m512 b = _mm512_loadu_ps(pack + t * kPackWidth);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + t]), b, acc[r]);
+    }
+    __m512 norms = _mm512_loadu_ps(bnorms + p * kPackWidth);
+    __m512i at = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(p * kPackWidth)));
+    for (int r = 0; r < R; ++r) {
+      __m512 v = _mm512_fmadd_ps(acc[r], minus_two, norms);
+      __mmask16 better = _mm512_cmp_ps_mask(v, best[r], _CMP_LT_OQ);
+      best[r] = _mm512_mask_blend_ps(better, best[r], v);
+      best_at[r] = _mm512_mask_blend_epi32(better, best_at[r], at);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float lowest = _mm512_reduce_min_ps(best[r]);
+    __mmask16 hit = _mm512_cmp_ps_mask(best[r], _mm512_set1_ps(lowest), _CMP_EQ_OQ);
+    __m512i candidates = _mm512_mask_blend_epi32(hit, _mm512_set1_epi32(0x7fffffff), best_at[r]);
+    best_index[r] = _mm512_reduce_min_epi32(candidates);
+    best_value[r] = lowest;
+  }
+}
+
+void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
+               size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+  switch (rows) {
+    case 8: nearest_rows<8>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 7: nearest_rows<7>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 6: nearest_rows<6>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 5: nearest_rows<5>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 4: nearest_rows<4>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 3: nearest_rows<3>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 2: nearest_rows<2>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 1: nearest_rows<1>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    default: break;
+  }
+}
+
+// 256-entry byte lookup of 64 codes at once: two 128-entry VBMI permutes, then bit 7 of each
+// code picks which half answered.
+inline __m512i lookup256(const uint8_t* table, __m512i idx) {
+  __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512(table), idx,
+                                        _mm512_loadu_si512(table + 64));
+  __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512(table + 128), idx,
+                                        _mm512_loadu_si512(table + 192));
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
+void adc_scan_u8(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
+                 uint16_t* out) {
+  const __m512i low_bytes = _mm512_set1_epi16(0x00ff);
+  // Even and odd code positions accumulate in separate 16-bit lanes; these indices
+  // interleave them back into code order when the block is stored.
+  static const uint16_t kInterleave[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                            8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46,
+                                            15, 47};
+  const __m512i first_half = _mm512_loadu_si512(kInterleave);
+  const __m512i second_half = _mm512_add_epi16(first_half, _mm512_set1_epi16(16));
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* block = codes + b * m * kCodeBlock;
+    __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+    for (size_t j = 0; j < m; ++j) {
+      __m512i v = lookup256(lut + j * 256, _mm512_loadu_si512(block + j * kCodeBlock));
+      even = _mm512_add_epi16(even, _mm512_and_si512(v, low_bytes));
+      odd = _mm512_add_epi16(odd, _mm512_srli_epi16(v, 8));
+    }
+    _mm512_storeu_si512(out + b * kCodeBlock, _mm512_permutex2var_epi16(even, first_half, odd));
+    _mm512_storeu_si512(out + b * kCodeBlock + 32,
+                        _mm512_permutex2var_epi16(even, second_half, odd));
+  }
+}
+
+size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out) {
+  const __m512i limit = _mm512_set1_epi16(static_cast<short>(threshold));
+  size_t count = 0, i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __mmask32 hit = _mm512_cmple_epu16_mask(_mm512_loadu_si512(values + i), limit);
+    while (hit) {
+      out[count++] = static_cast<uint32_t>(i + __builtin_ctz(hit));
+      hit &= hit - 1;
+    }
+  }
+  for (; i < n; ++i)
+    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
+  return count;
+}
+
+}  // namespace
+
+const Kernels* avx512_kernels() {
+  static const Kernels table = {SimdLevel::AVX512, dot_tile16, nearest16, adc_scan_u8,
+                                filter_le_u16};
+  return &table;
+}
+
+}  // namespace qvec::detail

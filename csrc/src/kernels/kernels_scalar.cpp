@@ -1,0 +1,71 @@
+// Scalar reference kernels: the plain definition every SIMD variant is tested against, and
+// the fallback on CPUs (or architectures) without AVX2.
+#include <cmath>
+
+#include "kernels/kernels.h"
+
+namespace qvec::detail {
+namespace {
+
+void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, size_t d,
+                float* out, size_t ldo) {
+  for (size_t r = 0; r < rows; ++r) {
+    float acc[kPackWidth] = {};
+    const float* row = a + r * lda;
+    for (size_t t = 0; t < d; ++t)
+      for (size_t c = 0; c < kPackWidth; ++c) acc[c] += row[t] * bpack[t * kPackWidth + c];
+    for (size_t c = 0; c < kPackWidth; ++c) out[r * ldo + c] = acc[c];
+  }
+}
+
+void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
+               size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+  for (size_t r = 0; r < rows; ++r) {
+    float best = INFINITY;
+    int32_t index = 0;
+    for (size_t p = 0; p < npacks; ++p) {
+      float dots[kPackWidth];
+      dot_tile16(a + r * lda, lda, 1, bpack + p * d * kPackWidth, d, dots, kPackWidth);
+      for (size_t c = 0; c < kPackWidth; ++c) {
+        float v = bnorms[p * kPackWidth + c] - 2.0f * dots[c];
+        if (v < best) {
+          best = v;
+          index = static_cast<int32_t>(p * kPackWidth + c);
+        }
+      }
+    }
+    best_index[r] = index;
+    best_value[r] = best;
+  }
+}
+
+void adc_scan_u8(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
+                 uint16_t* out) {
+  for (size_t b = 0; b < nblocks; ++b) {
+    uint16_t acc[kCodeBlock] = {};
+    const uint8_t* block = codes + b * m * kCodeBlock;
+    for (size_t j = 0; j < m; ++j) {
+      const uint8_t* table = lut + j * 256;
+      const uint8_t* c = block + j * kCodeBlock;
+      for (size_t v = 0; v < kCodeBlock; ++v) acc[v] = static_cast<uint16_t>(acc[v] + table[c[v]]);
+    }
+    for (size_t v = 0; v < kCodeBlock; ++v) out[b * kCodeBlock + v] = acc[v];
+  }
+}
+
+size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out) {
+  size_t count = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
+  return count;
+}
+
+}  // namespace
+
+const Kernels* scalar_kernels() {
+  static const Kernels table = {SimdLevel::Scalar, dot_tile16, nearest16, adc_scan_u8,
+                                filter_le_u16};
+  return &table;
+}
+
+}  // namespace qvec::detail

@@ -1,0 +1,144 @@
+// Lloyd's k-means. Assignment is parallel and per point, the update is serial in a fixed
+// order, so the result depends on the seed alone, never on the thread count.
+#include "qvec/kmeans.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "pack.h"
+#include "parallel.h"
+#include "qvec/error.h"
+#include "rng.h"
+
+namespace qvec {
+namespace {
+
+using detail::kPackWidth;
+using detail::kTileRows;
+
+constexpr size_t kAssignChunk = 1024;
+// k-means++ runs on a sample: its k sequential passes would otherwise cost more than the
+// Lloyd iterations that follow, for no measurable gain in the final codebook.
+constexpr size_t kSeedSamplePerCentroid = 16;
+
+float squared_distance(const float* a, const float* b, size_t d) {
+  float s = 0.0f;
+  for (size_t t = 0; t < d; ++t) {
+    float diff = a[t] - b[t];
+    s += diff * diff;
+  }
+  return s;
+}
+
+void kmeans_plus_plus(const float* x, size_t n, size_t d, size_t lda, size_t k,
+                      detail::SplitMix64& rng, float* centroids) {
+  std::vector<size_t> sample(n);
+  for (size_t i = 0; i < n; ++i) sample[i] = i;
+  size_t ns = std::min(n, std::max(k, k * kSeedSamplePerCentroid));
+  for (size_t i = 0; i < ns; ++i) std::swap(sample[i], sample[i + rng.below(n - i)]);
+  sample.resize(ns);
+
+  std::vector<double> nearest(ns, INFINITY);
+  size_t chosen = sample[rng.below(ns)];
+  for (size_t c = 0; c < k; ++c) {
+    std::copy(x + chosen * lda, x + chosen * lda + d, centroids + c * d);
+    double total = 0.0;
+    for (size_t i = 0; i < ns; ++i) {
+      double dist = squared_distance(x + sample[i] * lda, centroids + c * d, d);
+      nearest[i] = std::min(nearest[i], dist);
+      total += nearest[i];
+    }
+    if (c + 1 == k) break;
+    if (total <= 0.0) {  // every sample point is already a centroid: any point will do
+      chosen = sample[rng.below(ns)];
+      continue;
+    }
+    double target = rng.uniform() * total, run = 0.0;
+    size_t pick = ns - 1;
+    for (size_t i = 0; i < ns; ++i) {
+      run += nearest[i];
+      if (run > target) {
+        pick = i;
+        break;
+      }
+    }
+    chosen = sample[pick];
+  }
+}
+
+// Moves each empty centroid next to a populated one picked with probability proportional to
+// its size, and splits that cluster between the two (the remedy FAISS uses).
+void resplit_empty(std::vector<double>& counts, size_t n, size_t k, size_t d,
+                   detail::SplitMix64& rng, float* centroids) {
+  constexpr float kEps = 1.0f / 1024.0f;
+  for (size_t ci = 0; ci < k; ++ci) {
+    if (counts[ci] != 0) continue;
+    size_t cj;
+    for (;;) {
+      cj = rng.below(k);
+      double p = (counts[cj] - 1.0) / static_cast<double>(n - k);
+      if (counts[cj] > 1 && rng.uniform() < p) break;
+    }
+    for (size_t t = 0; t < d; ++t) {
+      float v = centroids[cj * d + t];
+      float sign = (t % 2 == 0) ? 1.0f : -1.0f;
+      centroids[ci * d + t] = v * (1 + sign * kEps) + sign * kEps * kEps;
+      centroids[cj * d + t] = v * (1 - sign * kEps) - sign * kEps * kEps;
+    }
+    counts[ci] = counts[cj] / 2;
+    counts[cj] -= counts[ci];
+  }
+}
+
+}  // namespace
+
+double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
+              const KMeansOptions& options, float* centroids) {
+  QVEC_ASSERT(k >= 1 && n >= k && d >= 1 && lda >= d);
+  const detail::Kernels& kern = detail::kernels();
+  detail::SplitMix64 rng(options.seed * 0x2545F4914F6CDD1DULL + 0x9E3779B97F4A7C15ULL);
+  kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
+
+  size_t npacks = (k + kPackWidth - 1) / kPackWidth;
+  std::vector<float> packed(npacks * d * kPackWidth), norms(npacks * kPackWidth);
+  std::vector<int32_t> assign(n);
+  std::vector<float> best(n);
+  std::vector<double> sums(k * d), counts(k);
+  double objective = 0.0;
+
+  for (size_t iter = 0; iter < std::max<size_t>(options.iters, 1); ++iter) {
+    detail::pack_columns(centroids, k, d, d, packed.data(), norms.data());
+    detail::parallel_for((n + kAssignChunk - 1) / kAssignChunk, [&](size_t chunk) {
+      size_t end = std::min(n, (chunk + 1) * kAssignChunk);
+      for (size_t i = chunk * kAssignChunk; i < end; i += kTileRows) {
+        size_t rows = std::min(kTileRows, end - i);
+        kern.nearest16(x + i * lda, lda, rows, packed.data(), norms.data(), npacks, d,
+                       assign.data() + i, best.data() + i);
+      }
+    });
+    std::fill(sums.begin(), sums.end(), 0.0);
+    std::fill(counts.begin(), counts.end(), 0.0);
+    objective = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      const float* row = x + i * lda;
+      double* s = sums.data() + static_cast<size_t>(assign[i]) * d;
+      double norm = 0.0;
+      for (size_t t = 0; t < d; ++t) {
+        s[t] += row[t];
+        norm += static_cast<double>(row[t]) * row[t];
+      }
+      counts[assign[i]] += 1.0;
+      objective += std::max(0.0, norm + best[i]);
+    }
+    for (size_t c = 0; c < k; ++c)
+      if (counts[c] > 0)
+        for (size_t t = 0; t < d; ++t)
+          centroids[c * d + t] = static_cast<float>(sums[c * d + t] / counts[c]);
+    if (n > k) resplit_empty(counts, n, k, d, rng, centroids);
+  }
+  return objective / static_cast<double>(n);
+}
+
+}  // namespace qvec

@@ -1,0 +1,176 @@
+// Product quantizer: codebook training, encoding, decoding and lookup tables.
+#include "qvec/pq.h"
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/kernels.h"
+#include "pack.h"
+#include "parallel.h"
+#include "qvec/error.h"
+#include "qvec/exact.h"
+#include "qvec/kmeans.h"
+#include "rng.h"
+#include "search_grid.h"
+
+namespace qvec {
+namespace {
+
+using detail::kPackWidth;
+using detail::kTileRows;
+
+constexpr size_t kEncodeChunk = 256;
+constexpr size_t kQueryBatch = 512;  // bounds the float tables held at once
+
+}  // namespace
+
+ProductQuantizer::ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric metric)
+    : dim_(dim), m_(m), nbits_(nbits), ksub_(size_t(1) << (nbits < 16 ? nbits : 0)),
+      dsub_(m ? dim / m : 0), metric_(metric) {
+  QVEC_CHECK_ARG(dim > 0, "dim must be > 0; got " + std::to_string(dim));
+  QVEC_CHECK_ARG(m > 0, "m must be > 0; got " + std::to_string(m));
+  QVEC_CHECK_ARG(dim % m == 0, "m must divide dim; got dim=" + std::to_string(dim) +
+                                   ", m=" + std::to_string(m));
+  QVEC_CHECK_ARG(nbits == 8, "nbits must be 8; got " + std::to_string(nbits));
+  centroids_.assign(m_ * ksub_ * dsub_, 0.0f);
+}
+
+void ProductQuantizer::require_trained() const {
+  if (!trained_)
+    throw std::invalid_argument("the quantizer is not trained: call fit() or set codebooks");
+}
+
+void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& options) {
+  QVEC_CHECK_ARG(n >= ksub_, "training needs at least 2**nbits = " + std::to_string(ksub_) +
+                                 " vectors; got " + std::to_string(n));
+  size_t limit = options.max_train ? options.max_train : 256 * ksub_;
+  QVEC_CHECK_ARG(limit >= ksub_, "max_train must be >= 2**nbits = " + std::to_string(ksub_) +
+                                     "; got " + std::to_string(limit));
+  // A seeded sample without replacement, kept in input order so memory reads stay sequential.
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = i;
+  size_t nt = std::min(n, limit);
+  if (nt < n) {
+    detail::SplitMix64 rng(options.seed ^ 0xA0761D6478BD642FULL);
+    for (size_t i = 0; i < nt; ++i) std::swap(rows[i], rows[i + rng.below(n - i)]);
+    rows.resize(nt);
+    std::sort(rows.begin(), rows.end());
+  }
+  std::vector<float> sample(nt * dim_);
+  detail::parallel_for((nt + 4095) / 4096, [&](size_t chunk) {
+    size_t end = std::min(nt, (chunk + 1) * 4096);
+    for (size_t i = chunk * 4096; i < end; ++i)
+      std::copy(x + rows[i] * dim_, x + (rows[i] + 1) * dim_, sample.data() + i * dim_);
+  });
+
+  std::vector<float> trained(m_ * ksub_ * dsub_);
+  for (size_t j = 0; j < m_; ++j) {
+    KMeansOptions km;
+    km.iters = options.iters;
+    km.seed = options.seed + j;
+    kmeans(sample.data() + j * dsub_, nt, dsub_, dim_, ksub_, km,
+           trained.data() + j * ksub_ * dsub_);
+    if (options.progress) options.progress(j + 1, m_);
+  }
+  centroids_.swap(trained);
+  repack();
+  trained_ = true;
+}
+
+void ProductQuantizer::set_centroids(const float* centroids) {
+  std::copy(centroids, centroids + m_ * ksub_ * dsub_, centroids_.begin());
+  repack();
+  trained_ = true;
+}
+
+void ProductQuantizer::repack() {
+  packed_.assign(m_ * ksub_ * dsub_, 0.0f);
+  norms_.assign(m_ * ksub_, 0.0f);
+  for (size_t j = 0; j < m_; ++j)
+    detail::pack_columns(centroids_.data() + j * ksub_ * dsub_, ksub_, dsub_, dsub_,
+                         packed_.data() + j * ksub_ * dsub_, norms_.data() + j * ksub_);
+}
+
+void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
+  require_trained();
+  const detail::Kernels& kern = detail::kernels();
+  const size_t npacks = ksub_ / kPackWidth;
+  detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t chunk) {
+    size_t end = std::min(n, (chunk + 1) * kEncodeChunk);
+    int32_t index[kTileRows];
+    float value[kTileRows];
+    for (size_t i = chunk * kEncodeChunk; i < end; i += kTileRows) {
+      size_t rows = std::min(kTileRows, end - i);
+      for (size_t j = 0; j < m_; ++j) {
+        kern.nearest16(x + i * dim_ + j * dsub_, dim_, rows, packed_centroids(j),
+                       centroid_norms(j), npacks, dsub_, index, value);
+        for (size_t r = 0; r < rows; ++r) codes[(i + r) * m_ + j] = static_cast<uint8_t>(index[r]);
+      }
+    }
+  });
+}
+
+void ProductQuantizer::decode(const uint8_t* codes, size_t n, float* x) const {
+  require_trained();
+  detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t chunk) {
+    size_t end = std::min(n, (chunk + 1) * kEncodeChunk);
+    for (size_t i = chunk * kEncodeChunk; i < end; ++i)
+      for (size_t j = 0; j < m_; ++j) {
+        const float* c = centroids_.data() + (j * ksub_ + codes[i * m_ + j]) * dsub_;
+        std::copy(c, c + dsub_, x + i * dim_ + j * dsub_);
+      }
+  });
+}
+
+void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* tables) const {
+  require_trained();
+  const detail::Kernels& kern = detail::kernels();
+  const bool l2 = metric_ == Metric::L2;
+  const size_t npacks = ksub_ / kPackWidth, table_size = m_ * ksub_;
+  detail::parallel_for((nq + kTileRows - 1) / kTileRows, [&](size_t block) {
+    size_t r0 = block * kTileRows, rows = std::min(kTileRows, nq - r0);
+    float tile[kTileRows * kPackWidth];
+    for (size_t j = 0; j < m_; ++j) {
+      float qnorm[kTileRows] = {};
+      if (l2)
+        for (size_t r = 0; r < rows; ++r)
+          squared_norms(queries + (r0 + r) * dim_ + j * dsub_, 1, dsub_, qnorm + r);
+      for (size_t p = 0; p < npacks; ++p) {
+        kern.dot_tile16(queries + r0 * dim_ + j * dsub_, dim_, rows,
+                        packed_centroids(j) + p * dsub_ * kPackWidth, dsub_, tile, kPackWidth);
+        for (size_t r = 0; r < rows; ++r) {
+          float* out = tables + (r0 + r) * table_size + j * ksub_ + p * kPackWidth;
+          const float* norms = centroid_norms(j) + p * kPackWidth;
+          for (size_t c = 0; c < kPackWidth; ++c) {
+            float dot = tile[r * kPackWidth + c];
+            out[c] = l2 ? std::max(0.0f, qnorm[r] + norms[c] - 2.0f * dot) : -dot;
+          }
+        }
+      }
+    }
+  });
+}
+
+void ProductQuantizer::search(const float* queries, size_t nq, const uint8_t* codes, size_t n,
+                              size_t k, float* distances, idx_t* ids) const {
+  require_trained();
+  std::vector<float> tables(std::min(nq, kQueryBatch) * m_ * ksub_);
+  for (size_t q0 = 0; q0 < nq; q0 += kQueryBatch) {
+    size_t count = std::min(kQueryBatch, nq - q0);
+    compute_tables(queries + q0 * dim_, count, tables.data());
+    adc_search_u8(tables.data(), count, m_, codes, n, k, distances + q0 * k, ids + q0 * k);
+  }
+  if (metric_ == Metric::IP) detail::negate(distances, nq * k);
+}
+
+void ProductQuantizer::search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes,
+                                  size_t n, size_t k, float* distances, idx_t* ids) const {
+  require_trained();
+  // A table built from a decoded query holds exactly one row of each subspace's
+  // centroid-to-centroid distance matrix, so SDC is ADC with reconstructed queries.
+  std::vector<float> decoded(nq * dim_);
+  decode(query_codes, nq, decoded.data());
+  search(decoded.data(), nq, codes, n, k, distances, ids);
+}
+
+}  // namespace qvec

@@ -1,0 +1,68 @@
+#pragma once
+// Splits a batched top-k search into (query block x base range) tasks so that every core has
+// work whether there is one query or ten thousand, then merges the partial results.
+#include <algorithm>
+#include <cstddef>
+
+#include "heap.h"
+#include "parallel.h"
+#include "qvec/common.h"
+
+namespace qvec::detail {
+
+/// Merges `parts` sorted-or-not lists of k entries per query (layout (parts, nq, k)) into
+/// best-first results: out_distances, out_ids of size nq * k.
+void merge_partial_topk(const float* dist, const idx_t* ids, size_t parts, size_t nq, size_t k,
+                        float* out_distances, idx_t* out_ids);
+
+/// scan(q_begin, q_end, b_begin, b_end, HeapSet& heaps) pushes candidates of base rows
+/// [b_begin, b_end) for queries [q_begin, q_end) into heaps.at(q - q_begin); ids are base rows.
+/// base_granularity keeps base ranges aligned (e.g. to a code block).
+template <class Scan>
+void grid_search(size_t nq, size_t n, size_t k, size_t query_block, size_t base_granularity,
+                 Scan&& scan, float* out_distances, idx_t* out_ids) {
+  const size_t threads = static_cast<size_t>(get_num_threads());
+  const size_t qblocks = (nq + query_block - 1) / query_block;
+  const size_t units = std::max<size_t>(1, (n + base_granularity - 1) / base_granularity);
+  // Enough base splits to give each thread a couple of tasks, never smaller than one unit.
+  size_t splits = 1;
+  if (qblocks < 2 * threads) splits = std::min(units, (2 * threads + qblocks - 1) / qblocks);
+  const size_t units_per_split = (units + splits - 1) / splits;
+  splits = (units + units_per_split - 1) / units_per_split;
+
+  if (splits == 1) {
+    parallel_for(qblocks, [&](size_t qb) {
+      size_t q0 = qb * query_block, q1 = std::min(nq, q0 + query_block);
+      HeapSet heaps(q1 - q0, k);
+      scan(q0, q1, size_t(0), n, heaps);
+      for (size_t q = q0; q < q1; ++q) {
+        HeapView h = heaps.at(q - q0);
+        h.sort();
+        std::copy(h.dist, h.dist + k, out_distances + q * k);
+        std::copy(h.ids, h.ids + k, out_ids + q * k);
+      }
+    });
+    return;
+  }
+  std::vector<float> part_dist(splits * nq * k);
+  std::vector<idx_t> part_ids(splits * nq * k);
+  parallel_for(qblocks * splits, [&](size_t task) {
+    size_t qb = task / splits, s = task % splits;
+    size_t q0 = qb * query_block, q1 = std::min(nq, q0 + query_block);
+    size_t b0 = std::min(n, s * units_per_split * base_granularity);
+    size_t b1 = std::min(n, b0 + units_per_split * base_granularity);
+    HeapSet heaps(q1 - q0, k);
+    if (b0 < b1) scan(q0, q1, b0, b1, heaps);
+    std::copy(heaps.distances(), heaps.distances() + (q1 - q0) * k,
+              part_dist.data() + (s * nq + q0) * k);
+    std::copy(heaps.ids(), heaps.ids() + (q1 - q0) * k, part_ids.data() + (s * nq + q0) * k);
+  });
+  merge_partial_topk(part_dist.data(), part_ids.data(), splits, nq, k, out_distances, out_ids);
+}
+
+/// Negates similarities stored as smaller-is-better distances back to larger-is-better.
+inline void negate(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = -x[i];
+}
+
+}  // namespace qvec::detail

@@ -1,0 +1,91 @@
+// CPU feature detection and the one-time choice of kernels.
+#include "qvec/simd.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/kernels.h"
+
+namespace qvec {
+namespace {
+
+SimdLevel detect_cpu() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  // GCC and Clang check that the OS saves the wide registers (XCR0) before reporting AVX.
+  if (detail::avx512_kernels() != nullptr && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd") &&
+      __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vpopcntdq") &&
+      __builtin_cpu_supports("avx512bitalg") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("bmi2"))
+    return SimdLevel::AVX512;
+  if (detail::avx2_kernels() != nullptr && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2") &&
+      __builtin_cpu_supports("popcnt"))
+    return SimdLevel::AVX2;
+#endif
+  return SimdLevel::Scalar;
+}
+
+const detail::Kernels* kernels_of(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::AVX512: return detail::avx512_kernels();
+    case SimdLevel::AVX2: return detail::avx2_kernels();
+    default: return detail::scalar_kernels();
+  }
+}
+
+SimdLevel choose_level() {
+  SimdLevel best = supported_simd_level();
+  const char* forced = std::getenv("QVEC_SIMD");
+  if (forced == nullptr || *forced == '\0') return best;
+  SimdLevel want;
+  if (std::strcmp(forced, "scalar") == 0) want = SimdLevel::Scalar;
+  else if (std::strcmp(forced, "avx2") == 0) want = SimdLevel::AVX2;
+  else if (std::strcmp(forced, "avx512") == 0) want = SimdLevel::AVX512;
+  else
+    throw std::invalid_argument("QVEC_SIMD must be one of scalar, avx2, avx512; got '" +
+                                std::string(forced) + "'");
+  // Forcing can only lower the level: a higher one would crash on this CPU.
+  return static_cast<int>(want) < static_cast<int>(best) ? want : best;
+}
+
+}  // namespace
+
+SimdLevel supported_simd_level() {
+  static const SimdLevel level = detect_cpu();
+  return level;
+}
+
+SimdLevel simd_level() {
+  static const SimdLevel level = choose_level();
+  return level;
+}
+
+const char* simd_level_name(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::AVX512: return "avx512";
+    case SimdLevel::AVX2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+namespace detail {
+
+const Kernels& kernels() {
+  static const Kernels* chosen = kernels_of(simd_level());
+  return *chosen;
+}
+
+#if !defined(QVEC_HAVE_AVX2)
+const Kernels* avx2_kernels() { return nullptr; }
+#endif
+#if !defined(QVEC_HAVE_AVX512)
+const Kernels* avx512_kernels() { return nullptr; }
+#endif
+
+}  // namespace detail
+}  // namespace qvec

@@ -1,0 +1,48 @@
+"""qvec: quantized vector search.
+
+Product quantization (8-bit codes, asymmetric and symmetric search), exact search and batched
+top-k, on a C++ core whose SIMD kernels (scalar, AVX2, AVX-512) are chosen at run time.
+numpy in, numpy out; every search releases the GIL and runs on all cores.
+"""
+from __future__ import annotations
+
+from . import _core
+from ._errors import NotTrainedError
+from .exact import exact_search, topk
+from .pq import ProductQuantizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NotTrainedError",
+    "ProductQuantizer",
+    "exact_search",
+    "get_num_threads",
+    "set_num_threads",
+    "simd_level",
+    "supported_simd_level",
+    "topk",
+]
+
+
+def simd_level() -> str:
+    """The SIMD level the kernels run at: "avx512", "avx2" or "scalar". Chosen once from the
+    CPU; the environment variable QVEC_SIMD (set before the first call) can force a lower one."""
+    return _core.simd_level()
+
+
+def supported_simd_level() -> str:
+    """The best SIMD level this CPU supports, whatever QVEC_SIMD says."""
+    return _core.supported_simd_level()
+
+
+def get_num_threads() -> int:
+    """Threads used by native calls (defaults to the number of cores)."""
+    return _core.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the threads used by native calls; n >= 1."""
+    from ._checks import check_int
+
+    _core.set_num_threads(check_int(n, "n"))
