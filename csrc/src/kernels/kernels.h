@@ -52,4 +52,14 @@ const Kernels* avx512_kernels();  // nullptr when the build has no AVX-512 varia
 /// The kernels of the active level (see qvec::simd_level()).
 const Kernels& kernels();
 
+/// For other kernel families (one struct of function pointers per family, one file per ISA):
+/// the table of the active level, falling back to the next lower level the build has.
+template <class Table>
+const Table& select_kernels(const Table* scalar, const Table* avx2, const Table* avx512) {
+  SimdLevel level = simd_level();
+  if (level == SimdLevel::AVX512 && avx512 != nullptr) return *avx512;
+  if (level != SimdLevel::Scalar && avx2 != nullptr) return *avx2;
+  return *scalar;
+}
+
 }  // namespace qvec::detail
