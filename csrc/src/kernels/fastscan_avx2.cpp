@@ -1,0 +1,75 @@
+// AVX2 fast-scan kernels. Built with this file's own -m flags; only reached after simd.cpp has
+// checked the CPU. Internal linkage and no std templates, so nothing leaks into baseline code.
+//
+// A 256-bit register holds the 16-byte tables of subquantizers j and j + 1 in its two lanes;
+// one 32-byte load of codes gives, after masking the low and the high nibbles, the codes of
+// vectors 0-15 and 16-31 for both subquantizers, so two shuffles look up 64 codes. Bytes are
+// summed in 16-bit lanes without unpacking: `a` accumulates each 16-bit word as it comes
+// (low byte + 256 * high byte) and `b` the high bytes alone, so mod 2^16 the low-byte sum is
+// a - 256 * b and the high-byte sum is b.
+#include <immintrin.h>
+
+#include "kernels/fastscan.h"
+
+namespace qvec::detail {
+namespace fastscan_avx2 {
+namespace {
+
+// Adds the 2 lanes of (even, odd) word sums and stores the 16 sums in vector order.
+inline void store_sums(__m256i a, __m256i b, uint16_t* out) {
+  __m256i even = _mm256_sub_epi16(a, _mm256_slli_epi16(b, 8));
+  __m256i s = _mm256_add_epi16(_mm256_permute2x128_si256(even, b, 0x20),
+                               _mm256_permute2x128_si256(even, b, 0x31));
+  __m128i e = _mm256_castsi256_si128(s), o = _mm256_extracti128_si256(s, 1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi16(e, o));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), _mm_unpackhi_epi16(e, o));
+}
+
+// Two queries at a time: 8 accumulators + codes + tables fit the 16 ymm registers.
+template <int Q>
+void scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
+                  size_t m2, uint16_t* out, size_t ldo) {
+  const __m256i nibble = _mm256_set1_epi8(0x0f);
+  for (size_t blk = 0; blk < nblocks; ++blk) {
+    const uint8_t* block = codes + blk * m2 * 16;
+    __m256i alo[Q], blo[Q], ahi[Q], bhi[Q];
+    for (int q = 0; q < Q; ++q) alo[q] = blo[q] = ahi[q] = bhi[q] = _mm256_setzero_si256();
+    for (size_t j = 0; j < m2; j += 2) {
+      __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + j * 16));
+      __m256i lo = _mm256_and_si256(c, nibble);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), nibble);
+      for (int q = 0; q < Q; ++q) {
+        __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(luts + q * ldl + j * 16));
+        __m256i r = _mm256_shuffle_epi8(t, lo);
+        alo[q] = _mm256_add_epi16(alo[q], r);
+        blo[q] = _mm256_add_epi16(blo[q], _mm256_srli_epi16(r, 8));
+        r = _mm256_shuffle_epi8(t, hi);
+        ahi[q] = _mm256_add_epi16(ahi[q], r);
+        bhi[q] = _mm256_add_epi16(bhi[q], _mm256_srli_epi16(r, 8));
+      }
+    }
+    for (int q = 0; q < Q; ++q) {
+      uint16_t* dst = out + q * ldo + blk * kFsBlock;
+      store_sums(alo[q], blo[q], dst);
+      store_sums(ahi[q], bhi[q], dst + 16);
+    }
+  }
+}
+
+void scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+          size_t m2, uint16_t* out, size_t ldo) {
+  size_t q = 0;
+  for (; q + 2 <= nq; q += 2)
+    scan_queries<2>(luts + q * ldl, ldl, codes, nblocks, m2, out + q * ldo, ldo);
+  if (q < nq) scan_queries<1>(luts + q * ldl, ldl, codes, nblocks, m2, out + q * ldo, ldo);
+}
+
+}  // namespace
+}  // namespace fastscan_avx2
+
+const FastScanKernels* fastscan_avx2_kernels() {
+  static const FastScanKernels table = {SimdLevel::AVX2, fastscan_avx2::scan};
+  return &table;
+}
+
+}  // namespace qvec::detail
