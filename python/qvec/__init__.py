@@ -1,7 +1,7 @@
 """qvec: quantized vector search.
 
-Product quantization (8-bit codes, asymmetric and symmetric search), exact search and batched
-top-k, on a C++ core whose SIMD kernels (scalar, AVX2, AVX-512) are chosen at run time.
+Product quantization (8-bit codes, and 4-bit codes with fast-scan search; asymmetric and
+symmetric search), exact search and batched top-k, on a C++ core whose SIMD kernels (scalar, AVX2, AVX-512) are chosen at run time.
 numpy in, numpy out; every search releases the GIL and runs on all cores.
 """
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 from . import _core
 from ._errors import NotTrainedError
 from .exact import exact_search, topk
+from .fastscan import FastScanCodes
 from .pq import ProductQuantizer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FastScanCodes",
     "NotTrainedError",
     "ProductQuantizer",
     "exact_search",
