@@ -63,11 +63,13 @@ void quantize_one(const float* table, size_t m, size_t m2, uint8_t* lut, float* 
                   float* scale) {
   float max_span = 0.0f;
   double sum_span = 0.0, total_low = 0.0;
-  std::vector<float> lows(m);
   for (size_t j = 0; j < m; ++j) {
     const float* t = table + j * kKsub;
-    float lo = *std::min_element(t, t + kKsub), hi = *std::max_element(t, t + kKsub);
-    lows[j] = lo;
+    float lo = t[0], hi = t[0];
+    for (size_t c = 1; c < kKsub; ++c) {
+      lo = std::min(lo, t[c]);
+      hi = std::max(hi, t[c]);
+    }
     total_low += lo;
     max_span = std::max(max_span, hi - lo);
     sum_span += static_cast<double>(hi) - lo;
@@ -80,11 +82,16 @@ void quantize_one(const float* table, size_t m, size_t m2, uint8_t* lut, float* 
     s = static_cast<float>(std::min(limit, 1e30));
     if (static_cast<double>(s) > limit) s = std::nextafter(s, 0.0f);
   }
-  for (size_t j = 0; j < m; ++j)
+  // Round half up: (x + 0.5) truncated, x >= 0 (a plain conversion, no libm call).
+  for (size_t j = 0; j < m; ++j) {
+    const float* t = table + j * kKsub;
+    float lo = t[0];
+    for (size_t c = 1; c < kKsub; ++c) lo = std::min(lo, t[c]);
     for (size_t c = 0; c < kKsub; ++c) {
-      float v = std::nearbyint((table[j * kKsub + c] - lows[j]) * s);
-      lut[j * kKsub + c] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)));
+      float v = std::min(255.0f, std::max(0.0f, (t[c] - lo) * s + 0.5f));
+      lut[j * kKsub + c] = static_cast<uint8_t>(static_cast<int>(v));
     }
+  }
   std::fill(lut + m * kKsub, lut + m2 * kKsub, uint8_t(0));
   *bias = static_cast<float>(total_low);
   *scale = s;
@@ -142,8 +149,10 @@ void fastscan_scan_sums(const uint8_t* luts, size_t nq, size_t m, const uint8_t*
   detail::parallel_for((nq + kFsMaxQueries - 1) / kFsMaxQueries, [&](size_t task) {
     size_t q0 = task * kFsMaxQueries, count = std::min(kFsMaxQueries, nq - q0);
     std::vector<uint16_t> out(count * nblocks * kFsBlock);
-    kern.scan(luts + q0 * lut_size, lut_size, count, packed, nblocks, m2, out.data(),
-              nblocks * kFsBlock);
+    std::vector<uint32_t> masks(count * nblocks);
+    const uint16_t limit[kFsMaxQueries] = {0, 0, 0, 0};
+    kern.scan(luts + q0 * lut_size, lut_size, count, packed, nblocks, m2, limit, out.data(),
+              nblocks * kFsBlock, masks.data());
     for (size_t q = 0; q < count; ++q)
       std::copy(out.data() + q * nblocks * kFsBlock, out.data() + q * nblocks * kFsBlock + n,
                 sums + (q0 + q) * n);
@@ -155,7 +164,6 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
                      idx_t* ids) {
   QVEC_ASSERT(m > 0 && k > 0);
   const detail::FastScanKernels& kern = detail::fastscan_kernels();
-  const detail::Kernels& base_kern = detail::kernels();
   const size_t m2 = fastscan_padded_m(m), lut_size = m2 * kKsub, table_size = m * kKsub;
   const size_t chunk = chunk_blocks(m2), stride = chunk * kFsBlock;
   const bool exact = options.exact;
@@ -180,31 +188,41 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
 
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     std::vector<uint16_t> sums(kFsMaxQueries * stride);
-    std::vector<uint32_t> candidates(stride);
+    std::vector<uint32_t> masks(kFsMaxQueries * chunk);
+    long thr[kFsMaxQueries];
+    uint16_t limit[kFsMaxQueries];
     const size_t first_block = b0 / kFsBlock, end_block = (b1 + kFsBlock - 1) / kFsBlock;
     for (size_t cb = first_block; cb < end_block; cb += chunk) {
       const size_t nblk = std::min(chunk, end_block - cb), base_row = cb * kFsBlock;
       const uint8_t* block_codes = packed + cb * m2 * 16;
       for (size_t g = q0; g < q1; g += kFsMaxQueries) {
         const size_t count = std::min(kFsMaxQueries, q1 - g);
-        kern.scan(luts.data() + g * lut_size, lut_size, count, block_codes, nblk, m2,
-                  sums.data(), stride);
+        bool any = false;
+        for (size_t qi = 0; qi < count; ++qi) {
+          thr[qi] = threshold(g + qi, heaps.at(g + qi - q0));
+          limit[qi] = static_cast<uint16_t>(std::max(0L, thr[qi]));
+          any = any || thr[qi] >= 0;
+        }
+        if (!any) continue;
+        kern.scan(luts.data() + g * lut_size, lut_size, count, block_codes, nblk, m2, limit,
+                  sums.data(), stride, masks.data());
         for (size_t qi = 0; qi < count; ++qi) {
           const size_t q = g + qi;
           detail::HeapView heap = heaps.at(q - q0);
-          long thr = threshold(q, heap);
-          if (thr < 0) continue;
           const uint16_t* s = sums.data() + qi * stride;
-          size_t found = base_kern.filter_le_u16(s, nblk * kFsBlock, static_cast<uint16_t>(thr),
-                                                 candidates.data());
-          for (size_t c = 0; c < found; ++c) {
-            const size_t row = base_row + candidates[c];
-            if (row < b0 || row >= b1 || static_cast<long>(s[candidates[c]]) > thr) continue;
-            float d = exact ? float_adc(tables + q * table_size, m, packed, m2, row)
-                            : static_cast<float>(s[candidates[c]]);
-            if (d <= heap.threshold()) {
-              heap.push(d, static_cast<idx_t>(row));
-              thr = threshold(q, heap);
+          long t = thr[qi];
+          for (size_t b = 0; b < nblk && t >= 0; ++b) {
+            for (uint32_t mask = masks[qi * nblk + b]; mask != 0; mask &= mask - 1) {
+              const size_t at = b * kFsBlock + static_cast<size_t>(__builtin_ctz(mask));
+              const size_t row = base_row + at;
+              if (static_cast<long>(s[at]) > t || row < b0 || row >= b1) continue;
+              float d = exact ? float_adc(tables + q * table_size, m, packed, m2, row)
+                              : static_cast<float>(s[at]);
+              if (d <= heap.threshold()) {
+                heap.push(d, static_cast<idx_t>(row));
+                t = threshold(q, heap);
+                if (t < 0) break;
+              }
             }
           }
         }

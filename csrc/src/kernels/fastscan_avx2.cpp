@@ -15,21 +15,31 @@ namespace qvec::detail {
 namespace fastscan_avx2 {
 namespace {
 
-// Adds the 2 lanes of (even, odd) word sums and stores the 16 sums in vector order.
-inline void store_sums(__m256i a, __m256i b, uint16_t* out) {
+// Adds the 2 lanes of (even, odd) word sums: the 16 sums in vector order, as two halves.
+inline void lane_sums(__m256i a, __m256i b, __m128i* first, __m128i* second) {
   __m256i even = _mm256_sub_epi16(a, _mm256_slli_epi16(b, 8));
   __m256i s = _mm256_add_epi16(_mm256_permute2x128_si256(even, b, 0x20),
                                _mm256_permute2x128_si256(even, b, 0x31));
   __m128i e = _mm256_castsi256_si128(s), o = _mm256_extracti128_si256(s, 1);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi16(e, o));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), _mm_unpackhi_epi16(e, o));
+  *first = _mm_unpacklo_epi16(e, o);
+  *second = _mm_unpackhi_epi16(e, o);
+}
+
+// Bit i set iff word i of (x0, x1) <= limit (unsigned); 16 bits.
+inline uint32_t le_mask(__m128i x0, __m128i x1, __m128i limit) {
+  __m128i le0 = _mm_cmpeq_epi16(_mm_min_epu16(x0, limit), x0);
+  __m128i le1 = _mm_cmpeq_epi16(_mm_min_epu16(x1, limit), x1);
+  return static_cast<uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(le0, le1)));
 }
 
 // Two queries at a time: 8 accumulators + codes + tables fit the 16 ymm registers.
 template <int Q>
 void scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
-                  size_t m2, uint16_t* out, size_t ldo) {
+                  size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
+                  uint32_t* masks) {
   const __m256i nibble = _mm256_set1_epi8(0x0f);
+  __m128i limit[Q];
+  for (int q = 0; q < Q; ++q) limit[q] = _mm_set1_epi16(static_cast<short>(thresholds[q]));
   for (size_t blk = 0; blk < nblocks; ++blk) {
     const uint8_t* block = codes + blk * m2 * 16;
     __m256i alo[Q], blo[Q], ahi[Q], bhi[Q];
@@ -49,19 +59,28 @@ void scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t 
       }
     }
     for (int q = 0; q < Q; ++q) {
-      uint16_t* dst = out + q * ldo + blk * kFsBlock;
-      store_sums(alo[q], blo[q], dst);
-      store_sums(ahi[q], bhi[q], dst + 16);
+      __m128i x0, x1, x2, x3;
+      lane_sums(alo[q], blo[q], &x0, &x1);
+      lane_sums(ahi[q], bhi[q], &x2, &x3);
+      __m128i* dst = reinterpret_cast<__m128i*>(out + q * ldo + blk * kFsBlock);
+      _mm_storeu_si128(dst, x0);
+      _mm_storeu_si128(dst + 1, x1);
+      _mm_storeu_si128(dst + 2, x2);
+      _mm_storeu_si128(dst + 3, x3);
+      masks[q * nblocks + blk] = le_mask(x0, x1, limit[q]) | (le_mask(x2, x3, limit[q]) << 16);
     }
   }
 }
 
 void scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
-          size_t m2, uint16_t* out, size_t ldo) {
+          size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo, uint32_t* masks) {
   size_t q = 0;
   for (; q + 2 <= nq; q += 2)
-    scan_queries<2>(luts + q * ldl, ldl, codes, nblocks, m2, out + q * ldo, ldo);
-  if (q < nq) scan_queries<1>(luts + q * ldl, ldl, codes, nblocks, m2, out + q * ldo, ldo);
+    scan_queries<2>(luts + q * ldl, ldl, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
+                    masks + q * nblocks);
+  if (q < nq)
+    scan_queries<1>(luts + q * ldl, ldl, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
+                    masks + q * nblocks);
 }
 
 }  // namespace

@@ -6,7 +6,7 @@ namespace qvec::detail {
 namespace {
 
 void scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
-          size_t m2, uint16_t* out, size_t ldo) {
+          size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo, uint32_t* masks) {
   for (size_t q = 0; q < nq; ++q) {
     const uint8_t* lut = luts + q * ldl;
     for (size_t b = 0; b < nblocks; ++b) {
@@ -19,7 +19,12 @@ void scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size
           acc[t + 16] = static_cast<uint16_t>(acc[t + 16] + table[c[t] >> 4]);
         }
       }
-      for (size_t v = 0; v < kFsBlock; ++v) out[q * ldo + b * kFsBlock + v] = acc[v];
+      uint32_t mask = 0;
+      for (size_t v = 0; v < kFsBlock; ++v) {
+        out[q * ldo + b * kFsBlock + v] = acc[v];
+        if (acc[v] <= thresholds[q]) mask |= uint32_t(1) << v;
+      }
+      masks[q * nblocks + b] = mask;
     }
   }
 }
