@@ -59,17 +59,31 @@ inline float float_adc(const float* table, size_t m, const uint8_t* packed, size
   return d;
 }
 
+/// Minimum and maximum of 16 floats, as an element-wise tree the compiler vectorizes.
+inline void min_max16(const float* t, float* lo, float* hi) {
+  float a[8], b[8];
+  for (int i = 0; i < 8; ++i) {
+    a[i] = t[i] < t[i + 8] ? t[i] : t[i + 8];
+    b[i] = t[i] > t[i + 8] ? t[i] : t[i + 8];
+  }
+  for (int w = 4; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) {
+      a[i] = a[i] < a[i + w] ? a[i] : a[i + w];
+      b[i] = b[i] > b[i + w] ? b[i] : b[i + w];
+    }
+  *lo = a[0];
+  *hi = b[0];
+}
+
 void quantize_one(const float* table, size_t m, size_t m2, uint8_t* lut, float* bias,
                   float* scale) {
   float max_span = 0.0f;
   double sum_span = 0.0, total_low = 0.0;
+  std::vector<float> lows(m);
   for (size_t j = 0; j < m; ++j) {
-    const float* t = table + j * kKsub;
-    float lo = t[0], hi = t[0];
-    for (size_t c = 1; c < kKsub; ++c) {
-      lo = std::min(lo, t[c]);
-      hi = std::max(hi, t[c]);
-    }
+    float lo, hi;
+    min_max16(table + j * kKsub, &lo, &hi);
+    lows[j] = lo;
     total_low += lo;
     max_span = std::max(max_span, hi - lo);
     sum_span += static_cast<double>(hi) - lo;
@@ -85,8 +99,7 @@ void quantize_one(const float* table, size_t m, size_t m2, uint8_t* lut, float* 
   // Round half up: (x + 0.5) truncated, x >= 0 (a plain conversion, no libm call).
   for (size_t j = 0; j < m; ++j) {
     const float* t = table + j * kKsub;
-    float lo = t[0];
-    for (size_t c = 1; c < kKsub; ++c) lo = std::min(lo, t[c]);
+    const float lo = lows[j];
     for (size_t c = 0; c < kKsub; ++c) {
       float v = std::min(255.0f, std::max(0.0f, (t[c] - lo) * s + 0.5f));
       lut[j * kKsub + c] = static_cast<uint8_t>(static_cast<int>(v));
@@ -192,8 +205,13 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
     long thr[kFsMaxQueries];
     uint16_t limit[kFsMaxQueries];
     const size_t first_block = b0 / kFsBlock, end_block = (b1 + kFsBlock - 1) / kFsBlock;
-    for (size_t cb = first_block; cb < end_block; cb += chunk) {
-      const size_t nblk = std::min(chunk, end_block - cb), base_row = cb * kFsBlock;
+    // Chunks grow from about k codes: until the heaps fill, every sum is a candidate, so the
+    // first thresholds come from few codes.
+    size_t ramp = std::max<size_t>(1, (keep + kFsBlock - 1) / kFsBlock);
+    for (size_t cb = first_block, nblk = 0; cb < end_block; cb += nblk) {
+      nblk = std::min(std::min(chunk, ramp), end_block - cb);
+      ramp = std::min(chunk, 2 * ramp);
+      const size_t base_row = cb * kFsBlock;
       const uint8_t* block_codes = packed + cb * m2 * 16;
       for (size_t g = q0; g < q1; g += kFsMaxQueries) {
         const size_t count = std::min(kFsMaxQueries, q1 - g);
@@ -204,9 +222,10 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
           any = any || thr[qi] >= 0;
         }
         if (!any) continue;
-        kern.scan(luts.data() + g * lut_size, lut_size, count, block_codes, nblk, m2, limit,
-                  sums.data(), stride, masks.data());
+        const uint32_t hit = kern.scan(luts.data() + g * lut_size, lut_size, count, block_codes,
+                                       nblk, m2, limit, sums.data(), stride, masks.data());
         for (size_t qi = 0; qi < count; ++qi) {
+          if (!((hit >> qi) & 1u)) continue;
           const size_t q = g + qi;
           detail::HeapView heap = heaps.at(q - q0);
           const uint16_t* s = sums.data() + qi * stride;

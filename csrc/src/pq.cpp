@@ -189,7 +189,7 @@ void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint
   require_trained();
   QVEC_CHECK_ARG(nbits_ == 4, "fast-scan search needs a 4-bit quantizer; this one has nbits=" +
                                   std::to_string(nbits_));
-  const size_t batch = kQueryBatch * (256 / ksub_);  // same table memory as 8-bit
+  const size_t batch = kQueryBatch / 2;  // tables and their uint8 copies stay small
   std::vector<float> tables(std::min(nq, batch) * m_ * ksub_);
   for (size_t q0 = 0; q0 < nq; q0 += batch) {
     size_t count = std::min(batch, nq - q0);

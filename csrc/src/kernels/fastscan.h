@@ -31,7 +31,8 @@ struct FastScanKernels {
   /// luts: nq tables of m2 * 16 bytes, layout (m2, 16), stride ldl bytes; m2 even, >= 2.
   /// codes: size nblocks * m2 * 16 (fast-scan blocks); out: rows of nblocks * 32, stride ldo;
   /// thresholds: size nq; masks: size nq * nblocks, layout (nq, nblocks).
-  void (*scan)(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+  /// Returns a bit set: bit q is set iff some mask of query q is non-zero.
+  uint32_t (*scan)(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
                size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
                uint32_t* masks);
 };

@@ -34,10 +34,11 @@ inline uint32_t le_mask(__m128i x0, __m128i x1, __m128i limit) {
 
 // Two queries at a time: 8 accumulators + codes + tables fit the 16 ymm registers.
 template <int Q>
-void scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
+uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
                   size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
                   uint32_t* masks) {
   const __m256i nibble = _mm256_set1_epi8(0x0f);
+  uint32_t any = 0;
   __m128i limit[Q];
   for (int q = 0; q < Q; ++q) limit[q] = _mm_set1_epi16(static_cast<short>(thresholds[q]));
   for (size_t blk = 0; blk < nblocks; ++blk) {
@@ -67,20 +68,26 @@ void scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t 
       _mm_storeu_si128(dst + 1, x1);
       _mm_storeu_si128(dst + 2, x2);
       _mm_storeu_si128(dst + 3, x3);
-      masks[q * nblocks + blk] = le_mask(x0, x1, limit[q]) | (le_mask(x2, x3, limit[q]) << 16);
+      uint32_t mask = le_mask(x0, x1, limit[q]) | (le_mask(x2, x3, limit[q]) << 16);
+      masks[q * nblocks + blk] = mask;
+      if (mask != 0) any |= uint32_t(1) << q;
     }
   }
+  return any;
 }
 
-void scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
-          size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo, uint32_t* masks) {
+uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+              size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
+              uint32_t* masks) {
+  uint32_t any = 0;
   size_t q = 0;
   for (; q + 2 <= nq; q += 2)
-    scan_queries<2>(luts + q * ldl, ldl, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
-                    masks + q * nblocks);
+    any |= scan_queries<2>(luts + q * ldl, ldl, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
+                    masks + q * nblocks) << q;
   if (q < nq)
-    scan_queries<1>(luts + q * ldl, ldl, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
-                    masks + q * nblocks);
+    any |= scan_queries<1>(luts + q * ldl, ldl, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
+                    masks + q * nblocks) << q;
+  return any;
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ inline void accumulate(__m512i c, const uint8_t* luts, size_t ldl, size_t offset
 }
 
 template <int Q>
-void scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
+uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
                   size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
                   uint32_t* masks) {
   // Word i of the output is vector i: even vectors come from lane 0 (16-31: lane 2), odd ones
@@ -60,6 +60,7 @@ void scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t 
   const __m512i order = _mm512_loadu_si512(kOrder);
   const __mmask64 all = ~__mmask64(0), half = 0xffffffffULL;
   const size_t m4 = m2 & ~size_t(3);
+  uint32_t any = 0;
   __m512i limit[Q];
   for (int q = 0; q < Q; ++q) limit[q] = _mm512_set1_epi16(static_cast<short>(thresholds[q]));
   for (size_t blk = 0; blk < nblocks; ++blk) {
@@ -76,19 +77,23 @@ void scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t 
     for (int q = 0; q < Q; ++q) {
       __m512i sums = block_sums(alo[q], blo[q], ahi[q], bhi[q], order);
       _mm512_storeu_si512(out + q * ldo + blk * kFsBlock, sums);
-      masks[q * nblocks + blk] = _mm512_cmple_epu16_mask(sums, limit[q]);
+      uint32_t mask = _mm512_cmple_epu16_mask(sums, limit[q]);
+      masks[q * nblocks + blk] = mask;
+      if (mask != 0) any |= uint32_t(1) << q;
     }
   }
+  return any;
 }
 
-void scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
-          size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo, uint32_t* masks) {
+uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+              size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
+              uint32_t* masks) {
   switch (nq) {
-    case 4: scan_queries<4>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks); break;
-    case 3: scan_queries<3>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks); break;
-    case 2: scan_queries<2>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks); break;
-    case 1: scan_queries<1>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks); break;
-    default: break;
+    case 4: return scan_queries<4>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 3: return scan_queries<3>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 2: return scan_queries<2>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 1: return scan_queries<1>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    default: return 0;
   }
 }
 

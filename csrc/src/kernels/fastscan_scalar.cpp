@@ -5,8 +5,10 @@
 namespace qvec::detail {
 namespace {
 
-void scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
-          size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo, uint32_t* masks) {
+uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+              size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
+              uint32_t* masks) {
+  uint32_t any = 0;
   for (size_t q = 0; q < nq; ++q) {
     const uint8_t* lut = luts + q * ldl;
     for (size_t b = 0; b < nblocks; ++b) {
@@ -25,8 +27,10 @@ void scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size
         if (acc[v] <= thresholds[q]) mask |= uint32_t(1) << v;
       }
       masks[q * nblocks + b] = mask;
+      if (mask != 0) any |= uint32_t(1) << q;
     }
   }
+  return any;
 }
 
 }  // namespace
