@@ -311,3 +311,23 @@ def test_every_simd_level_matches_scalar():
         for key, value in scalar.items():
             if key != "level":
                 assert got[key] == value, (level, key)
+
+
+@pytest.mark.parametrize("k", [1, 33, 40, 150])
+@pytest.mark.parametrize("m", [7, 16])
+def test_large_n_quantized_search_equals_the_model(k, m):
+    # n >> k: the candidate pool is cut many times (and ties are frequent with small tables).
+    full, tables = random_case(11 + k, 6000, m, nq=9)
+    tables = np.round(tables * 2) / 2  # coarse values: many equal sums
+    luts, bias, scale = _core.fastscan_quantize_tables(tables)
+    packed = _core.fastscan_pack(pack_nibbles(full), m)
+    sums, want_ids = topk_model(quantized_sums(luts, full).astype(np.float64), k)
+    for threads in (1, 2):
+        qvec.set_num_threads(threads)
+        try:
+            dist, ids = _core.fastscan_search(tables, packed, 6000, k, 0, False)
+        finally:
+            qvec.set_num_threads(2)
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_allclose(dist, bias[:, None] + sums / scale[:, None], rtol=1e-5,
+                                   atol=1e-4)

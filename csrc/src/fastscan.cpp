@@ -75,6 +75,31 @@ inline void min_max16(const float* t, float* lo, float* hi) {
   *hi = b[0];
 }
 
+/// The k best (sum, row) of one query as 64-bit keys (sum << 32 | row) in a max-heap: one
+/// integer comparison orders by sum, then by row, the order the float heaps use.
+struct KeyHeap {
+  uint64_t* keys;
+  size_t k;
+
+  uint64_t worst() const { return keys[0]; }
+  void replace_worst(uint64_t key) {
+    size_t i = 0;
+    for (;;) {
+      size_t left = 2 * i + 1, right = left + 1, largest = i;
+      uint64_t lv = key;
+      if (left < k && keys[left] > lv) {
+        largest = left;
+        lv = keys[left];
+      }
+      if (right < k && keys[right] > lv) largest = right;
+      if (largest == i) break;
+      keys[i] = keys[largest];
+      i = largest;
+    }
+    keys[i] = key;
+  }
+};
+
 void quantize_one(const float* table, size_t m, size_t m2, uint8_t* lut, float* bias,
                   float* scale) {
   float max_span = 0.0f;
@@ -176,6 +201,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
                      size_t k, const FastScanSearchOptions& options, float* distances,
                      idx_t* ids) {
   QVEC_ASSERT(m > 0 && k > 0);
+  QVEC_CHECK_ARG(n < (size_t(1) << 32), "fast-scan search handles fewer than 2^32 vectors");
   const detail::FastScanKernels& kern = detail::fastscan_kernels();
   const size_t m2 = fastscan_padded_m(m), lut_size = m2 * kKsub, table_size = m * kKsub;
   const size_t chunk = chunk_blocks(m2), stride = chunk * kFsBlock;
@@ -190,18 +216,28 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
   fastscan_quantize_tables(tables, nq, m, luts.data(), bias.data(), scale.data());
 
   // Largest quantized sum that may still enter the heap of query q; -1 if none can.
-  auto threshold = [&](size_t q, const detail::HeapView& heap) -> long {
-    float kth = heap.threshold();
+  // Largest quantized sum that may still enter the top `keep` of query q, whose current
+  // keep-th best is kth; -1 if none can.
+  auto threshold = [&](size_t q, float kth) -> long {
     if (std::isinf(kth)) return 65535;
     if (!exact) return static_cast<long>(kth);
     float t = std::floor((kth - bias[q]) * scale[q] + slack);
     if (t < 0.0f) return -1;
     return t >= 65535.0f ? 65535 : static_cast<long>(t);
   };
+  constexpr uint64_t kEmpty = ~uint64_t(0);
+  // Largest sum that may still enter a key heap: rows come in increasing order within a scan,
+  // so once the heap is full only sums below the worst kept one can.
+  auto key_threshold = [](uint64_t worst) -> long {
+    return worst == kEmpty ? 65535 : static_cast<long>(worst >> 32) - 1;
+  };
 
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     std::vector<uint16_t> sums(kFsMaxQueries * stride);
     std::vector<uint32_t> masks(kFsMaxQueries * chunk);
+    // Quantized modes keep integer keys; exact mode pushes float ADC values into the heaps.
+    std::vector<uint64_t> keys(exact ? 0 : (q1 - q0) * keep, kEmpty);
+    auto key_heap = [&](size_t q) { return KeyHeap{keys.data() + (q - q0) * keep, keep}; };
     long thr[kFsMaxQueries];
     uint16_t limit[kFsMaxQueries];
     const size_t first_block = b0 / kFsBlock, end_block = (b1 + kFsBlock - 1) / kFsBlock;
@@ -217,7 +253,9 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
         const size_t count = std::min(kFsMaxQueries, q1 - g);
         bool any = false;
         for (size_t qi = 0; qi < count; ++qi) {
-          thr[qi] = threshold(g + qi, heaps.at(g + qi - q0));
+          const size_t q = g + qi;
+          thr[qi] = exact ? threshold(q, heaps.at(q - q0).threshold())
+                          : key_threshold(key_heap(q).worst());
           limit[qi] = static_cast<uint16_t>(std::max(0L, thr[qi]));
           any = any || thr[qi] >= 0;
         }
@@ -225,9 +263,8 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
         const uint32_t hit = kern.scan(luts.data() + g * lut_size, lut_size, count, block_codes,
                                        nblk, m2, limit, sums.data(), stride, masks.data());
         for (size_t qi = 0; qi < count; ++qi) {
-          if (!((hit >> qi) & 1u)) continue;
+          if (!((hit >> qi) & 1u) || thr[qi] < 0) continue;
           const size_t q = g + qi;
-          detail::HeapView heap = heaps.at(q - q0);
           const uint16_t* s = sums.data() + qi * stride;
           long t = thr[qi];
           for (size_t b = 0; b < nblk && t >= 0; ++b) {
@@ -235,11 +272,18 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
               const size_t at = b * kFsBlock + static_cast<size_t>(__builtin_ctz(mask));
               const size_t row = base_row + at;
               if (static_cast<long>(s[at]) > t || row < b0 || row >= b1) continue;
-              float d = exact ? float_adc(tables + q * table_size, m, packed, m2, row)
-                              : static_cast<float>(s[at]);
+              if (!exact) {
+                KeyHeap heap = key_heap(q);
+                heap.replace_worst((static_cast<uint64_t>(s[at]) << 32) | row);
+                t = key_threshold(heap.worst());
+                if (t < 0) break;
+                continue;
+              }
+              detail::HeapView heap = heaps.at(q - q0);
+              float d = float_adc(tables + q * table_size, m, packed, m2, row);
               if (d <= heap.threshold()) {
                 heap.push(d, static_cast<idx_t>(row));
-                t = threshold(q, heap);
+                t = threshold(q, heap.threshold());
                 if (t < 0) break;
               }
             }
@@ -247,6 +291,15 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
         }
       }
     }
+    if (!exact)
+      for (size_t q = q0; q < q1; ++q) {
+        detail::HeapView heap = heaps.at(q - q0);
+        for (size_t i = 0; i < keep; ++i) {
+          uint64_t key = keys[(q - q0) * keep + i];
+          if (key != kEmpty)
+            heap.push(static_cast<float>(key >> 32), static_cast<idx_t>(key & 0xffffffffu));
+        }
+      }
   };
 
   if (!rescore) {
