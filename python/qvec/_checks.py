@@ -36,7 +36,8 @@ def as_float_matrix(x, name: str, dim: Optional[int] = None) -> np.ndarray:
                          f"(dimension mismatch: expected {dim}, got {arr.shape[1]})")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+        out = np.ascontiguousarray(arr, dtype=np.float32)
     if not _core.all_finite(out):
         raise ValueError(f"{name} contains NaN or infinity"
                          + (" (after conversion to float32)" if arr.dtype != np.float32 else ""))
