@@ -3,6 +3,7 @@ same process. Prints a Markdown table.
 
     python bench/compare_faiss.py --dataset gcide-minilm --m 48
     python bench/compare_faiss.py --dataset synthetic --m 32
+    python bench/compare_faiss.py --dataset synth:n=100000,d=128 --m 16   # any bench/datasets.py spec
 """
 from __future__ import annotations
 
@@ -15,11 +16,7 @@ import numpy as np
 
 import qvec
 from datasets import load_dataset
-
-
-def recall_at(found: np.ndarray, truth: np.ndarray, k: int) -> float:
-    hits = sum(len(np.intersect1d(f[:k], t[:k])) for f, t in zip(found, truth))
-    return hits / (k * len(truth))
+from recall import recall_at
 
 
 def best_time(fn, repeat: int):
@@ -47,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
 
     ds = load_dataset(args.dataset)
-    base, queries, gt, metric = ds["base"], ds["queries"], ds["gt"], ds["metric"]
+    base, queries, gt, metric = ds.base, ds.queries, ds.gt, ds.metric
     n, dim = base.shape
     nq = len(queries)
     faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
