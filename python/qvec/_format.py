@@ -43,7 +43,8 @@ assert _PREAMBLE.size == 32 and _DESCRIPTOR.size == 64 and _TRAILER.size == 16
 
 # dtype code <-> numpy dtype (always stored little-endian)
 _DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<i4"), 3: np.dtype("<i8"), 4: np.dtype("<f4"),
-           5: np.dtype("<u8"), 6: np.dtype("<i1"), 7: np.dtype("<u4")}
+           5: np.dtype("<u8"), 6: np.dtype("<i1"), 7: np.dtype("<u4"), 8: np.dtype("<f8"),
+           9: np.dtype("<i2"), 10: np.dtype("<u2")}
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -755,6 +755,11 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> _Index:
         raise TypeError(f"description must be a string; got {type(description).__name__}")
     tokens = [t.strip() for t in description.split(",")]
     main, mods = tokens[0], tokens[1:]
+    pq = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs)?", main, flags=re.IGNORECASE)
+    binary = re.fullmatch(r"BIN(\d+)", main, flags=re.IGNORECASE)
+    if main.lower() != "flat" and pq is None and binary is None:
+        raise ValueError(f"index_factory: unknown token {main!r} in {description!r}; "
+                         f"{_FACTORY_HELP}")
     keep = False
     for tok in mods:
         if tok.lower() in ("refine", "rflat"):
@@ -767,7 +772,7 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> _Index:
             raise ValueError(f"index_factory: token 'Refine' in {description!r} does not apply "
                              f"to 'Flat' (it already keeps the vectors)")
         return FlatIndex(dim, metric)
-    match = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs)?", main, flags=re.IGNORECASE)
+    match = pq
     if match:
         m = int(match.group(1))
         nbits = int(match.group(2)) if match.group(2) else (4 if match.group(3) else 8)
@@ -777,11 +782,7 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> _Index:
         if m < 1:
             raise ValueError(f"index_factory: token {main!r}: m must be >= 1")
         return PQIndex(dim, m, nbits, metric, keep_vectors=keep)
-    match = re.fullmatch(r"BIN(\d+)", main, flags=re.IGNORECASE)
-    if match:
-        return BinaryIndex(dim, int(match.group(1)), metric, keep_vectors=keep)
-    raise ValueError(f"index_factory: unknown token {main!r} in {description!r}; "
-                     f"{_FACTORY_HELP}")
+    return BinaryIndex(dim, int(binary.group(1)), metric, keep_vectors=keep)
 
 
 def _from_container(c: "_format.Container") -> _Index:

@@ -20,6 +20,7 @@ size before anything is mapped or allocated; a bad file raises :class:`qvec.Form
 """
 from __future__ import annotations
 
+import errno
 import os
 from typing import Callable, Dict, Tuple
 
@@ -230,7 +231,7 @@ def read_vectors(path, mmap: bool = True) -> np.ndarray:
     docstring). Memory-mapped read-only by default."""
     ext = _ext(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such file: {os.fspath(path)!r}")
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.fspath(path))
     return _READERS[ext](path, mmap=mmap)
 
 
