@@ -20,10 +20,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _format
+from . import _core, _format
 from ._checks import as_float_matrix, check_int, check_metric
 from ._errors import FormatError, NotTrainedError
-from .exact import exact_search
 from .pq import ProductQuantizer
 
 __all__ = ["FlatIndex", "PQIndex", "BinaryIndex", "index_factory", "load"]
@@ -378,14 +377,14 @@ class _Index:
                 raise ValueError(f"rerank must be >= k = {k}; got {rerank}")
         if len(self) == 0:
             return _padded(queries.shape[0], k, self._metric)
-        dist, rows = self._search_rows(queries, k if rerank is None else rerank)
-        if rerank is not None and not isinstance(self, FlatIndex):
+        if rerank is None or isinstance(self, FlatIndex):     # Flat is exact already
+            dist, rows = self._search_rows(queries, k)
+        else:
             if not self.keeps_vectors:
                 raise ValueError("rerank needs the original vectors: create the index with "
                                  "keep_vectors=True (factory suffix ',Refine')")
+            _, rows = self._search_rows(queries, rerank)
             dist, rows = _rerank(queries, rows, self._rows.get("vectors"), k, self._metric)
-        elif rerank is not None:
-            dist, rows = dist[:, :k], rows[:, :k]
         return dist, self._idmap.map_rows(rows)
 
     def reconstruct(self, ids) -> np.ndarray:
@@ -467,7 +466,8 @@ class FlatIndex(_Index):
         return {"vectors": np.array(x)}
 
     def _search_rows(self, queries, k):
-        return exact_search(queries, self._rows.get("vectors"), k, self._metric)
+        # queries are checked by search(); stored vectors were checked when added
+        return _core.exact_search(queries, self._rows.get("vectors"), k, self._metric)
 
     def _describe(self):
         return f"dim={self._dim}, metric={self._metric!r}"
