@@ -374,3 +374,35 @@ def test_reconstruct(data):
     np.testing.assert_array_equal(index.reconstruct([18, 0]), base[[0, 9]])
     with pytest.raises(KeyError):
         index.reconstruct([1])
+
+
+def test_many_removes_and_adds_match_a_dict_model():
+    rng = np.random.default_rng(11)
+    index = qvec.FlatIndex(2)
+    model = {}
+    next_id = 0
+    for step in range(40):
+        if rng.random() < 0.5 or not model:
+            n = int(rng.integers(1, 20))
+            explicit = rng.random() < 0.5
+            ids = (rng.choice(10**6, n, replace=False) + 10**7 * (step + 1)) if explicit else None
+            x = rng.standard_normal((n, 2)).astype(np.float32)
+            got = index.add(x, ids=ids)
+            for i, v in zip(got, x):
+                model[int(i)] = v
+            if not explicit:
+                np.testing.assert_array_equal(got, np.arange(next_id, next_id + n))
+            next_id = max(model) + 1 if model else next_id
+            next_id = max(next_id, int(got.max()) + 1)
+        else:
+            pick = rng.choice(list(model), size=min(len(model), int(rng.integers(1, 15))),
+                              replace=False)
+            assert index.remove(np.concatenate([pick, [-5, 10**12]])) == len(pick)
+            for i in pick:
+                del model[int(i)]
+        assert len(index) == len(model)
+        assert sorted(index.ids.tolist()) == sorted(model)
+        if model:
+            probe = list(model)[: 5]
+            np.testing.assert_array_equal(index.reconstruct(probe),
+                                          np.stack([model[i] for i in probe]))

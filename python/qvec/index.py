@@ -127,9 +127,17 @@ class _IdMap:
         self._sorted = None
 
     def delete_rows(self, rows: np.ndarray) -> None:
+        """Deletes ``rows`` (sorted, unique); keeps the sorted copy valid in O(n)."""
+        old_n = self.n
         self.ids = np.delete(self.row_ids(), rows)
         self.n = self.ids.shape[0]
-        self._sorted = None
+        if self._sorted is not None:
+            sorted_ids, order = self._sorted
+            alive = np.ones(old_n, dtype=bool)
+            alive[rows] = False
+            keep = alive[order]
+            order = order[keep]
+            self._sorted = (sorted_ids[keep], order - np.searchsorted(rows, order))
 
     def map_rows(self, rows: np.ndarray) -> np.ndarray:
         """User ids for a (nq, k) array of rows; -1 stays -1."""
