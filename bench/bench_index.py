@@ -28,6 +28,11 @@ def clustered(n, dim, clusters, rng):
     return out
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 def best_of(fn, repeat):
     best, out = float("inf"), None
     for _ in range(repeat):
@@ -70,8 +75,13 @@ def main():
     t_add = time.perf_counter() - t
     path = os.path.join(folder, "pq.qvec")
     t_save, size = best_of(lambda: index.save(path), 1)
-    t_load, loaded = best_of(lambda: qvec.load(path), args.repeat)
+    r0 = rss_mb()
     t_mmap, mapped = best_of(lambda: qvec.load(path, mmap=True), args.repeat)
+    r1 = rss_mb()
+    t_load, loaded = best_of(lambda: qvec.load(path), args.repeat)
+    r2 = rss_mb()
+    print(f"qvec RSS growth: load(mmap=True) {r1 - r0:.1f} MB, load() {r2 - r1:.1f} MB "
+          f"(file {size / 1e6:.1f} MB)")
     t_mem, ref = best_of(lambda: loaded.search(queries, args.k), args.repeat)
     t_map, got = best_of(lambda: mapped.search(queries, args.k), args.repeat)
     assert (ref[1] == got[1]).all()

@@ -103,3 +103,19 @@ def test_bad_input_one_line(files, tmp_path):
         assert len(lines) == 1 and needle in lines[0], (args, proc.stderr)
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x.qvec").exists()
+
+
+def test_build_from_uint8_bin_and_npy_queries(tmp_path):
+    rng = np.random.default_rng(9)
+    base = rng.integers(0, 256, size=(500, 8)).astype(np.uint8)
+    queries = rng.integers(0, 256, size=(6, 8)).astype(np.float32)
+    qio.write_vectors(tmp_path / "b.u8bin", base)
+    np.save(tmp_path / "q.npy", queries)
+    run("build", tmp_path / "b.u8bin", tmp_path / "f.qvec", "-f", "Flat", "--chunk-size", "64",
+        "-q")
+    run("search", tmp_path / "f.qvec", tmp_path / "q.npy", "-k", "4", "-o", tmp_path / "r.npz")
+    _, ref = qvec.exact_search(queries, base.astype(np.float32), 4)
+    np.testing.assert_array_equal(np.load(tmp_path / "r.npz")["ids"], ref)
+    proc = run("build", tmp_path / "b.u8bin", tmp_path / "p.qvec", "-f", "PQ2",
+               "--train-size", "100", ok=False)
+    assert proc.returncode == 1 and "256" in proc.stderr and "Traceback" not in proc.stderr
