@@ -96,6 +96,14 @@ def test_bad_arrays(rng):
     bad[3, 2] = np.nan
     with pytest.raises(ValueError, match="base contains NaN"):
         qvec.exact_search(x, bad, 1)
+    for metric in ("l2", "ip"):
+        for nq in (1, 10):  # the few-query (unpacked) and packed paths
+            with pytest.raises(ValueError, match="base contains NaN"):
+                qvec.exact_search(x[:nq], bad, 3, metric)
+            inf = x.copy()
+            inf[7, 0] = np.inf
+            with pytest.raises(ValueError, match="base contains NaN or infinity"):
+                qvec.exact_search(x[:nq], inf, 3, metric)
     with pytest.raises(ValueError, match="queries contains NaN or infinity"):
         qvec.exact_search(np.full((1, 8), np.inf, np.float32), x, 1)
     with pytest.raises(ValueError, match="after conversion to float32"):

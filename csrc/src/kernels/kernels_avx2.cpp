@@ -45,6 +45,44 @@ void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, siz
   }
 }
 
+inline float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <int R>
+void direct_rows(const float* a, size_t lda, const float* b, size_t ldb, size_t count, size_t d,
+                 float* out, size_t ldo) {
+  const size_t full = d / 8 * 8;
+  for (size_t i = 0; i < count; ++i) {
+    const float* row = b + i * ldb;
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (size_t t = 0; t < full; t += 8) {
+      __m256 x = _mm256_loadu_ps(row + t);
+      for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(a + r * lda + t), x, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) {
+      float s = horizontal_sum(acc[r]);
+      for (size_t t = full; t < d; ++t) s += a[r * lda + t] * row[t];
+      out[r * ldo + i] = s;
+    }
+  }
+}
+
+void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
+                size_t count, size_t d, float* out, size_t ldo) {
+  switch (rows) {
+    case 4: direct_rows<4>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 3: direct_rows<3>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 2: direct_rows<2>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 1: direct_rows<1>(a, lda, b, ldb, count, d, out, ldo); break;
+    default: break;
+  }
+}
+
 // As the AVX-512 kernel: minimise half_norm - <a, b>, keep candidate values in a buffer and the
 // running minimum in registers, and locate the winner once at the end.
 template <int R>
@@ -163,7 +201,7 @@ size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint3
 }  // namespace
 
 const Kernels* avx2_kernels() {
-  static const Kernels table = {SimdLevel::AVX2, dot_tile16, nearest16, adc_scan_u8,
+  static const Kernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, nearest16, adc_scan_u8,
                                 filter_le_u16};
   return &table;
 }

@@ -39,6 +39,39 @@ void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, siz
 // register; the winning index is found once at the end instead of tracked with masked moves
 // on every pack.
 template <int R>
+void direct_rows(const float* a, size_t lda, const float* b, size_t ldb, size_t count, size_t d,
+                 float* out, size_t ldo) {
+  const size_t full = d / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (d - full)) - 1);
+  for (size_t i = 0; i < count; ++i) {
+    const float* row = b + i * ldb;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (size_t t = 0; t < full; t += 16) {
+      __m512 x = _mm512_loadu_ps(row + t);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a + r * lda + t), x, acc[r]);
+    }
+    if (tail) {
+      __m512 x = _mm512_maskz_loadu_ps(tail, row + full);
+      for (int r = 0; r < R; ++r)
+        acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + r * lda + full), x, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) out[r * ldo + i] = _mm512_reduce_add_ps(acc[r]);
+  }
+}
+
+void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
+                size_t count, size_t d, float* out, size_t ldo) {
+  switch (rows) {
+    case 4: direct_rows<4>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 3: direct_rows<3>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 2: direct_rows<2>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 1: direct_rows<1>(a, lda, b, ldb, count, d, out, ldo); break;
+    default: break;
+  }
+}
+
+template <int R>
 void nearest_rows(const float* a, size_t lda, const float* bpack, const float* bnorms,
                   size_t npacks, size_t d, int32_t* best_index, float* best_value) {
   constexpr size_t kMaxPacks = 64;  // 1,024 centroids; larger sets go in slices
@@ -155,7 +188,7 @@ size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint3
 }  // namespace
 
 const Kernels* avx512_kernels() {
-  static const Kernels table = {SimdLevel::AVX512, dot_tile16, nearest16, adc_scan_u8,
+  static const Kernels table = {SimdLevel::AVX512, dot_tile16, dot_direct, nearest16, adc_scan_u8,
                                 filter_le_u16};
   return &table;
 }
