@@ -1,24 +1,34 @@
 """qvec: quantized vector search.
 
 Product quantization (8-bit codes, and 4-bit codes with fast-scan search; asymmetric and
-symmetric search), exact search and batched top-k, on a C++ core whose SIMD kernels (scalar, AVX2, AVX-512) are chosen at run time.
+symmetric search), exact search and batched top-k, on a C++ core whose SIMD kernels (scalar,
+AVX2, AVX-512) are chosen at run time.
 numpy in, numpy out; every search releases the GIL and runs on all cores.
 """
 from __future__ import annotations
 
 from . import _core
-from ._errors import NotTrainedError
+from ._errors import FormatError, NotTrainedError
 from .exact import exact_search, topk
 from .fastscan import FastScanCodes
 from .pq import ProductQuantizer
+from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
+from . import io
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinaryIndex",
     "FastScanCodes",
+    "FlatIndex",
+    "FormatError",
     "NotTrainedError",
+    "PQIndex",
     "ProductQuantizer",
     "exact_search",
+    "index_factory",
+    "io",
+    "load",
     "get_num_threads",
     "set_num_threads",
     "simd_level",
