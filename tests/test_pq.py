@@ -121,6 +121,25 @@ def _small_pq():
     return _PQ_CACHE["pq"]
 
 
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 1000])
+def test_packed_codes_search_like_raw_codes(trained, data, n):
+    base, queries = data
+    codes = trained.encode(base[:n])
+    packed = trained.pack(codes)
+    assert packed.n == n and packed.nbits == 8 and packed.nbytes == -(-n // 64) * 64 * 8
+    np.testing.assert_array_equal(packed.to_codes(), codes)
+    for got, want in zip(trained.search(queries, packed, 7), trained.search(queries, codes, 7)):
+        np.testing.assert_array_equal(got, want)
+    qcodes = trained.encode(queries)
+    for got, want in zip(trained.search_sdc(qcodes, packed, 7),
+                         trained.search_sdc(qcodes, codes, 7)):
+        np.testing.assert_array_equal(got, want)
+    clone = pickle.loads(pickle.dumps(packed))
+    np.testing.assert_array_equal(clone.data, packed.data)
+    with pytest.raises(ValueError, match="packed for m=8"):
+        qvec.ProductQuantizer(32, 4).fit(base, iters=1).search(queries, packed, 1)
+
+
 def test_ties_go_to_smaller_id():
     pq = _small_pq()
     codes = np.zeros((300, 3), dtype=np.uint8)  # identical codes: every distance ties

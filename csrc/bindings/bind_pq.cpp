@@ -9,6 +9,32 @@
 namespace qvec::bind {
 
 void register_pq(py::module_& m) {
+  m.def(
+      "pq8_pack",
+      [](ByteArray codes, size_t m_) {
+        require_matrix(codes, "codes", m_);
+        size_t n = codes.shape(0);
+        py::array_t<uint8_t> packed(pq8_packed_size(n, m_));
+        uint8_t* out = packed.mutable_data();
+        py::gil_scoped_release release;
+        pq8_pack(codes.data(), n, m_, out);
+        return packed;
+      },
+      py::arg("codes"), py::arg("m"));
+  m.def(
+      "pq8_unpack",
+      [](ByteArray packed, size_t n, size_t m_) {
+        if (packed.ndim() != 1 || static_cast<size_t>(packed.size()) != pq8_packed_size(n, m_))
+          throw py::value_error("packed codes must be a 1-D uint8 array of " +
+                                std::to_string(pq8_packed_size(n, m_)) + " bytes");
+        py::array_t<uint8_t> codes({n, m_});
+        uint8_t* out = codes.mutable_data();
+        py::gil_scoped_release release;
+        pq8_unpack(packed.data(), n, m_, out);
+        return codes;
+      },
+      py::arg("packed"), py::arg("n"), py::arg("m"));
+
   py::class_<ProductQuantizer>(m, "ProductQuantizer")
       .def(py::init([](size_t dim, size_t m_, size_t nbits, const std::string& metric) {
              return ProductQuantizer(dim, m_, nbits, parse_metric(metric.c_str()));
@@ -113,9 +139,8 @@ void register_pq(py::module_& m) {
              size_t rescore, bool exact) {
             require_matrix(q, "queries", pq.dim());
             require_k(k);
-            if (pq.nbits() != 4)
-              throw py::value_error("fast-scan codes need a 4-bit quantizer");
-            size_t want = fastscan_packed_size(n, pq.m());
+            size_t want = pq.nbits() == 8 ? pq8_packed_size(n, pq.m())
+                                          : fastscan_packed_size(n, pq.m());
             if (packed.ndim() != 1 || static_cast<size_t>(packed.size()) != want)
               throw py::value_error("packed codes must be a 1-D uint8 array of " +
                                     std::to_string(want) + " bytes");

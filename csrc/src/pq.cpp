@@ -187,8 +187,17 @@ void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint
                                      size_t n, size_t k, const FastScanSearchOptions& options,
                                      float* distances, idx_t* ids) const {
   require_trained();
-  QVEC_CHECK_ARG(nbits_ == 4, "fast-scan search needs a 4-bit quantizer; this one has nbits=" +
-                                  std::to_string(nbits_));
+  if (nbits_ == 8) {
+    std::vector<float> tables(std::min(nq, kQueryBatch) * m_ * ksub_);
+    for (size_t q0 = 0; q0 < nq; q0 += kQueryBatch) {
+      size_t count = std::min(kQueryBatch, nq - q0);
+      compute_tables(queries + q0 * dim_, count, tables.data());
+      adc_search_u8_packed(tables.data(), count, m_, packed, n, k, distances + q0 * k,
+                           ids + q0 * k);
+    }
+    if (metric_ == Metric::IP) detail::negate(distances, nq * k);
+    return;
+  }
   const size_t batch = kQueryBatch / 2;  // tables and their uint8 copies stay small
   std::vector<float> tables(std::min(nq, batch) * m_ * ksub_);
   for (size_t q0 = 0; q0 < nq; q0 += batch) {

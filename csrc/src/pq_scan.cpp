@@ -22,27 +22,6 @@ constexpr size_t kKsub = 256;
 constexpr size_t kQueryBlock = 8;
 constexpr size_t kChunkBlocks = 32;  // 2,048 codes scored per kernel call
 
-/// codes (n, m) row-major -> (ceil(n/64), m, 64), zero-padded.
-std::vector<uint8_t> transpose_to_blocks(const uint8_t* codes, size_t n, size_t m) {
-  size_t nblocks = (n + kCodeBlock - 1) / kCodeBlock;
-  std::vector<uint8_t> blocks(nblocks * m * kCodeBlock);
-  detail::parallel_for((nblocks + 63) / 64, [&](size_t task) {
-    size_t b1 = std::min(nblocks, (task + 1) * 64);
-    for (size_t b = task * 64; b < b1; ++b) {
-      uint8_t* dst = blocks.data() + b * m * kCodeBlock;
-      size_t count = std::min(kCodeBlock, n - b * kCodeBlock);
-      if (count < kCodeBlock) std::fill(dst, dst + m * kCodeBlock, uint8_t(0));
-      for (size_t v = 0; v < count; ++v) {
-        const uint8_t* row = codes + (b * kCodeBlock + v) * m;
-        for (size_t j = 0; j < m; ++j) dst[j * kCodeBlock + v] = row[j];
-      }
-    }
-  });
-  return blocks;
-}
-
-/// One query's tables in uint8: float ~= bias + lut_sum / scale, each entry off by at most
-/// half a step.
 /// Minimum and maximum of one 256-entry table row, with independent partial results so the
 /// loop is not one long dependency chain.
 void row_range(const float* t, float* lo_out, float* hi_out) {
@@ -105,11 +84,40 @@ struct QuantizedTable {
 
 }  // namespace
 
+void pq8_pack(const uint8_t* codes, size_t n, size_t m, uint8_t* packed) {
+  size_t nblocks = (n + kCodeBlock - 1) / kCodeBlock;
+  detail::parallel_for((nblocks + 63) / 64, [&](size_t task) {
+    size_t b1 = std::min(nblocks, (task + 1) * 64);
+    for (size_t b = task * 64; b < b1; ++b) {
+      uint8_t* dst = packed + b * m * kCodeBlock;
+      size_t count = std::min(kCodeBlock, n - b * kCodeBlock);
+      if (count < kCodeBlock) std::fill(dst, dst + m * kCodeBlock, uint8_t(0));
+      for (size_t v = 0; v < count; ++v) {
+        const uint8_t* row = codes + (b * kCodeBlock + v) * m;
+        for (size_t j = 0; j < m; ++j) dst[j * kCodeBlock + v] = row[j];
+      }
+    }
+  });
+}
+
+void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* block = packed + (i / kCodeBlock) * m * kCodeBlock + i % kCodeBlock;
+    for (size_t j = 0; j < m; ++j) codes[i * m + j] = block[j * kCodeBlock];
+  }
+}
+
 void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
                    size_t k, float* out_distances, idx_t* out_ids) {
+  std::vector<uint8_t> packed(pq8_packed_size(n, m));
+  pq8_pack(codes, n, m, packed.data());
+  adc_search_u8_packed(tables, nq, m, packed.data(), n, k, out_distances, out_ids);
+}
+
+void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
+                          size_t n, size_t k, float* out_distances, idx_t* out_ids) {
   QVEC_ASSERT(m > 0 && k > 0);
   const detail::Kernels& kern = detail::kernels();
-  const std::vector<uint8_t> blocks = transpose_to_blocks(codes, n, m);
   const size_t table_size = m * kKsub;
 
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
@@ -126,16 +134,17 @@ void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* code
         detail::HeapView heap = heaps.at(q - q0);
         long thr = qt.threshold(heap.threshold());
         if (thr < 0) continue;
-        kern.adc_scan_u8(qt.lut.data(), blocks.data() + cb * m * kCodeBlock, nblk, m, sums.data());
+        kern.adc_scan_u8(qt.lut.data(), packed + cb * m * kCodeBlock, nblk, m, sums.data());
         size_t count = kern.filter_le_u16(sums.data(), nblk * kCodeBlock,
                                           static_cast<uint16_t>(thr), candidates.data());
         const float* table = tables + q * table_size;
         for (size_t c = 0; c < count; ++c) {
           size_t row = base_row + candidates[c];
           if (row < b0 || row >= b1 || static_cast<long>(sums[candidates[c]]) > thr) continue;
-          const uint8_t* code = codes + row * m;
+          const uint8_t* code =
+              packed + (row / kCodeBlock) * m * kCodeBlock + row % kCodeBlock;
           float dist = 0.0f;
-          for (size_t j = 0; j < m; ++j) dist += table[j * kKsub + code[j]];
+          for (size_t j = 0; j < m; ++j) dist += table[j * kKsub + code[j * kCodeBlock]];
           if (dist <= heap.threshold()) {
             heap.push(dist, static_cast<idx_t>(row));
             thr = qt.threshold(heap.threshold());

@@ -1,4 +1,4 @@
-"""Scan-optimized storage of 4-bit product-quantization codes (the "fast-scan" layout)."""
+"""Scan-optimized storage of product-quantization codes (4-bit "fast-scan" and 8-bit blocks)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,31 +8,41 @@ from ._checks import as_codes, check_int
 
 
 class FastScanCodes:
-    """4-bit PQ codes rearranged once for the fast-scan kernels. Make one with
+    """PQ codes rearranged once for the scan kernels. Make one with
     :meth:`ProductQuantizer.pack` and pass it to :meth:`ProductQuantizer.search` in place of the
-    raw codes to skip the repacking that each search of raw codes does.
+    raw codes, to skip the rearrangement that each search of raw codes does (it costs about as
+    much as scanning the codes for one query, so it matters for small query batches).
 
-    Layout (you never need it to get the speed): vectors in blocks of 32; for each block and
-    each subquantizer j (m rounded up to even, the padding subquantizer all zeros), 16 bytes
-    whose byte t holds the code of vector t of the block in its low nibble and of vector
-    t + 16 in its high nibble. Total ``ceil(n / 32) * 16 * m_even`` bytes, i.e. about n times
-    the code size.
+    Layouts (you never need them to get the speed):
+
+    - nbits=4 (fast-scan): vectors in blocks of 32; for each block and each subquantizer j (m
+      rounded up to even, the padding subquantizer all zeros), 16 bytes whose byte t holds the
+      code of vector t of the block in its low nibble and of vector t + 16 in its high nibble.
+      Total ``ceil(n / 32) * 16 * m_even`` bytes.
+    - nbits=8: vectors in blocks of 64; for each block and subquantizer j, 64 bytes whose byte v
+      is the code of vector v of the block. Total ``ceil(n / 64) * 64 * m`` bytes.
 
     Args:
-        codes: uint8 (n, ceil(m / 2)) nibble codes, as returned by a 4-bit
-            :meth:`ProductQuantizer.encode`.
+        codes: uint8 (n, code_size) codes, as returned by :meth:`ProductQuantizer.encode`.
         m: number of subquantizers.
+        nbits: 4 or 8, the quantizer's bits per code.
     """
 
-    __slots__ = ("_packed", "_n", "_m")
+    __slots__ = ("_packed", "_n", "_m", "_nbits")
 
-    def __init__(self, codes, m: int):
+    def __init__(self, codes, m: int, nbits: int = 4):
         m = check_int(m, "m")
-        codes = as_codes(codes, "codes", (m + 1) // 2)
-        self._packed = _core.fastscan_pack(codes, m)
+        nbits = check_int(nbits, "nbits")
+        if nbits not in (4, 8):
+            raise ValueError(f"nbits must be 4 or 8; got {nbits}")
+        width = (m + 1) // 2 if nbits == 4 else m
+        codes = as_codes(codes, "codes", width)
+        pack = _core.fastscan_pack if nbits == 4 else _core.pq8_pack
+        self._packed = pack(codes, m)
         self._packed.flags.writeable = False
         self._n = int(codes.shape[0])
         self._m = m
+        self._nbits = nbits
 
     @property
     def n(self) -> int:
@@ -43,6 +53,11 @@ class FastScanCodes:
     def m(self) -> int:
         """Number of subquantizers."""
         return self._m
+
+    @property
+    def nbits(self) -> int:
+        """Bits per subquantizer code (4 or 8)."""
+        return self._nbits
 
     @property
     def nbytes(self) -> int:
@@ -58,14 +73,16 @@ class FastScanCodes:
         return self._n
 
     def to_codes(self) -> np.ndarray:
-        """The nibble codes back, uint8 (n, ceil(m / 2))."""
-        return _core.fastscan_unpack(self._packed, self._n, self._m)
+        """The codes back, uint8 (n, code_size)."""
+        unpack = _core.fastscan_unpack if self._nbits == 4 else _core.pq8_unpack
+        return unpack(self._packed, self._n, self._m)
 
     def __repr__(self) -> str:
-        return f"FastScanCodes(n={self._n}, m={self._m}, nbytes={self.nbytes})"
+        return (f"FastScanCodes(n={self._n}, m={self._m}, nbits={self._nbits}, "
+                f"nbytes={self.nbytes})")
 
     def __getstate__(self):
-        return {"codes": self.to_codes(), "m": self._m}
+        return {"codes": self.to_codes(), "m": self._m, "nbits": self._nbits}
 
     def __setstate__(self, state):
-        self.__init__(state["codes"], state["m"])
+        self.__init__(state["codes"], state["m"], state.get("nbits", 4))

@@ -571,7 +571,16 @@ class PQIndex(_Index):
         return out
 
     def _search_rows(self, queries, k):
-        return self._pq.search(queries, self._rows.get("codes"), k)
+        codes = self._rows.get("codes")
+        if isinstance(codes, np.memmap):
+            # Packing would read mapped codes into memory; search them as they lie instead.
+            return self._pq.search(queries, codes, k)
+        # The scan layout is built once per state of the codes (any add or remove makes a new
+        # array), so a stream of small query batches does not rearrange the codes every time.
+        cached = getattr(self, "_packed", None)
+        if cached is None or cached[0] is not codes:
+            cached = self._packed = (codes, self._pq.pack(codes))
+        return self._pq.search(queries, cached[1], k)
 
     def _describe(self):
         return (f"dim={self._dim}, m={self.m}, nbits={self.nbits}, metric={self._metric!r}, "

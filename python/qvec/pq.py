@@ -156,13 +156,11 @@ class ProductQuantizer:
         return tables
 
     def pack(self, codes) -> FastScanCodes:
-        """nbits=4 only: rearranges (n, code_size) codes once into the scan-optimized layout
-        (:class:`FastScanCodes`), which :meth:`search` then uses without repacking."""
+        """Rearranges (n, code_size) codes once into the scan layout (:class:`FastScanCodes`),
+        which :meth:`search` and :meth:`search_sdc` then use without rearranging on each call.
+        Worth it when the same codes are searched by many small query batches."""
         self._require_trained()
-        if self.nbits != 4:
-            raise ValueError(f"pack() needs a 4-bit quantizer (nbits=4); this one has "
-                             f"nbits={self.nbits}")
-        return FastScanCodes(as_codes(codes, "codes", self.code_size), self.m)
+        return FastScanCodes(as_codes(codes, "codes", self.code_size), self.m, self.nbits)
 
     # -- search -------------------------------------------------------------------------------
     def search(self, queries, codes, k: int,
@@ -171,9 +169,9 @@ class ProductQuantizer:
 
         Args:
             queries: (nq, dim) float vectors.
-            codes: (n, code_size) uint8 codes from :meth:`encode`, or (nbits=4) the
-                :class:`FastScanCodes` from :meth:`pack` (no repacking; raw 4-bit codes are
-                packed on each call).
+            codes: (n, code_size) uint8 codes from :meth:`encode`, or the
+                :class:`FastScanCodes` from :meth:`pack` (used as is; raw codes are
+                rearranged into the scan layout on each call).
             k: results per query.
             rescore: nbits=4 only (8-bit search is always the exact ADC top-k).
                 0: rank with the per-query tables quantized to uint8 (the fast-scan
@@ -205,7 +203,7 @@ class ProductQuantizer:
     def search_sdc(self, query_codes, codes, k: int) -> Tuple[np.ndarray, np.ndarray]:
         """Symmetric distance (SDC) search: encoded queries against codes, scored through
         centroid-to-centroid distances (the distance between the two reconstructions); exact
-        for both nbits. ``codes`` may be a :class:`FastScanCodes` (nbits=4)."""
+        for both nbits. ``codes`` may be a :class:`FastScanCodes` from :meth:`pack`."""
         self._require_trained()
         k = check_int(k, "k")
         query_codes = as_codes(query_codes, "query_codes", self.code_size)
@@ -217,11 +215,9 @@ class ProductQuantizer:
         return self._pq.search_sdc(query_codes, codes, k)
 
     def _require_packed_match(self, codes: FastScanCodes) -> None:
-        if self.nbits != 4:
-            raise TypeError(f"FastScanCodes hold 4-bit codes; this quantizer has "
-                            f"nbits={self.nbits}: pass the (n, {self.code_size}) uint8 codes")
-        if codes.m != self.m:
-            raise ValueError(f"codes were packed with m={codes.m}; this quantizer has m={self.m}")
+        if codes.nbits != self.nbits or codes.m != self.m:
+            raise ValueError(f"codes were packed for m={codes.m}, nbits={codes.nbits}; this "
+                             f"quantizer has m={self.m}, nbits={self.nbits}")
 
     # -- pickling -----------------------------------------------------------------------------
     def __getstate__(self):

@@ -64,9 +64,11 @@ class ProductQuantizer {
   void search(const float* queries, size_t nq, const uint8_t* codes, size_t n, size_t k,
               float* distances, idx_t* ids, const FastScanSearchOptions& fastscan = {}) const;
 
-  /// 4-bit only: search codes already in the fast-scan layout (see fastscan_pack), with the
-  /// quantized tables (options.rescore == 0), re-scored candidates, or exact ADC (see
-  /// FastScanSearchOptions). packed: size fastscan_packed_size(n, m); other arguments as search.
+  /// Searches codes already in the scan layout of this quantizer's nbits: for nbits = 8 the
+  /// layout of pq8_pack (size pq8_packed_size(n, m); exact ADC top-k, options ignored); for
+  /// nbits = 4 the fast-scan layout (see fastscan_pack, size fastscan_packed_size(n, m)), with
+  /// the quantized tables (options.rescore == 0), re-scored candidates, or exact ADC (see
+  /// FastScanSearchOptions). Other arguments as search.
   void search_packed(const float* queries, size_t nq, const uint8_t* packed, size_t n, size_t k,
                      const FastScanSearchOptions& options, float* distances, idx_t* ids) const;
 
@@ -92,6 +94,19 @@ class ProductQuantizer {
   std::vector<float> packed_;
   std::vector<float> norms_;
 };
+
+/// 8-bit scan layout, built once so repeated searches skip the transposition: vectors in
+/// blocks of 64; block b, subquantizer j is the 64 bytes at (b * m + j) * 64, byte v holding the
+/// code of vector 64 b + v. Vectors past n are zero. Size pq8_packed_size(n, m).
+inline size_t pq8_packed_size(size_t n, size_t m) { return (n + 63) / 64 * m * 64; }
+/// codes: size n * m, layout (n, m); packed: size pq8_packed_size(n, m), written.
+void pq8_pack(const uint8_t* codes, size_t n, size_t m, uint8_t* packed);
+/// The inverse: codes: size n * m, written.
+void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes);
+
+/// adc_search_u8 on codes already in the 8-bit scan layout (packed: pq8_packed_size(n, m)).
+void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
+                          size_t n, size_t k, float* out_distances, idx_t* out_ids);
 
 /// Scans codes with per-query float tables; the engine behind ProductQuantizer::search.
 /// tables: size nq * m * 256 (smaller is better); codes: size n * m, layout (n, m);
