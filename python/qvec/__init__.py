@@ -8,16 +8,23 @@ from __future__ import annotations
 
 from . import _core
 from ._errors import NotTrainedError
+from .binary import BinaryCodes, BinaryQuantizer, hamming_distances, hamming_search
 from .exact import exact_search, topk
 from .pq import ProductQuantizer
+from .rerank import rerank
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinaryCodes",
+    "BinaryQuantizer",
     "NotTrainedError",
     "ProductQuantizer",
     "exact_search",
     "get_num_threads",
+    "hamming_distances",
+    "hamming_search",
+    "rerank",
     "set_num_threads",
     "simd_level",
     "supported_simd_level",
