@@ -70,8 +70,11 @@ void transpose_tile(const uint8_t* codes, size_t stride, size_t nbytes, size_t c
   }
 }
 
+/// Largest distance that can still enter a heap whose worst kept distance is t, when every
+/// id scanned from now on is larger than the kept ones (a scan walks ids upwards): an equal
+/// distance loses the tie, so with many equal Hamming distances only smaller ones pass.
 int32_t int_threshold(float t) {
-  return t >= 2147483647.0f ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>(t);
+  return t >= 2147483647.0f ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>(t) - 1;
 }
 
 /// Row-major product out = a B for a (n, d) and B given as packed columns (pack_columns of

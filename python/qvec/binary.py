@@ -211,8 +211,8 @@ class BinaryQuantizer:
                 f"rotate={self.rotate!r}, {state})")
 
     # -- training -----------------------------------------------------------------------------
-    def fit(self, x, seed: int = 0, itq_iters: int = 50,
-            max_train: Optional[int] = 20000) -> "BinaryQuantizer":
+    def fit(self, x, seed: int = 0, itq_iters: int = 20,
+            max_train: Optional[int] = 10000) -> "BinaryQuantizer":
         """Learns the centre (training mean) and the rotation.
 
         Args:
@@ -236,7 +236,7 @@ class BinaryQuantizer:
                 sample = x
                 if max_train is not None and x.shape[0] > check_int(max_train, "max_train"):
                     sample = x[np.sort(rng.choice(x.shape[0], max_train, replace=False))]
-                rot = _itq(sample.astype(np.float64) - mean, rot, itq_iters)
+                rot = _itq((sample - mean).astype(np.float32), rot.astype(np.float32), itq_iters)
             rotation = np.ascontiguousarray(rot, dtype=np.float32)
         self._bq.set_transform(mean.astype(np.float32), rotation)
         return self
@@ -335,7 +335,7 @@ def _itq(v: np.ndarray, rotation: np.ndarray, iters: int) -> np.ndarray:
     """Iterative quantization (Gong & Lazebnik): alternately B = sign(V R) and the orthogonal
     Procrustes solution R = U W^T of V^T B = U S W^T, which minimises ||B - V R||_F."""
     for _ in range(iters):
-        b = np.where(v @ rotation > 0, 1.0, -1.0)
-        u, _, wt = np.linalg.svd(v.T @ b)
-        rotation = u @ wt
+        b = np.where(v @ rotation > 0, np.float32(1), np.float32(-1))
+        u, _, wt = np.linalg.svd((v.T @ b).astype(np.float64))
+        rotation = (u @ wt).astype(np.float32)
     return rotation
