@@ -56,6 +56,17 @@ void load_words(const uint8_t* code, size_t nbytes, size_t nwords, uint64_t* out
 void transpose_tile(const uint8_t* codes, size_t stride, size_t nbytes, size_t count,
                     size_t nwords, uint64_t* tile) {
   size_t nblocks = (count + kBinaryBlock - 1) / kBinaryBlock;
+  if (nbytes % 8 == 0) {  // whole words: copy straight into place
+    for (size_t i = 0; i < count; ++i) {
+      const uint8_t* code = codes + i * stride;
+      uint64_t* dst = tile + (i / kBinaryBlock) * nwords * kBinaryBlock + i % kBinaryBlock;
+      for (size_t w = 0; w < nwords; ++w) std::memcpy(dst + w * kBinaryBlock, code + 8 * w, 8);
+    }
+    for (size_t i = count; i < nblocks * kBinaryBlock; ++i)
+      for (size_t w = 0; w < nwords; ++w)
+        tile[(i / kBinaryBlock) * nwords * kBinaryBlock + w * kBinaryBlock + i % kBinaryBlock] = 0;
+    return;
+  }
   std::memset(tile, 0, nblocks * nwords * kBinaryBlock * sizeof(uint64_t));
   uint64_t words[64];
   for (size_t i = 0; i < count; ++i) {
@@ -70,11 +81,27 @@ void transpose_tile(const uint8_t* codes, size_t stride, size_t nbytes, size_t c
   }
 }
 
-/// Largest distance that can still enter a heap whose worst kept distance is t, when every
-/// id scanned from now on is larger than the kept ones (a scan walks ids upwards): an equal
-/// distance loses the tie, so with many equal Hamming distances only smaller ones pass.
-int32_t int_threshold(float t) {
-  return t >= 2147483647.0f ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>(t) - 1;
+/// Largest distance that can still enter a Hamming key heap whose worst key is top: every id
+/// scanned from now on is larger than the kept ones (a scan walks ids upwards), so an equal
+/// distance loses the tie; with many equal Hamming distances only smaller ones pass.
+int32_t key_threshold(uint64_t top) {
+  return top == ~uint64_t(0) ? std::numeric_limits<int32_t>::max()
+                             : static_cast<int32_t>(top >> 32) - 1;
+}
+
+/// Replaces the largest key of a max-heap of k keys (heap[0]) by key and restores the order.
+inline void replace_top(uint64_t* heap, size_t k, uint64_t key) {
+  size_t i = 0;
+  for (;;) {
+    size_t left = 2 * i + 1;
+    if (left >= k) break;
+    size_t right = left + 1;
+    size_t child = (right < k && heap[right] > heap[left]) ? right : left;
+    if (heap[child] <= key) break;
+    heap[i] = heap[child];
+    i = child;
+  }
+  heap[i] = key;
 }
 
 /// Row-major product out = a B for a (n, d) and B given as packed columns (pack_columns of
@@ -136,6 +163,7 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
   QVEC_CHECK_ARG(k >= 1, "k must be >= 1");
   // Distances go through the float heap: exact for integers below 2^24 bits.
   QVEC_CHECK_ARG(nbytes < (size_t(1) << 21), "codes longer than 2^24 bits are not supported");
+  QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
   const detail::BinaryKernels& kern = detail::binary_kernels();
   const size_t nwords = words_of(nbytes);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
@@ -143,6 +171,9 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
     std::vector<uint64_t> tile(kTile * nwords), qwords(nqb * nwords);
     std::vector<int32_t> dist(kQueryGroup * kTile);
     std::vector<uint32_t> hits(kTile);
+    // One integer heap per query: key = distance << 32 | (id - b0), so a single unsigned
+    // compare orders by distance, then id (the tie rule), without unpredictable branches.
+    std::vector<uint64_t> keys(nqb * k, ~uint64_t(0));
     for (size_t q = q0; q < q1; ++q)
       load_words(queries + q * nbytes, nbytes, nwords, qwords.data() + (q - q0) * nwords);
     for (size_t t0 = b0; t0 < b1; t0 += kTile) {
@@ -153,14 +184,23 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
         kern.hamming_tile(qwords.data() + g0 * nwords, g, tile.data(), nblocks, nwords,
                           dist.data(), kTile);
         for (size_t r = 0; r < g; ++r) {
-          detail::HeapView heap = heaps.at(g0 + r);
+          uint64_t* heap = keys.data() + (g0 + r) * k;
           const int32_t* row = dist.data() + r * kTile;
-          size_t nhits = kern.filter_le_i32(row, count, int_threshold(heap.threshold()), hits.data());
+          size_t nhits = kern.filter_le_i32(row, count, key_threshold(heap[0]), hits.data());
+          const uint64_t local = t0 - b0;
           for (size_t h = 0; h < nhits; ++h) {
-            uint32_t i = hits[h];
-            heap.push(static_cast<float>(row[i]), static_cast<idx_t>(t0 + i));
+            uint64_t key = (uint64_t(uint32_t(row[hits[h]])) << 32) | (local + hits[h]);
+            if (key < heap[0]) replace_top(heap, k, key);
           }
         }
+      }
+    }
+    for (size_t q = 0; q < nqb; ++q) {
+      detail::HeapView heap = heaps.at(q);
+      for (size_t j = 0; j < k; ++j) {
+        uint64_t key = keys[q * k + j];
+        if (key != ~uint64_t(0))
+          heap.push(static_cast<float>(key >> 32), static_cast<idx_t>(b0 + (key & 0xffffffffu)));
       }
     }
   };
@@ -298,8 +338,28 @@ namespace {
 /// BinaryKernels::binary_scan.
 struct QueryPlanes {
   std::vector<uint64_t> planes;  // (query_bits, nwords)
+  std::vector<uint8_t> luts;     // nibble tables (see binary_scan), query_bits <= 4 only
   float c[4];
 };
+
+/// Nibble tables of a quantized query u (size nwords * 64, zero past dim): layout
+/// (nwords, 2, 8, 16), see BinaryKernels::binary_scan.
+void build_luts(const uint8_t* u, size_t nwords, uint8_t* luts) {
+  for (size_t w = 0; w < nwords; ++w)
+    for (size_t i = 0; i < 8; ++i) {
+      const uint8_t* dims = u + 64 * w + 8 * i;
+      for (unsigned m = 0; m < 16; ++m) {
+        unsigned lo = 0, hi = 0;
+        for (unsigned t = 0; t < 4; ++t)
+          if ((m >> t) & 1u) {
+            lo += dims[7 - t];
+            hi += dims[3 - t];
+          }
+        luts[w * 256 + i * 16 + m] = static_cast<uint8_t>(lo);
+        luts[w * 256 + 128 + i * 16 + m] = static_cast<uint8_t>(hi);
+      }
+    }
+}
 
 }  // namespace
 
@@ -327,7 +387,7 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
     std::vector<float> qr(nqb * dim_);
     transform(queries + q0 * dim_, nqb, true, qr.data());
     std::vector<QueryPlanes> qp(nqb);
-    std::vector<uint8_t> plane_bytes(query_bits * nwords * 8);
+    std::vector<uint8_t> plane_bytes(query_bits * nwords * 8), ucodes(nwords * 64);
     for (size_t q = 0; q < nqb; ++q) {
       const float* v = qr.data() + q * dim_;
       QueryPlanes& p = qp[q];
@@ -340,11 +400,13 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
       }
       const float delta = hi > lo ? (hi - lo) / levels : 0.0f;
       std::fill(plane_bytes.begin(), plane_bytes.end(), uint8_t(0));
+      std::fill(ucodes.begin(), ucodes.end(), uint8_t(0));
       double usum = 0.0;
       for (size_t j = 0; j < dim_; ++j) {
         float u = delta > 0.0f ? std::nearbyint((v[j] - lo) / delta) : 0.0f;
         unsigned ui = static_cast<unsigned>(std::min(std::max(u, 0.0f), levels));
         usum += ui;
+        ucodes[j] = static_cast<uint8_t>(ui);
         for (size_t b = 0; b < query_bits; ++b)
           if ((ui >> b) & 1u) set_bit(plane_bytes.data() + b * nwords * 8, j);
       }
@@ -353,6 +415,10 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
       for (size_t b = 0; b < query_bits; ++b)
         load_words(plane_bytes.data() + b * nwords * 8, nwords * 8, nwords,
                    p.planes.data() + b * nwords);
+      if (query_bits <= 4) {
+        p.luts.resize(nwords * 256);
+        build_luts(ucodes.data(), nwords, p.luts.data());
+      }
       if (l2) {
         p.c[0] = -2.0f * delta;
         p.c[1] = -4.0f * lo;
@@ -392,7 +458,8 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
       for (size_t q = 0; q < nqb; ++q) {
         const QueryPlanes& p = qp[q];
         detail::HeapView heap = heaps.at(q);
-        size_t nhits = kern.binary_scan(p.planes.data(), query_bits, tile.data(), bits_, nblocks,
+        size_t nhits = kern.binary_scan(p.planes.data(), query_bits,
+                                        p.luts.empty() ? nullptr : p.luts.data(), tile.data(), bits_, nblocks,
                                         nwords, vf.data(), p.c, count, heap.threshold(),
                                         dist.data(), hits.data());
         for (size_t j = 0; j < nhits; ++j)

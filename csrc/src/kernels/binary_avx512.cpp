@@ -59,10 +59,39 @@ inline __m512i plane_counts(const uint64_t* planes, const uint64_t* block, size_
   return sum;
 }
 
+// The same S from nibble tables: each code byte's two nibbles index 128-entry byte tables
+// (VPERMT2B) whose entries already hold the weighted sum over 4 dimensions (<= 60), so one
+// word of 8 vectors costs two lookups instead of P AND + POPCNT pairs. Two words (<= 240 per
+// byte) are summed in bytes, then VPSADBW adds the 8 bytes of each vector.
+inline __m512i lut_counts(const uint8_t* luts, const uint64_t* block, size_t nwords) {
+  // Byte i of every 64-bit lane holds i << 4: selects the byte position's 16-entry table.
+  const __m512i position = _mm512_set1_epi64(0x7060504030201000LL);
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  __m512i acc = _mm512_setzero_si512();
+  for (size_t w = 0; w < nwords; w += 2) {
+    __m512i bytes = _mm512_setzero_si512();
+    size_t end = w + 2 < nwords ? w + 2 : nwords;
+    for (size_t v = w; v < end; ++v) {
+      __m512i c = _mm512_loadu_si512(block + v * kBinaryBlock);
+      const uint8_t* t = luts + v * 256;
+      // (c & 0x0f) | position, and the same for the high nibble.
+      __m512i lo_idx = _mm512_ternarylogic_epi64(c, nibble, position, 0xEA);
+      __m512i hi_idx = _mm512_ternarylogic_epi64(_mm512_srli_epi64(c, 4), nibble, position, 0xEA);
+      __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), lo_idx,
+                                            _mm512_loadu_si512(t + 64));
+      __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512(t + 128), hi_idx,
+                                            _mm512_loadu_si512(t + 192));
+      bytes = _mm512_add_epi8(bytes, _mm512_add_epi8(lo, hi));
+    }
+    acc = _mm512_add_epi64(acc, _mm512_sad_epu8(bytes, _mm512_setzero_si512()));
+  }
+  return acc;
+}
+
 template <int P>
-size_t scan_fixed(const uint64_t* planes, const uint64_t* tile, size_t nlevels, size_t nblocks,
-                  size_t nwords, const float* vec_factors, const float* c, size_t count,
-                  float threshold, float* dist, uint32_t* hits) {
+size_t scan_fixed(const uint64_t* planes, const uint8_t* luts, const uint64_t* tile,
+                  size_t nlevels, size_t nblocks, size_t nwords, const float* vec_factors,
+                  const float* c, size_t count, float threshold, float* dist, uint32_t* hits) {
   const size_t width = nblocks * kBinaryBlock;
   const float* beta = vec_factors + nlevels * width;
   const float* g = beta + width;
@@ -74,7 +103,9 @@ size_t scan_fixed(const uint64_t* planes, const uint64_t* tile, size_t nlevels, 
     const size_t v0 = b * kBinaryBlock;
     __m256 acc = _mm256_setzero_ps();
     for (size_t l = 0; l < nlevels; ++l) {
-      __m512i s = plane_counts<P>(planes, tile + (l * nblocks + b) * nwords * kBinaryBlock, nwords);
+      const uint64_t* block = tile + (l * nblocks + b) * nwords * kBinaryBlock;
+      __m512i s = (P <= 4 && luts != nullptr) ? lut_counts(luts, block, nwords)
+                                              : plane_counts<P>(planes, block, nwords);
       acc = _mm256_fmadd_ps(_mm512_cvtepi64_ps(s), _mm256_loadu_ps(vec_factors + l * width + v0),
                             acc);
     }
@@ -93,12 +124,13 @@ size_t scan_fixed(const uint64_t* planes, const uint64_t* tile, size_t nlevels, 
   return nhits;
 }
 
-size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint64_t* tile, size_t nlevels,
-                   size_t nblocks, size_t nwords, const float* vec_factors, const float* c,
-                   size_t count, float threshold, float* dist, uint32_t* hits) {
-#define QVEC_SCAN(P)                                                                     \
-  case P:                                                                                \
-    return scan_fixed<P>(planes, tile, nlevels, nblocks, nwords, vec_factors, c, count, \
+size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint8_t* luts,
+                   const uint64_t* tile, size_t nlevels, size_t nblocks, size_t nwords,
+                   const float* vec_factors, const float* c, size_t count, float threshold,
+                   float* dist, uint32_t* hits) {
+#define QVEC_SCAN(P)                                                                           \
+  case P:                                                                                      \
+    return scan_fixed<P>(planes, luts, tile, nlevels, nblocks, nwords, vec_factors, c, count, \
                          threshold, dist, hits);
   switch (nplanes) {
     QVEC_SCAN(1) QVEC_SCAN(2) QVEC_SCAN(3) QVEC_SCAN(4)

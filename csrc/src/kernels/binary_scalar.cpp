@@ -25,7 +25,8 @@ void hamming_tile(const uint64_t* queries, size_t nq, const uint64_t* tile, size
   }
 }
 
-size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint64_t* tile,
+size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint8_t* /*luts*/,
+                   const uint64_t* tile,
                    size_t nlevels, size_t nblocks, size_t nwords, const float* vec_factors,
                    const float* c, size_t count, float threshold, float* dist, uint32_t* hits) {
   const size_t width = nblocks * kBinaryBlock;
