@@ -113,6 +113,9 @@ def test_hamming_search_large_tiles_and_single_query():
     assert ids[0, 0] == 700 and dist[0, 0] == 1
     ref_d, ref_i = ref_topk_smallest(ref_hamming(q, codes), 5)
     np.testing.assert_array_equal(ids, ref_i)
+    long_a, long_b = packed(rng, 3, 601), packed(rng, 20, 601)  # more than 64 words per code
+    np.testing.assert_array_equal(qvec.hamming_distances(long_a, long_b),
+                                  ref_hamming(long_a, long_b))
     many = packed(rng, 70, 48)
     np.testing.assert_array_equal(qvec.hamming_search(many, codes, 10)[1],
                                   ref_topk_smallest(ref_hamming(many, codes), 10)[1])

@@ -338,11 +338,11 @@ namespace {
 /// BinaryKernels::binary_scan.
 struct QueryPlanes {
   std::vector<uint64_t> planes;  // (query_bits, nwords)
-  std::vector<uint8_t> luts;     // nibble tables (see binary_scan), query_bits <= 4 only
+  std::vector<uint8_t> luts;     // nibble tables (see BinaryKernels::binary_scan)
   float c[4];
 };
 
-/// Nibble tables of a quantized query u (size nwords * 64, zero past dim): layout
+/// Nibble tables of 4-bit query values u (size nwords * 64, zero past dim): layout
 /// (nwords, 2, 8, 16), see BinaryKernels::binary_scan.
 void build_luts(const uint8_t* u, size_t nwords, uint8_t* luts) {
   for (size_t w = 0; w < nwords; ++w)
@@ -387,7 +387,8 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
     std::vector<float> qr(nqb * dim_);
     transform(queries + q0 * dim_, nqb, true, qr.data());
     std::vector<QueryPlanes> qp(nqb);
-    std::vector<uint8_t> plane_bytes(query_bits * nwords * 8), ucodes(nwords * 64);
+    std::vector<uint8_t> plane_bytes(query_bits * nwords * 8), ucodes(nwords * 64),
+        unibble(nwords * 64, 0);
     for (size_t q = 0; q < nqb; ++q) {
       const float* v = qr.data() + q * dim_;
       QueryPlanes& p = qp[q];
@@ -415,9 +416,11 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
       for (size_t b = 0; b < query_bits; ++b)
         load_words(plane_bytes.data() + b * nwords * 8, nwords * 8, nwords,
                    p.planes.data() + b * nwords);
-      if (query_bits <= 4) {
-        p.luts.resize(nwords * 256);
-        build_luts(ucodes.data(), nwords, p.luts.data());
+      const size_t sets = (query_bits + 3) / 4;
+      p.luts.resize(sets * nwords * 256);
+      for (size_t set = 0; set < sets; ++set) {
+        for (size_t j = 0; j < dim_; ++j) unibble[j] = static_cast<uint8_t>((ucodes[j] >> (4 * set)) & 15u);
+        build_luts(unibble.data(), nwords, p.luts.data() + set * nwords * 256);
       }
       if (l2) {
         p.c[0] = -2.0f * delta;
@@ -459,7 +462,7 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
         const QueryPlanes& p = qp[q];
         detail::HeapView heap = heaps.at(q);
         size_t nhits = kern.binary_scan(p.planes.data(), query_bits,
-                                        p.luts.empty() ? nullptr : p.luts.data(), tile.data(), bits_, nblocks,
+                                        p.luts.data(), tile.data(), bits_, nblocks,
                                         nwords, vf.data(), p.c, count, heap.threshold(),
                                         dist.data(), hits.data());
         for (size_t j = 0; j < nhits; ++j)

@@ -35,11 +35,12 @@ struct BinaryKernels {
   /// planes: size nplanes * nwords, layout (nplanes, nwords), 1 <= nplanes <= 8; c: size 4.
   /// dist: size nblocks * 8, written. The indices v < count with dist[v] <= threshold go to
   /// hits (ascending, size nblocks * 8); returns their number.
-  /// luts: nullptr, or (nplanes <= 4) the same query as nibble tables, size nwords * 256,
-  /// layout (nwords, 2, 8, 16): luts[w][0][i][m] = sum_t bit t of m * u[64 w + 8 i + 7 - t] and
-  /// luts[w][1][i][m] = sum_t bit t of m * u[64 w + 8 i + 3 - t], with u[j] = sum_p 2^p bit j
-  /// of plane p: the low and high nibble of code byte 8 w + i looked up directly. Kernels may
-  /// use either form; the results are identical.
+  /// luts: nullptr, or the same query as nibble tables, size ceil(nplanes / 4) * nwords * 256,
+  /// layout (ceil(nplanes / 4), nwords, 2, 8, 16): with u_s[j] = bits 4s .. 4s+3 of
+  /// u[j] = sum_p 2^p bit j of plane p, luts[s][w][0][i][m] = sum_t bit t of m *
+  /// u_s[64 w + 8 i + 7 - t] and luts[s][w][1][i][m] = sum_t bit t of m * u_s[64 w + 8 i + 3 - t]:
+  /// the low and high nibble of code byte 8 w + i looked up directly, S = sum_s 16^s S_s.
+  /// Kernels may use either form; the results are identical.
   size_t (*binary_scan)(const uint64_t* planes, size_t nplanes, const uint8_t* luts,
                         const uint64_t* tile, size_t nlevels, size_t nblocks, size_t nwords,
                         const float* vec_factors, const float* c, size_t count, float threshold,

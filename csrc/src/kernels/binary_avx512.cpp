@@ -104,8 +104,15 @@ size_t scan_fixed(const uint64_t* planes, const uint8_t* luts, const uint64_t* t
     __m256 acc = _mm256_setzero_ps();
     for (size_t l = 0; l < nlevels; ++l) {
       const uint64_t* block = tile + (l * nblocks + b) * nwords * kBinaryBlock;
-      __m512i s = (P <= 4 && luts != nullptr) ? lut_counts(luts, block, nwords)
-                                              : plane_counts<P>(planes, block, nwords);
+      __m512i s;
+      if (luts == nullptr) {
+        s = plane_counts<P>(planes, block, nwords);
+      } else {
+        s = lut_counts(luts, block, nwords);
+        if (P > 4)
+          s = _mm512_add_epi64(
+              s, _mm512_slli_epi64(lut_counts(luts + nwords * 256, block, nwords), 4));
+      }
       acc = _mm256_fmadd_ps(_mm512_cvtepi64_ps(s), _mm256_loadu_ps(vec_factors + l * width + v0),
                             acc);
     }
