@@ -3,6 +3,9 @@
 #include "qvec/exact.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -43,10 +46,45 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
                   Metric metric, size_t k, float* distances, idx_t* ids) {
   const detail::Kernels& kern = detail::kernels();
   const bool l2 = metric == Metric::L2;
+  // Pushes the products dots[r * ldo + c] of query rows [r0, r0 + rows) and base rows
+  // [first, first + cols) into the heaps as distances.
+  auto push_tile = [&](const float* dots, size_t ldo, size_t r0, size_t rows, size_t q0,
+                       const float* query_norms, const float* base_norms, size_t first,
+                       size_t cols, detail::HeapSet& heaps) {
+    for (size_t r = 0; r < rows; ++r) {
+      detail::HeapView heap = heaps.at(r0 + r - q0);
+      const float* row = dots + r * ldo;
+      float qn = l2 ? query_norms[r0 + r - q0] : 0.0f;
+      for (size_t c = 0; c < cols; ++c) {
+        float dist = l2 ? qn + base_norms[c] - 2.0f * row[c] : -row[c];
+        // The caller's base is not scanned for NaN/inf up front (that pass would cost as much
+        // as a one-query search); a bad value surfaces here as a non-finite distance.
+        if (!(std::fabs(dist) <= std::numeric_limits<float>::max()))
+          throw std::invalid_argument(
+              "base contains NaN or infinity (or values too large for float32 distances)");
+        if (l2) dist = std::max(0.0f, dist);  // rounding can make a tiny square negative
+        if (dist <= heap.threshold()) heap.push(dist, static_cast<idx_t>(first + c));
+      }
+    }
+  };
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
-    std::vector<float> packed(kBaseBlock * d), base_norms(kBaseBlock), query_norms(q1 - q0);
-    float tile[kTileRows * kPackWidth];
+    std::vector<float> base_norms(kBaseBlock), query_norms(q1 - q0);
     if (l2) squared_norms(queries + q0 * d, q1 - q0, d, query_norms.data());
+    if (q1 - q0 <= detail::kDirectRows) {
+      // Too few queries to pay for packing: products straight from the row-major base.
+      std::vector<float> dots(detail::kDirectRows * kBaseBlock);
+      for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
+        size_t count = std::min(b1, bb + kBaseBlock) - bb;
+        if (l2) squared_norms(base + bb * d, count, d, base_norms.data());
+        kern.dot_direct(queries + q0 * d, d, q1 - q0, base + bb * d, d, count, d, dots.data(),
+                        kBaseBlock);
+        push_tile(dots.data(), kBaseBlock, q0, q1 - q0, q0, query_norms.data(),
+                  base_norms.data(), bb, count, heaps);
+      }
+      return;
+    }
+    std::vector<float> packed(kBaseBlock * d);
+    float tile[kTileRows * kPackWidth];
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
       size_t be = std::min(b1, bb + kBaseBlock), count = be - bb;
       size_t npacks = (count + kPackWidth - 1) / kPackWidth;
@@ -58,16 +96,8 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
           kern.dot_tile16(queries + r0 * d, d, rows, packed.data() + p * d * kPackWidth, d, tile,
                           kPackWidth);
           size_t cols = std::min(kPackWidth, count - p * kPackWidth);
-          for (size_t r = 0; r < rows; ++r) {
-            detail::HeapView heap = heaps.at(r0 + r - q0);
-            const float* dots = tile + r * kPackWidth;
-            float qn = l2 ? query_norms[r0 + r - q0] : 0.0f;
-            for (size_t c = 0; c < cols; ++c) {
-              size_t i = p * kPackWidth + c;
-              float dist = l2 ? std::max(0.0f, qn + base_norms[i] - 2.0f * dots[c]) : -dots[c];
-              if (dist <= heap.threshold()) heap.push(dist, static_cast<idx_t>(bb + i));
-            }
-          }
+          push_tile(tile, kPackWidth, r0, rows, q0, query_norms.data(),
+                    base_norms.data() + p * kPackWidth, bb + p * kPackWidth, cols, heaps);
         }
       }
     }

@@ -16,6 +16,29 @@ inline bool worse(float da, idx_t ia, float db, idx_t ib) {
   return static_cast<uint64_t>(ia) > static_cast<uint64_t>(ib);
 }
 
+/// Places (d, id) into the max-heap of `size` entries whose root slot is free, moving larger
+/// children up until it fits.
+inline void sift_down(float* dist, idx_t* ids, size_t size, float d, idx_t id) {
+  size_t i = 0;
+  for (;;) {
+    size_t left = 2 * i + 1, right = left + 1, largest = i;
+    float ld = d;
+    idx_t li = id;
+    if (left < size && worse(dist[left], ids[left], ld, li)) {
+      largest = left;
+      ld = dist[left];
+      li = ids[left];
+    }
+    if (right < size && worse(dist[right], ids[right], ld, li)) largest = right;
+    if (largest == i) break;
+    dist[i] = dist[largest];
+    ids[i] = ids[largest];
+    i = largest;
+  }
+  dist[i] = d;
+  ids[i] = id;
+}
+
 /// k slots for one query: dist[0] / ids[0] is the worst kept entry.
 struct HeapView {
   float* dist;
@@ -26,25 +49,7 @@ struct HeapView {
 
   /// Keeps (d, id) if it beats the worst kept entry.
   void push(float d, idx_t id) {
-    if (!worse(dist[0], ids[0], d, id)) return;
-    size_t i = 0;
-    for (;;) {
-      size_t left = 2 * i + 1, right = left + 1, largest = i;
-      float ld = d;
-      idx_t li = id;
-      if (left < k && worse(dist[left], ids[left], ld, li)) {
-        largest = left;
-        ld = dist[left];
-        li = ids[left];
-      }
-      if (right < k && worse(dist[right], ids[right], ld, li)) largest = right;
-      if (largest == i) break;
-      dist[i] = dist[largest];
-      ids[i] = ids[largest];
-      i = largest;
-    }
-    dist[i] = d;
-    ids[i] = id;
+    if (worse(dist[0], ids[0], d, id)) sift_down(dist, ids, k, d, id);
   }
 
   void clear() {

@@ -97,6 +97,15 @@ void resplit_empty(std::vector<double>& counts, size_t n, size_t k, size_t d,
 double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
               const KMeansOptions& options, float* centroids) {
   QVEC_ASSERT(k >= 1 && n >= k && d >= 1 && lda >= d);
+  // Every iteration streams all points twice; a strided slice (one PQ subspace of wide rows)
+  // would touch a cache line per point for a few bytes, so work on a contiguous copy.
+  std::vector<float> compact;
+  if (lda != d) {
+    compact.resize(n * d);
+    for (size_t i = 0; i < n; ++i) std::copy(x + i * lda, x + i * lda + d, compact.data() + i * d);
+    x = compact.data();
+    lda = d;
+  }
   const detail::Kernels& kern = detail::kernels();
   detail::SplitMix64 rng(options.seed * 0x2545F4914F6CDD1DULL + 0x9E3779B97F4A7C15ULL);
   kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
@@ -106,7 +115,6 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
   std::vector<int32_t> assign(n);
   std::vector<float> best(n);
   std::vector<double> sums(k * d), counts(k);
-  double objective = 0.0;
 
   for (size_t iter = 0; iter < std::max<size_t>(options.iters, 1); ++iter) {
     detail::pack_columns(centroids, k, d, d, packed.data(), norms.data());
@@ -120,23 +128,24 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
     });
     std::fill(sums.begin(), sums.end(), 0.0);
     std::fill(counts.begin(), counts.end(), 0.0);
-    objective = 0.0;
     for (size_t i = 0; i < n; ++i) {
       const float* row = x + i * lda;
       double* s = sums.data() + static_cast<size_t>(assign[i]) * d;
-      double norm = 0.0;
-      for (size_t t = 0; t < d; ++t) {
-        s[t] += row[t];
-        norm += static_cast<double>(row[t]) * row[t];
-      }
+      for (size_t t = 0; t < d; ++t) s[t] += row[t];
       counts[assign[i]] += 1.0;
-      objective += std::max(0.0, norm + best[i]);
     }
     for (size_t c = 0; c < k; ++c)
       if (counts[c] > 0)
         for (size_t t = 0; t < d; ++t)
           centroids[c * d + t] = static_cast<float>(sums[c * d + t] / counts[c]);
     if (n > k) resplit_empty(counts, n, k, d, rng, centroids);
+  }
+  // Mean squared distance of the last assignment: ||x||^2 + (||c||^2 - 2 <x, c>).
+  double objective = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    double norm = 0.0;
+    for (size_t t = 0; t < d; ++t) norm += static_cast<double>(x[i * lda + t]) * x[i * lda + t];
+    objective += std::max(0.0, norm + best[i]);
   }
   return objective / static_cast<double>(n);
 }

@@ -12,32 +12,13 @@ namespace qvec {
 namespace detail {
 
 void HeapView::sort() {
-  // Repeatedly move the worst entry to the end: an in-place heap sort.
+  // Heap sort in place: move the worst entry to the end, re-insert the displaced last entry.
   for (size_t end = k; end > 1; --end) {
     float d = dist[end - 1];
     idx_t id = ids[end - 1];
     dist[end - 1] = dist[0];
     ids[end - 1] = ids[0];
-    HeapView rest{dist, ids, end - 1};
-    // Re-insert (d, id) into the shrunken heap from the root.
-    size_t i = 0;
-    for (;;) {
-      size_t left = 2 * i + 1, right = left + 1, largest = i;
-      float ld = d;
-      idx_t li = id;
-      if (left < rest.k && worse(dist[left], ids[left], ld, li)) {
-        largest = left;
-        ld = dist[left];
-        li = ids[left];
-      }
-      if (right < rest.k && worse(dist[right], ids[right], ld, li)) largest = right;
-      if (largest == i) break;
-      dist[i] = dist[largest];
-      ids[i] = ids[largest];
-      i = largest;
-    }
-    dist[i] = d;
-    ids[i] = id;
+    sift_down(dist, ids, end - 1, d, id);
   }
 }
 

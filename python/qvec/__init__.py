@@ -7,20 +7,29 @@ numpy in, numpy out; every search releases the GIL and runs on all cores.
 from __future__ import annotations
 
 from . import _core
-from ._errors import NotTrainedError
+from ._errors import FormatError, NotTrainedError
 from .binary import BinaryCodes, BinaryQuantizer, hamming_distances, hamming_search
 from .exact import exact_search, topk
 from .pq import ProductQuantizer
 from .rerank import rerank
+from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
+from . import io
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BinaryCodes",
+    "BinaryIndex",
     "BinaryQuantizer",
+    "FlatIndex",
+    "FormatError",
     "NotTrainedError",
+    "PQIndex",
     "ProductQuantizer",
     "exact_search",
+    "index_factory",
+    "io",
+    "load",
     "get_num_threads",
     "hamming_distances",
     "hamming_search",

@@ -19,8 +19,12 @@ def _describe(arr: np.ndarray) -> str:
     return f"{arr.dtype} {tuple(arr.shape)}"
 
 
-def as_float_matrix(x, name: str, dim: Optional[int] = None) -> np.ndarray:
-    """Returns x as a C-contiguous float32 (n, dim) array with n >= 1 and only finite values."""
+def as_float_matrix(x, name: str, dim: Optional[int] = None,
+                    check_finite: bool = True) -> np.ndarray:
+    """Returns x as a C-contiguous float32 (n, dim) array with n >= 1 and only finite values.
+
+    check_finite=False leaves the NaN/inf check to the caller (e.g. a kernel that detects
+    non-finite results as it goes, where a separate pass would double the cost)."""
     if x is None:
         raise TypeError(f"{name} must be an array of shape (n, {dim or 'd'}); got None")
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
@@ -36,8 +40,9 @@ def as_float_matrix(x, name: str, dim: Optional[int] = None) -> np.ndarray:
                          f"(dimension mismatch: expected {dim}, got {arr.shape[1]})")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    if not _core.all_finite(out):
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    if check_finite and not _core.all_finite(out):
         raise ValueError(f"{name} contains NaN or infinity"
                          + (" (after conversion to float32)" if arr.dtype != np.float32 else ""))
     return out

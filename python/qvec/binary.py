@@ -123,6 +123,13 @@ class BinaryCodes:
     def __repr__(self) -> str:
         return f"BinaryCodes(n={len(self)}, bits={self.bits}, bytes={self.codes.shape[1]})"
 
+    def __getstate__(self):
+        """Row-aligned arrays: {"codes": uint8 (n, code_size), "factors": float32 (n, 5 + bits)}."""
+        return {"codes": self.codes, "factors": self.factors}
+
+    def __setstate__(self, state):
+        self.__init__(state["codes"], state["factors"])
+
 
 def _random_orthogonal(dim: int, rng: np.random.Generator) -> np.ndarray:
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
@@ -148,9 +155,9 @@ class BinaryQuantizer:
         bits: levels per coordinate, 1..8; code size ``bits * ceil(dim / 8)`` bytes.
         metric: "ip" (inner products, largest first) or "l2" (squared distances, smallest
             first).
-        rotate: None (no rotation), "random" (a seeded random orthogonal matrix) or "itq"
-            (iterative quantization: a rotation learned on the training set that minimises the
-            sign quantization error, started from the random one). "random" is the safe
+        rotate: None or False (no rotation), "random" or True (a seeded random orthogonal
+            matrix) or "itq" (iterative quantization: a rotation learned on the training set
+            that minimises the sign quantization error, started from the random one). "random" is the safe
             choice: the estimator is unbiased over random rotations. "itq" lowers the
             reconstruction error and helps with bits > 1, but a data-aligned rotation can bias
             the 1-bit estimate on strongly structured data (measure before using it).
@@ -169,8 +176,10 @@ class BinaryQuantizer:
         bits = check_int(bits, "bits")
         if bits > MAX_BITS:
             raise ValueError(f"bits must be in [1, {MAX_BITS}]; got {bits}")
+        if isinstance(rotate, bool):  # True / False: a random rotation or none
+            rotate = "random" if rotate else None
         if rotate not in ROTATIONS:
-            raise ValueError(f"rotate must be one of {ROTATIONS}; got {rotate!r}")
+            raise ValueError(f"rotate must be one of {ROTATIONS} (or a bool); got {rotate!r}")
         self.rotate = rotate
         self._bq = _core.BinaryQuantizer(dim, bits, check_metric(metric))
 

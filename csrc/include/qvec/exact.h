@@ -11,6 +11,7 @@ namespace qvec {
 /// distances, ids: size nq * k, layout (nq, k), filled best-first.
 /// L2 gives squared distances (ascending); IP gives inner products (descending).
 /// Missing results (k > n) hold id -1 and +inf (L2) or -inf (IP).
+/// Throws std::invalid_argument if a distance is not finite (NaN or inf in base or queries).
 void exact_search(const float* queries, size_t nq, const float* base, size_t n, size_t d,
                   Metric metric, size_t k, float* distances, idx_t* ids);
 

@@ -14,6 +14,8 @@ namespace qvec::detail {
 constexpr size_t kPackWidth = 16;
 /// Most rows one tile call handles.
 constexpr size_t kTileRows = 8;
+/// Most rows one dot_direct call handles.
+constexpr size_t kDirectRows = 4;
 /// Vectors per block of the transposed 8-bit code layout.
 constexpr size_t kCodeBlock = 64;
 /// Extra readable bytes callers allocate after an 8-bit lookup table (gathers read 4 bytes).
@@ -26,6 +28,12 @@ struct Kernels {
   /// bpack: size d * 16, layout (d, 16): 16 vectors stored column-wise.
   void (*dot_tile16)(const float* a, size_t lda, size_t rows, const float* bpack, size_t d,
                      float* out, size_t ldo);
+
+  /// out[r * ldo + i] = <a_r, b_i> for r < rows <= kDirectRows, i < count; a and b row-major
+  /// with strides lda and ldb. For few queries, where packing the base would cost more than
+  /// the products themselves.
+  void (*dot_direct)(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
+                     size_t count, size_t d, float* out, size_t ldo);
 
   /// For each row r < rows <= kTileRows: the c minimising bnorms[c] - 2 <a_r, b_c> over
   /// c < npacks * 16 (ties to the smaller c), written to best_index[r], and that value to

@@ -34,40 +34,90 @@ void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, siz
   }
 }
 
+// Minimises half_norm - <a, b> (half the objective, so the product chain needs no extra
+// multiply), keeping each row's candidate values in a small buffer and the running minimum in a
+// register; the winning index is found once at the end instead of tracked with masked moves
+// on every pack.
+template <int R>
+void direct_rows(const float* a, size_t lda, const float* b, size_t ldb, size_t count, size_t d,
+                 float* out, size_t ldo) {
+  const size_t full = d / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (d - full)) - 1);
+  for (size_t i = 0; i < count; ++i) {
+    const float* row = b + i * ldb;
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (size_t t = 0; t < full; t += 16) {
+      __m512 x = _mm512_loadu_ps(row + t);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a + r * lda + t), x, acc[r]);
+    }
+    if (tail) {
+      __m512 x = _mm512_maskz_loadu_ps(tail, row + full);
+      for (int r = 0; r < R; ++r)
+        acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + r * lda + full), x, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) out[r * ldo + i] = _mm512_reduce_add_ps(acc[r]);
+  }
+}
+
+void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
+                size_t count, size_t d, float* out, size_t ldo) {
+  switch (rows) {
+    case 4: direct_rows<4>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 3: direct_rows<3>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 2: direct_rows<2>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 1: direct_rows<1>(a, lda, b, ldb, count, d, out, ldo); break;
+    default: break;
+  }
+}
+
 template <int R>
 void nearest_rows(const float* a, size_t lda, const float* bpack, const float* bnorms,
                   size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+  constexpr size_t kMaxPacks = 64;  // 1,024 centroids; larger sets go in slices
   __m512 best[R];
-  __m512i best_at[R];
+  for (int r = 0; r < R; ++r) best[r] = _mm512_set1_ps(__builtin_inff());
+  int32_t index[R];
   for (int r = 0; r < R; ++r) {
-    best[r] = _mm512_set1_ps(__builtin_inff());
-    best_at[r] = _mm512_setzero_si512();
+    index[r] = 0;
+    best_value[r] = __builtin_inff();
   }
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 minus_two = _mm512_set1_ps(-2.0f);
-  for (size_t p = 0; p < npacks; ++p) {
-    const float* pack = bpack + p * d * kPackWidth;
-    __m512 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-    for (size_t t = 0; t < d; ++t) {
-      __m512 b = _mm512_loadu_ps(pack + t * kPackWidth);
-      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + t]), b, acc[r]);
+  for (size_t p0 = 0; p0 < npacks; p0 += kMaxPacks) {
+    size_t count = npacks - p0 < kMaxPacks ? npacks - p0 : kMaxPacks;
+    alignas(64) float values[R][kMaxPacks * kPackWidth];
+    for (size_t p = 0; p < count; ++p) {
+      const float* pack = bpack + (p0 + p) * d * kPackWidth;
+      __m512 half = _mm512_mul_ps(_mm512_loadu_ps(bnorms + (p0 + p) * kPackWidth),
+                                  _mm512_set1_ps(0.5f));
+      __m512 acc[R];
+      for (int r = 0; r < R; ++r) acc[r] = half;
+      for (size_t t = 0; t < d; ++t) {
+        __m512 b = _mm512_loadu_ps(pack + t * kPackWidth);
+        for (int r = 0; r < R; ++r)
+          acc[r] = _mm512_fnmadd_ps(_mm512_set1_ps(a[r * lda + t]), b, acc[r]);
+      }
+      for (int r = 0; r < R; ++r) {
+        _mm512_store_ps(values[r] + p * kPackWidth, acc[r]);
+        best[r] = _mm512_min_ps(best[r], acc[r]);
+      }
     }
-    __m512 norms = _mm512_loadu_ps(bnorms + p * kPackWidth);
-    __m512i at = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(p * kPackWidth)));
     for (int r = 0; r < R; ++r) {
-      __m512 v = _mm512_fmadd_ps(acc[r], minus_two, norms);
-      __mmask16 better = _mm512_cmp_ps_mask(v, best[r], _CMP_LT_OQ);
-      best[r] = _mm512_mask_blend_ps(better, best[r], v);
-      best_at[r] = _mm512_mask_blend_epi32(better, best_at[r], at);
+      float lowest = _mm512_reduce_min_ps(best[r]);
+      __m512 target = _mm512_set1_ps(lowest);
+      for (size_t p = 0; p < count; ++p) {
+        __mmask16 hit = _mm512_cmp_ps_mask(_mm512_load_ps(values[r] + p * kPackWidth), target,
+                                           _CMP_EQ_OQ);
+        if (hit) {
+          // The first slice to reach a new minimum wins; ties keep the earlier index.
+          if (p0 == 0 || 2.0f * lowest < best_value[r]) {
+            index[r] = static_cast<int32_t>((p0 + p) * kPackWidth + __builtin_ctz(hit));
+            best_value[r] = 2.0f * lowest;
+          }
+          break;
+        }
+      }
+      best_index[r] = index[r];
     }
-  }
-  for (int r = 0; r < R; ++r) {
-    float lowest = _mm512_reduce_min_ps(best[r]);
-    __mmask16 hit = _mm512_cmp_ps_mask(best[r], _mm512_set1_ps(lowest), _CMP_EQ_OQ);
-    __m512i candidates = _mm512_mask_blend_epi32(hit, _mm512_set1_epi32(0x7fffffff), best_at[r]);
-    best_index[r] = _mm512_reduce_min_epi32(candidates);
-    best_value[r] = lowest;
   }
 }
 
@@ -138,7 +188,7 @@ size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint3
 }  // namespace
 
 const Kernels* avx512_kernels() {
-  static const Kernels table = {SimdLevel::AVX512, dot_tile16, nearest16, adc_scan_u8,
+  static const Kernels table = {SimdLevel::AVX512, dot_tile16, dot_direct, nearest16, adc_scan_u8,
                                 filter_le_u16};
   return &table;
 }

@@ -18,6 +18,16 @@ void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, siz
   }
 }
 
+void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
+                size_t count, size_t d, float* out, size_t ldo) {
+  for (size_t i = 0; i < count; ++i)
+    for (size_t r = 0; r < rows; ++r) {
+      float acc = 0.0f;
+      for (size_t t = 0; t < d; ++t) acc += a[r * lda + t] * b[i * ldb + t];
+      out[r * ldo + i] = acc;
+    }
+}
+
 void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
                size_t npacks, size_t d, int32_t* best_index, float* best_value) {
   for (size_t r = 0; r < rows; ++r) {
@@ -63,7 +73,7 @@ size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint3
 }  // namespace
 
 const Kernels* scalar_kernels() {
-  static const Kernels table = {SimdLevel::Scalar, dot_tile16, nearest16, adc_scan_u8,
+  static const Kernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, nearest16, adc_scan_u8,
                                 filter_le_u16};
   return &table;
 }

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Recall / queries-per-second benchmark of qvec against faiss-cpu and rabitqlib, in the spirit
+of ann-benchmarks.
+
+For each dataset and each method, every build parameter set is built once (timed, all
+threads), then every search parameter set is timed over all queries with 1 thread and with all
+threads (best of --runs). Recall@1/10 come from the timed search at k = --k; recall@100 from
+one more, untimed, search at k = 100. Results go to OUT/results.json, OUT/results.md and one
+OUT/<dataset>.png per dataset (recall@10 against queries/s, Pareto frontier per method).
+
+Scan rates (queries/s x n x bytes per vector read by the scan) are reported as a fraction of
+this machine's memory read bandwidth, measured in the same run (bench/bandwidth.py). Queries
+are batched, so a code read from memory serves many queries and the fraction can exceed 1.
+
+Examples:
+    python bench/ann.py --dataset gcide-minilm --dataset synthetic --out bench/results
+    python bench/ann.py --dataset synth:n=100000,d=128 --methods 'qvec-*,faiss-pq*' --quick
+    python bench/ann.py --dataset base.fvecs,queries=q.fvecs,gt=gt.ivecs,metric=l2
+    python bench/ann.py --list
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bandwidth  # noqa: E402
+import datasets  # noqa: E402
+import methods as registry  # noqa: E402
+from recall import pareto_frontier, recalls  # noqa: E402
+
+
+def log(*args) -> None:
+    print(time.strftime("[%H:%M:%S]"), *args, file=sys.stderr, flush=True)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(threads: int, bw: dict) -> dict:
+    import qvec
+
+    env = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "cpu": cpu_name(), "cores": os.cpu_count(), "threads": threads,
+           "python": platform.python_version(), "numpy": np.__version__,
+           "qvec": getattr(qvec, "__version__", "?"), "qvec_simd": qvec.simd_level(),
+           "bandwidth": bw, "command": " ".join(sys.argv)}
+    for module in ("faiss", "rabitqlib"):
+        try:
+            env[module] = getattr(__import__(module), "__version__", "installed")
+        except ImportError:
+            env[module] = None
+    return env
+
+
+def timed_search(method, index, queries, k: int, threads: int, params: dict, runs: int,
+                 min_time: float = 0.0):
+    """(queries/s, ids) of the fastest search with `threads` threads: at least `runs`
+    searches, more (up to 50) until `min_time` seconds are spent, so that short searches on a
+    busy machine get several chances."""
+    registry.set_threads(threads)
+    best, ids, spent, count = float("inf"), None, 0.0, 0
+    while count < max(1, runs) or (spent < min_time and count < 50):
+        start = time.perf_counter()
+        ids = method.search(index, queries, k, threads, **params)
+        elapsed = time.perf_counter() - start
+        best, spent, count = min(best, elapsed), spent + elapsed, count + 1
+    return queries.shape[0] / best, np.asarray(ids)
+
+
+def run_method(method, ds, args, bw: dict) -> List[dict]:
+    records = []
+    n, d = ds.base.shape
+    for bparams in method.build_params(d, args.quick):
+        registry.set_threads(args.threads)
+        start = time.perf_counter()
+        index = method.build(ds, **bparams)
+        build_s = time.perf_counter() - start
+        for sparams in method.search_params(bparams, args.quick):
+            rec = {"dataset": ds.name, "method": method.name, "library": method.library,
+                   "build": bparams, "search": sparams, "k": args.k, "build_s": build_s}
+            # The untimed recall@100 search (or a plain one) also warms caches and thread pools.
+            if not args.no_recall100 and ds.gt.shape[1] >= 100 and n >= 100:
+                ids100 = method.search(index, ds.queries, 100, args.threads, **sparams)
+                rec["recall@100"] = recalls(ids100, ds.gt, (100,))[100]
+            else:
+                method.search(index, ds.queries, args.k, args.threads, **sparams)
+            qps_all, ids = timed_search(method, index, ds.queries, args.k, args.threads,
+                                        sparams, args.runs, args.min_time)
+            rec.update({f"recall@{r}": v for r, v in recalls(ids, ds.gt, (1, 10)).items()})
+            if args.threads > 1 and not args.no_single:
+                qps_1, _ = timed_search(method, index, ds.queries, args.k, 1, sparams, args.runs,
+                                        args.min_time)
+            else:
+                qps_1 = qps_all if args.threads == 1 else None
+            total_bytes, scan_bytes = method.memory(index, ds, bparams, sparams)
+            rec.update({"qps_1": qps_1, "qps_all": qps_all, "threads_all": args.threads,
+                        "bytes_per_vector": total_bytes, "scan_bytes_per_vector": scan_bytes})
+            for tag, qps in (("1", qps_1), ("all", qps_all)):
+                if qps is None:
+                    continue
+                gbps = qps * n * scan_bytes / 1e9
+                rec[f"scan_gbps_{tag}"] = gbps
+                ref = bw.get(f"read_gbps_{tag}")
+                rec[f"bw_frac_{tag}"] = gbps / ref if ref else None
+            log(f"  {method.name} {bparams} {sparams}: R@10={rec.get('recall@10', float('nan')):.3f}"
+                f" QPS={qps_all:,.0f} ({args.threads} thr)")
+            records.append(rec)
+        del index
+    return records
+
+
+# ------------------------------------------------------------------------------- reports
+
+def _fmt_params(p: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in p.items()) or "-"
+
+
+def _num(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def markdown(results: List[dict], env: dict, infos: Dict[str, dict]) -> str:
+    bw = env["bandwidth"]
+    lines = [f"# qvec benchmarks: {env['cpu']}, {env['date']}", "",
+             f"{env['cores']} cores, {env['threads']} threads for 'all'; qvec {env['qvec']} "
+             f"({env['qvec_simd']}), faiss {env['faiss']}, rabitqlib {env['rabitqlib']}. "
+             f"Memory read bandwidth {bw['read_gbps_1']:.1f} GB/s (1 thread), "
+             f"{bw['read_gbps_all']:.1f} GB/s (all), {bw['source'].split()[0]} probe.", ""]
+    for name, info in infos.items():
+        rows = [r for r in results if r["dataset"] == name]
+        thr = env["threads"]
+        lines += [f"## {name}: {info['n']:,} x {info['d']}, metric {info['metric']}, "
+                  f"{info['nq']:,} queries, k={rows[0]['k'] if rows else '-'}", "",
+                  f"| method | build | search | bytes/vec | build s | R@1 | R@10 | R@100 | "
+                  f"QPS 1 thr | QPS {thr} thr | scan GB/s ({thr} thr) | of bandwidth |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            lines.append(
+                f"| {r['method']} | {_fmt_params(r['build'])} | {_fmt_params(r['search'])} | "
+                f"{r['bytes_per_vector']:.1f} | {r['build_s']:.2f} | "
+                f"{_num(r.get('recall@1'), '.3f')} | {_num(r.get('recall@10'), '.3f')} | "
+                f"{_num(r.get('recall@100'), '.3f')} | {_num(r['qps_1'], ',.0f')} | "
+                f"{r['qps_all']:,.0f} | {_num(r.get('scan_gbps_all'), '.1f')} | "
+                f"{_num(r.get('bw_frac_all'), '.0%')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results: List[dict], name: str, info: dict, env: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if r["dataset"] == name and "recall@10" in r]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for method in sorted({r["method"] for r in rows}):
+        pts = [(r["recall@10"], r["qps_all"]) for r in rows if r["method"] == method]
+        front = [pts[i] for i in pareto_frontier(pts)]
+        line, = ax.plot([p[0] for p in front], [p[1] for p in front], marker="o", ms=4,
+                        label=method, linestyle="-" if method.startswith("qvec") else "--")
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=8, alpha=0.3,
+                   color=line.get_color())
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@10")
+    ax.set_ylabel(f"queries/s ({env['threads']} threads, log scale)")
+    ax.set_title(f"{name} ({info['n']:,} x {info['d']}, {info['metric']})\n"
+                 f"{env['cpu']}, {env['date']}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", action="append", default=[],
+                   help="dataset spec (repeatable): gcide-minilm, synthetic, synth:n=..,d=.., "
+                        "or PATH[,queries=Q][,gt=G][,metric=ip][,nq=N]; see bench/datasets.py")
+    p.add_argument("--methods", default=None, help="comma-separated globs, e.g. 'qvec-*,faiss-pq'")
+    p.add_argument("--out", default="bench/results", help="output folder")
+    p.add_argument("--k", type=int, default=10, help="neighbours per timed search")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all threads' count")
+    p.add_argument("--runs", type=int, default=3, help="timed searches per point (best kept)")
+    p.add_argument("--min-time", type=float, default=0.5,
+                   help="keep timing a point until this many seconds are spent (at most 50 runs)")
+    p.add_argument("--max-queries", type=int, default=None, help="use only the first N queries")
+    p.add_argument("--quick", action="store_true", help="small parameter grids")
+    p.add_argument("--no-single", action="store_true", help="skip the 1-thread timings")
+    p.add_argument("--no-recall100", action="store_true", help="skip the recall@100 search")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG plots")
+    p.add_argument("--bandwidth-mib", type=int, default=256, help="bandwidth probe buffer, MiB")
+    p.add_argument("--list", action="store_true", help="list the methods and exit")
+    args = p.parse_args(argv)
+    if args.k < 1 or args.threads < 1 or args.runs < 1:
+        p.error("--k, --threads and --runs must be >= 1")
+    if not args.list and not args.dataset:
+        p.error("give at least one --dataset")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        for m in registry.REGISTRY.values():
+            print(f"{m.name:26s} {m.library:10s} {'available' if m.available() else 'not available'}")
+        return 0
+    selected = registry.select(args.methods)
+    if not selected:
+        log("no available method matches", args.methods)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log("measuring memory bandwidth")
+    bw = bandwidth.measure(args.bandwidth_mib, args.threads)
+    env = environment(args.threads, bw)
+    results: List[dict] = []
+    errors: List[dict] = []
+    infos: Dict[str, dict] = {}
+    for spec in args.dataset:
+        log("dataset", spec)
+        ds = datasets.load_dataset(spec, args.max_queries)
+        infos[ds.name] = {"spec": spec, "n": int(ds.base.shape[0]), "d": int(ds.base.shape[1]),
+                          "nq": int(ds.queries.shape[0]), "metric": ds.metric, **ds.info}
+        for method in selected:
+            log(f"{ds.name}: {method.name}")
+            try:
+                results += run_method(method, ds, args, bw)
+            except Exception as exc:  # one broken method must not lose the others' results
+                log(f"  {method.name} failed: {exc!r}")
+                errors.append({"dataset": ds.name, "method": method.name, "error": repr(exc)})
+        registry.set_threads(args.threads)
+    (out / "results.json").write_text(json.dumps(
+        {"environment": env, "datasets": infos, "results": results, "errors": errors},
+        indent=1, default=str))
+    (out / "results.md").write_text(markdown(results, env, infos))
+    if not args.no_plot:
+        for name, info in infos.items():
+            plot(results, name, info, env, out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png"))
+    log(f"wrote {out}/results.json, results.md" + ("" if args.no_plot else " and plots"))
+    for e in errors:
+        log(f"FAILED {e['dataset']} {e['method']}: {e['error']}")
+    # Optional libraries may reject a dataset; a failing qvec method is a bug.
+    return 1 if any(e["method"].startswith("qvec") for e in errors) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Datasets for bench/ann.py, from a spec string:
+
+  gcide-minilm, synthetic    built by ../shared/data/embeddings.py (or $QVEC_SHARED_DATA)
+  synth:n=20000,d=64,nq=200,metric=l2,clusters=64,seed=0
+                             clustered Gaussian data generated in process (seconds)
+  PATH[,queries=Q][,gt=G][,metric=l2|ip][,nq=1000][,name=NAME]
+                             any .npy / .fvecs / .bvecs / .fbin / .u8bin base file; without
+                             queries, the last nq rows are held out; without gt, the exact
+                             top-100 is computed with qvec.exact_search and cached under
+                             $QVEC_BENCH_CACHE (default ~/.cache/qvec-bench)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+GT_K = 100
+
+
+@dataclass
+class Dataset:
+    name: str
+    base: np.ndarray      # (n, d) float32
+    queries: np.ndarray   # (nq, d) float32
+    gt: np.ndarray        # (nq, >= k) int64, best first
+    metric: str           # "l2" or "ip"
+    info: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def train(self) -> np.ndarray:
+        """Training vectors: the base itself (as ann-benchmarks does)."""
+        return self.base
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("QVEC_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("QVEC_BENCH_CACHE", Path.home() / ".cache" / "qvec-bench"))
+
+
+# ------------------------------------------------------------------------------- file formats
+
+def read_vectors(path) -> np.ndarray:
+    """Reads .npy, .fvecs / .ivecs / .bvecs (per-row int32 dimension header) or .fbin / .ibin /
+    .u8bin (int32 n, int32 d header) into a 2-D array."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        arr = np.load(path, mmap_mode="r")
+    elif suffix in (".fvecs", ".ivecs"):
+        raw = np.fromfile(path, dtype=np.int32)
+        if raw.size == 0:
+            raise ValueError(f"{path}: empty file")
+        d = int(raw[0])
+        if d <= 0 or raw.size % (d + 1):
+            raise ValueError(f"{path}: not a {suffix} file (dimension {d}, {raw.size} words)")
+        rows = raw.reshape(-1, d + 1)
+        if not (rows[:, 0] == d).all():
+            raise ValueError(f"{path}: rows of different dimensions")
+        arr = rows[:, 1:]
+        arr = arr.view(np.float32) if suffix == ".fvecs" else arr
+    elif suffix == ".bvecs":
+        raw = np.fromfile(path, dtype=np.uint8)
+        d = int(raw[:4].view(np.int32)[0])
+        arr = raw.reshape(-1, d + 4)[:, 4:]
+    elif suffix in (".fbin", ".ibin", ".u8bin"):
+        n, d = (int(v) for v in np.fromfile(path, dtype=np.int32, count=2))
+        dtype = {".fbin": np.float32, ".ibin": np.int32, ".u8bin": np.uint8}[suffix]
+        arr = np.fromfile(path, dtype=dtype, offset=8, count=n * d).reshape(n, d)
+    else:
+        raise ValueError(f"{path}: unknown vector file type {suffix!r} (use .npy, .fvecs, "
+                         ".ivecs, .bvecs, .fbin, .ibin or .u8bin)")
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D array; got shape {arr.shape}")
+    return arr
+
+
+def exact_ground_truth(base, queries, metric: str, k: int = GT_K) -> np.ndarray:
+    import qvec
+
+    _, ids = qvec.exact_search(queries, base, k=min(k, base.shape[0]), metric=metric)
+    return ids
+
+
+def _cached_gt(key: str, base, queries, metric: str) -> np.ndarray:
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    path = cache_dir() / f"gt-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    gt = exact_ground_truth(base, queries, metric)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, gt)
+    return gt
+
+
+# ------------------------------------------------------------------------------- loaders
+
+def _options(text: str) -> Dict[str, str]:
+    out = {}
+    for part in filter(None, text.split(",")):
+        if "=" not in part:
+            raise ValueError(f"dataset option {part!r} must be key=value")
+        key, value = part.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in ("l2", "ip"):
+        raise ValueError(f"metric must be 'l2' or 'ip'; got {metric!r}")
+    return metric
+
+
+def make_synthetic(n: int = 20000, d: int = 64, nq: int = 200, metric: str = "l2",
+                   clusters: int = 64, seed: int = 0) -> Dataset:
+    """Clustered Gaussian data (anisotropic clusters), exact ground truth computed here."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, d)).astype(np.float32) * 2.0
+    scales = rng.uniform(0.2, 1.0, size=(clusters, d)).astype(np.float32)
+    labels = rng.integers(0, clusters, size=n + nq)
+    x = centres[labels] + rng.standard_normal((n + nq, d)).astype(np.float32) * scales[labels]
+    if metric == "ip":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    base, queries = x[:n], x[n:]
+    gt = exact_ground_truth(base, queries, metric)
+    name = f"synth-{n}x{d}-{metric}"
+    return Dataset(name, base, queries, gt, metric, {"source": "synthetic", "seed": seed})
+
+
+def load_shared(name: str) -> Dataset:
+    sys.path.insert(0, str(shared_data_dir()))
+    try:
+        from embeddings import load  # type: ignore
+    finally:
+        sys.path.pop(0)
+    ds = load(name)
+    return Dataset(name, np.ascontiguousarray(ds["base"], dtype=np.float32),
+                   np.ascontiguousarray(ds["queries"], dtype=np.float32),
+                   np.asarray(ds["gt"], dtype=np.int64), ds["metric"], {"source": "shared"})
+
+
+def load_file(path: str, opts: Dict[str, str]) -> Dataset:
+    base_path = Path(path)
+    metric = _check_metric(opts.get("metric", "l2"))
+    base = read_vectors(base_path)
+    if "queries" in opts:
+        queries = read_vectors(opts["queries"])
+    else:
+        nq = int(opts.get("nq", 1000))
+        if not 0 < nq < base.shape[0]:
+            raise ValueError(f"nq must be in [1, n); got nq={nq}, n={base.shape[0]}")
+        base, queries = base[:-nq], base[-nq:]
+    base = np.ascontiguousarray(base, dtype=np.float32)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if queries.shape[1] != base.shape[1]:
+        raise ValueError(f"queries have dimension {queries.shape[1]}, base {base.shape[1]}")
+    if "gt" in opts:
+        gt = np.asarray(read_vectors(opts["gt"]), dtype=np.int64)
+        if gt.shape[0] != queries.shape[0]:
+            raise ValueError(f"gt has {gt.shape[0]} rows for {queries.shape[0]} queries")
+    else:
+        st = base_path.stat()
+        key = (f"{base_path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{opts.get('queries')}:"
+               f"{opts.get('nq')}:{metric}:{GT_K}")
+        gt = _cached_gt(key, base, queries, metric)
+    name = opts.get("name", base_path.stem)
+    return Dataset(name, base, queries, gt, metric, {"source": str(base_path)})
+
+
+def load_dataset(spec: str, max_queries: Optional[int] = None) -> Dataset:
+    """Loads a dataset from a spec string (see the module docstring)."""
+    if spec.startswith("synth:") or spec == "synth":
+        opts = _options(spec[6:])
+        ints = {key: int(opts.pop(key)) for key in ("n", "d", "nq", "clusters", "seed")
+                if key in opts}
+        metric = _check_metric(opts.pop("metric", "l2"))
+        if opts:
+            raise ValueError(f"unknown synth options {sorted(opts)}")
+        ds = make_synthetic(metric=metric, **ints)
+    else:
+        path, _, rest = spec.partition(",")
+        if Path(path).suffix:
+            ds = load_file(path, _options(rest))
+        else:
+            ds = load_shared(spec)
+    if max_queries is not None and max_queries < ds.queries.shape[0]:
+        ds.queries = ds.queries[:max_queries]
+        ds.gt = ds.gt[:max_queries]
+    return ds

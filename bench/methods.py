@@ -1,0 +1,414 @@
+"""The methods bench/ann.py compares: one small class per method, in a registry.
+
+A method builds an index from a dataset for each of its build parameter sets (timed), then
+searches it for each of its search parameter sets. Methods of optional libraries (faiss-cpu,
+rabitqlib) and of qvec features that may not exist yet (4-bit PQ, binary codes) say so through
+available(), so new qvec features light up here without code changes.
+
+To add a method: subclass Method, fill in name / library and the five methods, and decorate
+the class with @register.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+REGISTRY: Dict[str, "Method"] = {}
+
+# Code sizes (bytes per vector) swept by the PQ-like methods, and re-ranking depths (search
+# factor * k candidates re-scored with the float vectors; 0 = no re-ranking).
+CODE_BYTES = (8, 16, 32, 64)
+CODE_BYTES_QUICK = (8, 16)
+RERANK = (0, 2, 4, 10)
+RERANK_QUICK = (0, 4)
+
+
+def register(cls):
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+class Method:
+    name = ""
+    library = ""   # "qvec", "faiss" or "rabitqlib"
+
+    def available(self) -> bool:
+        return True
+
+    def build_params(self, d: int, quick: bool) -> List[dict]:
+        return [{}]
+
+    def search_params(self, build: dict, quick: bool) -> List[dict]:
+        return [{}]
+
+    def build(self, ds, **params):
+        """Returns the index (any object); the runner times this call."""
+        raise NotImplementedError
+
+    def search(self, index, queries: np.ndarray, k: int, threads: int, **params) -> np.ndarray:
+        """Returns (nq, k) int64 ids, best first."""
+        raise NotImplementedError
+
+    def memory(self, index, ds, build: dict, search: dict) -> Tuple[float, float]:
+        """(bytes per vector the index needs, bytes per vector its scan reads)."""
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------- helpers
+
+def divisor_near(d: int, target: int) -> int:
+    """The divisor of d closest to target (the smaller one on a tie)."""
+    divisors = [m for m in range(1, d + 1) if d % m == 0]
+    return min(divisors, key=lambda m: (abs(m - target), m))
+
+
+def sweep_m(d: int, per_byte: float, quick: bool) -> List[int]:
+    """Subquantizer counts giving the swept code sizes (m = bytes * per_byte, dividing d)."""
+    out = []
+    for nbytes in (CODE_BYTES_QUICK if quick else CODE_BYTES):
+        m = divisor_near(d, int(round(nbytes * per_byte)))
+        if m <= d and m not in out:
+            out.append(m)
+    return out
+
+
+def rerank_sweep(quick: bool) -> List[dict]:
+    return [{"rerank": r} for r in (RERANK_QUICK if quick else RERANK)]
+
+
+def set_threads(threads: int) -> None:
+    import qvec
+
+    qvec.set_num_threads(threads)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+def exact_rerank(queries: np.ndarray, candidates: np.ndarray, base: np.ndarray, k: int,
+           metric: str) -> np.ndarray:
+    """Exact re-ranking of candidate ids (nq, c) with the float base vectors; returns (nq, k)
+    ids. Uses qvec.rerank when it exists, else a numpy gather + qvec.topk."""
+    import qvec
+
+    fn = getattr(qvec, "rerank", None)
+    if fn is not None:
+        kwargs = {"k": k}
+        if "metric" in inspect.signature(fn).parameters:
+            kwargs["metric"] = metric
+        return np.asarray(fn(queries, candidates, base, **kwargs)[1])
+    out = np.empty((queries.shape[0], k), dtype=np.int64)
+    big = np.finfo(np.float32).max  # qvec.topk rejects infinities: padding scores worst, finite
+    worst = big if metric == "l2" else -big
+    for start in range(0, queries.shape[0], 256):
+        q = queries[start:start + 256]
+        cand = candidates[start:start + 256]
+        vecs = base[np.maximum(cand, 0)]                       # (b, c, d)
+        if metric == "l2":
+            scores = ((vecs - q[:, None, :]) ** 2).sum(axis=2)
+        else:
+            scores = np.einsum("bcd,bd->bc", vecs, q)
+        scores[cand < 0] = worst
+        _, cols = qvec.topk(scores, k, largest=(metric == "ip"))
+        picked = np.take_along_axis(cand, np.maximum(cols, 0), axis=1)
+        out[start:start + 256] = np.where(cols >= 0, picked, -1)
+    return out
+
+
+def _faiss_metric(metric: str):
+    import faiss
+
+    return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+
+
+def _have(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+# ------------------------------------------------------------------------------- qvec
+
+@register
+class QvecExact(Method):
+    name, library = "qvec-exact", "qvec"
+
+    def build(self, ds):
+        return ds
+
+    def search(self, index, queries, k, threads):
+        import qvec
+
+        return qvec.exact_search(queries, index.base, k, metric=index.metric)[1]
+
+    def memory(self, index, ds, build, search):
+        return 4.0 * ds.base.shape[1], 4.0 * ds.base.shape[1]
+
+
+class _QvecCodes(Method):
+    """qvec quantizers with encode / search(q, codes, k): the shared search + re-rank path."""
+    library = "qvec"
+
+    def search_params(self, build, quick):
+        return rerank_sweep(quick)
+
+    def search(self, index, queries, k, threads, rerank=0):
+        quantizer, codes, ds = index
+        if rerank:
+            _, cand = quantizer.search(queries, codes, rerank * k)
+            return exact_rerank(queries, cand, ds.base, k, ds.metric)
+        return quantizer.search(queries, codes, k)[1]
+
+    def memory(self, index, ds, build, search):
+        code_bytes = index[1].nbytes / index[1].shape[0]
+        raw = 4.0 * ds.base.shape[1] if search.get("rerank") else 0.0
+        return code_bytes + raw, code_bytes
+
+
+@register
+class QvecPQ8(_QvecCodes):
+    name = "qvec-pq8"
+
+    def build_params(self, d, quick):
+        return [{"m": m} for m in sweep_m(d, 1.0, quick)]
+
+    def build(self, ds, m):
+        import qvec
+
+        pq = qvec.ProductQuantizer(ds.base.shape[1], m, nbits=8, metric=ds.metric).fit(ds.train)
+        return pq, pq.encode(ds.base), ds
+
+
+@register
+class QvecPQ4(_QvecCodes):
+    """4-bit PQ (fast-scan), when qvec has it."""
+    name = "qvec-pq4"
+
+    def available(self):
+        import qvec
+
+        try:
+            qvec.ProductQuantizer(8, 2, nbits=4)
+            return True
+        except (ValueError, TypeError):
+            return False
+
+    def build_params(self, d, quick):
+        return [{"m": m} for m in sweep_m(d, 2.0, quick)]
+
+    def build(self, ds, m):
+        import qvec
+
+        pq = qvec.ProductQuantizer(ds.base.shape[1], m, nbits=4, metric=ds.metric).fit(ds.train)
+        return pq, pq.encode(ds.base), ds
+
+
+@register
+class QvecBinary(_QvecCodes):
+    """Binary codes (qvec.BinaryQuantizer), when qvec has them."""
+    name = "qvec-binary"
+
+    def available(self):
+        import qvec
+
+        return hasattr(qvec, "BinaryQuantizer")
+
+    def build_params(self, d, quick):
+        return [{"bits": b} for b in ((1, 4) if quick else (1, 2, 4))]
+
+    def build(self, ds, bits):
+        import qvec
+
+        bq = qvec.BinaryQuantizer(ds.base.shape[1], bits, ds.metric, True).fit(ds.train)
+        return bq, bq.encode(ds.base), ds
+
+
+# ------------------------------------------------------------------------------- faiss
+
+class _Faiss(Method):
+    library = "faiss"
+
+    def available(self):
+        return _have("faiss")
+
+    def search(self, index, queries, k, threads, rerank=None):
+        if rerank is not None:
+            index.k_factor = float(rerank)
+        return index.search(queries, k)[1]
+
+
+@register
+class FaissFlat(_Faiss):
+    name = "faiss-flat"
+
+    def build(self, ds):
+        import faiss
+
+        index = faiss.IndexFlat(ds.base.shape[1], _faiss_metric(ds.metric))
+        index.add(ds.base)
+        return index
+
+    def memory(self, index, ds, build, search):
+        return 4.0 * ds.base.shape[1], 4.0 * ds.base.shape[1]
+
+
+@register
+class FaissPQ(_Faiss):
+    name = "faiss-pq"
+    nbits, per_byte = 8, 1.0
+
+    def build_params(self, d, quick):
+        return [{"m": m} for m in sweep_m(d, self.per_byte, quick)]
+
+    def make(self, ds, m):
+        import faiss
+
+        return faiss.IndexPQ(ds.base.shape[1], m, self.nbits, _faiss_metric(ds.metric))
+
+    def build(self, ds, m):
+        index = self.make(ds, m)
+        index.train(ds.train)
+        index.add(ds.base)
+        return index
+
+    def memory(self, index, ds, build, search):
+        code = build["m"] * self.nbits / 8.0
+        return code, code
+
+
+@register
+class FaissPQFastScan(FaissPQ):
+    name = "faiss-pqfastscan"
+    nbits, per_byte = 4, 2.0
+
+    def make(self, ds, m):
+        import faiss
+
+        return faiss.IndexPQFastScan(ds.base.shape[1], m, self.nbits, _faiss_metric(ds.metric))
+
+
+@register
+class FaissPQRefine(FaissPQ):
+    """IndexRefineFlat over IndexPQ: k_factor * k PQ candidates re-ranked exactly."""
+    name = "faiss-pq+refine"
+
+    def search_params(self, build, quick):
+        return [{"rerank": r} for r in (RERANK_QUICK if quick else RERANK) if r]
+
+    def build(self, ds, m):
+        import faiss
+
+        index = faiss.IndexRefineFlat(self.make(ds, m))
+        index.train(ds.train)
+        index.add(ds.base)
+        return index
+
+    def memory(self, index, ds, build, search):
+        code = build["m"] * self.nbits / 8.0
+        return code + 4.0 * ds.base.shape[1], code
+
+
+@register
+class FaissPQFastScanRefine(FaissPQRefine):
+    name = "faiss-pqfastscan+refine"
+    nbits, per_byte = 4, 2.0
+    make = FaissPQFastScan.make
+
+
+@register
+class FaissBinaryFlat(_Faiss):
+    """IndexBinaryFlat over sign bits of the centred vectors (d bits), optionally re-ranked."""
+    name = "faiss-binary"
+
+    def search_params(self, build, quick):
+        return rerank_sweep(quick)
+
+    def build(self, ds):
+        import faiss
+
+        mean = ds.train.mean(axis=0, dtype=np.float64).astype(np.float32)
+        d = ds.base.shape[1]
+        index = faiss.IndexBinaryFlat(((d + 7) // 8) * 8)
+        index.add(np.packbits(ds.base > mean, axis=1))
+        return index, mean, ds
+
+    def search(self, index, queries, k, threads, rerank=0):
+        bindex, mean, ds = index
+        qcodes = np.packbits(queries > mean, axis=1)
+        if rerank:
+            cand = bindex.search(qcodes, rerank * k)[1]
+            return exact_rerank(queries, cand, ds.base, k, ds.metric)
+        return bindex.search(qcodes, k)[1]
+
+    def memory(self, index, ds, build, search):
+        code = float((ds.base.shape[1] + 7) // 8)
+        return code + (4.0 * ds.base.shape[1] if search.get("rerank") else 0.0), code
+
+
+# ------------------------------------------------------------------------------- rabitqlib
+
+@register
+class RabitqFlat(Method):
+    """rabitqlib IvfIndex with a single cluster (a flat RaBitQ scan, nprobe = 1): 1 bit per
+    dimension plus nbits - 1 extra bits used to re-estimate the candidates."""
+    name, library = "rabitq", "rabitqlib"
+
+    def available(self):
+        return _have("rabitqlib")
+
+    def build_params(self, d, quick):
+        return [{"nbits": b} for b in ((1, 4) if quick else (1, 2, 4, 7))]
+
+    @staticmethod
+    def pad(x: np.ndarray) -> np.ndarray:
+        """Zero-pads to a multiple of 64 dimensions (its rotator's requirement); zeros change
+        neither L2 distances nor inner products."""
+        extra = -x.shape[1] % 64
+        return np.pad(x, ((0, 0), (0, extra))) if extra else x
+
+    def build(self, ds, nbits):
+        import rabitqlib
+
+        base = self.pad(ds.base)
+        n, d = base.shape
+        index = rabitqlib.IvfIndex(d, n, 1, nbits, ds.metric)
+        centroid = base.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+        index.build(base, centroid, np.zeros(n, dtype=np.uint32), num_threads=os.cpu_count() or 1)
+        return index
+
+    def search(self, index, queries, k, threads):
+        queries = self.pad(queries)
+        ids = index.search(queries, k, 1, num_threads=threads)[0].astype(np.int64)
+        ids[ids >= np.iinfo(np.uint32).max] = -1   # padding, if any
+        return ids
+
+    def memory(self, index, ds, build, search):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "index.bin")
+            index.save(path)
+            total = os.path.getsize(path) / ds.base.shape[0]
+        return total, total
+
+
+def available_methods() -> List[Method]:
+    return [m for m in REGISTRY.values() if m.available()]
+
+
+def select(patterns: Optional[str]) -> List[Method]:
+    """Available methods whose name matches one of the comma-separated glob patterns."""
+    from fnmatch import fnmatch
+
+    methods = available_methods()
+    if not patterns:
+        return methods
+    pats = [p.strip() for p in patterns.split(",") if p.strip()]
+    return [m for m in methods if any(fnmatch(m.name, p) for p in pats)]

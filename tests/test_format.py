@@ -1,0 +1,197 @@
+"""The container format: round trips, atomic save, and corrupt files always raising FormatError."""
+import os
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import qvec
+from qvec import _format
+
+
+def _small_index(keep_vectors=True):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    index = qvec.PQIndex(8, 2, metric="l2", keep_vectors=keep_vectors)
+    index.train(x, iters=3)
+    index.add(x[:200])
+    index.add(x[200:], ids=np.arange(1000, 1100))
+    index.remove([5, 1007])
+    return index
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fmt") / "small.qvec"
+    index = _small_index()
+    index.save(path)
+    return path, path.read_bytes(), index
+
+
+def test_formaterror_is_valueerror():
+    assert issubclass(qvec.FormatError, ValueError)
+
+
+def test_container_round_trip(tmp_path):
+    arrays = [("a", np.arange(7, dtype=np.uint8)), ("b", np.ones((3, 5), np.float32)),
+              ("c", np.array([[-1, 2]], np.int64)), ("empty", np.zeros((0, 4), np.uint8))]
+    path = tmp_path / "c.qvec"
+    size = _format.save_atomic(path, "test", {"x": 1, "s": "é"}, arrays)
+    assert size == os.path.getsize(path) and size % 16 == 0
+    for mmap in (False, True):
+        c = _format.read_container(path, mmap=mmap)
+        assert c.kind == "test" and c.params == {"x": 1, "s": "é"}
+        for name, arr in arrays:
+            assert c.arrays[name].dtype == arr.dtype
+            np.testing.assert_array_equal(c.arrays[name], arr)
+        if mmap:
+            assert isinstance(c.arrays["b"], np.memmap)
+    data = path.read_bytes()
+    # every payload is 64-byte aligned
+    pos = 64 * ((32 + struct.unpack_from("<I", data, 12)[0] + 4 + 63) // 64)
+    for _ in arrays:
+        nbytes = struct.unpack_from("<Q", data, pos + 48)[0]
+        assert (pos + 64) % 64 == 0
+        pos += 64 + nbytes + (-(64 + nbytes)) % 64
+    assert data[pos:pos + 8] == b"QVECEND\x00"
+
+
+def test_big_endian_input_is_stored_little_endian(tmp_path):
+    arr = np.arange(6, dtype=">f4").reshape(2, 3)
+    _format.save_atomic(tmp_path / "be.qvec", "test", {}, [("a", arr)])
+    out = _format.read_container(tmp_path / "be.qvec").arrays["a"]
+    assert out.dtype == np.dtype("<f4")
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_wrong_magic_and_version(saved, tmp_path):
+    path, data, _ = saved
+    bad = tmp_path / "bad.qvec"
+    bad.write_bytes(b"NOTQVEC!" + data[8:])
+    with pytest.raises(qvec.FormatError, match="magic"):
+        qvec.load(bad)
+    bad.write_bytes(data[:8] + struct.pack("<I", 99) + data[12:])
+    with pytest.raises(qvec.FormatError, match="version 99"):
+        qvec.load(bad)
+    bad.write_bytes(b"")
+    with pytest.raises(qvec.FormatError):
+        qvec.load(bad)
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    with pytest.raises(qvec.FormatError, match="not a qvec"):
+        qvec.load(tmp_path / "x.npy")
+
+
+def test_huge_lengths_do_not_allocate(tmp_path):
+    # a well-formed header whose array claims 2**60 bytes: rejected by the size check
+    path = tmp_path / "huge.qvec"
+    _format.save_atomic(path, "test", {}, [("a", np.zeros(4, np.uint8))])
+    data = bytearray(path.read_bytes())
+    pos = 64
+    head = bytearray(data[pos:pos + 64])
+    struct.pack_into("<3Q", head, 24, 1 << 60, 0, 0)
+    struct.pack_into("<Q", head, 48, 1 << 60)
+    struct.pack_into("<I", head, 60, __import__("zlib").crc32(bytes(head[:60])))
+    data[pos:pos + 64] = head
+    path.write_bytes(bytes(data))
+    for mmap in (False, True):
+        with pytest.raises(qvec.FormatError, match="truncated"):
+            _format.read_container(path, mmap=mmap)
+
+
+def test_mmap_skips_payload_crc_unless_verify(saved, tmp_path):
+    path, data, index = saved
+    c = _format.read_container(path)
+    # flip a byte inside the codes payload
+    raw = bytearray(data)
+    codes_at = raw.index(b"codes\x00") + 64
+    raw[codes_at] ^= 0xFF
+    bad = tmp_path / "flip.qvec"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(qvec.FormatError, match="checksum"):
+        qvec.load(bad)
+    with pytest.raises(qvec.FormatError, match="checksum"):
+        qvec.load(bad, mmap=True, verify=True)
+    loaded = qvec.load(bad, mmap=True)        # documented: mapped payloads are not checksummed
+    assert len(loaded) == len(index)
+    assert c.kind == "pq"
+
+
+@settings(deadline=None, max_examples=60, derandomize=True)
+@given(cut=st.integers(min_value=0, max_value=10**9))
+def test_fuzz_truncation(saved, tmp_path_factory, cut):
+    path, data, _ = saved
+    cut = cut % len(data)
+    bad = tmp_path_factory.mktemp("trunc") / "t.qvec"
+    bad.write_bytes(data[:cut])
+    for mmap in (False, True):
+        with pytest.raises(qvec.FormatError):
+            qvec.load(bad, mmap=mmap)
+
+
+@settings(deadline=None, max_examples=150, derandomize=True)
+@given(flips=st.lists(st.tuples(st.integers(min_value=0, max_value=10**9),
+                                st.integers(min_value=1, max_value=255)),
+                      min_size=1, max_size=3))
+def test_fuzz_byte_flips(saved, tmp_path_factory, flips):
+    path, data, _ = saved
+    raw = bytearray(data)
+    for pos, mask in flips:
+        raw[pos % len(raw)] ^= mask
+    if bytes(raw) == data:        # two flips that cancel out
+        return
+    bad = tmp_path_factory.mktemp("flip") / "f.qvec"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(qvec.FormatError):
+        qvec.load(bad)
+    with pytest.raises(qvec.FormatError):
+        qvec.load(bad, mmap=True, verify=True)
+    with pytest.raises(qvec.FormatError):
+        qvec.PQIndex.__new__(qvec.PQIndex).__setstate__({"qvec_index": bytes(raw)})
+
+
+def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "index.qvec"
+    old = _small_index()
+    old.save(path)
+    before = path.read_bytes()
+
+    new = _small_index(keep_vectors=False)
+    new.add(np.zeros((3, 8), np.float32))
+    calls = {"n": 0}
+    real = _format._write_payload
+
+    def failing(f, payload, chunk=1 << 24):
+        calls["n"] += 1
+        if calls["n"] == 2:              # die after some bytes are written
+            f.write(bytes(payload[: len(payload) // 2]))
+            raise OSError(28, "No space left on device")
+        real(f, payload, chunk)
+
+    monkeypatch.setattr(_format, "_write_payload", failing)
+    with pytest.raises(OSError, match="No space"):
+        new.save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["index.qvec"]          # temporary file removed
+    monkeypatch.setattr(_format, "_write_payload", real)
+
+    def failing_replace(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_format.os, "replace", failing_replace)
+    with pytest.raises(KeyboardInterrupt):
+        new.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["index.qvec"]
+    new.save(path)
+    assert len(qvec.load(path)) == len(new)
+
+
+def test_saved_file_permissions_follow_umask(tmp_path):
+    path = tmp_path / "p.qvec"
+    _small_index().save(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (os.stat(path).st_mode & 0o777) == (0o666 & ~umask)
