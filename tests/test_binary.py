@@ -370,6 +370,11 @@ def test_pickle_and_codes_slicing():
     assert len(part) == 10 and part.bits == 2
     np.testing.assert_array_equal(part.codes, codes.codes[10:20])
     assert len(codes[3]) == 1
+    assert codes.shape == (100, 6) and codes.nbytes == 100 * 6 + 100 * 7 * 4
+    state = codes.__getstate__()
+    again = qvec.BinaryCodes.__new__(qvec.BinaryCodes)
+    again.__setstate__(state)
+    np.testing.assert_array_equal(again.factors, codes.factors)
 
 
 def test_quantizer_input_errors():

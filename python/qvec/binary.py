@@ -111,6 +111,16 @@ class BinaryCodes:
     def bits(self) -> int:
         return self.factors.shape[1] - 5
 
+    @property
+    def shape(self) -> Tuple[int, int]:
+        """(n, bytes of packed bits per vector), as ``codes.shape``."""
+        return self.codes.shape
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: packed bits plus the float32 factors."""
+        return self.codes.nbytes + self.factors.nbytes
+
     def __len__(self) -> int:
         return self.codes.shape[0]
 
