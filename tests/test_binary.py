@@ -188,6 +188,9 @@ def test_every_simd_level_matches_scalar(tmp_path):
     np.testing.assert_array_equal(ref["ham"], ref_hamming(data["a"], data["b"]))
     for level in ("avx2", "avx512"):
         got = results[level]
+        ordered = ("scalar", "avx2", "avx512")
+        expected = level if ordered.index(level) <= ordered.index(qvec.supported_simd_level()) else qvec.supported_simd_level()
+        assert str(got["level"]) == expected
         for key in ref.files:
             if key == "level":
                 continue
