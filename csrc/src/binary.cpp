@@ -104,6 +104,21 @@ inline void replace_top(uint64_t* heap, size_t k, uint64_t key) {
   heap[i] = key;
 }
 
+/// Float distances as unsigned integers in the same order (a bijection), so that a heap key
+/// distance << 32 | id compares as (distance, id) in one instruction.
+inline uint32_t float_order(float f) {
+  f += 0.0f;  // -0 -> +0: equal floats must give equal keys
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+}
+inline float order_float(uint32_t u) {
+  uint32_t bits = (u & 0x80000000u) ? u & 0x7fffffffu : ~u;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
 /// Row-major product out = a B for a (n, d) and B given as packed columns (pack_columns of
 /// B^T, ncols columns); out: size n * ncols.
 void matmul_packed(const float* a, size_t n, size_t d, const float* packed, size_t ncols,
@@ -368,6 +383,7 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
                              float* distances, idx_t* ids) const {
   require_trained();
   QVEC_CHECK_ARG(k >= 1, "k must be >= 1");
+  QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
   QVEC_CHECK_ARG(query_bits >= 1 && query_bits <= kMaxQueryBits,
                  "query_bits must be in [1, " + std::to_string(kMaxQueryBits) + "]; got " +
                      std::to_string(query_bits));
@@ -441,6 +457,8 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
     std::vector<uint64_t> tile(bits_ * kTile * nwords);
     std::vector<float> vf((bits_ + 3) * kTile), dist(kTile);
     std::vector<uint32_t> hits(kTile);
+    // Integer key heaps as in hamming_search: float_order(distance) << 32 | (id - b0).
+    std::vector<uint64_t> keys(nqb * k, ~uint64_t(0));
     for (size_t t0 = b0; t0 < b1; t0 += kTile) {
       const size_t count = std::min(kTile, b1 - t0);
       const size_t nblocks = (count + kBinaryBlock - 1) / kBinaryBlock, width = nblocks * kBinaryBlock;
@@ -460,13 +478,27 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
       }
       for (size_t q = 0; q < nqb; ++q) {
         const QueryPlanes& p = qp[q];
-        detail::HeapView heap = heaps.at(q);
-        size_t nhits = kern.binary_scan(p.planes.data(), query_bits,
-                                        p.luts.data(), tile.data(), bits_, nblocks,
-                                        nwords, vf.data(), p.c, count, heap.threshold(),
+        uint64_t* heap = keys.data() + q * k;
+        const float threshold = heap[0] == ~uint64_t(0)
+                                    ? std::numeric_limits<float>::infinity()
+                                    : order_float(static_cast<uint32_t>(heap[0] >> 32));
+        size_t nhits = kern.binary_scan(p.planes.data(), query_bits, p.luts.data(), tile.data(),
+                                        bits_, nblocks, nwords, vf.data(), p.c, count, threshold,
                                         dist.data(), hits.data());
-        for (size_t j = 0; j < nhits; ++j)
-          heap.push(dist[hits[j]], static_cast<idx_t>(t0 + hits[j]));
+        const uint64_t local = t0 - b0;
+        for (size_t j = 0; j < nhits; ++j) {
+          uint64_t key = (uint64_t(float_order(dist[hits[j]])) << 32) | (local + hits[j]);
+          if (key < heap[0]) replace_top(heap, k, key);
+        }
+      }
+    }
+    for (size_t q = 0; q < nqb; ++q) {
+      detail::HeapView heap = heaps.at(q);
+      for (size_t j = 0; j < k; ++j) {
+        uint64_t key = keys[q * k + j];
+        if (key != ~uint64_t(0))
+          heap.push(order_float(static_cast<uint32_t>(key >> 32)),
+                    static_cast<idx_t>(b0 + (key & 0xffffffffu)));
       }
     }
   };
