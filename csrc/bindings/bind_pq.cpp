@@ -1,7 +1,9 @@
 // ProductQuantizer.
 #include <functional>
+#include <string>
 
 #include "bindings.h"
+#include "qvec/fastscan.h"
 #include "qvec/pq.h"
 
 namespace qvec::bind {
@@ -84,20 +86,53 @@ void register_pq(py::module_& m) {
              pq.compute_tables(q.data(), nq, out);
              return tables;
            })
-      .def("search",
-           [](const ProductQuantizer& pq, FloatArray q, ByteArray codes, long long k) {
-             require_matrix(q, "queries", pq.dim());
-             require_matrix(codes, "codes", pq.code_size());
-             require_k(k);
-             size_t nq = q.shape(0);
-             SearchResult out(nq, static_cast<size_t>(k));
-             {
-               py::gil_scoped_release release;
-               pq.search(q.data(), nq, codes.data(), codes.shape(0), static_cast<size_t>(k),
-                         out.distances.mutable_data(), out.ids.mutable_data());
-             }
-             return out.to_tuple();
-           })
+      .def(
+          "search",
+          [](const ProductQuantizer& pq, FloatArray q, ByteArray codes, long long k,
+             size_t rescore, bool exact) {
+            require_matrix(q, "queries", pq.dim());
+            require_matrix(codes, "codes", pq.code_size());
+            require_k(k);
+            size_t nq = q.shape(0);
+            FastScanSearchOptions options;
+            options.rescore = rescore;
+            options.exact = exact;
+            SearchResult out(nq, static_cast<size_t>(k));
+            {
+              py::gil_scoped_release release;
+              pq.search(q.data(), nq, codes.data(), codes.shape(0), static_cast<size_t>(k),
+                        out.distances.mutable_data(), out.ids.mutable_data(), options);
+            }
+            return out.to_tuple();
+          },
+          py::arg("queries"), py::arg("codes"), py::arg("k"), py::arg("rescore") = 0,
+          py::arg("exact") = false)
+      .def(
+          "search_packed",
+          [](const ProductQuantizer& pq, FloatArray q, ByteArray packed, size_t n, long long k,
+             size_t rescore, bool exact) {
+            require_matrix(q, "queries", pq.dim());
+            require_k(k);
+            if (pq.nbits() != 4)
+              throw py::value_error("fast-scan codes need a 4-bit quantizer");
+            size_t want = fastscan_packed_size(n, pq.m());
+            if (packed.ndim() != 1 || static_cast<size_t>(packed.size()) != want)
+              throw py::value_error("packed codes must be a 1-D uint8 array of " +
+                                    std::to_string(want) + " bytes");
+            size_t nq = q.shape(0);
+            FastScanSearchOptions options;
+            options.rescore = rescore;
+            options.exact = exact;
+            SearchResult out(nq, static_cast<size_t>(k));
+            {
+              py::gil_scoped_release release;
+              pq.search_packed(q.data(), nq, packed.data(), n, static_cast<size_t>(k), options,
+                               out.distances.mutable_data(), out.ids.mutable_data());
+            }
+            return out.to_tuple();
+          },
+          py::arg("queries"), py::arg("packed"), py::arg("n"), py::arg("k"), py::arg("rescore"),
+          py::arg("exact"))
       .def("search_sdc",
            [](const ProductQuantizer& pq, ByteArray qcodes, ByteArray codes, long long k) {
              require_matrix(qcodes, "query_codes", pq.code_size());

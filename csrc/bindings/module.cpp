@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
   qvec::bind::register_common(m);
   qvec::bind::register_pq(m);
   qvec::bind::register_binary(m);
+  qvec::bind::register_fastscan(m);
 }

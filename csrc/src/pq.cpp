@@ -31,7 +31,7 @@ ProductQuantizer::ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric me
   QVEC_CHECK_ARG(m > 0, "m must be > 0; got " + std::to_string(m));
   QVEC_CHECK_ARG(dim % m == 0, "m must divide dim; got dim=" + std::to_string(dim) +
                                    ", m=" + std::to_string(m));
-  QVEC_CHECK_ARG(nbits == 8, "nbits must be 8; got " + std::to_string(nbits));
+  QVEC_CHECK_ARG(nbits == 4 || nbits == 8, "nbits must be 4 or 8; got " + std::to_string(nbits));
   centroids_.assign(m_ * ksub_ * dsub_, 0.0f);
 }
 
@@ -94,17 +94,27 @@ void ProductQuantizer::repack() {
 void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
   require_trained();
   const detail::Kernels& kern = detail::kernels();
-  const size_t npacks = ksub_ / kPackWidth;
+  const size_t npacks = ksub_ / kPackWidth, cs = code_size();
+  const bool nibbles = nbits_ == 4;
   detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t chunk) {
     size_t end = std::min(n, (chunk + 1) * kEncodeChunk);
     int32_t index[kTileRows];
     float value[kTileRows];
+    if (nibbles) std::fill(codes + chunk * kEncodeChunk * cs, codes + end * cs, uint8_t(0));
     for (size_t i = chunk * kEncodeChunk; i < end; i += kTileRows) {
       size_t rows = std::min(kTileRows, end - i);
       for (size_t j = 0; j < m_; ++j) {
         kern.nearest16(x + i * dim_ + j * dsub_, dim_, rows, packed_centroids(j),
                        centroid_norms(j), npacks, dsub_, index, value);
-        for (size_t r = 0; r < rows; ++r) codes[(i + r) * m_ + j] = static_cast<uint8_t>(index[r]);
+        if (nibbles) {
+          for (size_t r = 0; r < rows; ++r) {
+            uint8_t& byte = codes[(i + r) * cs + j / 2];
+            byte = static_cast<uint8_t>(byte | (index[r] << (4 * (j % 2))));
+          }
+        } else {
+          for (size_t r = 0; r < rows; ++r)
+            codes[(i + r) * m_ + j] = static_cast<uint8_t>(index[r]);
+        }
       }
     }
   });
@@ -112,11 +122,14 @@ void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
 
 void ProductQuantizer::decode(const uint8_t* codes, size_t n, float* x) const {
   require_trained();
+  const size_t cs = code_size();
   detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t chunk) {
     size_t end = std::min(n, (chunk + 1) * kEncodeChunk);
     for (size_t i = chunk * kEncodeChunk; i < end; ++i)
       for (size_t j = 0; j < m_; ++j) {
-        const float* c = centroids_.data() + (j * ksub_ + codes[i * m_ + j]) * dsub_;
+        size_t code = nbits_ == 4 ? (codes[i * cs + j / 2] >> (4 * (j % 2))) & 15u
+                                  : codes[i * cs + j];
+        const float* c = centroids_.data() + (j * ksub_ + code) * dsub_;
         std::copy(c, c + dsub_, x + i * dim_ + j * dsub_);
       }
   });
@@ -152,13 +165,37 @@ void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* ta
 }
 
 void ProductQuantizer::search(const float* queries, size_t nq, const uint8_t* codes, size_t n,
-                              size_t k, float* distances, idx_t* ids) const {
+                              size_t k, float* distances, idx_t* ids,
+                              const FastScanSearchOptions& fastscan) const {
   require_trained();
+  if (nbits_ == 4) {
+    std::vector<uint8_t> packed(fastscan_packed_size(n, m_));
+    fastscan_pack(codes, n, m_, packed.data());
+    search_packed(queries, nq, packed.data(), n, k, fastscan, distances, ids);
+    return;
+  }
   std::vector<float> tables(std::min(nq, kQueryBatch) * m_ * ksub_);
   for (size_t q0 = 0; q0 < nq; q0 += kQueryBatch) {
     size_t count = std::min(kQueryBatch, nq - q0);
     compute_tables(queries + q0 * dim_, count, tables.data());
     adc_search_u8(tables.data(), count, m_, codes, n, k, distances + q0 * k, ids + q0 * k);
+  }
+  if (metric_ == Metric::IP) detail::negate(distances, nq * k);
+}
+
+void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint8_t* packed,
+                                     size_t n, size_t k, const FastScanSearchOptions& options,
+                                     float* distances, idx_t* ids) const {
+  require_trained();
+  QVEC_CHECK_ARG(nbits_ == 4, "fast-scan search needs a 4-bit quantizer; this one has nbits=" +
+                                  std::to_string(nbits_));
+  const size_t batch = kQueryBatch / 2;  // tables and their uint8 copies stay small
+  std::vector<float> tables(std::min(nq, batch) * m_ * ksub_);
+  for (size_t q0 = 0; q0 < nq; q0 += batch) {
+    size_t count = std::min(batch, nq - q0);
+    compute_tables(queries + q0 * dim_, count, tables.data());
+    fastscan_search(tables.data(), count, m_, packed, n, k, options, distances + q0 * k,
+                    ids + q0 * k);
   }
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);
 }
@@ -170,7 +207,9 @@ void ProductQuantizer::search_sdc(const uint8_t* query_codes, size_t nq, const u
   // centroid-to-centroid distance matrix, so SDC is ADC with reconstructed queries.
   std::vector<float> decoded(nq * dim_);
   decode(query_codes, nq, decoded.data());
-  search(decoded.data(), nq, codes, n, k, distances, ids);
+  FastScanSearchOptions exact;
+  exact.exact = true;
+  search(decoded.data(), nq, codes, n, k, distances, ids, exact);
 }
 
 }  // namespace qvec

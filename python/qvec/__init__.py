@@ -1,7 +1,8 @@
 """qvec: quantized vector search.
 
-Product quantization (8-bit codes, asymmetric and symmetric search), exact search and batched
-top-k, on a C++ core whose SIMD kernels (scalar, AVX2, AVX-512) are chosen at run time.
+Product quantization (8-bit codes, and 4-bit codes with fast-scan search; asymmetric and
+symmetric search), exact search and batched top-k, on a C++ core whose SIMD kernels (scalar,
+AVX2, AVX-512) are chosen at run time.
 numpy in, numpy out; every search releases the GIL and runs on all cores.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from . import _core
 from ._errors import FormatError, NotTrainedError
 from .binary import BinaryCodes, BinaryQuantizer, hamming_distances, hamming_search
 from .exact import exact_search, topk
+from .fastscan import FastScanCodes
 from .pq import ProductQuantizer
 from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
@@ -21,6 +23,7 @@ __all__ = [
     "BinaryCodes",
     "BinaryIndex",
     "BinaryQuantizer",
+    "FastScanCodes",
     "FlatIndex",
     "FormatError",
     "NotTrainedError",

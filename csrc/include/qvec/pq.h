@@ -1,13 +1,16 @@
 #pragma once
 // Product quantization: a vector of dimension dim is cut into m subvectors of dsub = dim / m
 // values; each subvector is replaced by the index of its nearest centroid in that subspace's
-// codebook of ksub = 2^nbits centroids.
+// codebook of ksub = 2^nbits centroids. nbits = 8 stores one byte per subquantizer; nbits = 4
+// stores two codes per byte (see qvec/fastscan.h for the nibble layout) and searches them with
+// the fast-scan kernels.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <vector>
 
 #include "qvec/common.h"
+#include "qvec/fastscan.h"
 
 namespace qvec {
 
@@ -22,7 +25,7 @@ struct PQTrainOptions {
 
 class ProductQuantizer {
  public:
-  /// Throws std::invalid_argument unless dim > 0, 0 < m, m divides dim and nbits == 8.
+  /// Throws std::invalid_argument unless dim > 0, 0 < m, m divides dim and nbits is 4 or 8.
   ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric metric);
 
   size_t dim() const { return dim_; }
@@ -31,8 +34,8 @@ class ProductQuantizer {
   size_t ksub() const { return ksub_; }
   size_t dsub() const { return dsub_; }
   Metric metric() const { return metric_; }
-  /// Bytes per encoded vector.
-  size_t code_size() const { return m_ * nbits_ / 8; }
+  /// Bytes per encoded vector: m (nbits = 8) or ceil(m / 2) (nbits = 4).
+  size_t code_size() const { return (m_ * nbits_ + 7) / 8; }
   bool is_trained() const { return trained_; }
 
   /// x: size n * dim, layout (n, dim). Requires n >= ksub.
@@ -52,14 +55,23 @@ class ProductQuantizer {
   /// queries: size nq * dim; tables: size nq * m * ksub, layout (nq, m, ksub).
   void compute_tables(const float* queries, size_t nq, float* tables) const;
 
-  /// Asymmetric search: float queries against codes. Exact ADC top-k (the quantized tables
-  /// used for speed are followed by an exact float re-score with a proven error bound).
+  /// Asymmetric search: float queries against codes.
+  /// nbits = 8: the exact ADC top-k (the quantized tables used for speed are followed by an
+  /// exact float re-score with a proven error bound); `fastscan` is ignored.
+  /// nbits = 4: the codes are packed to the fast-scan layout and searched with search_packed.
   /// queries: size nq * dim; codes: size n * code_size(); distances, ids: size nq * k.
   /// L2 distances ascending; IP similarities descending; padding as exact_search.
   void search(const float* queries, size_t nq, const uint8_t* codes, size_t n, size_t k,
-              float* distances, idx_t* ids) const;
+              float* distances, idx_t* ids, const FastScanSearchOptions& fastscan = {}) const;
 
-  /// Symmetric search: query codes against codes, through centroid-to-centroid distances.
+  /// 4-bit only: search codes already in the fast-scan layout (see fastscan_pack), with the
+  /// quantized tables (options.rescore == 0), re-scored candidates, or exact ADC (see
+  /// FastScanSearchOptions). packed: size fastscan_packed_size(n, m); other arguments as search.
+  void search_packed(const float* queries, size_t nq, const uint8_t* packed, size_t n, size_t k,
+                     const FastScanSearchOptions& options, float* distances, idx_t* ids) const;
+
+  /// Symmetric search: query codes against codes, through centroid-to-centroid distances
+  /// (exact, for both nbits).
   /// query_codes: size nq * code_size(); other arguments as search().
   void search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes, size_t n,
                   size_t k, float* distances, idx_t* ids) const;

@@ -1,0 +1,333 @@
+// 4-bit fast-scan search: code packing, per-query table quantization, and the blocked top-k
+// scan around the FastScanKernels. The kernels only sum; this file decides which sums become
+// candidates (a threshold derived from each query's heap) and how they are scored.
+#include "qvec/fastscan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "heap.h"
+#include "kernels/fastscan.h"
+#include "parallel.h"
+#include "qvec/error.h"
+#include "search_grid.h"
+
+namespace qvec {
+namespace detail {
+
+const FastScanKernels& fastscan_kernels() {
+  static const FastScanKernels& chosen = select_kernels(
+      fastscan_scalar_kernels(), fastscan_avx2_kernels(), fastscan_avx512_kernels());
+  return chosen;
+}
+
+#if !defined(QVEC_HAVE_AVX2)
+const FastScanKernels* fastscan_avx2_kernels() { return nullptr; }
+#endif
+#if !defined(QVEC_HAVE_AVX512)
+const FastScanKernels* fastscan_avx512_kernels() { return nullptr; }
+#endif
+
+}  // namespace detail
+
+namespace {
+
+using detail::kFsBlock;
+using detail::kFsMaxQueries;
+
+constexpr size_t kKsub = 16;
+constexpr size_t kQueryBlock = 16;         // queries per grid task
+constexpr size_t kChunkBytes = 16 * 1024;  // codes scored per kernel call stay in L1
+constexpr size_t kMaxChunkBlocks = 64;
+
+size_t chunk_blocks(size_t m2) {
+  return std::max<size_t>(1, std::min(kMaxChunkBlocks, kChunkBytes / (m2 * 16)));
+}
+
+/// The code of subquantizer j of vector i in the fast-scan layout.
+inline unsigned packed_code(const uint8_t* packed, size_t m2, size_t i, size_t j) {
+  unsigned byte = packed[((i / kFsBlock) * m2 + j) * 16 + (i % 16)];
+  return (i % kFsBlock) < 16 ? (byte & 15u) : (byte >> 4);
+}
+
+/// Float ADC of vector i: sum over j < m of table[j * 16 + code], summed in j order.
+inline float float_adc(const float* table, size_t m, const uint8_t* packed, size_t m2, size_t i) {
+  float d = 0.0f;
+  for (size_t j = 0; j < m; ++j) d += table[j * kKsub + packed_code(packed, m2, i, j)];
+  return d;
+}
+
+/// Minimum and maximum of 16 floats, as an element-wise tree the compiler vectorizes.
+inline void min_max16(const float* t, float* lo, float* hi) {
+  float a[8], b[8];
+  for (int i = 0; i < 8; ++i) {
+    a[i] = t[i] < t[i + 8] ? t[i] : t[i + 8];
+    b[i] = t[i] > t[i + 8] ? t[i] : t[i + 8];
+  }
+  for (int w = 4; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) {
+      a[i] = a[i] < a[i + w] ? a[i] : a[i + w];
+      b[i] = b[i] > b[i + w] ? b[i] : b[i + w];
+    }
+  *lo = a[0];
+  *hi = b[0];
+}
+
+/// The k best (sum, row) of one query as 64-bit keys (sum << 32 | row) in a max-heap: one
+/// integer comparison orders by sum, then by row, the order the float heaps use.
+struct KeyHeap {
+  uint64_t* keys;
+  size_t k;
+
+  uint64_t worst() const { return keys[0]; }
+  void replace_worst(uint64_t key) {
+    size_t i = 0;
+    for (;;) {
+      size_t left = 2 * i + 1, right = left + 1, largest = i;
+      uint64_t lv = key;
+      if (left < k && keys[left] > lv) {
+        largest = left;
+        lv = keys[left];
+      }
+      if (right < k && keys[right] > lv) largest = right;
+      if (largest == i) break;
+      keys[i] = keys[largest];
+      i = largest;
+    }
+    keys[i] = key;
+  }
+};
+
+void quantize_one(const float* table, size_t m, size_t m2, uint8_t* lut, float* bias,
+                  float* scale) {
+  float max_span = 0.0f;
+  double sum_span = 0.0, total_low = 0.0;
+  std::vector<float> lows(m);
+  for (size_t j = 0; j < m; ++j) {
+    float lo, hi;
+    min_max16(table + j * kKsub, &lo, &hi);
+    lows[j] = lo;
+    total_low += lo;
+    max_span = std::max(max_span, hi - lo);
+    sum_span += static_cast<double>(hi) - lo;
+  }
+  // Each entry <= 255 and, entries being rounded up by at most half a step, every sum of m
+  // entries <= scale * sum_span + m / 2 < 2^16.
+  float s = 1.0f;
+  if (max_span > 0.0f) {
+    double limit = std::min(255.0 / max_span, (65535.0 - static_cast<double>(m)) / sum_span);
+    s = static_cast<float>(std::min(limit, 1e30));
+    if (static_cast<double>(s) > limit) s = std::nextafter(s, 0.0f);
+  }
+  // Round half up: (x + 0.5) truncated, x >= 0 (a plain conversion, no libm call).
+  for (size_t j = 0; j < m; ++j) {
+    const float* t = table + j * kKsub;
+    const float lo = lows[j];
+    for (size_t c = 0; c < kKsub; ++c) {
+      float v = std::min(255.0f, std::max(0.0f, (t[c] - lo) * s + 0.5f));
+      lut[j * kKsub + c] = static_cast<uint8_t>(static_cast<int>(v));
+    }
+  }
+  std::fill(lut + m * kKsub, lut + m2 * kKsub, uint8_t(0));
+  *bias = static_cast<float>(total_low);
+  *scale = s;
+}
+
+}  // namespace
+
+void fastscan_pack(const uint8_t* codes, size_t n, size_t m, uint8_t* packed) {
+  const size_t cs = (m + 1) / 2, m2 = fastscan_padded_m(m), nblocks = (n + 31) / 32;
+  detail::parallel_for((nblocks + 63) / 64, [&](size_t task) {
+    size_t b1 = std::min(nblocks, (task + 1) * 64);
+    for (size_t b = task * 64; b < b1; ++b) {
+      uint8_t* dst = packed + b * m2 * 16;
+      std::fill(dst, dst + m2 * 16, uint8_t(0));
+      size_t count = std::min(kFsBlock, n - b * kFsBlock);
+      for (size_t v = 0; v < count; ++v) {
+        const uint8_t* row = codes + (b * kFsBlock + v) * cs;
+        unsigned shift = v < 16 ? 0 : 4;
+        for (size_t j = 0; j < m; ++j) {
+          unsigned c = (row[j / 2] >> (4 * (j % 2))) & 15u;
+          dst[j * 16 + v % 16] = static_cast<uint8_t>(dst[j * 16 + v % 16] | (c << shift));
+        }
+      }
+    }
+  });
+}
+
+void fastscan_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes) {
+  const size_t cs = (m + 1) / 2, m2 = fastscan_padded_m(m);
+  detail::parallel_for((n + 4095) / 4096, [&](size_t task) {
+    size_t i1 = std::min(n, (task + 1) * 4096);
+    for (size_t i = task * 4096; i < i1; ++i) {
+      uint8_t* row = codes + i * cs;
+      std::fill(row, row + cs, uint8_t(0));
+      for (size_t j = 0; j < m; ++j)
+        row[j / 2] = static_cast<uint8_t>(row[j / 2] | (packed_code(packed, m2, i, j) << (4 * (j % 2))));
+    }
+  });
+}
+
+void fastscan_quantize_tables(const float* tables, size_t nq, size_t m, uint8_t* luts,
+                              float* bias, float* scale) {
+  const size_t m2 = fastscan_padded_m(m);
+  detail::parallel_for((nq + 63) / 64, [&](size_t task) {
+    size_t q1 = std::min(nq, (task + 1) * 64);
+    for (size_t q = task * 64; q < q1; ++q)
+      quantize_one(tables + q * m * kKsub, m, m2, luts + q * m2 * kKsub, bias + q, scale + q);
+  });
+}
+
+void fastscan_scan_sums(const uint8_t* luts, size_t nq, size_t m, const uint8_t* packed,
+                        size_t n, uint16_t* sums) {
+  const detail::FastScanKernels& kern = detail::fastscan_kernels();
+  const size_t m2 = fastscan_padded_m(m), nblocks = (n + 31) / 32, lut_size = m2 * kKsub;
+  detail::parallel_for((nq + kFsMaxQueries - 1) / kFsMaxQueries, [&](size_t task) {
+    size_t q0 = task * kFsMaxQueries, count = std::min(kFsMaxQueries, nq - q0);
+    std::vector<uint16_t> out(count * nblocks * kFsBlock);
+    std::vector<uint32_t> masks(count * nblocks);
+    const uint16_t limit[kFsMaxQueries] = {0, 0, 0, 0};
+    kern.scan(luts + q0 * lut_size, lut_size, count, packed, nblocks, m2, limit, out.data(),
+              nblocks * kFsBlock, masks.data());
+    for (size_t q = 0; q < count; ++q)
+      std::copy(out.data() + q * nblocks * kFsBlock, out.data() + q * nblocks * kFsBlock + n,
+                sums + (q0 + q) * n);
+  });
+}
+
+void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* packed, size_t n,
+                     size_t k, const FastScanSearchOptions& options, float* distances,
+                     idx_t* ids) {
+  QVEC_ASSERT(m > 0 && k > 0);
+  QVEC_CHECK_ARG(n < (size_t(1) << 32), "fast-scan search handles fewer than 2^32 vectors");
+  const detail::FastScanKernels& kern = detail::fastscan_kernels();
+  const size_t m2 = fastscan_padded_m(m), lut_size = m2 * kKsub, table_size = m * kKsub;
+  const size_t chunk = chunk_blocks(m2), stride = chunk * kFsBlock;
+  const bool exact = options.exact;
+  const size_t keep = exact ? k : k * std::max<size_t>(1, options.rescore);
+  const bool rescore = !exact && options.rescore > 0;
+  // The quantization error of a sum is at most m / 2 steps; +2 covers float rounding.
+  const float slack = 0.5f * static_cast<float>(m) + 2.0f;
+
+  std::vector<uint8_t> luts(nq * lut_size);
+  std::vector<float> bias(nq), scale(nq);
+  fastscan_quantize_tables(tables, nq, m, luts.data(), bias.data(), scale.data());
+
+  // Largest quantized sum that may still enter the heap of query q; -1 if none can.
+  // Largest quantized sum that may still enter the top `keep` of query q, whose current
+  // keep-th best is kth; -1 if none can.
+  auto threshold = [&](size_t q, float kth) -> long {
+    if (std::isinf(kth)) return 65535;
+    if (!exact) return static_cast<long>(kth);
+    float t = std::floor((kth - bias[q]) * scale[q] + slack);
+    if (t < 0.0f) return -1;
+    return t >= 65535.0f ? 65535 : static_cast<long>(t);
+  };
+  constexpr uint64_t kEmpty = ~uint64_t(0);
+  // Largest sum that may still enter a key heap: rows come in increasing order within a scan,
+  // so once the heap is full only sums below the worst kept one can.
+  auto key_threshold = [](uint64_t worst) -> long {
+    return worst == kEmpty ? 65535 : static_cast<long>(worst >> 32) - 1;
+  };
+
+  auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
+    std::vector<uint16_t> sums(kFsMaxQueries * stride);
+    std::vector<uint32_t> masks(kFsMaxQueries * chunk);
+    // Quantized modes keep integer keys; exact mode pushes float ADC values into the heaps.
+    std::vector<uint64_t> keys(exact ? 0 : (q1 - q0) * keep, kEmpty);
+    auto key_heap = [&](size_t q) { return KeyHeap{keys.data() + (q - q0) * keep, keep}; };
+    long thr[kFsMaxQueries];
+    uint16_t limit[kFsMaxQueries];
+    const size_t first_block = b0 / kFsBlock, end_block = (b1 + kFsBlock - 1) / kFsBlock;
+    // Chunks grow from about k codes: until the heaps fill, every sum is a candidate, so the
+    // first thresholds come from few codes.
+    size_t ramp = std::max<size_t>(1, (keep + kFsBlock - 1) / kFsBlock);
+    for (size_t cb = first_block, nblk = 0; cb < end_block; cb += nblk) {
+      nblk = std::min(std::min(chunk, ramp), end_block - cb);
+      ramp = std::min(chunk, 2 * ramp);
+      const size_t base_row = cb * kFsBlock;
+      const uint8_t* block_codes = packed + cb * m2 * 16;
+      for (size_t g = q0; g < q1; g += kFsMaxQueries) {
+        const size_t count = std::min(kFsMaxQueries, q1 - g);
+        bool any = false;
+        for (size_t qi = 0; qi < count; ++qi) {
+          const size_t q = g + qi;
+          thr[qi] = exact ? threshold(q, heaps.at(q - q0).threshold())
+                          : key_threshold(key_heap(q).worst());
+          limit[qi] = static_cast<uint16_t>(std::max(0L, thr[qi]));
+          any = any || thr[qi] >= 0;
+        }
+        if (!any) continue;
+        const uint32_t hit = kern.scan(luts.data() + g * lut_size, lut_size, count, block_codes,
+                                       nblk, m2, limit, sums.data(), stride, masks.data());
+        for (size_t qi = 0; qi < count; ++qi) {
+          if (!((hit >> qi) & 1u) || thr[qi] < 0) continue;
+          const size_t q = g + qi;
+          const uint16_t* s = sums.data() + qi * stride;
+          long t = thr[qi];
+          for (size_t b = 0; b < nblk && t >= 0; ++b) {
+            for (uint32_t mask = masks[qi * nblk + b]; mask != 0; mask &= mask - 1) {
+              const size_t at = b * kFsBlock + static_cast<size_t>(__builtin_ctz(mask));
+              const size_t row = base_row + at;
+              if (static_cast<long>(s[at]) > t || row < b0 || row >= b1) continue;
+              if (!exact) {
+                KeyHeap heap = key_heap(q);
+                heap.replace_worst((static_cast<uint64_t>(s[at]) << 32) | row);
+                t = key_threshold(heap.worst());
+                if (t < 0) break;
+                continue;
+              }
+              detail::HeapView heap = heaps.at(q - q0);
+              float d = float_adc(tables + q * table_size, m, packed, m2, row);
+              if (d <= heap.threshold()) {
+                heap.push(d, static_cast<idx_t>(row));
+                t = threshold(q, heap.threshold());
+                if (t < 0) break;
+              }
+            }
+          }
+        }
+      }
+    }
+    if (!exact)
+      for (size_t q = q0; q < q1; ++q) {
+        detail::HeapView heap = heaps.at(q - q0);
+        for (size_t i = 0; i < keep; ++i) {
+          uint64_t key = keys[(q - q0) * keep + i];
+          if (key != kEmpty)
+            heap.push(static_cast<float>(key >> 32), static_cast<idx_t>(key & 0xffffffffu));
+        }
+      }
+  };
+
+  if (!rescore) {
+    detail::grid_search(nq, n, keep, kQueryBlock, kFsBlock, scan, distances, ids);
+    if (!exact)
+      for (size_t q = 0; q < nq; ++q)
+        for (size_t i = 0; i < k; ++i)
+          if (ids[q * k + i] >= 0)
+            distances[q * k + i] = bias[q] + distances[q * k + i] / scale[q];
+    return;
+  }
+  std::vector<float> cand_dist(nq * keep);
+  std::vector<idx_t> cand_ids(nq * keep);
+  detail::grid_search(nq, n, keep, kQueryBlock, kFsBlock, scan, cand_dist.data(),
+                      cand_ids.data());
+  detail::parallel_for((nq + 63) / 64, [&](size_t task) {
+    size_t q1 = std::min(nq, (task + 1) * 64);
+    for (size_t q = task * 64; q < q1; ++q) {
+      detail::HeapView heap{distances + q * k, ids + q * k, k};
+      heap.clear();
+      for (size_t i = 0; i < keep; ++i) {
+        idx_t id = cand_ids[q * keep + i];
+        if (id < 0) continue;
+        heap.push(float_adc(tables + q * table_size, m, packed, m2, static_cast<size_t>(id)), id);
+      }
+      heap.sort();
+    }
+  });
+}
+
+}  // namespace qvec

@@ -1,0 +1,47 @@
+#pragma once
+// The 4-bit fast-scan kernel family: 16-entry uint8 lookup tables held in SIMD registers,
+// looked up with byte shuffles and summed in 16-bit lanes. One table per SIMD level, chosen
+// with select_kernels(); only POD types cross this boundary (see kernels.h).
+//
+// Code layout ("fast-scan blocks"), fixed for every level: vectors in blocks of 32, m2
+// (even) subquantizers; block b, subquantizer j occupies 16 bytes at codes + (b * m2 + j) * 16,
+// and byte t holds the code of vector t in its low nibble and of vector t + 16 in its high
+// nibble. So a 32-byte load covers subquantizers (j, j + 1) of 32 vectors and one 256-bit
+// shuffle looks up 32 codes against the two tables in its two lanes; a 64-byte load covers
+// four subquantizers for the 512-bit shuffle.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace qvec::detail {
+
+/// Vectors per fast-scan block.
+constexpr size_t kFsBlock = 32;
+/// Most queries one scan call handles (they share each code load).
+constexpr size_t kFsMaxQueries = 4;
+
+struct FastScanKernels {
+  SimdLevel level;
+
+  /// For q < nq <= kFsMaxQueries, b < nblocks, v < 32:
+  ///   out[q * ldo + b * 32 + v] = (sum_{j < m2} luts[q * ldl + j * 16 + code(b, j, v)]) mod 2^16
+  /// with code(b, j, v) = (codes[(b * m2 + j) * 16 + v % 16] >> (4 * (v / 16))) & 15, and
+  ///   bit v of masks[q * nblocks + b] set iff out[q * ldo + b * 32 + v] <= thresholds[q].
+  /// luts: nq tables of m2 * 16 bytes, layout (m2, 16), stride ldl bytes; m2 even, >= 2.
+  /// codes: size nblocks * m2 * 16 (fast-scan blocks); out: rows of nblocks * 32, stride ldo;
+  /// thresholds: size nq; masks: size nq * nblocks, layout (nq, nblocks).
+  /// Returns a bit set: bit q is set iff some mask of query q is non-zero.
+  uint32_t (*scan)(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+               size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
+               uint32_t* masks);
+};
+
+const FastScanKernels* fastscan_scalar_kernels();
+const FastScanKernels* fastscan_avx2_kernels();    // nullptr when the build has no AVX2 variant
+const FastScanKernels* fastscan_avx512_kernels();  // nullptr when the build has no AVX-512 variant
+
+/// The fast-scan kernels of the active level (see qvec::simd_level()).
+const FastScanKernels& fastscan_kernels();
+
+}  // namespace qvec::detail
