@@ -5,5 +5,6 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "qvec native core (use the qvec package, not this module directly)";
   qvec::bind::register_common(m);
   qvec::bind::register_pq(m);
+  qvec::bind::register_binary(m);
   qvec::bind::register_fastscan(m);
 }

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from . import _core
 from ._errors import FormatError, NotTrainedError
+from .binary import BinaryCodes, BinaryQuantizer, hamming_distances, hamming_search
 from .exact import exact_search, topk
 from .fastscan import FastScanCodes
 from .pq import ProductQuantizer
+from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
 from . import io
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinaryCodes",
     "BinaryIndex",
+    "BinaryQuantizer",
     "FastScanCodes",
     "FlatIndex",
     "FormatError",
@@ -30,6 +34,9 @@ __all__ = [
     "io",
     "load",
     "get_num_threads",
+    "hamming_distances",
+    "hamming_search",
+    "rerank",
     "set_num_threads",
     "simd_level",
     "supported_simd_level",
