@@ -10,7 +10,6 @@ the class with @register.
 """
 from __future__ import annotations
 
-import inspect
 import os
 import tempfile
 from typing import Dict, List, Optional, Tuple
@@ -93,33 +92,12 @@ def set_threads(threads: int) -> None:
 
 
 def exact_rerank(queries: np.ndarray, candidates: np.ndarray, base: np.ndarray, k: int,
-           metric: str) -> np.ndarray:
+                 metric: str) -> np.ndarray:
     """Exact re-ranking of candidate ids (nq, c) with the float base vectors; returns (nq, k)
-    ids. Uses qvec.rerank when it exists, else a numpy gather + qvec.topk."""
+    ids."""
     import qvec
 
-    fn = getattr(qvec, "rerank", None)
-    if fn is not None:
-        kwargs = {"k": k}
-        if "metric" in inspect.signature(fn).parameters:
-            kwargs["metric"] = metric
-        return np.asarray(fn(queries, candidates, base, **kwargs)[1])
-    out = np.empty((queries.shape[0], k), dtype=np.int64)
-    big = np.finfo(np.float32).max  # qvec.topk rejects infinities: padding scores worst, finite
-    worst = big if metric == "l2" else -big
-    for start in range(0, queries.shape[0], 256):
-        q = queries[start:start + 256]
-        cand = candidates[start:start + 256]
-        vecs = base[np.maximum(cand, 0)]                       # (b, c, d)
-        if metric == "l2":
-            scores = ((vecs - q[:, None, :]) ** 2).sum(axis=2)
-        else:
-            scores = np.einsum("bcd,bd->bc", vecs, q)
-        scores[cand < 0] = worst
-        _, cols = qvec.topk(scores, k, largest=(metric == "ip"))
-        picked = np.take_along_axis(cand, np.maximum(cols, 0), axis=1)
-        out[start:start + 256] = np.where(cols >= 0, picked, -1)
-    return out
+    return qvec.rerank(queries, candidates, base, k, metric=metric)[1]
 
 
 def _faiss_metric(metric: str):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import qvec
-from qvec import index as qindex
 
 DIM = 16
 
@@ -146,14 +145,14 @@ def test_rerank_is_exact_over_candidates(data, metric, monkeypatch):
     np.testing.assert_allclose(d, rd, rtol=1e-5, atol=1e-4)
 
 
-def test_rerank_numpy_padding_and_ties():
+def test_rerank_padding_and_ties():
     vectors = np.array([[0, 0], [1, 0], [1, 0], [0, 1]], np.float32)
     q = np.zeros((1, 2), np.float32)
     rows = np.array([[3, 2, -1, 1]])
-    d, r = qindex._rerank_numpy(q, rows, vectors, 5, "l2")
+    d, r = qvec.rerank(q, rows, vectors, 5, metric="l2")
     np.testing.assert_array_equal(r, [[1, 2, 3, -1, -1]])       # ties to the smaller row
     np.testing.assert_array_equal(d, [[1, 1, 1, np.inf, np.inf]])
-    d, r = qindex._rerank_numpy(q + 1, rows, vectors, 2, "ip")
+    d, r = qvec.rerank(q + 1, rows, vectors, 2, metric="ip")
     np.testing.assert_array_equal(r, [[1, 2]])
 
 
@@ -274,64 +273,8 @@ def test_four_bit_pq_when_supported(data):
     assert index.search(queries, 5)[1].shape == (25, 5)
 
 
-def test_binary_index_guard():
-    if hasattr(qvec, "BinaryQuantizer"):
-        pytest.skip("qvec.BinaryQuantizer is present")
-    with pytest.raises(NotImplementedError, match="BinaryQuantizer"):
-        qvec.BinaryIndex(DIM, 1)
-    with pytest.raises(NotImplementedError, match="BinaryQuantizer"):
-        qvec.index_factory(DIM, "BIN1")
-
-
-class _StubCodes:
-    """A codes object holding row-aligned arrays, as a BinaryQuantizer may return."""
-
-    def __init__(self, bits=None, norms=None):
-        self.bits, self.norms = bits, norms
-
-    def __getstate__(self):
-        return {"bits": self.bits, "norms": self.norms}
-
-    def __setstate__(self, state):
-        self.bits, self.norms = state["bits"], state["norms"]
-
-
-class _StubBinaryQuantizer:
-    """Sign bits after an optional random rotation; Hamming search (numpy reference)."""
-
-    def __init__(self, dim, bits=1, metric="l2", rotate=True):
-        self.dim, self.bits, self.metric, self.rotate = dim, bits, metric, rotate
-        self.rotation = None
-
-    def fit(self, x, seed=0):
-        rng = np.random.default_rng(seed)
-        q, _ = np.linalg.qr(rng.standard_normal((self.dim, self.dim)))
-        self.rotation = q.astype(np.float32) if self.rotate else np.eye(self.dim, dtype="f4")
-        return self
-
-    def encode(self, x):
-        y = x @ self.rotation
-        return _StubCodes(np.packbits(y > 0, axis=1), np.linalg.norm(x, axis=1))
-
-    def search(self, queries, codes, k):
-        qb = np.unpackbits(np.packbits((queries @ self.rotation) > 0, axis=1), axis=1)
-        cb = np.unpackbits(codes.bits, axis=1)
-        ham = (qb[:, None, :] != cb[None, :, :]).sum(axis=2).astype(np.float32)
-        return qvec.topk(ham, k)
-
-    def __getstate__(self):
-        return {"dim": self.dim, "bits": self.bits, "metric": self.metric,
-                "rotate": self.rotate, "rotation": self.rotation}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-
-
-def test_binary_index_protocol_with_stub(data, tmp_path, monkeypatch):
+def test_binary_index_protocol(data, tmp_path):
     base, queries = data
-    if not hasattr(qvec, "BinaryQuantizer"):
-        monkeypatch.setattr(qvec, "BinaryQuantizer", _StubBinaryQuantizer, raising=False)
-        monkeypatch.setattr(qvec, "_StubCodes", _StubCodes, raising=False)
     index = qvec.index_factory(DIM, "BIN1,Refine", metric="l2")
     assert isinstance(index, qvec.BinaryIndex) and index.bits == 1
     index.train(base, seed=3)

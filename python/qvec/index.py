@@ -23,11 +23,11 @@ import numpy as np
 from . import _core, _format
 from ._checks import as_float_matrix, check_int, check_metric
 from ._errors import FormatError, NotTrainedError
+from .binary import BinaryCodes, BinaryQuantizer
 from .pq import ProductQuantizer
+from .rerank import rerank as rerank_exact
 
 __all__ = ["FlatIndex", "PQIndex", "BinaryIndex", "index_factory", "load"]
-
-_RERANK_BLOCK = 1 << 22   # floats gathered per re-ranking block (16 MiB)
 
 
 # ------------------------------------------------------------------------------------------
@@ -229,44 +229,6 @@ def _padded(nq: int, k: int, metric: str) -> Tuple[np.ndarray, np.ndarray]:
     return np.full((nq, k), worst, dtype=np.float32), np.full((nq, k), -1, dtype=np.int64)
 
 
-def _rerank_numpy(queries: np.ndarray, rows: np.ndarray, vectors: np.ndarray, k: int,
-                  metric: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Exact distances of each query to its candidate rows (-1 = none); best k first, ties to
-    the smaller row, -1 / worst value padding."""
-    nq, kc = rows.shape
-    dim = queries.shape[1]
-    dist, out = _padded(nq, k, metric)
-    block = max(1, _RERANK_BLOCK // max(1, kc * dim))
-    for s in range(0, nq, block):
-        r = rows[s:s + block]
-        q = queries[s:s + block]
-        valid = r >= 0
-        cand = np.asarray(vectors[np.where(valid, r, 0).reshape(-1)]).reshape(r.shape + (dim,))
-        if metric == "l2":
-            diff = cand - q[:, None, :]
-            score = np.einsum("qcd,qcd->qc", diff, diff, dtype=np.float32)
-            key = np.where(valid, score, np.inf)
-        else:
-            score = np.einsum("qcd,qd->qc", cand, q, dtype=np.float32)
-            key = np.where(valid, -score, np.inf)
-        order = np.lexsort((np.where(valid, r, np.iinfo(np.int64).max), key), axis=-1)[:, :k]
-        take = np.take_along_axis
-        ok = take(valid, order, axis=1)
-        kk = order.shape[1]
-        dist[s:s + block, :kk] = np.where(ok, take(score, order, axis=1), dist[s:s + block, :kk])
-        out[s:s + block, :kk] = np.where(ok, take(r, order, axis=1), -1)
-    return dist, out
-
-
-def _rerank(queries, rows, vectors, k, metric):
-    import qvec
-
-    native = getattr(qvec, "rerank", None)
-    if native is not None:
-        return native(queries, rows, vectors, k, metric=metric)
-    return _rerank_numpy(queries, rows, vectors, k, metric)
-
-
 # ------------------------------------------------------------------------------------------
 # the protocol
 # ------------------------------------------------------------------------------------------
@@ -392,7 +354,8 @@ class _Index:
                 raise ValueError("rerank needs the original vectors: create the index with "
                                  "keep_vectors=True (factory suffix ',Refine')")
             _, rows = self._search_rows(queries, rerank)
-            dist, rows = _rerank(queries, rows, self._rows.get("vectors"), k, self._metric)
+            dist, rows = rerank_exact(queries, rows, self._rows.get("vectors"), k,
+                                      metric=self._metric)
         return dist, self._idmap.map_rows(rows)
 
     def reconstruct(self, ids) -> np.ndarray:
@@ -612,8 +575,7 @@ class BinaryIndex(_Index):
     """Binary codes from :class:`qvec.BinaryQuantizer` (``bits`` bits per dimension, optional
     random rotation), searched by the quantizer; optionally keeps the vectors for re-ranking.
 
-    Needs a qvec build that includes ``qvec.BinaryQuantizer``; raises NotImplementedError
-    otherwise. The quantizer's state (``__getstate__``: scalars and arrays) and its codes
+    The quantizer's state (``__getstate__``: scalars and arrays) and its codes
     (a uint8 array, or an object whose ``__getstate__`` holds row-aligned arrays) are saved.
     """
 
@@ -621,12 +583,11 @@ class BinaryIndex(_Index):
 
     def __init__(self, dim: int, bits: int = 1, metric: str = "l2", rotate: bool = True,
                  keep_vectors: bool = False):
-        cls = _binary_quantizer_class()
         dim = check_int(dim, "dim")
         self._bits = check_int(bits, "bits")
         self._rotate = bool(rotate)
         self._keep = bool(keep_vectors)
-        self._bq = cls(dim, bits=self._bits, metric=check_metric(metric), rotate=self._rotate)
+        self._bq = BinaryQuantizer(dim, bits=self._bits, metric=check_metric(metric), rotate=self._rotate)
         self._trained = False
         self._codes_cls = None
         super().__init__(dim, metric)
@@ -705,8 +666,6 @@ class BinaryIndex(_Index):
         index = cls(_param(params, "dim", int), _param(params, "bits", int),
                     _param(params, "metric", str), _param(params, "rotate", bool),
                     _param(params, "keep_vectors", bool))
-        import qvec
-
         if _param(params, "trained", bool):
             state = dict(_param(params, "quantizer", dict))
             state.update({k[2:]: v for k, v in arrays.items() if k.startswith("q.")})
@@ -714,10 +673,10 @@ class BinaryIndex(_Index):
             index._trained = True
         codes_class = params.get("codes_class")
         if codes_class is not None:
-            obj = getattr(qvec, str(codes_class), None)
-            if not isinstance(obj, type):
+            # Only known classes: a file must not pick what gets instantiated.
+            if codes_class != BinaryCodes.__name__:
                 raise FormatError(f"unknown codes class {codes_class!r}")
-            index._codes_cls = obj
+            index._codes_cls = BinaryCodes
         for name in _param(params, "code_fields", list):
             arr = arrays.get(str(name))
             if arr is None:
@@ -738,16 +697,6 @@ def _split_state(state: dict):
         else:
             scalars[key] = value
     return scalars, arrays
-
-
-def _binary_quantizer_class():
-    import qvec
-
-    cls = getattr(qvec, "BinaryQuantizer", None)
-    if cls is None:
-        raise NotImplementedError("qvec.BinaryIndex needs qvec.BinaryQuantizer, which this "
-                                  "build of qvec does not include")
-    return cls
 
 
 # ------------------------------------------------------------------------------------------
