@@ -184,12 +184,20 @@ def test_cpp_benchmarks_build_and_run(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     bench = build / "bench"
     env = dict(os.environ, QVEC_BENCH_BW_MIB="16")
-    run = subprocess.run([str(bench / "qvec_bench_pq"), "--benchmark_filter=adc_scan_u8/scalar/n:2048/m:8",
-                          "--benchmark_min_time=0.001", "--benchmark_format=json"],
-                         capture_output=True, text=True, timeout=60, env=env)
-    assert run.returncode == 0, run.stderr
-    rows = json.loads(run.stdout)["benchmarks"]
-    assert rows and rows[0]["bytes_per_second"] > 0 and rows[0]["items_per_second"] > 0
+    # One small kernel benchmark per binary (every SIMD level the CPU has, where the filter
+    # leaves the level open).
+    for exe, pattern in [("qvec_bench_pq", "adc_scan_u8/scalar/n:2048/m:8"),
+                         ("qvec_bench_fastscan", "fastscan_scan/.*/n:2048/m:16/nq:4"),
+                         ("qvec_bench_binary", "hamming_tile/.*/nbytes:16/n:4096/nq:16$|"
+                                               "binary_scan/.*/nbytes:16/n:4096/levels:4/planes:8")]:
+        run = subprocess.run([str(bench / exe), f"--benchmark_filter={pattern}",
+                              "--benchmark_min_time=0.001", "--benchmark_format=json"],
+                             capture_output=True, text=True, timeout=60, env=env)
+        assert run.returncode == 0, run.stderr
+        rows = json.loads(run.stdout)["benchmarks"]
+        assert rows, exe
+        for row in rows:
+            assert row["bytes_per_second"] > 0 and row["items_per_second"] > 0, row["name"]
     probe = subprocess.run([str(bench / "qvec_bandwidth"), "16", "1"], capture_output=True,
                            text=True, timeout=60, check=True)
     assert json.loads(probe.stdout)["read_gbps_1"] > 0
