@@ -89,36 +89,6 @@ int32_t key_threshold(uint64_t top) {
                              : static_cast<int32_t>(top >> 32) - 1;
 }
 
-/// Replaces the largest key of a max-heap of k keys (heap[0]) by key and restores the order.
-inline void replace_top(uint64_t* heap, size_t k, uint64_t key) {
-  size_t i = 0;
-  for (;;) {
-    size_t left = 2 * i + 1;
-    if (left >= k) break;
-    size_t right = left + 1;
-    size_t child = (right < k && heap[right] > heap[left]) ? right : left;
-    if (heap[child] <= key) break;
-    heap[i] = heap[child];
-    i = child;
-  }
-  heap[i] = key;
-}
-
-/// Float distances as unsigned integers in the same order (a bijection), so that a heap key
-/// distance << 32 | id compares as (distance, id) in one instruction.
-inline uint32_t float_order(float f) {
-  f += 0.0f;  // -0 -> +0: equal floats must give equal keys
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof bits);
-  return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
-}
-inline float order_float(uint32_t u) {
-  uint32_t bits = (u & 0x80000000u) ? u & 0x7fffffffu : ~u;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 /// Row-major product out = a B for a (n, d) and B given as packed columns (pack_columns of
 /// B^T, ncols columns); out: size n * ncols.
 void matmul_packed(const float* a, size_t n, size_t d, const float* packed, size_t ncols,
@@ -205,19 +175,13 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
           const uint64_t local = t0 - b0;
           for (size_t h = 0; h < nhits; ++h) {
             uint64_t key = (uint64_t(uint32_t(row[hits[h]])) << 32) | (local + hits[h]);
-            if (key < heap[0]) replace_top(heap, k, key);
+            if (key < heap[0]) detail::KeyHeap{heap, k}.replace_worst(key);
           }
         }
       }
     }
-    for (size_t q = 0; q < nqb; ++q) {
-      detail::HeapView heap = heaps.at(q);
-      for (size_t j = 0; j < k; ++j) {
-        uint64_t key = keys[q * k + j];
-        if (key != ~uint64_t(0))
-          heap.push(static_cast<float>(key >> 32), static_cast<idx_t>(b0 + (key & 0xffffffffu)));
-      }
-    }
+    detail::drain_key_heaps(keys.data(), nqb, k, static_cast<idx_t>(b0),
+                            [](uint32_t d) { return static_cast<float>(d); }, heaps);
   };
   std::vector<float> fdist(nq * k);
   detail::grid_search(nq, n, k, 64, kTile, scan, fdist.data(), ids);
@@ -481,26 +445,19 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
         uint64_t* heap = keys.data() + q * k;
         const float threshold = heap[0] == ~uint64_t(0)
                                     ? std::numeric_limits<float>::infinity()
-                                    : order_float(static_cast<uint32_t>(heap[0] >> 32));
+                                    : detail::order_float(static_cast<uint32_t>(heap[0] >> 32));
         size_t nhits = kern.binary_scan(p.planes.data(), query_bits, p.luts.data(), tile.data(),
                                         bits_, nblocks, nwords, vf.data(), p.c, count, threshold,
                                         dist.data(), hits.data());
         const uint64_t local = t0 - b0;
         for (size_t j = 0; j < nhits; ++j) {
-          uint64_t key = (uint64_t(float_order(dist[hits[j]])) << 32) | (local + hits[j]);
-          if (key < heap[0]) replace_top(heap, k, key);
+          uint64_t key = (uint64_t(detail::float_order(dist[hits[j]])) << 32) | (local + hits[j]);
+          if (key < heap[0]) detail::KeyHeap{heap, k}.replace_worst(key);
         }
       }
     }
-    for (size_t q = 0; q < nqb; ++q) {
-      detail::HeapView heap = heaps.at(q);
-      for (size_t j = 0; j < k; ++j) {
-        uint64_t key = keys[q * k + j];
-        if (key != ~uint64_t(0))
-          heap.push(order_float(static_cast<uint32_t>(key >> 32)),
-                    static_cast<idx_t>(b0 + (key & 0xffffffffu)));
-      }
-    }
+    detail::drain_key_heaps(keys.data(), nqb, k, static_cast<idx_t>(b0), detail::order_float,
+                            heaps);
   };
   detail::grid_search(nq, n, k, kQueryBlock, kTile, scan, distances, ids);
   if (!l2) detail::negate(distances, nq * k);

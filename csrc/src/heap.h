@@ -4,6 +4,8 @@
 // so ties go to the smaller id and results never depend on scan order.
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -63,6 +65,46 @@ struct HeapView {
   void sort();
 };
 
+/// The k best (distance, id) of one query as 64-bit keys (ordered distance << 32 | local id)
+/// in a max-heap: one integer comparison orders by distance, then by id, as HeapView does.
+/// Scanners with integer (or float_order'ed) distances use it for its cheap comparisons.
+struct KeyHeap {
+  static constexpr uint64_t kEmpty = ~uint64_t(0);
+  uint64_t* keys;
+  size_t k;
+
+  uint64_t worst() const { return keys[0]; }
+  /// Replaces the worst key by `key` (the caller checked key < worst()).
+  void replace_worst(uint64_t key) {
+    size_t i = 0;
+    for (;;) {
+      size_t left = 2 * i + 1;
+      if (left >= k) break;
+      size_t right = left + 1;
+      size_t child = (right < k && keys[right] > keys[left]) ? right : left;
+      if (keys[child] <= key) break;
+      keys[i] = keys[child];
+      i = child;
+    }
+    keys[i] = key;
+  }
+};
+
+/// Float distances as unsigned integers in the same order (a bijection on non-NaN floats), so
+/// a KeyHeap key float_order(distance) << 32 | id compares as (distance, id).
+inline uint32_t float_order(float f) {
+  f += 0.0f;  // -0 -> +0: equal floats must give equal keys
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+}
+inline float order_float(uint32_t u) {
+  uint32_t bits = (u & 0x80000000u) ? u & 0x7fffffffu : ~u;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
 /// Heaps for a contiguous range of queries, backed by one allocation.
 class HeapSet {
  public:
@@ -78,5 +120,21 @@ class HeapSet {
   std::vector<float> dist_;
   std::vector<idx_t> ids_;
 };
+
+/// Moves key heaps (layout (nq, k), keys as in KeyHeap) into heaps.at(0..nq): id = base + the
+/// low 32 bits, distance = distance_of(the high 32 bits); empty slots are skipped.
+template <class DistanceOf>
+void drain_key_heaps(const uint64_t* keys, size_t nq, size_t k, idx_t base,
+                     DistanceOf distance_of, HeapSet& heaps) {
+  for (size_t q = 0; q < nq; ++q) {
+    HeapView heap = heaps.at(q);
+    for (size_t j = 0; j < k; ++j) {
+      uint64_t key = keys[q * k + j];
+      if (key != KeyHeap::kEmpty)
+        heap.push(distance_of(static_cast<uint32_t>(key >> 32)),
+                  base + static_cast<idx_t>(key & 0xffffffffu));
+    }
+  }
+}
 
 }  // namespace qvec::detail
