@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#include <cstdlib>
 
 #include "heap.h"
 #include "kernels/fastscan.h"
@@ -44,7 +45,8 @@ constexpr size_t kMaxChunkBlocks = 64;
 constexpr size_t kMinReservoir = 64;  // keys a quantized-mode reservoir holds before a shrink
 
 size_t chunk_blocks(size_t m2) {
-  return std::max<size_t>(1, std::min(kMaxChunkBlocks, kChunkBytes / (m2 * 16)));
+  size_t cbytes = getenv("FS_CHUNK") ? atoi(getenv("FS_CHUNK")) : kChunkBytes;
+  return std::max<size_t>(1, std::min(kMaxChunkBlocks, cbytes / (m2 * 16)));
 }
 
 /// The code of subquantizer j of vector i in the fast-scan layout.
@@ -74,6 +76,31 @@ inline void min_max16(const float* t, float* lo, float* hi) {
     }
   *lo = a[0];
   *hi = b[0];
+}
+
+/// The keep-th smallest sum (key >> 32) of keys[0, n), 1 <= keep <= n, all sums <= hi:
+/// a radix select on 256-bucket histograms of the sums, without data-dependent branches
+/// per key (a comparison-based selection mispredicts on most keys).
+inline uint32_t kth_sum(const uint64_t* keys, size_t n, size_t keep, uint32_t hi) {
+  uint32_t lo = hi;
+  for (size_t i = 0; i < n; ++i) lo = std::min(lo, static_cast<uint32_t>(keys[i] >> 32));
+  size_t need = keep;  // rank wanted within [lo, hi]
+  for (;;) {
+    unsigned shift = 0;
+    while (((hi - lo) >> shift) >= 256) ++shift;
+    uint32_t hist[257] = {};
+    const uint32_t span = hi - lo;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t d = static_cast<uint32_t>(keys[i] >> 32) - lo;  // wraps when below lo
+      ++hist[d <= span ? d >> shift : 256];
+    }
+    uint32_t b = 0;
+    while (b < 256 && hist[b] < need) need -= hist[b++];
+    QVEC_ASSERT(b < 256);
+    if (shift == 0) return lo + b;
+    lo += b << shift;
+    hi = std::min(hi, lo + ((uint32_t(1) << shift) - 1));
+  }
 }
 
 void quantize_one(const float* table, size_t m, size_t m2, uint8_t* lut, float* bias,
@@ -207,7 +234,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
   // reservoir holds `cap` keys, a selection keeps the `keep` smallest and lowers the threshold
   // to below the keep-th smallest sum (rows come in increasing order within a scan, so an
   // equal sum can no longer enter). The keep smallest keys are the heap's result exactly.
-  const size_t cap = std::max<size_t>(2 * keep, kMinReservoir);
+  const size_t cap = std::max<size_t>((getenv("FS_CAPM") ? atoi(getenv("FS_CAPM")) : 2) * keep, getenv("FS_MINR") ? atoi(getenv("FS_MINR")) : kMinReservoir);
   auto scan_keys = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     std::vector<uint16_t> sums(kFsMaxQueries * stride);
     std::vector<uint32_t> masks(kFsMaxQueries * chunk);
@@ -217,10 +244,25 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
     std::vector<long> thr_of(q1 - q0, 65535);
     uint16_t limit[kFsMaxQueries];
     const size_t first_block = b0 / kFsBlock, end_block = (b1 + kFsBlock - 1) / kFsBlock;
+    // Keeps the keys whose sum is at most the keep-th smallest sum S (at least keep of them)
+    // and sets the threshold to S - 1. Many ties at S could leave the reservoir nearly full;
+    // then an exact selection keeps exactly keep keys.
     auto shrink = [&](uint64_t* r, size_t& n_keys, long& t) {
-      std::nth_element(r, r + (keep - 1), r + n_keys);
-      n_keys = keep;
-      t = static_cast<long>(r[keep - 1] >> 32) - 1;
+      // Appended sums are <= t, kept ones <= t + 1 (the last S).
+      const uint32_t kth = kth_sum(r, n_keys, keep, static_cast<uint32_t>(t + 1));
+      const uint64_t bound = (static_cast<uint64_t>(kth) << 32) | 0xffffffffu;
+      size_t kept = 0;
+      for (size_t i = 0; i < n_keys; ++i) {
+        const uint64_t key = r[i];
+        r[kept] = key;
+        kept += key <= bound;
+      }
+      if (kept > (keep + cap) / 2) {
+        std::nth_element(r, r + (keep - 1), r + kept);
+        kept = keep;
+      }
+      n_keys = kept;
+      t = static_cast<long>(kth) - 1;
     };
     for (size_t cb = first_block, nblk = 0; cb < end_block; cb += nblk) {
       nblk = std::min(chunk, end_block - cb);
@@ -271,8 +313,10 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
     for (size_t q = q0; q < q1; ++q) {
       uint64_t* r = keys.data() + (q - q0) * room;
       size_t n_keys = count_of[q - q0];
-      long t = 0;
-      if (n_keys > keep) shrink(r, n_keys, t);
+      if (n_keys > keep) {
+        std::nth_element(r, r + (keep - 1), r + n_keys);
+        n_keys = keep;
+      }
       // Worst first is a valid max-heap: empty slots, then the keys in decreasing order.
       std::sort(r, r + n_keys);
       detail::HeapView heap = heaps.at(q - q0);
