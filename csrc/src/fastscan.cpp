@@ -78,6 +78,33 @@ inline void min_max16(const float* t, float* lo, float* hi) {
   *hi = b[0];
 }
 
+/// Appends the keys (sum << 32 | row) of the candidates of blocks [b, nblk) whose sum is at
+/// most t (mask bit set and sum <= t) to keys[*count...], stopping after the block that brings
+/// the count to cap; returns the next block. sums: nblk * 32, rows base_row + 32 * b + v.
+/// keys has room for cap + 31 entries.
+inline size_t append_keys(const uint16_t* sums, const uint32_t* masks, size_t b, size_t nblk,
+                          uint64_t base_row, uint32_t t, size_t cap, uint64_t* keys,
+                          size_t* count) {
+  size_t n = *count;
+  while (b < nblk) {
+    uint32_t mask = masks[b];
+    const uint16_t* s = sums + b * kFsBlock;
+    const uint64_t row0 = base_row + b * kFsBlock;
+    ++b;
+    if (mask == 0) continue;
+    do {
+      const unsigned v = static_cast<unsigned>(__builtin_ctz(mask));
+      const uint32_t sum = s[v];
+      keys[n] = (static_cast<uint64_t>(sum) << 32) | (row0 + v);
+      n += sum <= t;
+      mask &= mask - 1;
+    } while (mask != 0);
+    if (n >= cap) break;
+  }
+  *count = n;
+  return b;
+}
+
 /// The keep-th smallest sum (key >> 32) of keys[0, n), 1 <= keep <= n, all sums <= hi:
 /// a radix select on 256-bucket histograms of the sums, without data-dependent branches
 /// per key (a comparison-based selection mispredicts on most keys).
@@ -285,21 +312,15 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
           const size_t slot = g + qi - q0;
           long t = thr_of[slot];
           if (!((hit >> qi) & 1u) || t < 0) continue;
+          uint32_t* mk = masks.data() + qi * nblk;
+          if (base_row < b0) mk[0] &= ~uint32_t(0) << (b0 - base_row);
+          const size_t last_row = base_row + (nblk - 1) * kFsBlock;
+          if (last_row + kFsBlock > end_row) mk[nblk - 1] &= (uint32_t(1) << (end_row - last_row)) - 1u;
           const uint16_t* s = sums.data() + qi * stride;
           uint64_t* r = keys.data() + slot * room;
           size_t n_keys = count_of[slot];
-          for (size_t b = 0; b < nblk; ++b) {
-            uint32_t mask = masks[qi * nblk + b];
-            if (mask == 0) continue;
-            const size_t row0 = base_row + b * kFsBlock;
-            if (row0 < b0) mask &= ~uint32_t(0) << (b0 - row0);
-            if (row0 + kFsBlock > end_row) mask &= (uint32_t(1) << (end_row - row0)) - 1u;
-            for (; mask != 0; mask &= mask - 1) {
-              const size_t v = static_cast<size_t>(__builtin_ctz(mask));
-              const uint16_t sum = s[b * kFsBlock + v];
-              r[n_keys] = (static_cast<uint64_t>(sum) << 32) | (row0 + v);
-              n_keys += static_cast<long>(sum) <= t;
-            }
+          for (size_t b = 0; b < nblk;) {
+            b = append_keys(s, mk, b, nblk, base_row, static_cast<uint32_t>(t), cap, r, &n_keys);
             if (n_keys >= cap) {
               shrink(r, n_keys, t);
               if (t < 0) break;
