@@ -7,7 +7,6 @@
 #include <cmath>
 #include <limits>
 #include <vector>
-#include <cstdlib>
 
 #include "heap.h"
 #include "kernels/fastscan.h"
@@ -45,8 +44,7 @@ constexpr size_t kMaxChunkBlocks = 64;
 constexpr size_t kMinReservoir = 64;  // keys a quantized-mode reservoir holds before a shrink
 
 size_t chunk_blocks(size_t m2) {
-  size_t cbytes = getenv("FS_CHUNK") ? atoi(getenv("FS_CHUNK")) : kChunkBytes;
-  return std::max<size_t>(1, std::min(kMaxChunkBlocks, cbytes / (m2 * 16)));
+  return std::max<size_t>(1, std::min(kMaxChunkBlocks, kChunkBytes / (m2 * 16)));
 }
 
 /// The code of subquantizer j of vector i in the fast-scan layout.
@@ -69,11 +67,17 @@ inline void min_max16(const float* t, float* lo, float* hi) {
     a[i] = t[i] < t[i + 8] ? t[i] : t[i + 8];
     b[i] = t[i] > t[i + 8] ? t[i] : t[i + 8];
   }
-  for (int w = 4; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) {
-      a[i] = a[i] < a[i + w] ? a[i] : a[i + w];
-      b[i] = b[i] > b[i + w] ? b[i] : b[i + w];
-    }
+  // Stages of constant width, so each unrolls into a few vector min / max.
+  for (int i = 0; i < 4; ++i) {
+    a[i] = a[i] < a[i + 4] ? a[i] : a[i + 4];
+    b[i] = b[i] > b[i + 4] ? b[i] : b[i + 4];
+  }
+  for (int i = 0; i < 2; ++i) {
+    a[i] = a[i] < a[i + 2] ? a[i] : a[i + 2];
+    b[i] = b[i] > b[i + 2] ? b[i] : b[i + 2];
+  }
+  a[0] = a[0] < a[1] ? a[0] : a[1];
+  b[0] = b[0] > b[1] ? b[0] : b[1];
   *lo = a[0];
   *hi = b[0];
 }
@@ -261,7 +265,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
   // reservoir holds `cap` keys, a selection keeps the `keep` smallest and lowers the threshold
   // to below the keep-th smallest sum (rows come in increasing order within a scan, so an
   // equal sum can no longer enter). The keep smallest keys are the heap's result exactly.
-  const size_t cap = std::max<size_t>((getenv("FS_CAPM") ? atoi(getenv("FS_CAPM")) : 2) * keep, getenv("FS_MINR") ? atoi(getenv("FS_MINR")) : kMinReservoir);
+  const size_t cap = std::max<size_t>(2 * keep, kMinReservoir);
   auto scan_keys = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     std::vector<uint16_t> sums(kFsMaxQueries * stride);
     std::vector<uint32_t> masks(kFsMaxQueries * chunk);
