@@ -39,7 +39,7 @@ using detail::kFsMaxQueries;
 
 constexpr size_t kKsub = 16;
 constexpr size_t kQueryBlock = 16;         // queries per grid task
-constexpr size_t kChunkBytes = 16 * 1024;  // codes scored per kernel call stay in L1
+constexpr size_t kChunkBytes = 32 * 1024;  // codes per kernel call: re-read from L1 / L2 by each query group
 constexpr size_t kMaxChunkBlocks = 64;
 constexpr size_t kMinReservoir = 64;  // keys a quantized-mode reservoir holds before a shrink
 
