@@ -39,8 +39,9 @@ using detail::kFsMaxQueries;
 
 constexpr size_t kKsub = 16;
 constexpr size_t kQueryBlock = 16;         // queries per grid task
-constexpr size_t kChunkBytes = 16 * 1024;  // codes scored per kernel call stay in L1
+constexpr size_t kChunkBytes = 32 * 1024;  // codes per kernel call: re-read from L1 / L2 by each query group
 constexpr size_t kMaxChunkBlocks = 64;
+constexpr size_t kMinReservoir = 64;  // keys a quantized-mode reservoir holds before a shrink
 
 size_t chunk_blocks(size_t m2) {
   return std::max<size_t>(1, std::min(kMaxChunkBlocks, kChunkBytes / (m2 * 16)));
@@ -66,39 +67,72 @@ inline void min_max16(const float* t, float* lo, float* hi) {
     a[i] = t[i] < t[i + 8] ? t[i] : t[i + 8];
     b[i] = t[i] > t[i + 8] ? t[i] : t[i + 8];
   }
-  for (int w = 4; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) {
-      a[i] = a[i] < a[i + w] ? a[i] : a[i + w];
-      b[i] = b[i] > b[i + w] ? b[i] : b[i + w];
-    }
+  // Stages of constant width, so each unrolls into a few vector min / max.
+  for (int i = 0; i < 4; ++i) {
+    a[i] = a[i] < a[i + 4] ? a[i] : a[i + 4];
+    b[i] = b[i] > b[i + 4] ? b[i] : b[i + 4];
+  }
+  for (int i = 0; i < 2; ++i) {
+    a[i] = a[i] < a[i + 2] ? a[i] : a[i + 2];
+    b[i] = b[i] > b[i + 2] ? b[i] : b[i + 2];
+  }
+  a[0] = a[0] < a[1] ? a[0] : a[1];
+  b[0] = b[0] > b[1] ? b[0] : b[1];
   *lo = a[0];
   *hi = b[0];
 }
 
-/// The k best (sum, row) of one query as 64-bit keys (sum << 32 | row) in a max-heap: one
-/// integer comparison orders by sum, then by row, the order the float heaps use.
-struct KeyHeap {
-  uint64_t* keys;
-  size_t k;
-
-  uint64_t worst() const { return keys[0]; }
-  void replace_worst(uint64_t key) {
-    size_t i = 0;
-    for (;;) {
-      size_t left = 2 * i + 1, right = left + 1, largest = i;
-      uint64_t lv = key;
-      if (left < k && keys[left] > lv) {
-        largest = left;
-        lv = keys[left];
-      }
-      if (right < k && keys[right] > lv) largest = right;
-      if (largest == i) break;
-      keys[i] = keys[largest];
-      i = largest;
-    }
-    keys[i] = key;
+/// Appends the keys (sum << 32 | row) of the candidates of blocks [b, nblk) whose sum is at
+/// most t (mask bit set and sum <= t) to keys[*count...], stopping after the block that brings
+/// the count to cap; returns the next block. sums: nblk * 32, rows base_row + 32 * b + v.
+/// keys has room for cap + 31 entries.
+inline size_t append_keys(const uint16_t* sums, const uint32_t* masks, size_t b, size_t nblk,
+                          uint64_t base_row, uint32_t t, size_t cap, uint64_t* keys,
+                          size_t* count) {
+  size_t n = *count;
+  while (b < nblk) {
+    uint32_t mask = masks[b];
+    const uint16_t* s = sums + b * kFsBlock;
+    const uint64_t row0 = base_row + b * kFsBlock;
+    ++b;
+    if (mask == 0) continue;
+    do {
+      const unsigned v = static_cast<unsigned>(__builtin_ctz(mask));
+      const uint32_t sum = s[v];
+      keys[n] = (static_cast<uint64_t>(sum) << 32) | (row0 + v);
+      n += sum <= t;
+      mask &= mask - 1;
+    } while (mask != 0);
+    if (n >= cap) break;
   }
-};
+  *count = n;
+  return b;
+}
+
+/// The keep-th smallest sum (key >> 32) of keys[0, n), 1 <= keep <= n, all sums <= hi:
+/// a radix select on 256-bucket histograms of the sums, without data-dependent branches
+/// per key (a comparison-based selection mispredicts on most keys).
+inline uint32_t kth_sum(const uint64_t* keys, size_t n, size_t keep, uint32_t hi) {
+  uint32_t lo = hi;
+  for (size_t i = 0; i < n; ++i) lo = std::min(lo, static_cast<uint32_t>(keys[i] >> 32));
+  size_t need = keep;  // rank wanted within [lo, hi]
+  for (;;) {
+    unsigned shift = 0;
+    while (((hi - lo) >> shift) >= 256) ++shift;
+    uint32_t hist[257] = {};
+    const uint32_t span = hi - lo;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t d = static_cast<uint32_t>(keys[i] >> 32) - lo;  // wraps when below lo
+      ++hist[d <= span ? d >> shift : 256];
+    }
+    uint32_t b = 0;
+    while (b < 256 && hist[b] < need) need -= hist[b++];
+    QVEC_ASSERT(b < 256);
+    if (shift == 0) return lo + b;
+    lo += b << shift;
+    hi = std::min(hi, lo + ((uint32_t(1) << shift) - 1));
+  }
+}
 
 void quantize_one(const float* table, size_t m, size_t m2, uint8_t* lut, float* bias,
                   float* scale) {
@@ -215,7 +249,6 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
   std::vector<float> bias(nq), scale(nq);
   fastscan_quantize_tables(tables, nq, m, luts.data(), bias.data(), scale.data());
 
-  // Largest quantized sum that may still enter the heap of query q; -1 if none can.
   // Largest quantized sum that may still enter the top `keep` of query q, whose current
   // keep-th best is kth; -1 if none can.
   auto threshold = [&](size_t q, float kth) -> long {
@@ -225,19 +258,107 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
     if (t < 0.0f) return -1;
     return t >= 65535.0f ? 65535 : static_cast<long>(t);
   };
-  constexpr uint64_t kEmpty = ~uint64_t(0);
-  // Largest sum that may still enter a key heap: rows come in increasing order within a scan,
-  // so once the heap is full only sums below the worst kept one can.
-  auto key_threshold = [](uint64_t worst) -> long {
-    return worst == kEmpty ? 65535 : static_cast<long>(worst >> 32) - 1;
-  };
 
-  auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
+  // Quantized modes (rescore 0 or r) keep, per query, a reservoir of integer keys
+  // (sum << 32 | row; one integer comparison orders by sum, then by row, the order of the float
+  // heaps). Sums at or below the threshold are appended without further upkeep; when the
+  // reservoir holds `cap` keys, a selection keeps the `keep` smallest and lowers the threshold
+  // to below the keep-th smallest sum (rows come in increasing order within a scan, so an
+  // equal sum can no longer enter). The keep smallest keys are the heap's result exactly.
+  const size_t cap = std::max<size_t>(2 * keep, kMinReservoir);
+  auto scan_keys = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     std::vector<uint16_t> sums(kFsMaxQueries * stride);
     std::vector<uint32_t> masks(kFsMaxQueries * chunk);
-    // Quantized modes keep integer keys; exact mode pushes float ADC values into the heaps.
-    std::vector<uint64_t> keys(exact ? 0 : (q1 - q0) * keep, kEmpty);
-    auto key_heap = [&](size_t q) { return KeyHeap{keys.data() + (q - q0) * keep, keep}; };
+    const size_t room = cap + kFsBlock;  // a block may add 32 keys past cap before a shrink
+    std::vector<uint64_t> keys((q1 - q0) * room);
+    std::vector<size_t> count_of(q1 - q0, 0);
+    std::vector<long> thr_of(q1 - q0, 65535);
+    uint16_t limit[kFsMaxQueries];
+    const size_t first_block = b0 / kFsBlock, end_block = (b1 + kFsBlock - 1) / kFsBlock;
+    // Keeps the keys whose sum is at most the keep-th smallest sum S (at least keep of them)
+    // and sets the threshold to S - 1. Many ties at S could leave the reservoir nearly full;
+    // then an exact selection keeps exactly keep keys.
+    auto shrink = [&](uint64_t* r, size_t& n_keys, long& t) {
+      // Appended sums are <= t, kept ones <= t + 1 (the last S).
+      const uint32_t kth = kth_sum(r, n_keys, keep, static_cast<uint32_t>(t + 1));
+      const uint64_t bound = (static_cast<uint64_t>(kth) << 32) | 0xffffffffu;
+      size_t kept = 0;
+      for (size_t i = 0; i < n_keys; ++i) {
+        const uint64_t key = r[i];
+        r[kept] = key;
+        kept += key <= bound;
+      }
+      if (kept > (keep + cap) / 2) {
+        std::nth_element(r, r + (keep - 1), r + kept);
+        kept = keep;
+      }
+      n_keys = kept;
+      t = static_cast<long>(kth) - 1;
+    };
+    for (size_t cb = first_block, nblk = 0; cb < end_block; cb += nblk) {
+      nblk = std::min(chunk, end_block - cb);
+      const size_t base_row = cb * kFsBlock;
+      const uint8_t* block_codes = packed + cb * m2 * 16;
+      // Rows outside [b0, b1) in the first and last block of the range are masked off.
+      const size_t end_row = std::min(b1, base_row + nblk * kFsBlock);
+      for (size_t g = q0; g < q1; g += kFsMaxQueries) {
+        const size_t count = std::min(kFsMaxQueries, q1 - g);
+        bool any = false;
+        for (size_t qi = 0; qi < count; ++qi) {
+          const long t = thr_of[g + qi - q0];
+          limit[qi] = static_cast<uint16_t>(std::max(0L, t));
+          any = any || t >= 0;
+        }
+        if (!any) continue;
+        const uint32_t hit = kern.scan(luts.data() + g * lut_size, lut_size, count, block_codes,
+                                       nblk, m2, limit, sums.data(), stride, masks.data());
+        for (size_t qi = 0; qi < count; ++qi) {
+          const size_t slot = g + qi - q0;
+          long t = thr_of[slot];
+          if (!((hit >> qi) & 1u) || t < 0) continue;
+          uint32_t* mk = masks.data() + qi * nblk;
+          if (base_row < b0) mk[0] &= ~uint32_t(0) << (b0 - base_row);
+          const size_t last_row = base_row + (nblk - 1) * kFsBlock;
+          if (last_row + kFsBlock > end_row) mk[nblk - 1] &= (uint32_t(1) << (end_row - last_row)) - 1u;
+          const uint16_t* s = sums.data() + qi * stride;
+          uint64_t* r = keys.data() + slot * room;
+          size_t n_keys = count_of[slot];
+          for (size_t b = 0; b < nblk;) {
+            b = append_keys(s, mk, b, nblk, base_row, static_cast<uint32_t>(t), cap, r, &n_keys);
+            if (n_keys >= cap) {
+              shrink(r, n_keys, t);
+              if (t < 0) break;
+            }
+          }
+          count_of[slot] = n_keys;
+          thr_of[slot] = t;
+        }
+      }
+    }
+    for (size_t q = q0; q < q1; ++q) {
+      uint64_t* r = keys.data() + (q - q0) * room;
+      size_t n_keys = count_of[q - q0];
+      if (n_keys > keep) {
+        std::nth_element(r, r + (keep - 1), r + n_keys);
+        n_keys = keep;
+      }
+      // Worst first is a valid max-heap: empty slots, then the keys in decreasing order.
+      std::sort(r, r + n_keys);
+      detail::HeapView heap = heaps.at(q - q0);
+      const size_t empty = keep - n_keys;
+      for (size_t i = 0; i < n_keys; ++i) {
+        const uint64_t key = r[n_keys - 1 - i];
+        heap.dist[empty + i] = static_cast<float>(key >> 32);
+        heap.ids[empty + i] = static_cast<idx_t>(key & 0xffffffffu);
+      }
+    }
+  };
+
+  // Exact mode: a candidate is re-scored with the float tables whenever the quantization error
+  // bound says it could still enter the float heap.
+  auto scan_exact = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
+    std::vector<uint16_t> sums(kFsMaxQueries * stride);
+    std::vector<uint32_t> masks(kFsMaxQueries * chunk);
     long thr[kFsMaxQueries];
     uint16_t limit[kFsMaxQueries];
     const size_t first_block = b0 / kFsBlock, end_block = (b1 + kFsBlock - 1) / kFsBlock;
@@ -254,8 +375,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
         bool any = false;
         for (size_t qi = 0; qi < count; ++qi) {
           const size_t q = g + qi;
-          thr[qi] = exact ? threshold(q, heaps.at(q - q0).threshold())
-                          : key_threshold(key_heap(q).worst());
+          thr[qi] = threshold(q, heaps.at(q - q0).threshold());
           limit[qi] = static_cast<uint16_t>(std::max(0L, thr[qi]));
           any = any || thr[qi] >= 0;
         }
@@ -272,13 +392,6 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
               const size_t at = b * kFsBlock + static_cast<size_t>(__builtin_ctz(mask));
               const size_t row = base_row + at;
               if (static_cast<long>(s[at]) > t || row < b0 || row >= b1) continue;
-              if (!exact) {
-                KeyHeap heap = key_heap(q);
-                heap.replace_worst((static_cast<uint64_t>(s[at]) << 32) | row);
-                t = key_threshold(heap.worst());
-                if (t < 0) break;
-                continue;
-              }
               detail::HeapView heap = heaps.at(q - q0);
               float d = float_adc(tables + q * table_size, m, packed, m2, row);
               if (d <= heap.threshold()) {
@@ -291,15 +404,12 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
         }
       }
     }
-    if (!exact)
-      for (size_t q = q0; q < q1; ++q) {
-        detail::HeapView heap = heaps.at(q - q0);
-        for (size_t i = 0; i < keep; ++i) {
-          uint64_t key = keys[(q - q0) * keep + i];
-          if (key != kEmpty)
-            heap.push(static_cast<float>(key >> 32), static_cast<idx_t>(key & 0xffffffffu));
-        }
-      }
+  };
+  auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
+    if (exact)
+      scan_exact(q0, q1, b0, b1, heaps);
+    else
+      scan_keys(q0, q1, b0, b1, heaps);
   };
 
   if (!rescore) {
