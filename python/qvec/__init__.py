@@ -1,7 +1,8 @@
 """qvec: quantized vector search.
 
 Product quantization (8-bit codes, and 4-bit codes with fast-scan search; asymmetric and
-symmetric search), exact search and batched top-k, on a C++ core whose SIMD kernels (scalar,
+symmetric search), binary codes (Hamming and asymmetric search), exact search, re-ranking and
+batched top-k, indexes that save and memory-map, on a C++ core whose SIMD kernels (scalar,
 AVX2, AVX-512) are chosen at run time.
 numpy in, numpy out; every search releases the GIL and runs on all cores.
 """
@@ -32,10 +33,10 @@ __all__ = [
     "exact_search",
     "index_factory",
     "io",
-    "load",
     "get_num_threads",
     "hamming_distances",
     "hamming_search",
+    "load",
     "rerank",
     "set_num_threads",
     "simd_level",
