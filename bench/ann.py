@@ -174,11 +174,14 @@ def plot(results: List[dict], name: str, info: dict, env: dict, path: Path) -> N
 
     rows = [r for r in results if r["dataset"] == name and "recall@10" in r]
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for method in sorted({r["method"] for r in rows}):
+    methods = sorted({r["method"] for r in rows})
+    colors = plt.get_cmap("tab20").colors  # 10-colour cycles repeat past ten methods
+    for i, method in enumerate(methods):
         pts = [(r["recall@10"], r["qps_all"]) for r in rows if r["method"] == method]
         front = [pts[i] for i in pareto_frontier(pts)]
         line, = ax.plot([p[0] for p in front], [p[1] for p in front], marker="o", ms=4,
-                        label=method, linestyle="-" if method.startswith("qvec") else "--")
+                        label=method, color=colors[(2 * i) % 20 + (2 * i) // 20],
+                        linestyle="-" if method.startswith("qvec") else "--")
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=8, alpha=0.3,
                    color=line.get_color())
     ax.set_yscale("log")
