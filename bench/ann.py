@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -260,10 +261,14 @@ def main(argv=None) -> int:
         {"environment": env, "datasets": infos, "results": results, "errors": errors},
         indent=1, default=str))
     (out / "results.md").write_text(markdown(results, env, infos))
-    if not args.no_plot:
+    plots = not args.no_plot
+    if plots and importlib.util.find_spec("matplotlib") is None:
+        log("matplotlib is not installed: no plots (pip install matplotlib)")
+        plots = False
+    if plots:
         for name, info in infos.items():
             plot(results, name, info, env, out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png"))
-    log(f"wrote {out}/results.json, results.md" + ("" if args.no_plot else " and plots"))
+    log(f"wrote {out}/results.json, results.md" + (" and plots" if plots else ""))
     for e in errors:
         log(f"FAILED {e['dataset']} {e['method']}: {e['error']}")
     # Optional libraries may reject a dataset; a failing qvec method is a bug.
