@@ -54,8 +54,9 @@ def main(argv=None) -> None:
     (_, truth), t_exact = timed(lambda: qvec.exact_search(queries, base, k))
     rows = [("exact search", 4 * args.dim, 1.0, nq / t_exact, 0.0)]
 
-    def measure(name, fit, search, code_bytes):
+    def measure(name, fit, search, stored):
         model, t_fit = timed(fit)
+        code_bytes = round(stored(model) / args.n)  # everything the search reads per vector
         (_, found), t_search = timed(lambda: search(model, k))
         rows.append((name, code_bytes, recall_at(found, truth, k), nq / t_search, t_fit))
         (_, cand), t_short = timed(lambda: search(model, short))
@@ -66,20 +67,21 @@ def main(argv=None) -> None:
     m8, m4 = args.dim // 4, args.dim // 2
     pq8 = qvec.ProductQuantizer(args.dim, m8, nbits=8)
     measure(f"PQ {m8}x8 (ADC)", lambda: (pq8.fit(base), pq8.pack(pq8.encode(base))),
-            lambda model, kk: pq8.search(queries, model[1], kk), pq8.code_size)
+            lambda model, kk: pq8.search(queries, model[1], kk), lambda model: model[1].nbytes)
     pq4 = qvec.ProductQuantizer(args.dim, m4, nbits=4)
     measure(f"PQ {m4}x4 fast-scan", lambda: (pq4.fit(base), pq4.pack(pq4.encode(base))),
-            lambda model, kk: pq4.search(queries, model[1], kk), pq4.code_size)
+            lambda model, kk: pq4.search(queries, model[1], kk), lambda model: model[1].nbytes)
     bq = qvec.BinaryQuantizer(args.dim, bits=1, metric="l2", rotate="random")
     measure("binary 1 bit (asymmetric)", lambda: bq.fit(base).encode(base),
-            lambda codes, kk: bq.search(queries, codes, kk), args.dim // 8)
+            lambda codes, kk: bq.search(queries, codes, kk), lambda codes: codes.nbytes)
 
     print()
     print(f"{'method':<30}{'bytes/vec':>10}{'recall@10':>11}{'queries/s':>12}{'train s':>9}")
     for name, size, recall, qps, t_fit in rows:
         train = f"{t_fit:.2f}" if t_fit else ""
         print(f"{name:<30}{size:>10}{recall:>11.3f}{qps:>12,.0f}{train:>9}")
-    print("\n(train s includes encoding the base; the re-rank rows keep the float vectors too)")
+    print("\n(bytes/vec: codes plus per-vector factors; train s includes encoding the base; the "
+          "re-rank rows also keep the float vectors)")
 
 
 if __name__ == "__main__":
