@@ -18,6 +18,8 @@ using detail::kPackWidth;
 using detail::kTileRows;
 
 constexpr size_t kQueryBlock = 64;
+constexpr const char* kNonFinite =
+    "base contains NaN or infinity (or values too large for float32 distances)";
 constexpr size_t kBaseBlock = 256;  // vectors packed at once; stays in L2 for d <= 1024
 
 /// Packs rows [b0, b1) of base into (ceil((b1-b0)/16), d, 16) blocks, zero-filling the tail.
@@ -60,8 +62,7 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
         // The caller's base is not scanned for NaN/inf up front (that pass would cost as much
         // as a one-query search); a bad value surfaces here as a non-finite distance.
         if (!(std::fabs(dist) <= std::numeric_limits<float>::max()))
-          throw std::invalid_argument(
-              "base contains NaN or infinity (or values too large for float32 distances)");
+          throw std::invalid_argument(kNonFinite);
         if (l2) dist = std::max(0.0f, dist);  // rounding can make a tiny square negative
         if (dist <= heap.threshold()) heap.push(dist, static_cast<idx_t>(first + c));
       }
@@ -84,7 +85,8 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
       return;
     }
     std::vector<float> packed(kBaseBlock * d);
-    float tile[kTileRows * kPackWidth];
+    float tile[kTileRows * kPackWidth], thresholds[kTileRows];
+    uint32_t masks[kTileRows];
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
       size_t be = std::min(b1, bb + kBaseBlock), count = be - bb;
       size_t npacks = (count + kPackWidth - 1) / kPackWidth;
@@ -95,9 +97,25 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
         for (size_t p = 0; p < npacks; ++p) {
           kern.dot_tile16(queries + r0 * d, d, rows, packed.data() + p * d * kPackWidth, d, tile,
                           kPackWidth);
+          for (size_t r = 0; r < rows; ++r) thresholds[r] = heaps.at(r0 + r - q0).threshold();
+          // Distances and the threshold test in SIMD: after the first blocks almost no
+          // column passes, so the heaps are touched only for real candidates.
           size_t cols = std::min(kPackWidth, count - p * kPackWidth);
-          push_tile(tile, kPackWidth, r0, rows, q0, query_norms.data(),
-                    base_norms.data() + p * kPackWidth, bb + p * kPackWidth, cols, heaps);
+          if (!kern.tile_distances16(tile, rows, cols,
+                                     l2 ? query_norms.data() + (r0 - q0) : nullptr,
+                                     l2 ? base_norms.data() + p * kPackWidth : nullptr,
+                                     thresholds, masks))
+            throw std::invalid_argument(kNonFinite);
+          for (size_t r = 0; r < rows; ++r) {
+            if (masks[r] == 0) continue;
+            detail::HeapView heap = heaps.at(r0 + r - q0);
+            for (uint32_t m = masks[r]; m != 0; m &= m - 1) {
+              size_t c = static_cast<size_t>(__builtin_ctz(m));
+              float dist = tile[r * kPackWidth + c];
+              if (dist <= heap.threshold())
+                heap.push(dist, static_cast<idx_t>(bb + p * kPackWidth + c));
+            }
+          }
         }
       }
     }

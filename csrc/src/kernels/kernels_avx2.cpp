@@ -83,6 +83,35 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
   }
 }
 
+bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_norms,
+                      const float* col_norms, const float* thresholds, uint32_t* masks) {
+  uint32_t any_bad = 0;
+  const uint32_t valid = (1u << cols) - 1;
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 largest = _mm256_set1_ps(3.402823466e+38f);
+  for (size_t r = 0; r < rows; ++r) {
+    uint32_t mask = 0;
+    for (size_t h = 0; h < kPackWidth; h += 8) {
+      __m256 t = _mm256_loadu_ps(tile + r * kPackWidth + h);
+      __m256 raw = row_norms
+                       ? _mm256_fmadd_ps(t, _mm256_set1_ps(-2.0f),
+                                         _mm256_add_ps(_mm256_set1_ps(row_norms[r]),
+                                                       _mm256_loadu_ps(col_norms + h)))
+                       : _mm256_sub_ps(zero, t);
+      // !(|raw| <= FLT_MAX) holds exactly for NaN and +-inf.
+      __m256 bad = _mm256_cmp_ps(_mm256_andnot_ps(sign, raw), largest, _CMP_NLE_UQ);
+      __m256 dist = row_norms ? _mm256_max_ps(raw, zero) : raw;
+      __m256 near = _mm256_cmp_ps(dist, _mm256_set1_ps(thresholds[r]), _CMP_LE_OQ);
+      _mm256_storeu_ps(tile + r * kPackWidth + h, dist);
+      mask |= static_cast<uint32_t>(_mm256_movemask_ps(near)) << h;
+      any_bad |= static_cast<uint32_t>(_mm256_movemask_ps(bad)) << h;
+    }
+    masks[r] = mask & valid;
+  }
+  return (any_bad & valid) == 0;
+}
+
 // As the AVX-512 kernel: minimise half_norm - <a, b>, keep candidate values in a buffer and the
 // running minimum in registers, and locate the winner once at the end.
 template <int R>
@@ -201,7 +230,7 @@ size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint3
 }  // namespace
 
 const Kernels* avx2_kernels() {
-  static const Kernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, nearest16, adc_scan_u8,
+  static const Kernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, tile_distances16, nearest16, adc_scan_u8,
                                 filter_le_u16};
   return &table;
 }

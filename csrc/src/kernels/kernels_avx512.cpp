@@ -71,6 +71,28 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
   }
 }
 
+bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_norms,
+                      const float* col_norms, const float* thresholds, uint32_t* masks) {
+  __mmask16 any_bad = 0;
+  const __mmask16 valid = static_cast<__mmask16>((1u << cols) - 1);
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 cn = row_norms ? _mm512_loadu_ps(col_norms) : zero;
+  for (size_t r = 0; r < rows; ++r) {
+    __m512 t = _mm512_loadu_ps(tile + r * kPackWidth);
+    __m512 raw = row_norms
+                     ? _mm512_fmadd_ps(t, _mm512_set1_ps(-2.0f),
+                                       _mm512_add_ps(_mm512_set1_ps(row_norms[r]), cn))
+                     : _mm512_sub_ps(zero, t);
+    __mmask16 bad = _mm512_fpclass_ps_mask(raw, 0x99);  // NaN or +-inf
+    __m512 dist = row_norms ? _mm512_max_ps(raw, zero) : raw;
+    __mmask16 near = _mm512_cmp_ps_mask(dist, _mm512_set1_ps(thresholds[r]), _CMP_LE_OQ);
+    _mm512_storeu_ps(tile + r * kPackWidth, dist);
+    masks[r] = static_cast<uint32_t>(near & valid);
+    any_bad = static_cast<__mmask16>(any_bad | (bad & valid));
+  }
+  return any_bad == 0;
+}
+
 template <int R>
 void nearest_rows(const float* a, size_t lda, const float* bpack, const float* bnorms,
                   size_t npacks, size_t d, int32_t* best_index, float* best_value) {
@@ -188,7 +210,7 @@ size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint3
 }  // namespace
 
 const Kernels* avx512_kernels() {
-  static const Kernels table = {SimdLevel::AVX512, dot_tile16, dot_direct, nearest16, adc_scan_u8,
+  static const Kernels table = {SimdLevel::AVX512, dot_tile16, dot_direct, tile_distances16, nearest16, adc_scan_u8,
                                 filter_le_u16};
   return &table;
 }

@@ -28,6 +28,23 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
     }
 }
 
+bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_norms,
+                      const float* col_norms, const float* thresholds, uint32_t* masks) {
+  bool finite = true;
+  for (size_t r = 0; r < rows; ++r) {
+    uint32_t mask = 0;
+    for (size_t c = 0; c < kPackWidth; ++c) {
+      float& t = tile[r * kPackWidth + c];
+      float raw = row_norms ? row_norms[r] + col_norms[c] - 2.0f * t : -t;
+      if (c < cols && !(std::fabs(raw) <= 3.402823466e+38f)) finite = false;
+      t = row_norms && raw < 0.0f ? 0.0f : raw;
+      if (c < cols && t <= thresholds[r]) mask |= 1u << c;
+    }
+    masks[r] = mask;
+  }
+  return finite;
+}
+
 void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
                size_t npacks, size_t d, int32_t* best_index, float* best_value) {
   for (size_t r = 0; r < rows; ++r) {
@@ -73,7 +90,7 @@ size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint3
 }  // namespace
 
 const Kernels* scalar_kernels() {
-  static const Kernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, nearest16, adc_scan_u8,
+  static const Kernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, tile_distances16, nearest16, adc_scan_u8,
                                 filter_le_u16};
   return &table;
 }
