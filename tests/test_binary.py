@@ -214,10 +214,10 @@ def test_encode_matches_numpy(bits, dim):
     bq = qvec.BinaryQuantizer(dim, bits).fit(x)
     codes = bq.encode(x)
     assert codes.codes.shape == (300, bits * ((dim + 7) // 8)) and codes.codes.dtype == np.uint8
-    assert codes.factors.shape == (300, 5 + bits)
+    assert codes.factors.shape == (300, 3 + bits)
     ref_codes, alphas, rho, norm2 = ref_encode(x, bq.mean, bits)
     np.testing.assert_array_equal(codes.codes, ref_codes)
-    np.testing.assert_allclose(codes.factors[:, 5:], alphas, rtol=1e-4)
+    np.testing.assert_allclose(codes.factors[:, 3:], alphas, rtol=1e-4)
     np.testing.assert_allclose(codes.factors[:, 2], rho, rtol=1e-4)
     np.testing.assert_allclose(codes.factors[:, 0], norm2, rtol=1e-4)
     # Level 0 is the plain sign code of the centred vectors.
@@ -373,7 +373,7 @@ def test_pickle_and_codes_slicing():
     assert len(part) == 10 and part.bits == 2
     np.testing.assert_array_equal(part.codes, codes.codes[10:20])
     assert len(codes[3]) == 1
-    assert codes.shape == (100, 6) and codes.nbytes == 100 * 6 + 100 * 7 * 4
+    assert codes.shape == (100, 6) and codes.nbytes == 100 * 6 + 100 * (3 + 2) * 4
     state = codes.__getstate__()
     again = qvec.BinaryCodes.__new__(qvec.BinaryCodes)
     again.__setstate__(state)

@@ -248,7 +248,7 @@ void BinaryQuantizer::encode(const float* x, size_t n, uint8_t* codes, float* fa
       float* f = factors + i * nf;
       std::memset(code, 0, code_size());
       std::copy(v, v + dim_, r.begin());
-      double norm2 = 0.0, cdot = 0.0, xhat_dot = 0.0, alpha_sum = 0.0, alpha_pc = 0.0;
+      double norm2 = 0.0, cdot = 0.0, xhat_dot = 0.0;
       for (size_t j = 0; j < dim_; ++j) {
         norm2 += double(v[j]) * v[j];
         cdot += (double(x[i * dim_ + j]) - mean_[j]) * mean_[j];
@@ -256,13 +256,9 @@ void BinaryQuantizer::encode(const float* x, size_t n, uint8_t* codes, float* fa
       for (size_t l = 0; l < bits_; ++l) {
         uint8_t* level = code + l * nbytes;
         double l1 = 0.0;
-        size_t pc = 0;
         for (size_t j = 0; j < dim_; ++j) {
           l1 += std::fabs(r[j]);
-          if (r[j] > 0.0f) {
-            set_bit(level, j);
-            ++pc;
-          }
+          if (r[j] > 0.0f) set_bit(level, j);
         }
         float alpha = static_cast<float>(l1 / double(dim_));
         double s_dot = 0.0;  // <s_l, x_r>
@@ -272,16 +268,12 @@ void BinaryQuantizer::encode(const float* x, size_t n, uint8_t* codes, float* fa
           r[j] -= s;
         }
         xhat_dot += alpha * s_dot;
-        alpha_sum += alpha;
-        alpha_pc += double(alpha) * double(pc);
         f[BinaryQuantizer::kFixedFactors + l] = alpha;
       }
       double rho = xhat_dot > 0.0 ? norm2 / xhat_dot : 0.0;
       f[0] = static_cast<float>(norm2);
       f[1] = static_cast<float>(cdot);
       f[2] = static_cast<float>(rho);
-      f[3] = static_cast<float>(rho * alpha_sum);
-      f[4] = static_cast<float>(rho * alpha_pc);
     }
   });
 }
@@ -420,6 +412,8 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
     // factors as (bits + 3, nblocks * 8): W_l, beta, g, h.
     std::vector<uint64_t> tile(bits_ * kTile * nwords);
     std::vector<float> vf((bits_ + 3) * kTile), dist(kTile);
+    std::vector<uint64_t> zero_query(nwords, 0);
+    std::vector<int32_t> ones(bits_ * kTile);
     std::vector<uint32_t> hits(kTile);
     // Integer key heaps as in hamming_search: float_order(distance) << 32 | (id - b0).
     std::vector<uint64_t> keys(nqb * k, ~uint64_t(0));
@@ -433,11 +427,21 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
       float* beta = vf.data() + bits_ * width;
       float* g = beta + width;
       float* h = g + width;
+      // popcount(b_l) of every vector: the Hamming distance of each level to a zero query.
+      for (size_t l = 0; l < bits_; ++l)
+        kern.hamming_tile(zero_query.data(), 1, tile.data() + l * nblocks * nwords * kBinaryBlock,
+                          nblocks, nwords, ones.data() + l * kTile, kTile);
       for (size_t i = 0; i < count; ++i) {
         const float* f = factors + (t0 + i) * nf;
-        for (size_t l = 0; l < bits_; ++l) vf[l * width + i] = 2.0f * f[2] * f[kFixedFactors + l];
-        beta[i] = f[4];
-        g[i] = f[3];
+        double alpha_sum = 0.0, alpha_pc = 0.0;
+        for (size_t l = 0; l < bits_; ++l) {
+          const float alpha = f[kFixedFactors + l];
+          vf[l * width + i] = 2.0f * f[2] * alpha;
+          alpha_sum += alpha;
+          alpha_pc += double(alpha) * double(ones[l * kTile + i]);
+        }
+        beta[i] = static_cast<float>(f[2] * alpha_pc);
+        g[i] = static_cast<float>(f[2] * alpha_sum);
         h[i] = l2 ? f[0] : -f[1];
       }
       for (size_t q = 0; q < nqb; ++q) {

@@ -9,6 +9,9 @@ from . import _core
 from ._checks import as_float_matrix, check_int, check_metric
 from ._errors import NotTrainedError
 
+# Per-vector floats before the per-level scales: ||x_r||^2, <x - mean, mean>, rho.
+_FIXED_FACTORS = 3
+
 MAX_BITS = 8
 MAX_QUERY_BITS = 8
 ROTATIONS = (None, "random", "itq")
@@ -83,9 +86,8 @@ class BinaryCodes:
             ``numpy.packbits``. Level 0 holds the sign bits (bit 1 for a positive coordinate of
             the centred, rotated vector), so ``codes[:, :nb]`` is a plain sign-bit code usable
             with :func:`hamming_search`.
-        factors: float32 (n, 5 + bits): ``[||x_r||^2, <x - mean, mean>, rho, rho * sum_l
-            alpha_l, rho * sum_l alpha_l * popcount(level l), alpha_0, ..., alpha_{bits-1}]``
-            where ``alpha_l`` is the least-squares scale of level l and ``rho`` the correction
+        factors: float32 (n, 3 + bits): ``[||x_r||^2, <x - mean, mean>, rho, alpha_0, ...,
+            alpha_{bits-1}]`` where ``alpha_l`` is the least-squares scale of level l and ``rho`` the correction
             that makes the inner-product estimate unbiased.
 
     Supports ``len()`` and row selection (``codes[10:20]``, ``codes[ids]``).
@@ -93,10 +95,10 @@ class BinaryCodes:
 
     def __init__(self, codes, factors):
         factors_arr = np.asarray(factors)
-        if factors_arr.ndim != 2 or factors_arr.shape[1] < 6:
-            raise ValueError(f"factors must be float32 of shape (n, 5 + bits); got "
+        if factors_arr.ndim != 2 or factors_arr.shape[1] < _FIXED_FACTORS + 1:
+            raise ValueError(f"factors must be float32 of shape (n, 3 + bits); got "
                              f"{tuple(factors_arr.shape)}")
-        bits = factors_arr.shape[1] - 5
+        bits = factors_arr.shape[1] - _FIXED_FACTORS
         codes_arr = _as_packed(codes, "codes")
         if codes_arr.shape[1] % bits != 0:
             raise ValueError(f"codes has {codes_arr.shape[1]} bytes per vector, not a multiple of "
@@ -109,7 +111,7 @@ class BinaryCodes:
 
     @property
     def bits(self) -> int:
-        return self.factors.shape[1] - 5
+        return self.factors.shape[1] - _FIXED_FACTORS
 
     @property
     def shape(self) -> Tuple[int, int]:
@@ -134,7 +136,7 @@ class BinaryCodes:
         return f"BinaryCodes(n={len(self)}, bits={self.bits}, bytes={self.codes.shape[1]})"
 
     def __getstate__(self):
-        """Row-aligned arrays: {"codes": uint8 (n, code_size), "factors": float32 (n, 5 + bits)}."""
+        """Row-aligned arrays: {"codes": uint8 (n, code_size), "factors": float32 (n, 3 + bits)}."""
         return {"codes": self.codes, "factors": self.factors}
 
     def __setstate__(self, state):
@@ -266,7 +268,7 @@ class BinaryQuantizer:
     # -- codes --------------------------------------------------------------------------------
     def encode(self, x) -> BinaryCodes:
         """Encodes (n, dim) vectors: :class:`BinaryCodes` with uint8 codes
-        (n, bits * ceil(dim / 8)) and float32 factors (n, 5 + bits)."""
+        (n, bits * ceil(dim / 8)) and float32 factors (n, 3 + bits)."""
         self._require_trained()
         codes, factors = self._bq.encode(as_float_matrix(x, "x", self.dim))
         return BinaryCodes(codes, factors)

@@ -33,8 +33,9 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
 /// A code row holds the levels one after another: size bits * level_bytes(), layout
 /// (bits, level_bytes()), each level packed as numpy.packbits. Each vector also has
 /// num_factors() floats, layout:
-///   [0] ||x_r||^2   [1] <x - mean, mean>   [2] rho = ||x_r||^2 / <xhat, x_r>
-///   [3] rho * sum_l alpha_l   [4] rho * sum_l alpha_l popcount(b_l)   [5 + l] alpha_l.
+///   [0] ||x_r||^2   [1] <x - mean, mean>   [2] rho = ||x_r||^2 / <xhat, x_r>   [3 + l] alpha_l.
+/// (The scan also needs rho sum_l alpha_l and rho sum_l alpha_l popcount(b_l); it derives them
+/// from these and the code rather than storing two more floats per vector.)
 /// The asymmetric estimate of <x_r, q_r> is rho * <xhat, q_r>, unbiased for a random rotation
 /// (RaBitQ), with q_r = (q - mean) R; for IP the exact <x - mean, mean> + <mean, q> is added. The query side is quantized to query_bits bits per coordinate and scored with
 /// AND + popcount over its bit planes.
@@ -42,7 +43,7 @@ class BinaryQuantizer {
  public:
   static constexpr size_t kMaxBits = 8;
   static constexpr size_t kMaxQueryBits = 8;
-  static constexpr size_t kFixedFactors = 5;
+  static constexpr size_t kFixedFactors = 3;
 
   /// Throws std::invalid_argument unless dim > 0 and 1 <= bits <= kMaxBits.
   BinaryQuantizer(size_t dim, size_t bits, Metric metric);
