@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/binary.h"
+#include "kernels/filter_hits.h"
 
 namespace qvec::detail {
 namespace {
@@ -108,17 +109,11 @@ size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint8_t* /*luts
 size_t filter_le_f32(const float* values, size_t n, float threshold, uint32_t* out) {
   const __m256 limit = _mm256_set1_ps(threshold);
   size_t count = 0, i = 0;
-  for (; i + 8 <= n; i += 8) {
-    unsigned hit = static_cast<unsigned>(
-        _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(values + i), limit, _CMP_LE_OQ)));
-    while (hit) {
-      out[count++] = static_cast<uint32_t>(i + __builtin_ctz(hit));
-      hit &= hit - 1;
-    }
-  }
-  for (; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  for (; i + 8 <= n; i += 8)
+    count = append_hits(static_cast<unsigned>(_mm256_movemask_ps(
+                            _mm256_cmp_ps(_mm256_loadu_ps(values + i), limit, _CMP_LE_OQ))),
+                        i, out, count);
+  return append_le(values, i, n, threshold, out, count);
 }
 
 size_t filter_le_i32(const int32_t* values, size_t n, int32_t threshold, uint32_t* out) {
@@ -129,14 +124,9 @@ size_t filter_le_i32(const int32_t* values, size_t n, int32_t threshold, uint32_
     // v <= limit  <=>  not (v > limit)
     unsigned hit = ~static_cast<unsigned>(_mm256_movemask_ps(
                        _mm256_castsi256_ps(_mm256_cmpgt_epi32(v, limit)))) & 0xffu;
-    while (hit) {
-      out[count++] = static_cast<uint32_t>(i + __builtin_ctz(hit));
-      hit &= hit - 1;
-    }
+    count = append_hits(hit, i, out, count);
   }
-  for (; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  return append_le(values, i, n, threshold, out, count);
 }
 
 inline float hsum(__m256 v) {

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/binary.h"
+#include "kernels/filter_hits.h"
 
 namespace qvec::detail {
 namespace {
@@ -150,31 +151,19 @@ size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint8_t* luts,
 size_t filter_le_f32(const float* values, size_t n, float threshold, uint32_t* out) {
   const __m512 limit = _mm512_set1_ps(threshold);
   size_t count = 0, i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __mmask16 hit = _mm512_cmp_ps_mask(_mm512_loadu_ps(values + i), limit, _CMP_LE_OQ);
-    while (hit) {
-      out[count++] = static_cast<uint32_t>(i + __builtin_ctz(hit));
-      hit = static_cast<__mmask16>(hit & (hit - 1));
-    }
-  }
-  for (; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  for (; i + 16 <= n; i += 16)
+    count = append_hits(_mm512_cmp_ps_mask(_mm512_loadu_ps(values + i), limit, _CMP_LE_OQ), i,
+                        out, count);
+  return append_le(values, i, n, threshold, out, count);
 }
 
 size_t filter_le_i32(const int32_t* values, size_t n, int32_t threshold, uint32_t* out) {
   const __m512i limit = _mm512_set1_epi32(threshold);
   size_t count = 0, i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __mmask16 hit = _mm512_cmple_epi32_mask(_mm512_loadu_si512(values + i), limit);
-    while (hit) {
-      out[count++] = static_cast<uint32_t>(i + __builtin_ctz(hit));
-      hit = static_cast<__mmask16>(hit & (hit - 1));
-    }
-  }
-  for (; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  for (; i + 16 <= n; i += 16)
+    count = append_hits(_mm512_cmple_epi32_mask(_mm512_loadu_si512(values + i), limit), i, out,
+                        count);
+  return append_le(values, i, n, threshold, out, count);
 }
 
 float dot(const float* a, const float* b, size_t d) {

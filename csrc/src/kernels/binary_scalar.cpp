@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/binary.h"
+#include "kernels/filter_hits.h"
 
 namespace qvec::detail {
 namespace {
@@ -62,17 +63,11 @@ size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint8_t* /*luts
 }
 
 size_t filter_le_f32(const float* values, size_t n, float threshold, uint32_t* out) {
-  size_t count = 0;
-  for (size_t i = 0; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  return append_le(values, 0, n, threshold, out, 0);
 }
 
 size_t filter_le_i32(const int32_t* values, size_t n, int32_t threshold, uint32_t* out) {
-  size_t count = 0;
-  for (size_t i = 0; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  return append_le(values, 0, n, threshold, out, 0);
 }
 
 float dot(const float* a, const float* b, size_t d) {

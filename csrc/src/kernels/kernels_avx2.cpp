@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
+#include "kernels/filter_hits.h"
 
 namespace qvec::detail {
 namespace {
@@ -216,15 +217,13 @@ size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint3
     __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + i));
     // v <= limit (unsigned) exactly when min(v, limit) == v.
     __m256i le = _mm256_cmpeq_epi16(_mm256_min_epu16(v, limit), v);
-    unsigned hit = static_cast<unsigned>(_mm256_movemask_epi8(le)) & 0x55555555u;
-    while (hit) {
-      out[count++] = static_cast<uint32_t>(i + (__builtin_ctz(hit) >> 1));
-      hit &= hit - 1;
-    }
+    // One mask bit per 16-bit lane: narrow the lanes to bytes (packs works per 128-bit half,
+    // leaving lanes 0-7 in bits 0-7 and lanes 8-15 in bits 16-23 of the byte mask).
+    unsigned bytes = static_cast<unsigned>(
+        _mm256_movemask_epi8(_mm256_packs_epi16(le, _mm256_setzero_si256())));
+    count = append_hits((bytes & 0xffu) | ((bytes >> 8) & 0xff00u), i, out, count);
   }
-  for (; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  return append_le(values, i, n, threshold, out, count);
 }
 
 }  // namespace

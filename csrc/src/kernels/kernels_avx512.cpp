@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
+#include "kernels/filter_hits.h"
 
 namespace qvec::detail {
 namespace {
@@ -195,16 +196,10 @@ void adc_scan_u8(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_
 size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out) {
   const __m512i limit = _mm512_set1_epi16(static_cast<short>(threshold));
   size_t count = 0, i = 0;
-  for (; i + 32 <= n; i += 32) {
-    __mmask32 hit = _mm512_cmple_epu16_mask(_mm512_loadu_si512(values + i), limit);
-    while (hit) {
-      out[count++] = static_cast<uint32_t>(i + __builtin_ctz(hit));
-      hit &= hit - 1;
-    }
-  }
-  for (; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  for (; i + 32 <= n; i += 32)
+    count = append_hits(_mm512_cmple_epu16_mask(_mm512_loadu_si512(values + i), limit), i, out,
+                        count);
+  return append_le(values, i, n, threshold, out, count);
 }
 
 }  // namespace

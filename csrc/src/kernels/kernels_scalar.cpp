@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/kernels.h"
+#include "kernels/filter_hits.h"
 
 namespace qvec::detail {
 namespace {
@@ -81,10 +82,7 @@ void adc_scan_u8(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_
 }
 
 size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out) {
-  size_t count = 0;
-  for (size_t i = 0; i < n; ++i)
-    if (values[i] <= threshold) out[count++] = static_cast<uint32_t>(i);
-  return count;
+  return append_le(values, 0, n, threshold, out, 0);
 }
 
 }  // namespace
