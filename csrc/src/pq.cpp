@@ -168,43 +168,33 @@ void ProductQuantizer::search(const float* queries, size_t nq, const uint8_t* co
                               size_t k, float* distances, idx_t* ids,
                               const FastScanSearchOptions& fastscan) const {
   require_trained();
-  if (nbits_ == 4) {
-    std::vector<uint8_t> packed(fastscan_packed_size(n, m_));
+  // Both code widths are scanned in their own layout; rearranging once here serves every
+  // query batch of search_packed.
+  std::vector<uint8_t> packed(nbits_ == 8 ? pq8_packed_size(n, m_)
+                                          : fastscan_packed_size(n, m_));
+  if (nbits_ == 8)
+    pq8_pack(codes, n, m_, packed.data());
+  else
     fastscan_pack(codes, n, m_, packed.data());
-    search_packed(queries, nq, packed.data(), n, k, fastscan, distances, ids);
-    return;
-  }
-  std::vector<float> tables(std::min(nq, kQueryBatch) * m_ * ksub_);
-  for (size_t q0 = 0; q0 < nq; q0 += kQueryBatch) {
-    size_t count = std::min(kQueryBatch, nq - q0);
-    compute_tables(queries + q0 * dim_, count, tables.data());
-    adc_search_u8(tables.data(), count, m_, codes, n, k, distances + q0 * k, ids + q0 * k);
-  }
-  if (metric_ == Metric::IP) detail::negate(distances, nq * k);
+  search_packed(queries, nq, packed.data(), n, k, fastscan, distances, ids);
 }
 
 void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint8_t* packed,
                                      size_t n, size_t k, const FastScanSearchOptions& options,
                                      float* distances, idx_t* ids) const {
   require_trained();
-  if (nbits_ == 8) {
-    std::vector<float> tables(std::min(nq, kQueryBatch) * m_ * ksub_);
-    for (size_t q0 = 0; q0 < nq; q0 += kQueryBatch) {
-      size_t count = std::min(kQueryBatch, nq - q0);
-      compute_tables(queries + q0 * dim_, count, tables.data());
-      adc_search_u8_packed(tables.data(), count, m_, packed, n, k, distances + q0 * k,
-                           ids + q0 * k);
-    }
-    if (metric_ == Metric::IP) detail::negate(distances, nq * k);
-    return;
-  }
-  const size_t batch = kQueryBatch / 2;  // tables and their uint8 copies stay small
+  // 4-bit batches are halved so its tables and their uint8 copies stay small.
+  const size_t batch = nbits_ == 8 ? kQueryBatch : kQueryBatch / 2;
   std::vector<float> tables(std::min(nq, batch) * m_ * ksub_);
   for (size_t q0 = 0; q0 < nq; q0 += batch) {
     size_t count = std::min(batch, nq - q0);
     compute_tables(queries + q0 * dim_, count, tables.data());
-    fastscan_search(tables.data(), count, m_, packed, n, k, options, distances + q0 * k,
-                    ids + q0 * k);
+    if (nbits_ == 8)
+      adc_search_u8_packed(tables.data(), count, m_, packed, n, k, distances + q0 * k,
+                           ids + q0 * k);
+    else
+      fastscan_search(tables.data(), count, m_, packed, n, k, options, distances + q0 * k,
+                      ids + q0 * k);
   }
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);
 }

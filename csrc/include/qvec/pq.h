@@ -108,7 +108,8 @@ void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes);
 void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
                           size_t n, size_t k, float* out_distances, idx_t* out_ids);
 
-/// Scans codes with per-query float tables; the engine behind ProductQuantizer::search.
+/// Exact ADC top-k of row-major 8-bit codes with caller-supplied float tables (packs the codes,
+/// then adc_search_u8_packed).
 /// tables: size nq * m * 256 (smaller is better); codes: size n * m, layout (n, m);
 /// out_distances, out_ids: size nq * k, smallest-first (tables' own units, not negated).
 void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
