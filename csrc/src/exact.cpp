@@ -48,22 +48,26 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
                   Metric metric, size_t k, float* distances, idx_t* ids) {
   const detail::Kernels& kern = detail::kernels();
   const bool l2 = metric == Metric::L2;
-  // Pushes the products dots[r * ldo + c] of query rows [r0, r0 + rows) and base rows
-  // [first, first + cols) into the heaps as distances.
-  auto push_tile = [&](const float* dots, size_t ldo, size_t r0, size_t rows, size_t q0,
-                       const float* query_norms, const float* base_norms, size_t first,
-                       size_t cols, detail::HeapSet& heaps) {
+  // Turns products dots[r * ldt + c] of query rows [r0, r0 + rows) (r0 relative to the task's
+  // first query) and 16 base rows from `first` into distances in SIMD, and pushes only the
+  // columns that pass each heap's threshold: after the first blocks almost none do.
+  auto push_tile = [&](float* dots, size_t ldt, size_t r0, size_t rows, const float* query_norms,
+                       const float* base_norms, size_t first, size_t cols,
+                       detail::HeapSet& heaps) {
+    float thresholds[kTileRows];
+    uint32_t masks[kTileRows];
+    for (size_t r = 0; r < rows; ++r) thresholds[r] = heaps.at(r0 + r).threshold();
+    // The caller's base is not scanned for NaN/inf up front (that pass would cost as much as a
+    // one-query search); a bad value surfaces here as a non-finite distance.
+    if (!kern.tile_distances16(dots, ldt, rows, cols, l2 ? query_norms + r0 : nullptr,
+                               l2 ? base_norms : nullptr, thresholds, masks))
+      throw std::invalid_argument(kNonFinite);
     for (size_t r = 0; r < rows; ++r) {
-      detail::HeapView heap = heaps.at(r0 + r - q0);
-      const float* row = dots + r * ldo;
-      float qn = l2 ? query_norms[r0 + r - q0] : 0.0f;
-      for (size_t c = 0; c < cols; ++c) {
-        float dist = l2 ? qn + base_norms[c] - 2.0f * row[c] : -row[c];
-        // The caller's base is not scanned for NaN/inf up front (that pass would cost as much
-        // as a one-query search); a bad value surfaces here as a non-finite distance.
-        if (!(std::fabs(dist) <= std::numeric_limits<float>::max()))
-          throw std::invalid_argument(kNonFinite);
-        if (l2) dist = std::max(0.0f, dist);  // rounding can make a tiny square negative
+      if (masks[r] == 0) continue;
+      detail::HeapView heap = heaps.at(r0 + r);
+      for (uint32_t m = masks[r]; m != 0; m &= m - 1) {
+        size_t c = static_cast<size_t>(__builtin_ctz(m));
+        float dist = dots[r * ldt + c];
         if (dist <= heap.threshold()) heap.push(dist, static_cast<idx_t>(first + c));
       }
     }
@@ -79,14 +83,14 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
         if (l2) squared_norms(base + bb * d, count, d, base_norms.data());
         kern.dot_direct(queries + q0 * d, d, q1 - q0, base + bb * d, d, count, d, dots.data(),
                         kBaseBlock);
-        push_tile(dots.data(), kBaseBlock, q0, q1 - q0, q0, query_norms.data(),
-                  base_norms.data(), bb, count, heaps);
+        for (size_t c0 = 0; c0 < count; c0 += kPackWidth)
+          push_tile(dots.data() + c0, kBaseBlock, 0, q1 - q0, query_norms.data(),
+                    base_norms.data() + c0, bb + c0, std::min(kPackWidth, count - c0), heaps);
       }
       return;
     }
     std::vector<float> packed(kBaseBlock * d);
-    float tile[kTileRows * kPackWidth], thresholds[kTileRows];
-    uint32_t masks[kTileRows];
+    float tile[kTileRows * kPackWidth];
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
       size_t be = std::min(b1, bb + kBaseBlock), count = be - bb;
       size_t npacks = (count + kPackWidth - 1) / kPackWidth;
@@ -97,25 +101,9 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
         for (size_t p = 0; p < npacks; ++p) {
           kern.dot_tile16(queries + r0 * d, d, rows, packed.data() + p * d * kPackWidth, d, tile,
                           kPackWidth);
-          for (size_t r = 0; r < rows; ++r) thresholds[r] = heaps.at(r0 + r - q0).threshold();
-          // Distances and the threshold test in SIMD: after the first blocks almost no
-          // column passes, so the heaps are touched only for real candidates.
-          size_t cols = std::min(kPackWidth, count - p * kPackWidth);
-          if (!kern.tile_distances16(tile, rows, cols,
-                                     l2 ? query_norms.data() + (r0 - q0) : nullptr,
-                                     l2 ? base_norms.data() + p * kPackWidth : nullptr,
-                                     thresholds, masks))
-            throw std::invalid_argument(kNonFinite);
-          for (size_t r = 0; r < rows; ++r) {
-            if (masks[r] == 0) continue;
-            detail::HeapView heap = heaps.at(r0 + r - q0);
-            for (uint32_t m = masks[r]; m != 0; m &= m - 1) {
-              size_t c = static_cast<size_t>(__builtin_ctz(m));
-              float dist = tile[r * kPackWidth + c];
-              if (dist <= heap.threshold())
-                heap.push(dist, static_cast<idx_t>(bb + p * kPackWidth + c));
-            }
-          }
+          push_tile(tile, kPackWidth, r0 - q0, rows, query_norms.data(),
+                    base_norms.data() + p * kPackWidth, bb + p * kPackWidth,
+                    std::min(kPackWidth, count - p * kPackWidth), heaps);
         }
       }
     }

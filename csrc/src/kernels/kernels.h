@@ -35,12 +35,13 @@ struct Kernels {
   void (*dot_direct)(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
                      size_t count, size_t d, float* out, size_t ldo);
 
-  /// Turns a tile of products (rows <= kTileRows, 16 columns, row stride 16) into distances in
+  /// Turns a tile of products (rows <= kTileRows, 16 columns, row stride ldt) into distances in
   /// place: L2 (row_norms and col_norms given) max(0, row_norms[r] + col_norms[c] - 2 t), IP
   /// (both null) -t. masks[r] gets bit c (c < cols) when the distance is <= thresholds[r].
   /// Returns false when an unclamped value (c < cols) is not finite: NaN/inf input.
-  bool (*tile_distances16)(float* tile, size_t rows, size_t cols, const float* row_norms,
-                           const float* col_norms, const float* thresholds, uint32_t* masks);
+  bool (*tile_distances16)(float* tile, size_t ldt, size_t rows, size_t cols,
+                           const float* row_norms, const float* col_norms,
+                           const float* thresholds, uint32_t* masks);
 
   /// For each row r < rows <= kTileRows: the c minimising bnorms[c] - 2 <a_r, b_c> over
   /// c < npacks * 16 (ties to the smaller c), written to best_index[r], and that value to

@@ -84,8 +84,9 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
   }
 }
 
-bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_norms,
-                      const float* col_norms, const float* thresholds, uint32_t* masks) {
+bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
+                      const float* row_norms, const float* col_norms, const float* thresholds,
+                      uint32_t* masks) {
   uint32_t any_bad = 0;
   const uint32_t valid = (1u << cols) - 1;
   const __m256 zero = _mm256_setzero_ps();
@@ -94,7 +95,7 @@ bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_no
   for (size_t r = 0; r < rows; ++r) {
     uint32_t mask = 0;
     for (size_t h = 0; h < kPackWidth; h += 8) {
-      __m256 t = _mm256_loadu_ps(tile + r * kPackWidth + h);
+      __m256 t = _mm256_loadu_ps(tile + r * ldt + h);
       __m256 raw = row_norms
                        ? _mm256_fmadd_ps(t, _mm256_set1_ps(-2.0f),
                                          _mm256_add_ps(_mm256_set1_ps(row_norms[r]),
@@ -104,7 +105,7 @@ bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_no
       __m256 bad = _mm256_cmp_ps(_mm256_andnot_ps(sign, raw), largest, _CMP_NLE_UQ);
       __m256 dist = row_norms ? _mm256_max_ps(raw, zero) : raw;
       __m256 near = _mm256_cmp_ps(dist, _mm256_set1_ps(thresholds[r]), _CMP_LE_OQ);
-      _mm256_storeu_ps(tile + r * kPackWidth + h, dist);
+      _mm256_storeu_ps(tile + r * ldt + h, dist);
       mask |= static_cast<uint32_t>(_mm256_movemask_ps(near)) << h;
       any_bad |= static_cast<uint32_t>(_mm256_movemask_ps(bad)) << h;
     }

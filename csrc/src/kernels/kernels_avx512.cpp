@@ -72,14 +72,15 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
   }
 }
 
-bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_norms,
-                      const float* col_norms, const float* thresholds, uint32_t* masks) {
+bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
+                      const float* row_norms, const float* col_norms, const float* thresholds,
+                      uint32_t* masks) {
   __mmask16 any_bad = 0;
   const __mmask16 valid = static_cast<__mmask16>((1u << cols) - 1);
   const __m512 zero = _mm512_setzero_ps();
   const __m512 cn = row_norms ? _mm512_loadu_ps(col_norms) : zero;
   for (size_t r = 0; r < rows; ++r) {
-    __m512 t = _mm512_loadu_ps(tile + r * kPackWidth);
+    __m512 t = _mm512_loadu_ps(tile + r * ldt);
     __m512 raw = row_norms
                      ? _mm512_fmadd_ps(t, _mm512_set1_ps(-2.0f),
                                        _mm512_add_ps(_mm512_set1_ps(row_norms[r]), cn))
@@ -87,7 +88,7 @@ bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_no
     __mmask16 bad = _mm512_fpclass_ps_mask(raw, 0x99);  // NaN or +-inf
     __m512 dist = row_norms ? _mm512_max_ps(raw, zero) : raw;
     __mmask16 near = _mm512_cmp_ps_mask(dist, _mm512_set1_ps(thresholds[r]), _CMP_LE_OQ);
-    _mm512_storeu_ps(tile + r * kPackWidth, dist);
+    _mm512_storeu_ps(tile + r * ldt, dist);
     masks[r] = static_cast<uint32_t>(near & valid);
     any_bad = static_cast<__mmask16>(any_bad | (bad & valid));
   }

@@ -29,13 +29,14 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
     }
 }
 
-bool tile_distances16(float* tile, size_t rows, size_t cols, const float* row_norms,
-                      const float* col_norms, const float* thresholds, uint32_t* masks) {
+bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
+                      const float* row_norms, const float* col_norms, const float* thresholds,
+                      uint32_t* masks) {
   bool finite = true;
   for (size_t r = 0; r < rows; ++r) {
     uint32_t mask = 0;
     for (size_t c = 0; c < kPackWidth; ++c) {
-      float& t = tile[r * kPackWidth + c];
+      float& t = tile[r * ldt + c];
       float raw = row_norms ? row_norms[r] + col_norms[c] - 2.0f * t : -t;
       if (c < cols && !(std::fabs(raw) <= 3.402823466e+38f)) finite = false;
       t = row_norms && raw < 0.0f ? 0.0f : raw;
