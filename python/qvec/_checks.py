@@ -48,16 +48,22 @@ def as_float_matrix(x, name: str, dim: Optional[int] = None,
     return out
 
 
-def as_codes(codes, name: str, width: int) -> np.ndarray:
-    """Returns codes as a C-contiguous uint8 (n, width) array with n >= 1."""
+def as_codes(codes, name: str, width: Optional[int] = None, kind: str = "uint8") -> np.ndarray:
+    """Returns codes as a C-contiguous uint8 (n, width) array with n, width >= 1; width=None
+    accepts any. ``kind`` describes the expected dtype in the TypeError (e.g. packed bits)."""
+    shape = f"(n, {width if width is not None else 'nbytes'})"
     if codes is None:
-        raise TypeError(f"{name} must be a uint8 array of shape (n, {width}); got None")
+        raise TypeError(f"{name} must be a uint8 array of shape {shape}; got None")
     arr = codes if isinstance(codes, np.ndarray) else np.asarray(codes)
     if arr.dtype != np.uint8:
-        raise TypeError(f"{name} must be uint8 of shape (n, {width}); got {_describe(arr)}")
-    if arr.ndim != 2 or arr.shape[1] != width:
-        raise ValueError(f"{name} must be uint8 of shape (n, {width}); got {_describe(arr)}")
-    if arr.shape[0] == 0:
+        raise TypeError(f"{name} must be {kind} of shape {shape}; got {_describe(arr)}")
+    if arr.ndim != 2:
+        hint = f"; for a single code use {name}.reshape(1, -1)" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be uint8 of shape {shape}; got {_describe(arr)}{hint}")
+    if width is not None and arr.shape[1] != width:
+        raise ValueError(f"{name} must be uint8 of shape {shape}; got {_describe(arr)} "
+                         f"(nbytes mismatch: expected {width}, got {arr.shape[1]})")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
     return np.ascontiguousarray(arr)
 

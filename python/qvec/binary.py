@@ -6,7 +6,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from . import _core
-from ._checks import as_float_matrix, check_int, check_metric
+from ._checks import as_codes, as_float_matrix, check_int, check_metric
 from ._errors import NotTrainedError
 
 # Per-vector floats before the per-level scales: ||x_r||^2, <x - mean, mean>, rho.
@@ -18,26 +18,10 @@ ROTATIONS = (None, "random", "itq")
 
 
 def _as_packed(codes, name: str, nbytes: Optional[int] = None) -> np.ndarray:
-    """Returns codes as a C-contiguous uint8 (n, nbytes) array with n, nbytes >= 1."""
-    shape = f"(n, {nbytes if nbytes is not None else 'nbytes'})"
-    if codes is None:
-        raise TypeError(f"{name} must be a uint8 array of shape {shape}; got None")
+    """Returns packed codes (or a BinaryCodes' bits) as C-contiguous uint8 (n, nbytes)."""
     if isinstance(codes, BinaryCodes):
         codes = codes.codes
-    arr = codes if isinstance(codes, np.ndarray) else np.asarray(codes)
-    if arr.dtype != np.uint8:
-        raise TypeError(f"{name} must be uint8 packed bits (numpy.packbits(bits, axis=1)) of "
-                        f"shape {shape}; got {arr.dtype} {tuple(arr.shape)}")
-    if arr.ndim != 2:
-        hint = f"; for a single code use {name}.reshape(1, -1)" if arr.ndim == 1 else ""
-        raise ValueError(f"{name} must be uint8 of shape {shape}; got {arr.ndim}-D "
-                         f"{tuple(arr.shape)}{hint}")
-    if nbytes is not None and arr.shape[1] != nbytes:
-        raise ValueError(f"{name} must be uint8 of shape {shape}; got {tuple(arr.shape)} "
-                         f"(nbytes mismatch: expected {nbytes}, got {arr.shape[1]})")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
-    return np.ascontiguousarray(arr)
+    return as_codes(codes, name, nbytes, kind="uint8 packed bits (numpy.packbits(bits, axis=1))")
 
 
 def hamming_distances(a, b) -> np.ndarray:
