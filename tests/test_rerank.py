@@ -77,3 +77,8 @@ def test_rerank_errors():
         qvec.rerank(q, [[0], [1]], base, 1, metric="cosine")
     with pytest.raises(ValueError, match="NaN"):
         qvec.rerank(np.full((2, 4), np.nan, np.float32), [[0], [1]], base, 1)
+    bad = np.array(base, dtype=np.float32)
+    bad[1, 2] = np.inf
+    for metric in ("l2", "ip"):
+        with pytest.raises(ValueError, match="base row 1 contains NaN or infinity"):
+            qvec.rerank(np.ones((2, 4), np.float32), [[0], [1]], bad, 1, metric=metric)

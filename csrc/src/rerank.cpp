@@ -2,6 +2,8 @@
 #include "qvec/rerank.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -43,6 +45,12 @@ void rerank(const float* queries, size_t nq, const idx_t* candidate_ids, size_t 
       for (size_t j = 0; j < m; ++j) {
         const float* v = base + static_cast<size_t>(cand[j]) * d;
         float dist = l2 ? kern.l2sqr(query, v, d) : -kern.dot(query, v, d);
+        // Only the candidate rows are read, so they are checked here rather than the whole
+        // base up front (a full pass would cost more than the re-ranking itself).
+        if (!(std::fabs(dist) <= std::numeric_limits<float>::max()))
+          throw std::invalid_argument("base row " + std::to_string(cand[j]) +
+                                      " contains NaN or infinity (or values too large for "
+                                      "float32 distances)");
         heap.push(dist, cand[j]);
       }
       heap.sort();

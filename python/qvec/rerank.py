@@ -24,7 +24,8 @@ def rerank(queries, candidate_ids, base, k: int, metric: str = "l2") -> Tuple[np
             padding) are skipped and repeated ids count once. Other ids outside [0, n) raise
             IndexError.
         base: (n, d) original vectors; converted to float32 (pass float32 C-contiguous to
-            avoid a copy of the whole base).
+            avoid a copy of the whole base). A candidate row holding NaN or inf raises
+            ValueError; rows that are not candidates are never read.
         k: results per query, >= 1; missing results hold id -1 and +inf ("l2") / -inf ("ip").
         metric: "l2" (squared distances, smallest first) or "ip" (inner products, largest
             first).
@@ -35,7 +36,9 @@ def rerank(queries, candidate_ids, base, k: int, metric: str = "l2") -> Tuple[np
     metric = check_metric(metric)
     k = check_int(k, "k")
     queries = as_float_matrix(queries, "queries")
-    base = as_float_matrix(base, "base", queries.shape[1])
+    # Only candidate rows are read; the native code reports NaN/inf in those, so the whole base
+    # is not scanned on every call.
+    base = as_float_matrix(base, "base", queries.shape[1], check_finite=False)
     if candidate_ids is None:
         raise TypeError("candidate_ids must be an integer array of shape (nq, c); got None")
     cand = np.asarray(candidate_ids)
