@@ -637,9 +637,15 @@ class BinaryIndex(_Index):
             return self._rows.get("codes")
         state = {name[len("codes."):]: self._rows.get(name) for name in self._rows.templates
                  if name.startswith("codes.")}
-        obj = self._codes_cls.__new__(self._codes_cls)
-        obj.__setstate__(state)
-        return obj
+        # Building the codes object validates every row (a pass over all factors); do it once
+        # per state of the arrays (any add or remove makes new ones), not on every search.
+        cached = getattr(self, "_codes_cache", None)
+        if cached is None or cached[0].keys() != state.keys() or any(
+                cached[0][key] is not arr for key, arr in state.items()):
+            obj = self._codes_cls.__new__(self._codes_cls)
+            obj.__setstate__(state)
+            cached = self._codes_cache = (state, obj)
+        return cached[1]
 
     def _search_rows(self, queries, k):
         return self._bq.search(queries, self._codes(), k)
