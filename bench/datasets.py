@@ -20,6 +20,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from qvec import io as qvec_io
+
 REPO = Path(__file__).resolve().parent.parent
 GT_K = 100
 
@@ -49,39 +51,9 @@ def cache_dir() -> Path:
 
 # ------------------------------------------------------------------------------- file formats
 
-def read_vectors(path) -> np.ndarray:
-    """Reads .npy, .fvecs / .ivecs / .bvecs (per-row int32 dimension header) or .fbin / .ibin /
-    .u8bin (int32 n, int32 d header) into a 2-D array."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        arr = np.load(path, mmap_mode="r")
-    elif suffix in (".fvecs", ".ivecs"):
-        raw = np.fromfile(path, dtype=np.int32)
-        if raw.size == 0:
-            raise ValueError(f"{path}: empty file")
-        d = int(raw[0])
-        if d <= 0 or raw.size % (d + 1):
-            raise ValueError(f"{path}: not a {suffix} file (dimension {d}, {raw.size} words)")
-        rows = raw.reshape(-1, d + 1)
-        if not (rows[:, 0] == d).all():
-            raise ValueError(f"{path}: rows of different dimensions")
-        arr = rows[:, 1:]
-        arr = arr.view(np.float32) if suffix == ".fvecs" else arr
-    elif suffix == ".bvecs":
-        raw = np.fromfile(path, dtype=np.uint8)
-        d = int(raw[:4].view(np.int32)[0])
-        arr = raw.reshape(-1, d + 4)[:, 4:]
-    elif suffix in (".fbin", ".ibin", ".u8bin"):
-        n, d = (int(v) for v in np.fromfile(path, dtype=np.int32, count=2))
-        dtype = {".fbin": np.float32, ".ibin": np.int32, ".u8bin": np.uint8}[suffix]
-        arr = np.fromfile(path, dtype=dtype, offset=8, count=n * d).reshape(n, d)
-    else:
-        raise ValueError(f"{path}: unknown vector file type {suffix!r} (use .npy, .fvecs, "
-                         ".ivecs, .bvecs, .fbin, .ibin or .u8bin)")
-    if arr.ndim != 2:
-        raise ValueError(f"{path}: expected a 2-D array; got shape {arr.shape}")
-    return arr
+# .npy, .fvecs / .ivecs / .bvecs and .fbin / .ibin / .u8bin / .i8bin, headers checked against
+# the file size: the readers qvec itself ships.
+read_vectors = qvec_io.read_vectors
 
 
 def exact_ground_truth(base, queries, metric: str, k: int = GT_K) -> np.ndarray:

@@ -90,7 +90,7 @@ def test_read_vectors_formats(tmp_path):
     for name in ("a.fvecs", "a.npy", "a.fbin"):
         np.testing.assert_array_equal(datasets.read_vectors(tmp_path / name), x)
     np.testing.assert_array_equal(datasets.read_vectors(tmp_path / "g.ivecs"), ids)
-    with pytest.raises(ValueError, match="unknown vector file type"):
+    with pytest.raises(ValueError, match="unsupported vector file extension"):
         datasets.read_vectors(tmp_path / "a.txt")
 
 
