@@ -31,12 +31,17 @@ void require_codes(const ByteArray& a, const char* name, size_t nbytes) {
 }  // namespace
 
 void register_binary(py::module_& m) {
+  m.attr("BINARY_MAX_BITS") = BinaryQuantizer::kMaxBits;
+  m.attr("BINARY_MAX_QUERY_BITS") = BinaryQuantizer::kMaxQueryBits;
+  m.attr("BINARY_FIXED_FACTORS") = BinaryQuantizer::kFixedFactors;
+
   m.def(
       "hamming_distances",
       [](ByteArray a, ByteArray b) {
         require_codes(a, "a", 0);
         require_codes(b, "b", static_cast<size_t>(a.shape(1)));
         size_t na = a.shape(0), nb = b.shape(0), nbytes = a.shape(1);
+        checked_elements(na, nb, "the distance matrix");
         py::array_t<int32_t> out({na, nb});
         int32_t* dst = out.mutable_data();
         {
@@ -52,15 +57,16 @@ void register_binary(py::module_& m) {
       [](ByteArray queries, ByteArray codes, long long k) {
         require_codes(queries, "query_codes", 0);
         require_codes(codes, "codes", static_cast<size_t>(queries.shape(1)));
-        require_k(k);
+        size_t kk = require_k(k);
         size_t nq = queries.shape(0), n = codes.shape(0), nbytes = queries.shape(1);
-        py::array_t<int32_t> distances({nq, static_cast<size_t>(k)});
-        py::array_t<idx_t> ids({nq, static_cast<size_t>(k)});
+        checked_elements(nq, kk, "the search result");
+        py::array_t<int32_t> distances({nq, kk});
+        py::array_t<idx_t> ids({nq, kk});
         int32_t* d = distances.mutable_data();
         idx_t* i = ids.mutable_data();
         {
           py::gil_scoped_release release;
-          hamming_search(queries.data(), nq, codes.data(), n, nbytes, static_cast<size_t>(k), d, i);
+          hamming_search(queries.data(), nq, codes.data(), n, nbytes, kk, d, i);
         }
         return py::make_tuple(distances, ids);
       },
@@ -73,15 +79,15 @@ void register_binary(py::module_& m) {
         require_matrix(queries, "queries");
         require_shape(candidate_ids, "candidate_ids", queries.shape(0), 0);
         require_matrix(base, "base", static_cast<size_t>(queries.shape(1)));
-        require_k(k);
+        size_t kk = require_k(k);
         Metric met = parse_metric(metric.c_str());
         size_t nq = queries.shape(0), ncand = candidate_ids.shape(1), n = base.shape(0),
                d = queries.shape(1);
-        SearchResult out(nq, static_cast<size_t>(k));
+        SearchResult out(nq, kk);
         {
           py::gil_scoped_release release;
-          rerank(queries.data(), nq, candidate_ids.data(), ncand, base.data(), n, d, met,
-                 static_cast<size_t>(k), out.distances.mutable_data(), out.ids.mutable_data());
+          rerank(queries.data(), nq, candidate_ids.data(), ncand, base.data(), n, d, met, kk,
+                 out.distances.mutable_data(), out.ids.mutable_data());
         }
         return out.to_tuple();
       },
@@ -112,7 +118,7 @@ void register_binary(py::module_& m) {
           py::arg("mean"), py::arg("rotation"))
       .def("get_mean",
            [](const BinaryQuantizer& q) {
-             py::array_t<float> out(q.dim());
+             py::array_t<float> out(q.mean().size());
              std::copy(q.mean().begin(), q.mean().end(), out.mutable_data());
              return out;
            })
@@ -136,7 +142,8 @@ void register_binary(py::module_& m) {
                q.encode(x.data(), n, c, f);
              }
              return py::make_tuple(codes, factors);
-           })
+           },
+           py::arg("x"))
       .def("decode",
            [](const BinaryQuantizer& q, ByteArray codes, FloatArray factors) {
              require_matrix(codes, "codes", q.code_size());
@@ -147,24 +154,26 @@ void register_binary(py::module_& m) {
              py::gil_scoped_release release;
              q.decode(codes.data(), factors.data(), n, out);
              return x;
-           })
+           },
+           py::arg("codes"), py::arg("factors"))
       .def("search",
            [](const BinaryQuantizer& q, FloatArray queries, ByteArray codes, FloatArray factors,
               long long k, size_t query_bits) {
              require_matrix(queries, "queries", q.dim());
              require_matrix(codes, "codes", q.code_size());
              require_shape(factors, "factors", codes.shape(0), q.num_factors());
-             require_k(k);
+             size_t kk = require_k(k);
              size_t nq = queries.shape(0);
-             SearchResult out(nq, static_cast<size_t>(k));
+             SearchResult out(nq, kk);
              {
                py::gil_scoped_release release;
-               q.search(queries.data(), nq, codes.data(), factors.data(), codes.shape(0),
-                        static_cast<size_t>(k), query_bits, out.distances.mutable_data(),
-                        out.ids.mutable_data());
+               q.search(queries.data(), nq, codes.data(), factors.data(), codes.shape(0), kk,
+                        query_bits, out.distances.mutable_data(), out.ids.mutable_data());
              }
              return out.to_tuple();
-           })
+           },
+           py::arg("queries"), py::arg("codes"), py::arg("factors"), py::arg("k"),
+           py::arg("query_bits"))
       .def("search_symmetric",
            [](const BinaryQuantizer& q, ByteArray qcodes, FloatArray qfactors, ByteArray codes,
               FloatArray factors, long long k) {
@@ -172,17 +181,19 @@ void register_binary(py::module_& m) {
              require_shape(qfactors, "query_factors", qcodes.shape(0), q.num_factors());
              require_matrix(codes, "codes", q.code_size());
              require_shape(factors, "factors", codes.shape(0), q.num_factors());
-             require_k(k);
+             size_t kk = require_k(k);
              size_t nq = qcodes.shape(0);
-             SearchResult out(nq, static_cast<size_t>(k));
+             SearchResult out(nq, kk);
              {
                py::gil_scoped_release release;
                q.search_symmetric(qcodes.data(), qfactors.data(), nq, codes.data(),
-                                  factors.data(), codes.shape(0), static_cast<size_t>(k),
+                                  factors.data(), codes.shape(0), kk,
                                   out.distances.mutable_data(), out.ids.mutable_data());
              }
              return out.to_tuple();
-           });
+           },
+           py::arg("query_codes"), py::arg("query_factors"), py::arg("codes"),
+           py::arg("factors"), py::arg("k"));
 }
 
 }  // namespace qvec::bind

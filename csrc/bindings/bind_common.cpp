@@ -9,31 +9,37 @@
 namespace qvec::bind {
 
 void register_common(py::module_& m) {
+  // Limits are read by the Python layer from here, so the core states them once.
+  m.attr("MAX_K") = kMaxK;
+
   m.def("simd_level", [] { return std::string(simd_level_name(simd_level())); });
   m.def("supported_simd_level",
         [] { return std::string(simd_level_name(supported_simd_level())); });
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
 
-  m.def("all_finite", [](FloatArray x) {
-    const float* data = x.data();
-    size_t n = static_cast<size_t>(x.size());
-    py::gil_scoped_release release;
-    return all_finite(data, n);
-  });
+  m.def(
+      "all_finite",
+      [](FloatArray x) {
+        const float* data = x.data();
+        size_t n = static_cast<size_t>(x.size());
+        py::gil_scoped_release release;
+        return all_finite(data, n);
+      },
+      py::arg("x"));
 
   m.def(
       "exact_search",
       [](FloatArray queries, FloatArray base, long long k, const std::string& metric) {
         require_matrix(queries, "queries");
         require_matrix(base, "base", static_cast<size_t>(queries.shape(1)));
-        require_k(k);
+        size_t kk = require_k(k);
         Metric met = parse_metric(metric.c_str());
         size_t nq = queries.shape(0), n = base.shape(0), d = queries.shape(1);
-        SearchResult out(nq, static_cast<size_t>(k));
+        SearchResult out(nq, kk);
         {
           py::gil_scoped_release release;
-          exact_search(queries.data(), nq, base.data(), n, d, met, static_cast<size_t>(k),
+          exact_search(queries.data(), nq, base.data(), n, d, met, kk,
                        out.distances.mutable_data(), out.ids.mutable_data());
         }
         return out.to_tuple();
@@ -44,13 +50,13 @@ void register_common(py::module_& m) {
       "topk_smallest",
       [](FloatArray distances, long long k) {
         require_matrix(distances, "distances");
-        require_k(k);
+        size_t kk = require_k(k);
         size_t nq = distances.shape(0), n = distances.shape(1);
-        SearchResult out(nq, static_cast<size_t>(k));
+        SearchResult out(nq, kk);
         {
           py::gil_scoped_release release;
-          topk_smallest(distances.data(), nq, n, static_cast<size_t>(k),
-                        out.distances.mutable_data(), out.ids.mutable_data());
+          topk_smallest(distances.data(), nq, n, kk, out.distances.mutable_data(),
+                        out.ids.mutable_data());
         }
         return out.to_tuple();
       },

@@ -9,6 +9,7 @@ namespace qvec::bind {
 namespace {
 
 void require_packed(const ByteArray& packed, size_t n, size_t m) {
+  checked_elements(n, fastscan_padded_m(m), "codes");
   size_t want = fastscan_packed_size(n, m);
   if (packed.ndim() != 1 || static_cast<size_t>(packed.size()) != want)
     throw py::value_error("packed codes must be a 1-D uint8 array of " + std::to_string(want) +
@@ -74,6 +75,7 @@ void register_fastscan(py::module_& m) {
           throw py::value_error("luts must be uint8 of shape (nq, m rounded up to even, 16)");
         require_packed(packed, n, m_);
         size_t nq = luts.shape(0);
+        checked_elements(nq, n, "the sums");
         py::array_t<uint16_t> sums({nq, n});
         uint16_t* out = sums.mutable_data();
         py::gil_scoped_release release;
@@ -86,16 +88,16 @@ void register_fastscan(py::module_& m) {
       "fastscan_search",
       [](FloatArray tables, ByteArray packed, size_t n, long long k, size_t rescore, bool exact) {
         require_tables(tables);
-        require_k(k);
+        size_t kk = require_k(k);
         size_t nq = tables.shape(0), m_ = tables.shape(1);
         require_packed(packed, n, m_);
         FastScanSearchOptions options;
         options.rescore = rescore;
         options.exact = exact;
-        SearchResult out(nq, static_cast<size_t>(k));
+        SearchResult out(nq, kk);
         {
           py::gil_scoped_release release;
-          fastscan_search(tables.data(), nq, m_, packed.data(), n, static_cast<size_t>(k),
+          fastscan_search(tables.data(), nq, m_, packed.data(), n, kk,
                           options, out.distances.mutable_data(), out.ids.mutable_data());
         }
         return out.to_tuple();

@@ -24,6 +24,7 @@ void register_pq(py::module_& m) {
   m.def(
       "pq8_unpack",
       [](ByteArray packed, size_t n, size_t m_) {
+        checked_elements(n, m_, "codes");
         if (packed.ndim() != 1 || static_cast<size_t>(packed.size()) != pq8_packed_size(n, m_))
           throw py::value_error("packed codes must be a 1-D uint8 array of " +
                                 std::to_string(pq8_packed_size(n, m_)) + " bytes");
@@ -81,7 +82,8 @@ void register_pq(py::module_& m) {
                  static_cast<size_t>(c.shape(2)) != pq.dsub())
                throw py::value_error("codebooks must have shape (m, 2**nbits, dim/m)");
              pq.set_centroids(c.data());
-           })
+           },
+           py::arg("codebooks"))
       .def("encode",
            [](const ProductQuantizer& pq, FloatArray x) {
              require_matrix(x, "x", pq.dim());
@@ -91,7 +93,8 @@ void register_pq(py::module_& m) {
              py::gil_scoped_release release;
              pq.encode(x.data(), n, out);
              return codes;
-           })
+           },
+           py::arg("x"))
       .def("decode",
            [](const ProductQuantizer& pq, ByteArray codes) {
              require_matrix(codes, "codes", pq.code_size());
@@ -101,32 +104,35 @@ void register_pq(py::module_& m) {
              py::gil_scoped_release release;
              pq.decode(codes.data(), n, out);
              return x;
-           })
+           },
+           py::arg("codes"))
       .def("compute_tables",
            [](const ProductQuantizer& pq, FloatArray q) {
              require_matrix(q, "queries", pq.dim());
              size_t nq = q.shape(0);
+             checked_elements(nq, pq.m() * pq.ksub(), "the tables");
              py::array_t<float> tables({nq, pq.m(), pq.ksub()});
              float* out = tables.mutable_data();
              py::gil_scoped_release release;
              pq.compute_tables(q.data(), nq, out);
              return tables;
-           })
+           },
+           py::arg("queries"))
       .def(
           "search",
           [](const ProductQuantizer& pq, FloatArray q, ByteArray codes, long long k,
              size_t rescore, bool exact) {
             require_matrix(q, "queries", pq.dim());
             require_matrix(codes, "codes", pq.code_size());
-            require_k(k);
+            size_t kk = require_k(k);
             size_t nq = q.shape(0);
             FastScanSearchOptions options;
             options.rescore = rescore;
             options.exact = exact;
-            SearchResult out(nq, static_cast<size_t>(k));
+            SearchResult out(nq, kk);
             {
               py::gil_scoped_release release;
-              pq.search(q.data(), nq, codes.data(), codes.shape(0), static_cast<size_t>(k),
+              pq.search(q.data(), nq, codes.data(), codes.shape(0), kk,
                         out.distances.mutable_data(), out.ids.mutable_data(), options);
             }
             return out.to_tuple();
@@ -138,7 +144,7 @@ void register_pq(py::module_& m) {
           [](const ProductQuantizer& pq, FloatArray q, ByteArray packed, size_t n, long long k,
              size_t rescore, bool exact) {
             require_matrix(q, "queries", pq.dim());
-            require_k(k);
+            size_t kk = require_k(k);
             size_t want = pq.nbits() == 8 ? pq8_packed_size(n, pq.m())
                                           : fastscan_packed_size(n, pq.m());
             if (packed.ndim() != 1 || static_cast<size_t>(packed.size()) != want)
@@ -148,10 +154,10 @@ void register_pq(py::module_& m) {
             FastScanSearchOptions options;
             options.rescore = rescore;
             options.exact = exact;
-            SearchResult out(nq, static_cast<size_t>(k));
+            SearchResult out(nq, kk);
             {
               py::gil_scoped_release release;
-              pq.search_packed(q.data(), nq, packed.data(), n, static_cast<size_t>(k), options,
+              pq.search_packed(q.data(), nq, packed.data(), n, kk, options,
                                out.distances.mutable_data(), out.ids.mutable_data());
             }
             return out.to_tuple();
@@ -162,17 +168,18 @@ void register_pq(py::module_& m) {
            [](const ProductQuantizer& pq, ByteArray qcodes, ByteArray codes, long long k) {
              require_matrix(qcodes, "query_codes", pq.code_size());
              require_matrix(codes, "codes", pq.code_size());
-             require_k(k);
+             size_t kk = require_k(k);
              size_t nq = qcodes.shape(0);
-             SearchResult out(nq, static_cast<size_t>(k));
+             SearchResult out(nq, kk);
              {
                py::gil_scoped_release release;
                pq.search_sdc(qcodes.data(), nq, codes.data(), codes.shape(0),
-                             static_cast<size_t>(k), out.distances.mutable_data(),
+                             kk, out.distances.mutable_data(),
                              out.ids.mutable_data());
              }
              return out.to_tuple();
-           });
+           },
+           py::arg("query_codes"), py::arg("codes"), py::arg("k"));
 }
 
 }  // namespace qvec::bind

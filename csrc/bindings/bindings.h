@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <string>
 
 #include "qvec/common.h"
@@ -33,8 +34,21 @@ void require_matrix(const Array& a, const char* name, size_t cols = 0) {
                           " columns; got " + std::to_string(a.shape(1)));
 }
 
-inline void require_k(long long k) {
-  if (k <= 0) throw py::value_error("k must be >= 1; got " + std::to_string(k));
+/// The k contract of every search binding (qvec::check_k: 1 <= k <= kMaxK), applied before
+/// any result buffer is allocated, so k = 2**40 is a ValueError and not a MemoryError.
+inline size_t require_k(long long k) {
+  if (k < 1) throw py::value_error("k must be >= 1; got " + std::to_string(k));
+  check_k(static_cast<size_t>(k));  // k > kMaxK: std::invalid_argument, i.e. ValueError
+  return static_cast<size_t>(k);
+}
+
+/// rows * cols, or ValueError when the element count of a result of that shape overflows a
+/// size_t (checked before the buffer is allocated).
+inline size_t checked_elements(size_t rows, size_t cols, const char* what) {
+  if (cols != 0 && rows > (SIZE_MAX / 16) / cols)
+    throw py::value_error(std::string(what) + " of shape (" + std::to_string(rows) + ", " +
+                          std::to_string(cols) + ") is too large");
+  return rows * cols;
 }
 
 /// A (rows, k) float32 / int64 result pair.
@@ -42,8 +56,15 @@ struct SearchResult {
   py::array_t<float> distances;
   py::array_t<idx_t> ids;
   SearchResult(size_t rows, size_t k)
-      : distances({rows, k}), ids({rows, k}) {}
+      : distances(alloc<float>(rows, k)), ids(alloc<idx_t>(rows, k)) {}
   py::tuple to_tuple() { return py::make_tuple(distances, ids); }
+
+ private:
+  template <class T>
+  static py::array_t<T> alloc(size_t rows, size_t k) {
+    checked_elements(rows, k, "the search result");
+    return py::array_t<T>({rows, k});
+  }
 };
 
 }  // namespace qvec::bind
