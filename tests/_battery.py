@@ -1,17 +1,53 @@
-"""Runs every kernel-backed entry point on fixed data and saves the outputs to an .npz.
+"""The SIMD-parity battery: every kernel family's entry points on fixed, seeded data.
 
-test_simd_levels.py runs this once per SIMD level (QVEC_SIMD set in a subprocess) and compares
-each level with the scalar reference. Families added later append their own outputs here.
+tests/test_simd_levels.py runs this module once per SIMD level, each run in its own process
+(the level is chosen once per process from QVEC_SIMD), and compares every output of every
+level with the scalar run. This is the only such harness: a new kernel family adds a function
+to FAMILIES (and, for outputs that may differ in rounding, an entry in TOLERANCE).
+
+Each family returns {name: array}. TOLERANCE says how an output is compared; every output not
+listed there must be identical to scalar (codes, ids, integer sums, and float results whose
+arithmetic is the same at every level).
+
+Run directly: ``QVEC_SIMD=avx2 python tests/_battery.py out.npz``.
 """
+from __future__ import annotations
+
 import sys
+from typing import Callable, Dict, Tuple, Union
 
 import numpy as np
 
 import qvec
+from qvec import _core
+
+Outputs = Dict[str, np.ndarray]
+#: ("close", rtol, atol): np.testing.assert_allclose; ("bits", fraction): uint8 packed codes
+#: whose differing bits are at most that fraction of all bits (a sign that FMA rounding moves
+#: across zero).
+Tolerance = Union[Tuple[str, float, float], Tuple[str, float]]
+
+_FLOAT = ("close", 1e-4, 1e-4)
+TOLERANCE: Dict[str, Tolerance] = {
+    # dense: FMA and summation order differ between levels.
+    "dense/exact_l2_d": _FLOAT, "dense/exact_ip_d": _FLOAT,
+    "dense/exact_l2_few_d": _FLOAT, "dense/exact_ip_few_d": _FLOAT,
+    "dense/rerank_l2_d": ("close", 1e-5, 1e-5), "dense/rerank_ip_d": ("close", 1e-5, 1e-5),
+    # pq8: tables and ADC sums are float sums; trained codebooks may move where FMA rounding
+    # flips a near-tie assignment.
+    "pq8/l2_tables": _FLOAT, "pq8/ip_tables": _FLOAT,
+    "pq8/l2_adc_d": _FLOAT, "pq8/ip_adc_d": _FLOAT,
+    "pq8/l2_adc_packed_d": _FLOAT, "pq8/ip_adc_packed_d": _FLOAT,
+    "pq8/l2_sdc_d": _FLOAT, "pq8/ip_sdc_d": _FLOAT,
+    "pq8/trained_codebooks": ("close", 1e-3, 1e-3),
+    # rabitq: a rotated encode goes through the dense matmul kernel.
+    "rabitq/rotated_codes": ("bits", 1e-3), "rabitq/rotated_factors": ("close", 1e-4, 1e-4),
+}
 
 
-def battery():
-    out = {"level": np.array(qvec.simd_level())}
+def dense() -> Outputs:
+    """Float dot / L2 tiles: exact search (few-query and packed paths), top-k, re-ranking."""
+    out: Outputs = {}
     rng = np.random.default_rng(99)
     # Odd sizes on purpose: dims not a multiple of 8/16, n not a multiple of 16/64.
     base = rng.standard_normal((1337, 45)).astype(np.float32)
@@ -19,9 +55,22 @@ def battery():
     for metric in ("l2", "ip"):
         out[f"exact_{metric}_d"], out[f"exact_{metric}_i"] = qvec.exact_search(
             queries, base, 17, metric)
+        out[f"exact_{metric}_few_d"], out[f"exact_{metric}_few_i"] = qvec.exact_search(
+            queries[:2], base, 5, metric)
     scores = rng.integers(0, 50, size=(7, 1000)).astype(np.float32)
     out["topk_d"], out["topk_i"] = qvec.topk(scores, 33)
+    x = rng.standard_normal((700, 77)).astype(np.float32) + 0.3
+    q = rng.standard_normal((13, 77)).astype(np.float32)
+    cand = rng.integers(-1, 700, size=(13, 40))
+    for metric in ("l2", "ip"):
+        out[f"rerank_{metric}_d"], out[f"rerank_{metric}_i"] = qvec.rerank(q, cand, x, 5, metric)
+    return out
 
+
+def pq8() -> Outputs:
+    """8-bit PQ: encoding (nearest centroid), tables, ADC scan (raw and packed), SDC, k-means."""
+    out: Outputs = {}
+    rng = np.random.default_rng(98)
     pq_base = rng.standard_normal((2000, 24)).astype(np.float32)
     pq_queries = rng.standard_normal((13, 24)).astype(np.float32)
     for metric in ("l2", "ip"):
@@ -29,13 +78,101 @@ def battery():
         # Fixed codebooks so that every level scans the same codes.
         pq.codebooks = np.random.default_rng(5).standard_normal((6, 256, 4)).astype(np.float32)
         codes = pq.encode(pq_base)
-        out[f"pq_{metric}_codes"] = codes
-        out[f"pq_{metric}_tables"] = pq.distance_tables(pq_queries)
-        out[f"pq_{metric}_adc_d"], out[f"pq_{metric}_adc_i"] = pq.search(pq_queries, codes, 21)
-        out[f"pq_{metric}_sdc_d"], out[f"pq_{metric}_sdc_i"] = pq.search_sdc(
+        out[f"{metric}_codes"] = codes
+        out[f"{metric}_tables"] = pq.distance_tables(pq_queries)
+        out[f"{metric}_adc_d"], out[f"{metric}_adc_i"] = pq.search(pq_queries, codes, 21)
+        out[f"{metric}_adc_packed_d"], out[f"{metric}_adc_packed_i"] = pq.search(
+            pq_queries, pq.pack(codes), 21)
+        out[f"{metric}_sdc_d"], out[f"{metric}_sdc_i"] = pq.search_sdc(
             pq.encode(pq_queries), codes, 21)
     trained = qvec.ProductQuantizer(24, 6).fit(pq_base, iters=3, seed=4)
-    out["pq_trained_codebooks"] = trained.codebooks
+    out["trained_codebooks"] = trained.codebooks
+    return out
+
+
+def _nibbles(full: np.ndarray) -> np.ndarray:
+    n, m = full.shape
+    codes = np.zeros((n, (m + 1) // 2), np.uint8)
+    for j in range(m):
+        codes[:, j // 2] |= (full[:, j] << (4 * (j % 2))).astype(np.uint8)
+    return codes
+
+
+def pq4() -> Outputs:
+    """4-bit fast-scan: packing, table quantization, the 16-bit scan, and the three search
+    modes (quantized, re-scored, exact), over m and n around the block sizes."""
+    out: Outputs = {}
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 5, 6, 8, 13, 32):
+        for n in (1, 31, 33, 100, 1000):
+            full = rng.integers(0, 16, size=(n, m)).astype(np.uint8)
+            tables = rng.random((9, m, 16)).astype(np.float32)
+            packed = _core.fastscan_pack(_nibbles(full), m)
+            luts, bias, scale = _core.fastscan_quantize_tables(tables)
+            key = f"m{m}_n{n}"
+            out[f"{key}_packed"] = packed
+            out[f"{key}_luts"], out[f"{key}_bias"], out[f"{key}_scale"] = luts, bias, scale
+            out[f"{key}_sums"] = _core.fastscan_scan_sums(luts, packed, n, m)
+            for rescore, exact in ((0, False), (2, False), (0, True)):
+                d, i = _core.fastscan_search(tables, packed, n, 10, rescore, exact)
+                out[f"{key}_r{rescore}_e{int(exact)}_d"] = d
+                out[f"{key}_r{rescore}_e{int(exact)}_i"] = i
+    return out
+
+
+def _packed_bits(rng: np.random.Generator, n: int, nbytes: int) -> np.ndarray:
+    return rng.integers(0, 256, size=(n, nbytes), dtype=np.uint8)
+
+
+def hamming() -> Outputs:
+    """XOR + popcount tiles: all-pairs distances and top-k, odd byte counts and long codes."""
+    out: Outputs = {}
+    rng = np.random.default_rng(7)
+    for nbytes in (1, 37, 48, 601):
+        a, b = _packed_bits(rng, 11, nbytes), _packed_bits(rng, 530, nbytes)
+        out[f"b{nbytes}_dist"] = qvec.hamming_distances(a, b)
+        out[f"b{nbytes}_d"], out[f"b{nbytes}_i"] = qvec.hamming_search(a, b, 7)
+    many = _packed_bits(rng, 70, 48)
+    out["many_d"], out["many_i"] = qvec.hamming_search(many, _packed_bits(rng, 1500, 48), 10)
+    return out
+
+
+def rabitq() -> Outputs:
+    """Asymmetric binary codes: encoding, AND + popcount over query bit planes for every
+    query_bits step, and the symmetric level-pair scan."""
+    out: Outputs = {}
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((700, 77)).astype(np.float32) + 0.3
+    q = rng.standard_normal((13, 77)).astype(np.float32)
+    mean = x.mean(0).astype(np.float32)
+    for bits in (1, 3):
+        for metric in ("ip", "l2"):
+            bq = qvec.BinaryQuantizer(77, bits, metric)
+            bq._bq.set_transform(mean, None)  # no rotation: encoding is the same at every level
+            codes, qcodes = bq.encode(x), bq.encode(q)
+            tag = f"b{bits}_{metric}"
+            out[f"{tag}_codes"], out[f"{tag}_factors"] = codes.codes, codes.factors
+            for qb in (1, 4, 5, 8):
+                out[f"{tag}_q{qb}_d"], out[f"{tag}_q{qb}_i"] = bq.search(q, codes, 9,
+                                                                         query_bits=qb)
+            out[f"{tag}_sym_d"], out[f"{tag}_sym_i"] = bq.search_symmetric(qcodes, codes, 9)
+    rotated = qvec.BinaryQuantizer(77, 2, rotate="random").fit(x, seed=1)
+    enc = rotated.encode(x)
+    out["rotated_codes"], out["rotated_factors"] = enc.codes, enc.factors
+    return out
+
+
+FAMILIES: Dict[str, Callable[[], Outputs]] = {
+    "dense": dense, "pq8": pq8, "pq4": pq4, "hamming": hamming, "rabitq": rabitq,
+}
+
+
+def battery() -> Outputs:
+    """Every family's outputs, keyed "family/name", plus the level the process ran at."""
+    out: Outputs = {"level": np.array(qvec.simd_level())}
+    for family, run in FAMILIES.items():
+        for name, value in run().items():
+            out[f"{family}/{name}"] = np.asarray(value)
     return out
 
 

@@ -42,7 +42,3 @@ def reference_topk(dist, k):
         values = np.hstack([values, np.full((dist.shape[0], pad), np.inf)])
     return values, order
 
-
-def recall_at(found, truth, k):
-    hits = sum(len(np.intersect1d(f[:k], t[:k])) for f, t in zip(found, truth))
-    return hits / (k * len(truth))

@@ -72,7 +72,9 @@ def test_accepts_float64_lists_and_non_contiguous(rng):
 @pytest.mark.parametrize("kwargs,exc,match", [
     (dict(k=0), ValueError, "k must be >= 1"),
     (dict(k=1.5), TypeError, "k must be an integer"),
-    (dict(metric="cosine"), ValueError, "metric"),
+    (dict(metric="cos"), ValueError, "metric"),
+    (dict(k=qvec.MAX_K + 1), ValueError, "k must be <="),
+    (dict(k=2**40), ValueError, "k must be <="),
 ])
 def test_bad_arguments(rng, kwargs, exc, match):
     x = rng.standard_normal((10, 8)).astype(np.float32)
@@ -87,7 +89,9 @@ def test_bad_arrays(rng):
     with pytest.raises(ValueError, match="dimension mismatch"):
         qvec.exact_search(x, x[:, :4], 1)
     with pytest.raises(ValueError, match="2-D|shape"):
-        qvec.exact_search(x[0], x, 1)
+        qvec.exact_search(x[None], x, 1)
+    with pytest.raises(ValueError, match="2-D|shape"):
+        qvec.exact_search(x, x[0], 1)
     with pytest.raises(ValueError, match="empty"):
         qvec.exact_search(x[:0], x, 1)
     with pytest.raises(ValueError, match="empty"):
@@ -132,3 +136,41 @@ def test_threads_setting():
     with pytest.raises(ValueError):
         qvec.set_num_threads(0)
     qvec.set_num_threads(before)
+
+
+def test_one_query_as_a_1d_array(rng):
+    base = rng.standard_normal((50, 8)).astype(np.float32)
+    q = rng.standard_normal(8).astype(np.float32)
+    for metric in ("l2", "ip", "cosine"):
+        dist, ids = qvec.exact_search(q, base, 5, metric)
+        assert dist.shape == ids.shape == (5,)
+        want_d, want_i = qvec.exact_search(q[None], base, 5, metric)
+        np.testing.assert_array_equal(ids, want_i[0])
+        np.testing.assert_array_equal(dist, want_d[0])
+    values, cols = qvec.topk(base[0], 3)
+    assert values.shape == cols.shape == (3,)
+    np.testing.assert_array_equal(cols, np.argsort(base[0], kind="stable")[:3])
+
+
+def test_cosine_is_normalized_inner_product(rng):
+    base = rng.standard_normal((300, 16)).astype(np.float32) * rng.uniform(0.1, 10, (300, 1))
+    base = base.astype(np.float32)
+    base[7] = 0  # an all-zero vector: similarity 0 to everything
+    queries = (rng.standard_normal((6, 16)) * 3).astype(np.float32)
+    base_before, queries_before = base.copy(), queries.copy()
+    dist, ids = qvec.exact_search(queries, base, 300, "cosine")
+    np.testing.assert_array_equal(base, base_before)  # the caller's arrays are not touched
+    np.testing.assert_array_equal(queries, queries_before)
+    b64, q64 = base.astype(np.float64), queries.astype(np.float64)
+    norms = np.linalg.norm(b64, axis=1)
+    cos = (q64 / np.linalg.norm(q64, axis=1, keepdims=True)) @ (
+        b64 / np.where(norms > 0, norms, 1)[:, None]).T
+    want = np.take_along_axis(cos, ids, axis=1)
+    np.testing.assert_allclose(dist, want, atol=1e-5)
+    assert (np.diff(dist, axis=1) <= 1e-6).all()  # largest first
+    np.testing.assert_array_equal(ids[:, :10], np.argsort(-cos, axis=1, kind="stable")[:, :10])
+    assert dist.max() <= 1 + 1e-5 and dist.min() >= -1 - 1e-5
+    bad = base.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="base contains NaN"):
+        qvec.exact_search(queries, bad, 3, "cosine")

@@ -1,13 +1,9 @@
 """4-bit product quantization and the fast-scan search: packing, the quantized-table scan
 against a numpy model of the same integer arithmetic, float ADC against decoded vectors,
-re-scoring, every SIMD level against scalar, and the public API."""
+re-scoring, and the public API. (Every SIMD level against scalar: tests/test_simd_levels.py.)"""
 from __future__ import annotations
 
-import json
-import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -154,7 +150,7 @@ def test_rescore_never_lowers_recall(n, m, k, seed):
     _, exact_ids = topk_model(float_adc(tables, full), k)
 
     def recall(ids):
-        return sum(len(set(a[a >= 0]) & set(b[b >= 0])) for a, b in zip(ids, exact_ids))
+        return qvec.recall_at_k(ids, exact_ids, k)
 
     previous = recall(_core.fastscan_search(tables, packed, n, k, 0, False)[1])
     for r in (1, 2, 4, 16):
@@ -212,7 +208,7 @@ def test_search_raw_and_packed_agree_and_recall_is_sane(data):
         np.testing.assert_array_equal(d1, d2)
     _, gt = qvec.exact_search(q, pq.decode(codes), 10)
     _, ids = pq.search(q, fast, 10)
-    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, gt)]) > 0.8
+    assert qvec.recall_at_k(ids, gt, 10) > 0.8
     dist, ids = pq.search(q[:2], fast, 3005)
     assert (ids[:, 3000:] == -1).all() and np.isinf(dist[:, 3000:]).all()
     assert (np.diff(dist[:, :3000], axis=1) >= 0).all()
@@ -263,52 +259,6 @@ def test_8bit_unchanged_by_rescore_argument(data):
     d2, i2 = pq.search(q, codes, 7, rescore=4)
     np.testing.assert_array_equal(i1, i2)
     np.testing.assert_array_equal(d1, d2)
-
-
-# -- every SIMD level against scalar ----------------------------------------------------------
-LEVEL_SCRIPT = r"""
-import json, sys
-import numpy as np
-import qvec
-from qvec import _core
-out = {"level": qvec.simd_level()}
-rng = np.random.default_rng(3)
-for m in (1, 2, 5, 6, 8, 13, 32):
-    for n in (1, 31, 33, 100, 1000):
-        full = rng.integers(0, 16, size=(n, m)).astype(np.uint8)
-        codes = np.zeros((n, (m + 1) // 2), np.uint8)
-        for j in range(m):
-            codes[:, j // 2] |= (full[:, j] << (4 * (j % 2))).astype(np.uint8)
-        tables = rng.random((9, m, 16)).astype(np.float32)
-        packed = _core.fastscan_pack(codes, m)
-        luts, bias, scale = _core.fastscan_quantize_tables(tables)
-        key = f"{m}/{n}"
-        out[key + "/sums"] = _core.fastscan_scan_sums(luts, packed, n, m).tolist()
-        for r, ex in ((0, False), (2, False), (0, True)):
-            d, i = _core.fastscan_search(tables, packed, n, 10, r, ex)
-            out[f"{key}/{r}/{ex}"] = [d.tolist(), i.tolist()]
-json.dump(out, sys.stdout)
-"""
-
-
-def run_level(level: str) -> dict:
-    env = dict(os.environ, QVEC_SIMD=level)
-    res = subprocess.run([sys.executable, "-c", LEVEL_SCRIPT], env=env, capture_output=True,
-                         text=True, check=True)
-    return json.loads(res.stdout)
-
-
-def test_every_simd_level_matches_scalar():
-    scalar = run_level("scalar")
-    assert scalar["level"] == "scalar"
-    best = qvec.supported_simd_level()
-    levels = {"scalar": [], "avx2": ["avx2"], "avx512": ["avx2", "avx512"]}[best]
-    for level in levels:
-        got = run_level(level)
-        assert got["level"] == level
-        for key, value in scalar.items():
-            if key != "level":
-                assert got[key] == value, (level, key)
 
 
 @pytest.mark.parametrize("k", [1, 33, 40, 150])

@@ -115,10 +115,52 @@ def test_writer_checks(tmp_path):
         qio.write_vectors(tmp_path / "a.ibin", np.zeros((2, 2), np.float32))
 
 
-def test_large_file_dimension_sampling(tmp_path, monkeypatch):
-    monkeypatch.setattr(qio, "_DIM_SAMPLES", 8)
+def test_row_headers_checked_in_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(qio, "_CHECK_BYTES", 64)  # a few rows per chunk
     x = np.arange(100 * 3, dtype=np.float32).reshape(100, 3)
     qio.write_fvecs(tmp_path / "big.fvecs", x)
     got = qio.read_fvecs(tmp_path / "big.fvecs")
     np.testing.assert_array_equal(np.ascontiguousarray(got[10:20]), x[10:20])
     np.testing.assert_array_equal(qio.read_fvecs(tmp_path / "big.fvecs", mmap=False), x)
+    for path, reader, last in ((tmp_path / "big.fvecs", qio.read_fvecs, 99),
+                               (tmp_path / "big.bvecs", qio.read_bvecs, 99)):
+        if reader is qio.read_bvecs:
+            qio.write_bvecs(path, (x % 256).astype(np.uint8))
+        raw = bytearray(path.read_bytes())
+        row = len(raw) // 100
+        raw[last * row:last * row + 4] = np.int32(4).tobytes()  # the last row, the last chunk
+        path.write_bytes(bytes(raw))
+        for mmap in (True, False):
+            with pytest.raises(qvec.FormatError, match=f"vector {last} has dimension 4"):
+                reader(path, mmap=mmap)
+
+
+@pytest.mark.parametrize("ext", [".fvecs", ".ivecs", ".bvecs"])
+def test_every_row_header_is_checked_when_mapped(tmp_path, ext):
+    # A bad header on a row that a sample of 4096 rows would skip: the default (mapped) reader
+    # used to return the file without noticing.
+    n, d = 5000, 2
+    sampled = set(np.unique(np.linspace(0, n - 1, 4096).astype(np.int64)).tolist())
+    bad_row = next(r for r in range(n) if r not in sampled)
+    path = tmp_path / f"v{ext}"
+    qio.write_vectors(path, np.ones((n, d), np.uint8 if ext == ".bvecs" else np.float32)
+                      if ext != ".ivecs" else np.ones((n, d), np.int32))
+    raw = bytearray(path.read_bytes())
+    row = len(raw) // n
+    raw[bad_row * row:bad_row * row + 4] = np.int32(d + 1).tobytes()
+    path.write_bytes(bytes(raw))
+    with pytest.raises(qvec.FormatError, match=f"vector {bad_row} has dimension {d + 1}"):
+        qio.read_vectors(path)
+    with pytest.raises(qvec.FormatError, match=f"vector {bad_row} has dimension"):
+        qio.read_vectors(path, mmap=False)
+
+
+@pytest.mark.parametrize("ext", [".fvecs", ".fbin", ".ivecs", ".bvecs", ".ibin", ".u8bin"])
+def test_complex_values_are_refused(tmp_path, ext):
+    # Writing would keep only the real part; the file must not be written at all.
+    x = np.ones((3, 4), np.complex64) * (1 + 2j)
+    with pytest.raises(TypeError, match="complex.*imaginary part"):
+        qio.write_vectors(tmp_path / f"c{ext}", x)
+    assert not (tmp_path / f"c{ext}").exists()
+    with pytest.raises(TypeError, match="real numeric"):
+        qio.write_vectors(tmp_path / f"s{ext}", np.array([["a", "b"]]))

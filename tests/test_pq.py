@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import qvec
-from conftest import clustered, recall_at, reference_distances, reference_topk
+from conftest import clustered, reference_distances, reference_topk
 
 
 @pytest.fixture(scope="module")
@@ -178,13 +178,13 @@ def test_recall_not_worse_than_numpy_kmeans():
     _, truth = qvec.exact_search(queries, base, 10)
     pq = qvec.ProductQuantizer(32, 8).fit(base, iters=15, seed=0)
     _, found = pq.search(queries, pq.encode(base), 10)
-    ours = recall_at(found, truth, 10)
+    ours = qvec.recall_at_k(found, truth, 10)
 
     ref = qvec.ProductQuantizer(32, 8)
     ref.codebooks = np.stack([numpy_kmeans(base[:, 4 * j:4 * j + 4].astype(np.float64), 256, 15, j)
                               for j in range(8)])
     _, found_ref = ref.search(queries, ref.encode(base), 10)
-    floor = recall_at(found_ref, truth, 10)
+    floor = qvec.recall_at_k(found_ref, truth, 10)
     assert ours >= floor - 0.01, (ours, floor)
     assert ours > 0.3
 

@@ -9,8 +9,10 @@ numpy in, numpy out; every search releases the GIL and runs on all cores.
 from __future__ import annotations
 
 from . import _core
+from ._checks import MAX_K, METRICS, ROTATIONS
 from ._errors import FormatError, NotTrainedError
 from .binary import BinaryCodes, BinaryQuantizer, hamming_distances, hamming_search
+from .evaluate import recall_at_k
 from .exact import exact_search, topk
 from .fastscan import FastScanCodes
 from .pq import ProductQuantizer
@@ -27,9 +29,12 @@ __all__ = [
     "FastScanCodes",
     "FlatIndex",
     "FormatError",
+    "MAX_K",
+    "METRICS",
     "NotTrainedError",
     "PQIndex",
     "ProductQuantizer",
+    "ROTATIONS",
     "exact_search",
     "index_factory",
     "io",
@@ -37,6 +42,7 @@ __all__ = [
     "hamming_distances",
     "hamming_search",
     "load",
+    "recall_at_k",
     "rerank",
     "set_num_threads",
     "simd_level",

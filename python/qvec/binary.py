@@ -1,30 +1,43 @@
 """Binary codes: Hamming search on packed bits, and a binary quantizer with asymmetric search."""
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
-from ._checks import as_codes, as_float_matrix, check_int, check_metric
+from ._checks import (ROTATIONS, ByteMatrix, FloatMatrix, IdMatrix, Rotation, SearchResult,
+                      as_codes, as_float_matrix, as_queries, as_query_codes, check_int, check_k,
+                      check_metric, check_rotate, core_metric, normalized, one_row)
 from ._errors import NotTrainedError
+from ._progress import progress_callback
+
+__all__ = ["BinaryCodes", "BinaryQuantizer", "hamming_distances", "hamming_search", "MAX_BITS",
+           "MAX_QUERY_BITS", "ROTATIONS"]
 
 # Per-vector floats before the per-level scales: ||x_r||^2, <x - mean, mean>, rho.
-_FIXED_FACTORS = 3
+_FIXED_FACTORS: int = int(_core.BINARY_FIXED_FACTORS)
 
-MAX_BITS = 8
-MAX_QUERY_BITS = 8
-ROTATIONS = (None, "random", "itq")
+#: Largest ``bits`` of a BinaryQuantizer (the core's limit).
+MAX_BITS: int = int(_core.BINARY_MAX_BITS)
+#: Largest ``query_bits`` of an asymmetric search (the core's limit).
+MAX_QUERY_BITS: int = int(_core.BINARY_MAX_QUERY_BITS)
+#: Hamming search: (distances int32 (nq, k), ids int64 (nq, k)).
+HammingResult = Tuple[npt.NDArray[np.int32], IdMatrix]
+_PACKED = "uint8 packed bits (numpy.packbits(bits, axis=1))"
 
 
-def _as_packed(codes, name: str, nbytes: Optional[int] = None) -> np.ndarray:
+def _as_packed(codes: Union[npt.ArrayLike, BinaryCodes], name: str,
+               nbytes: Optional[int] = None) -> ByteMatrix:
     """Returns packed codes (or a BinaryCodes' bits) as C-contiguous uint8 (n, nbytes)."""
     if isinstance(codes, BinaryCodes):
         codes = codes.codes
-    return as_codes(codes, name, nbytes, kind="uint8 packed bits (numpy.packbits(bits, axis=1))")
+    return as_codes(codes, name, nbytes, kind=_PACKED)
 
 
-def hamming_distances(a, b) -> np.ndarray:
+def hamming_distances(a: Union[npt.ArrayLike, BinaryCodes],
+                      b: Union[npt.ArrayLike, BinaryCodes]) -> npt.NDArray[np.int32]:
     """All pairwise Hamming distances between two sets of packed codes.
 
     Args:
@@ -40,24 +53,32 @@ def hamming_distances(a, b) -> np.ndarray:
     return _core.hamming_distances(a, b)
 
 
-def hamming_search(query_codes, codes, k: int) -> Tuple[np.ndarray, np.ndarray]:
+def hamming_search(query_codes: Union[npt.ArrayLike, BinaryCodes],
+                   codes: Union[npt.ArrayLike, BinaryCodes], k: int) -> HammingResult:
     """k nearest codes by Hamming distance (bring your own bits).
 
+    The one search in qvec whose distances are not float32: Hamming distances are counts, so
+    they come back as int32.
+
     Args:
-        query_codes: uint8 (nq, nbytes), bits packed as ``numpy.packbits(bits, axis=1)``; any
-            nbytes >= 1 (not only multiples of 8 or 64).
+        query_codes: uint8 (nq, nbytes), bits packed as ``numpy.packbits(bits, axis=1)``, or
+            one query code as a 1-D (nbytes,) array; any nbytes >= 1 (not only multiples of 8
+            or 64).
         codes: uint8 (n, nbytes), same nbytes.
-        k: neighbours per query, >= 1.
+        k: neighbours per query, 1 <= k <= ``qvec.MAX_K``.
 
     Returns:
         (distances int32 (nq, k), ids int64 (nq, k)), smallest distance first, ties to the
-        smaller id; when k > n the missing slots hold id -1 and distance 2**31 - 1.
-        Runs on all threads with the GIL released.
+        smaller id; when k > n the missing slots hold id -1 and distance 2**31 - 1; shape (k,)
+        each for a 1-D query code. Runs on all threads with the GIL released.
     """
-    k = check_int(k, "k")
-    query_codes = _as_packed(query_codes, "query_codes")
-    codes = _as_packed(codes, "codes", query_codes.shape[1])
-    return _core.hamming_search(query_codes, codes, k)
+    k = check_k(k)
+    if isinstance(query_codes, BinaryCodes):
+        query_codes = query_codes.codes
+    qcodes, single = as_query_codes(query_codes, "query_codes", kind=_PACKED)
+    result: HammingResult = _core.hamming_search(
+        qcodes, _as_packed(codes, "codes", qcodes.shape[1]), k)
+    return one_row(result, single)
 
 
 class BinaryCodes:
@@ -77,7 +98,10 @@ class BinaryCodes:
     Supports ``len()`` and row selection (``codes[10:20]``, ``codes[ids]``).
     """
 
-    def __init__(self, codes, factors):
+    codes: ByteMatrix
+    factors: FloatMatrix
+
+    def __init__(self, codes: npt.ArrayLike, factors: npt.ArrayLike) -> None:
         factors_arr = np.asarray(factors)
         if factors_arr.ndim != 2 or factors_arr.shape[1] < _FIXED_FACTORS + 1:
             raise ValueError(f"factors must be float32 of shape (n, 3 + bits); got "
@@ -95,22 +119,23 @@ class BinaryCodes:
 
     @property
     def bits(self) -> int:
-        return self.factors.shape[1] - _FIXED_FACTORS
+        """Levels per coordinate."""
+        return int(self.factors.shape[1]) - _FIXED_FACTORS
 
     @property
     def shape(self) -> Tuple[int, int]:
         """(n, bytes of packed bits per vector), as ``codes.shape``."""
-        return self.codes.shape
+        return int(self.codes.shape[0]), int(self.codes.shape[1])
 
     @property
     def nbytes(self) -> int:
         """Memory held: packed bits plus the float32 factors."""
-        return self.codes.nbytes + self.factors.nbytes
+        return int(self.codes.nbytes + self.factors.nbytes)
 
     def __len__(self) -> int:
-        return self.codes.shape[0]
+        return int(self.codes.shape[0])
 
-    def __getitem__(self, rows) -> "BinaryCodes":
+    def __getitem__(self, rows: Any) -> BinaryCodes:
         codes, factors = self.codes[rows], self.factors[rows]
         if codes.ndim == 1:
             codes, factors = codes[None], factors[None]
@@ -119,17 +144,18 @@ class BinaryCodes:
     def __repr__(self) -> str:
         return f"BinaryCodes(n={len(self)}, bits={self.bits}, bytes={self.codes.shape[1]})"
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         """Row-aligned arrays: {"codes": uint8 (n, code_size), "factors": float32 (n, 3 + bits)}."""
         return {"codes": self.codes, "factors": self.factors}
 
-    def __setstate__(self, state):
-        self.__init__(state["codes"], state["factors"])
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(state["codes"], state["factors"])  # type: ignore[misc]
 
 
-def _random_orthogonal(dim: int, rng: np.random.Generator) -> np.ndarray:
+def _random_orthogonal(dim: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
-    return q * np.sign(np.diag(r))[None, :]
+    out: npt.NDArray[np.float64] = q * np.sign(np.diag(r))[None, :]
+    return out
 
 
 class BinaryQuantizer:
@@ -148,15 +174,20 @@ class BinaryQuantizer:
 
     Args:
         dim: vector dimension.
-        bits: levels per coordinate, 1..8; code size ``bits * ceil(dim / 8)`` bytes.
-        metric: "ip" (inner products, largest first) or "l2" (squared distances, smallest
-            first).
-        rotate: None or False (no rotation), "random" or True (a seeded random orthogonal
-            matrix) or "itq" (iterative quantization: a rotation learned on the training set
-            that minimises the sign quantization error, started from the random one). "random" is the safe
-            choice: the estimator is unbiased over random rotations. "itq" lowers the
-            reconstruction error and helps with bits > 1, but a data-aligned rotation can bias
-            the 1-bit estimate on strongly structured data (measure before using it).
+        bits: levels per coordinate, 1..``MAX_BITS`` (8); code size ``bits * ceil(dim / 8)``
+            bytes.
+        metric: "l2" (estimated squared distances, smallest first; the default of every qvec
+            search), "ip" (estimated inner products, largest first) or "cosine" (estimated
+            cosine similarities, largest first: the quantizer normalizes a copy of every
+            vector it trains on, encodes or searches with, and scores by inner product).
+            (Before 0.2 the default was "ip".)
+        rotate: None (no rotation), "random" (a seeded random orthogonal matrix) or "itq"
+            (iterative quantization: a rotation learned on the training set that minimises
+            the sign quantization error, started from the random one); True and False are
+            accepted for "random" and None. "random" is the safe choice: the estimator is
+            unbiased over random rotations. "itq" lowers the reconstruction error and helps
+            with bits > 1, but a data-aligned rotation can bias the 1-bit estimate on strongly
+            structured data (measure before using it).
 
     Example:
         >>> bq = qvec.BinaryQuantizer(384, bits=1, metric="ip", rotate="random").fit(base)
@@ -166,31 +197,36 @@ class BinaryQuantizer:
         >>> dist, ids = qvec.rerank(queries, cand, base, k=10, metric="ip")
     """
 
-    def __init__(self, dim: int, bits: int = 1, metric: str = "ip",
-                 rotate: Optional[str] = None):
+    def __init__(self, dim: int, bits: int = 1, metric: str = "l2",
+                 rotate: Rotation = None) -> None:
         dim = check_int(dim, "dim")
         bits = check_int(bits, "bits")
         if bits > MAX_BITS:
             raise ValueError(f"bits must be in [1, {MAX_BITS}]; got {bits}")
-        if isinstance(rotate, bool):  # True / False: a random rotation or none
-            rotate = "random" if rotate else None
-        if rotate not in ROTATIONS:
-            raise ValueError(f"rotate must be one of {ROTATIONS} (or a bool); got {rotate!r}")
-        self.rotate = rotate
-        self._bq = _core.BinaryQuantizer(dim, bits, check_metric(metric))
+        self._rotate = check_rotate(rotate)
+        self._metric = check_metric(metric, allow_cosine=True)
+        self._bq = _core.BinaryQuantizer(dim, bits, core_metric(self._metric))
 
     # -- parameters ---------------------------------------------------------------------------
     @property
     def dim(self) -> int:
+        """Vector dimension."""
         return self._bq.dim
 
     @property
     def bits(self) -> int:
+        """Levels per coordinate."""
         return self._bq.bits
 
     @property
     def metric(self) -> str:
-        return self._bq.metric
+        """"l2", "ip" or "cosine"."""
+        return self._metric
+
+    @property
+    def rotate(self) -> Optional[str]:
+        """The rotation: None, "random" or "itq"."""
+        return self._rotate
 
     @property
     def code_size(self) -> int:
@@ -199,16 +235,17 @@ class BinaryQuantizer:
 
     @property
     def is_trained(self) -> bool:
+        """Whether :meth:`fit` has run."""
         return self._bq.is_trained
 
     @property
-    def mean(self) -> np.ndarray:
+    def mean(self) -> npt.NDArray[np.float32]:
         """Training mean, float32 (dim,)."""
         self._require_trained()
         return self._bq.get_mean()
 
     @property
-    def rotation(self) -> Optional[np.ndarray]:
+    def rotation(self) -> Optional[FloatMatrix]:
         """Orthogonal float32 (dim, dim) applied as ``(x - mean) @ rotation``, or None."""
         self._require_trained()
         return self._bq.get_rotation()
@@ -219,120 +256,138 @@ class BinaryQuantizer:
                 f"rotate={self.rotate!r}, {state})")
 
     # -- training -----------------------------------------------------------------------------
-    def fit(self, x, seed: int = 0, itq_iters: int = 20,
-            max_train: Optional[int] = 10000) -> "BinaryQuantizer":
-        """Learns the centre (training mean) and the rotation.
+    def fit(self, x: npt.ArrayLike, *, seed: int = 0, max_train: Optional[int] = 10000,
+            verbose: bool = False, itq_iters: int = 20) -> BinaryQuantizer:
+        """Learns the centre (training mean) and the rotation. Every option is keyword-only
+        (``fit(x, 3)`` is a TypeError; write ``seed=3``).
 
         Args:
             x: (n, dim) training vectors.
             seed: seeds the random rotation (also ITQ's starting point) and the training
-                sample; results depend on the seed only.
-            itq_iters: ITQ iterations (rotate="itq").
+                sample, >= 0; results depend on the seed only.
             max_train: ITQ trains on at most this many vectors (a seeded sample); None: all.
+                The mean is always taken over all of x.
+            verbose: show a progress bar (tqdm if installed) over the ITQ iterations.
+            itq_iters: ITQ iterations (rotate="itq").
         Returns:
             self
         """
         seed = check_int(seed, "seed", minimum=0)
         itq_iters = check_int(itq_iters, "itq_iters")
-        x = as_float_matrix(x, "x", self.dim)
-        mean = x.mean(axis=0, dtype=np.float64)
+        limit = None if max_train is None else check_int(max_train, "max_train")
+        data = self._prepare(as_float_matrix(x, "x", self.dim))
+        mean = data.mean(axis=0, dtype=np.float64)
         rotation = None
         if self.rotate is not None:
             rng = np.random.default_rng(seed)
-            rot = _random_orthogonal(self.dim, rng)
+            rot: npt.NDArray[Any] = _random_orthogonal(self.dim, rng)
             if self.rotate == "itq":
-                sample = x
-                if max_train is not None and x.shape[0] > check_int(max_train, "max_train"):
-                    sample = x[np.sort(rng.choice(x.shape[0], max_train, replace=False))]
-                rot = _itq((sample - mean).astype(np.float32), rot.astype(np.float32), itq_iters)
+                sample = data
+                if limit is not None and data.shape[0] > limit:
+                    sample = data[np.sort(rng.choice(data.shape[0], limit, replace=False))]
+                progress = progress_callback("qvec ITQ training", verbose, unit="iteration")
+                rot = _itq((sample - mean).astype(np.float32), rot.astype(np.float32), itq_iters,
+                           progress)
             rotation = np.ascontiguousarray(rot, dtype=np.float32)
         self._bq.set_transform(mean.astype(np.float32), rotation)
         return self
 
     # -- codes --------------------------------------------------------------------------------
-    def encode(self, x) -> BinaryCodes:
-        """Encodes (n, dim) vectors: :class:`BinaryCodes` with uint8 codes
-        (n, bits * ceil(dim / 8)) and float32 factors (n, 3 + bits)."""
+    def encode(self, x: npt.ArrayLike) -> BinaryCodes:
+        """Encodes (n, dim) vectors to the codes :meth:`search` takes: :class:`BinaryCodes`
+        with uint8 codes (n, bits * ceil(dim / 8)) and float32 factors (n, 3 + bits)."""
         self._require_trained()
-        codes, factors = self._bq.encode(as_float_matrix(x, "x", self.dim))
+        codes, factors = self._bq.encode(self._prepare(as_float_matrix(x, "x", self.dim)))
         return BinaryCodes(codes, factors)
 
-    def decode(self, codes: BinaryCodes) -> np.ndarray:
-        """Float32 (n, dim) reconstructions ``mean + (sum_l alpha_l s_l) @ R.T``."""
+    def decode(self, codes: BinaryCodes) -> FloatMatrix:
+        """Float32 (n, dim) reconstructions ``mean + (sum_l alpha_l s_l) @ R.T`` (for
+        "cosine", of the normalized vectors)."""
         self._require_trained()
-        codes = self._check_codes(codes, "codes")
-        return self._bq.decode(codes.codes, codes.factors)
+        checked = self._check_codes(codes, "codes")
+        return self._bq.decode(checked.codes, checked.factors)
 
     # -- search -------------------------------------------------------------------------------
-    def search(self, queries, codes: BinaryCodes, k: int,
-               query_bits: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: npt.ArrayLike, codes: BinaryCodes, k: int,
+               query_bits: Optional[int] = None) -> SearchResult:
         """Asymmetric search: float queries against binary codes.
 
         Args:
-            queries: (nq, dim) array-like.
+            queries: (nq, dim) array-like, or one query as a 1-D (dim,) array.
             codes: :class:`BinaryCodes` from :meth:`encode`.
-            k: neighbours per query, >= 1.
-            query_bits: bits per query coordinate, 1..8; None picks 4 for bits=1 and 8 for
-                bits > 1 (the query must then be finer than the codes). Costs grow in steps of
-                4 bits: 1-4 cost the same, 5-8 twice as much.
+            k: neighbours per query, 1 <= k <= ``qvec.MAX_K``.
+            query_bits: bits per query coordinate, 1..``MAX_QUERY_BITS`` (8); None picks 4
+                for bits=1 and 8 for bits > 1 (the query must then be finer than the codes).
+                Costs grow in steps of 4 bits: 1-4 cost the same, 5-8 twice as much.
 
         Returns:
-            (distances float32 (nq, k), ids int64 (nq, k)), best first: estimated inner
-            products (largest first) for "ip", estimated squared distances (smallest first) for
-            "l2"; ties to the smaller id; k > n pads with id -1 and -inf / +inf. For top
-            accuracy search ``10 * k`` and pass the ids to :func:`qvec.rerank`.
+            (distances float32 (nq, k), ids int64 (nq, k)), best first: estimated squared
+            distances (smallest first) for "l2", estimated inner products (largest first) for
+            "ip", estimated cosine similarities (largest first) for "cosine"; ties to the
+            smaller id; k > n pads with id -1 and +inf / -inf; shape (k,) each for a 1-D
+            query. For top accuracy search ``10 * k`` and pass the ids to
+            :func:`qvec.rerank` with the same metric.
         """
         self._require_trained()
-        k = check_int(k, "k")
+        k = check_k(k)
         if query_bits is None:
             query_bits = 4 if self.bits == 1 else 8
         query_bits = check_int(query_bits, "query_bits")
         if query_bits > MAX_QUERY_BITS:
             raise ValueError(f"query_bits must be in [1, {MAX_QUERY_BITS}]; got {query_bits}")
-        queries = as_float_matrix(queries, "queries", self.dim)
-        codes = self._check_codes(codes, "codes")
-        return self._bq.search(queries, codes.codes, codes.factors, k, query_bits)
+        q, single = as_queries(queries, "queries", self.dim)
+        checked = self._check_codes(codes, "codes")
+        result: SearchResult = self._bq.search(self._prepare(q), checked.codes, checked.factors,
+                                               k, query_bits)
+        return one_row(result, single)
 
-    def search_symmetric(self, query_codes, codes, k: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Symmetric search: encoded queries against codes.
+    def search_symmetric(self, query_codes: BinaryCodes, codes: BinaryCodes,
+                         k: int) -> SearchResult:
+        """Symmetric search: encoded queries against codes, for every ``bits``.
 
-        For bits=1 this is Hamming search on the sign bits: (distances int32, ids int64),
-        smallest first (``query_codes`` and ``codes`` may be :class:`BinaryCodes` or uint8
-        arrays). For bits > 1 it scores ``<xhat, yhat>`` from the popcounts of every pair of
-        levels, plus the exact norm / mean terms of both sides: (distances float32, ids int64)
-        best first as in :meth:`search`; both arguments must be :class:`BinaryCodes`.
+        Scores ``<xhat, yhat>`` from the popcounts of every pair of levels, plus the exact
+        norm / mean terms of both sides, and returns (distances float32 (nq, k), ids int64
+        (nq, k)) best first in the units of :meth:`search` (estimated squared distances for
+        "l2", inner products for "ip", cosine similarities for "cosine"). Both arguments are
+        :class:`BinaryCodes` from :meth:`encode`. (Before 0.2, bits=1 returned int32 Hamming
+        distances of the sign bits; for those, call
+        ``qvec.hamming_search(query_codes.codes, codes.codes, k)``.)
         """
         self._require_trained()
-        k = check_int(k, "k")
-        if self.bits == 1:
-            nbytes = self._bq.level_bytes
-            return hamming_search(_as_packed(query_codes, "query_codes", nbytes),
-                                  _as_packed(codes, "codes", nbytes), k)
-        query_codes = self._check_codes(query_codes, "query_codes")
-        codes = self._check_codes(codes, "codes")
-        return self._bq.search_symmetric(query_codes.codes, query_codes.factors, codes.codes,
-                                         codes.factors, k)
+        k = check_k(k)
+        qc = self._check_codes(query_codes, "query_codes")
+        cc = self._check_codes(codes, "codes")
+        result: SearchResult = self._bq.search_symmetric(qc.codes, qc.factors, cc.codes,
+                                                         cc.factors, k)
+        return result
 
     # -- pickling -----------------------------------------------------------------------------
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         trained = self.is_trained
         return {"dim": self.dim, "bits": self.bits, "metric": self.metric, "rotate": self.rotate,
                 "mean": self._bq.get_mean() if trained else None,
                 "rotation": self._bq.get_rotation() if trained else None}
 
-    def __setstate__(self, state):
-        self.__init__(state["dim"], state["bits"], state["metric"], state["rotate"])
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(state["dim"], state["bits"], state["metric"],  # type: ignore[misc]
+                      state["rotate"])
         if state["mean"] is not None:
             self._bq.set_transform(state["mean"], state["rotation"])
+
+    def _prepare(self, x: FloatMatrix) -> FloatMatrix:
+        """x as the core sees it: a normalized copy for "cosine", else x itself."""
+        return normalized(x) if self._metric == "cosine" else x
 
     def _require_trained(self) -> None:
         if not self.is_trained:
             raise NotTrainedError("this BinaryQuantizer is not trained: call fit(x) first")
 
-    def _check_codes(self, codes, name: str) -> BinaryCodes:
+    def _check_codes(self, codes: Any, name: str) -> BinaryCodes:
         if not isinstance(codes, BinaryCodes):
+            hint = (" (for Hamming distances of raw packed bits use qvec.hamming_search)"
+                    if isinstance(codes, np.ndarray) else "")
             raise TypeError(f"{name} must be BinaryCodes from BinaryQuantizer.encode; got "
-                            f"{type(codes).__name__}")
+                            f"{type(codes).__name__}{hint}")
         if codes.codes.shape[1] != self.code_size or codes.bits != self.bits:
             raise ValueError(f"{name} do not match this quantizer: expected bits={self.bits}, "
                              f"{self.code_size} bytes per vector; got bits={codes.bits}, "
@@ -340,11 +395,14 @@ class BinaryQuantizer:
         return codes
 
 
-def _itq(v: np.ndarray, rotation: np.ndarray, iters: int) -> np.ndarray:
+def _itq(v: FloatMatrix, rotation: FloatMatrix, iters: int,
+         progress: Optional[Callable[[int, int], None]] = None) -> FloatMatrix:
     """Iterative quantization (Gong & Lazebnik): alternately B = sign(V R) and the orthogonal
     Procrustes solution R = U W^T of V^T B = U S W^T, which minimises ||B - V R||_F."""
-    for _ in range(iters):
+    for it in range(iters):
         b = np.where(v @ rotation > 0, np.float32(1), np.float32(-1))
         u, _, wt = np.linalg.svd((v.T @ b).astype(np.float64))
         rotation = (u @ wt).astype(np.float32)
+        if progress is not None:
+            progress(it + 1, iters)
     return rotation

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 import qvec
 
+T = TypeVar("T")
+Search = Callable[[Any, int], Tuple[npt.NDArray[Any], npt.NDArray[np.int64]]]
 
-def embeddings_like(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+
+def embeddings_like(n: int, dim: int, rng: np.random.Generator) -> npt.NDArray[np.float32]:
     """Clustered vectors on a low-dimensional manifold, like real embeddings: 200 clusters,
     32 latent dimensions mapped to dim by a random linear map, plus a little noise."""
     latent = 32
@@ -19,21 +24,17 @@ def embeddings_like(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
     z = centers[labels] + rng.standard_normal((n, latent)).astype(np.float32)
     lift = rng.standard_normal((latent, dim)).astype(np.float32) / np.sqrt(latent)
     noise = 0.1 * rng.standard_normal((n, dim))
-    return (z @ lift + noise).astype(np.float32)
+    out: npt.NDArray[np.float32] = (z @ lift + noise).astype(np.float32)
+    return out
 
 
-def recall_at(found: np.ndarray, truth: np.ndarray, k: int) -> float:
-    hits = sum(len(np.intersect1d(f[:k], t[:k])) for f, t in zip(found, truth))
-    return hits / (k * len(truth))
-
-
-def timed(fn):
+def timed(fn: Callable[[], T]) -> Tuple[T, float]:
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=128)
@@ -52,17 +53,19 @@ def main(argv=None) -> None:
           f"metric l2, k={k}; re-ranking keeps the best {short} codes")
 
     (_, truth), t_exact = timed(lambda: qvec.exact_search(queries, base, k))
-    rows = [("exact search", 4 * args.dim, 1.0, nq / t_exact, 0.0)]
+    rows: List[Tuple[str, int, float, float, float]] = [
+        ("exact search", 4 * args.dim, 1.0, nq / t_exact, 0.0)]
 
-    def measure(name, fit, search, stored):
+    def measure(name: str, fit: Callable[[], Any], search: Search,
+                stored: Callable[[Any], int]) -> None:
         model, t_fit = timed(fit)
         code_bytes = round(stored(model) / args.n)  # everything the search reads per vector
         (_, found), t_search = timed(lambda: search(model, k))
-        rows.append((name, code_bytes, recall_at(found, truth, k), nq / t_search, t_fit))
+        rows.append((name, code_bytes, qvec.recall_at_k(found, truth, k), nq / t_search, t_fit))
         (_, cand), t_short = timed(lambda: search(model, short))
         (_, found), t_rerank = timed(lambda: qvec.rerank(queries, cand, base, k))
-        rows.append((f"  + exact re-rank of {short}", code_bytes, recall_at(found, truth, k),
-                     nq / (t_short + t_rerank), t_fit))
+        rows.append((f"  + exact re-rank of {short}", code_bytes,
+                     qvec.recall_at_k(found, truth, k), nq / (t_short + t_rerank), t_fit))
 
     m8, m4 = args.dim // 4, args.dim // 2
     pq8 = qvec.ProductQuantizer(args.dim, m8, nbits=8)

@@ -1,47 +1,57 @@
 """Exact (brute-force) search and batched top-k."""
 from __future__ import annotations
 
-from typing import Tuple
-
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
-from ._checks import as_float_matrix, check_int, check_metric
+from ._checks import (SearchResult, as_float_matrix, as_queries, check_k, check_metric,
+                      core_metric, normalized, one_row)
 
 
-def exact_search(queries, base, k: int, metric: str = "l2") -> Tuple[np.ndarray, np.ndarray]:
+def exact_search(queries: npt.ArrayLike, base: npt.ArrayLike, k: int,
+                 metric: str = "l2") -> SearchResult:
     """Exact k-nearest neighbours of each query in ``base``.
 
     Args:
-        queries: (nq, d) array-like; converted to float32.
+        queries: (nq, d) array-like, or one query as a 1-D (d,) array; converted to float32.
         base: (n, d) array-like; converted to float32.
-        k: neighbours per query, >= 1. When k > n the missing slots hold id -1 and the worst
-            value (+inf for "l2", -inf for "ip").
-        metric: "l2" (squared Euclidean distance, smallest first) or "ip" (inner product,
-            largest first). For cosine similarity, L2-normalize both sides and use "ip".
+        k: neighbours per query, 1 <= k <= ``qvec.MAX_K``. When k > n the missing slots hold
+            id -1 and the worst value (+inf for "l2", -inf for "ip" and "cosine").
+        metric: "l2" (squared Euclidean distance, smallest first), "ip" (inner product,
+            largest first) or "cosine" (cosine similarity, largest first: qvec normalizes
+            copies of both sides, never the caller's arrays; an all-zero vector has
+            similarity 0 to everything).
 
     Returns:
         (distances float32 (nq, k), ids int64 (nq, k)), best first; ties go to the smaller id.
-        Runs on all threads (see :func:`set_num_threads`) with the GIL released.
+        A 1-D query gives arrays of shape (k,). Runs on all threads (see
+        :func:`set_num_threads`) with the GIL released.
     """
-    metric = check_metric(metric)
-    k = check_int(k, "k")
-    queries = as_float_matrix(queries, "queries")
-    # The native search reports NaN/inf in base itself, without a separate pass over it.
-    base = as_float_matrix(base, "base", queries.shape[1], check_finite=False)
-    return _core.exact_search(queries, base, k, metric)
+    metric = check_metric(metric, allow_cosine=True)
+    k = check_k(k)
+    q, single = as_queries(queries, "queries")
+    # The native search reports NaN/inf in base itself, without a separate pass over it; the
+    # cosine path checks first, since normalizing would turn a NaN row into zeros.
+    cosine = metric == "cosine"
+    b = as_float_matrix(base, "base", q.shape[1], check_finite=cosine)
+    if cosine:
+        q, b = normalized(q), normalized(b)
+    result: SearchResult = _core.exact_search(q, b, k, core_metric(metric))
+    return one_row(result, single)
 
 
-def topk(scores, k: int, largest: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k of a (nq, n) score matrix.
+def topk(scores: npt.ArrayLike, k: int, largest: bool = False) -> SearchResult:
+    """Row-wise top-k of a (nq, n) score matrix (or of one 1-D row of n scores).
 
     Returns (values float32 (nq, k), column ids int64 (nq, k)), smallest first (largest first
     with ``largest=True``); ties go to the smaller column; k > n pads with id -1 and +inf
-    (-inf when ``largest``).
+    (-inf when ``largest``). A 1-D input gives arrays of shape (k,).
     """
-    k = check_int(k, "k")
-    scores = as_float_matrix(scores, "scores")
+    k = check_k(k)
+    s, single = as_queries(scores, "scores")
     if largest:
-        values, ids = _core.topk_smallest(-scores, k)
-        return -values, ids
-    return _core.topk_smallest(scores, k)
+        values, ids = _core.topk_smallest(-s, k)
+        return one_row((-values, ids), single)
+    result: SearchResult = _core.topk_smallest(s, k)
+    return one_row(result, single)

@@ -1,10 +1,13 @@
 """Scan-optimized storage of product-quantization codes (4-bit "fast-scan" and 8-bit blocks)."""
 from __future__ import annotations
 
+from typing import Any, Dict
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
-from ._checks import as_codes, check_int
+from ._checks import ByteMatrix, as_codes, check_int
 
 
 class FastScanCodes:
@@ -30,7 +33,7 @@ class FastScanCodes:
 
     __slots__ = ("_packed", "_n", "_m", "_nbits")
 
-    def __init__(self, codes, m: int, nbits: int = 4):
+    def __init__(self, codes: npt.ArrayLike, m: int, nbits: int = 4) -> None:
         m = check_int(m, "m")
         nbits = check_int(nbits, "nbits")
         if nbits not in (4, 8):
@@ -65,14 +68,14 @@ class FastScanCodes:
         return int(self._packed.nbytes)
 
     @property
-    def data(self) -> np.ndarray:
+    def data(self) -> npt.NDArray[np.uint8]:
         """The packed layout, a read-only 1-D uint8 array."""
         return self._packed
 
     def __len__(self) -> int:
         return self._n
 
-    def to_codes(self) -> np.ndarray:
+    def to_codes(self) -> ByteMatrix:
         """The codes back, uint8 (n, code_size)."""
         unpack = _core.fastscan_unpack if self._nbits == 4 else _core.pq8_unpack
         return unpack(self._packed, self._n, self._m)
@@ -81,8 +84,8 @@ class FastScanCodes:
         return (f"FastScanCodes(n={self._n}, m={self._m}, nbits={self._nbits}, "
                 f"nbytes={self.nbytes})")
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         return {"codes": self.to_codes(), "m": self._m, "nbits": self._nbits}
 
-    def __setstate__(self, state):
-        self.__init__(state["codes"], state["m"], state.get("nbits", 4))
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(state["codes"], state["m"], state.get("nbits", 4))  # type: ignore[misc]

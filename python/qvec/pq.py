@@ -1,18 +1,22 @@
 """Product quantization: train codebooks, encode, decode, and search codes."""
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
-from ._checks import as_codes, as_float_matrix, check_int, check_metric
+from ._checks import (ByteMatrix, FloatMatrix, SearchResult, as_codes, as_float_matrix,
+                      as_queries, as_query_codes, check_int, check_k, check_metric, core_metric,
+                      normalized, one_row)
 from ._errors import NotTrainedError
 from ._progress import progress_callback
 from .fastscan import FastScanCodes
 
-#: Bits per subquantizer code. 8: one byte per code, 256 centroids, exact ADC search.
-#: 4: two codes per byte, 16 centroids, searched with the fast-scan (in-register lookup) kernels.
+#: Bits per subquantizer code (the core validates nbits). 8: one byte per code, 256 centroids,
+#: exact ADC search. 4: two codes per byte, 16 centroids, searched with the fast-scan
+#: (in-register lookup) kernels.
 SUPPORTED_NBITS = (4, 8)
 
 
@@ -28,8 +32,11 @@ class ProductQuantizer:
             byte per subquantizer; 4 stores two codes per byte and searches them with the
             fast-scan kernels (16-entry tables held in SIMD registers), several times faster
             than 8-bit at the same code size.
-        metric: "l2" (squared distances, smallest first) or "ip" (inner products, largest
-            first). Codebooks are trained with k-means (L2) for both.
+        metric: "l2" (squared distances, smallest first; the default of every qvec search),
+            "ip" (inner products, largest first) or "cosine" (cosine similarities, largest
+            first: the quantizer normalizes a copy of every vector it trains on, encodes or
+            searches with, and scores by inner product, so decode returns unit-norm
+            reconstructions). Codebooks are trained with k-means (L2) for all three.
 
     Example:
         >>> pq = qvec.ProductQuantizer(128, m=16).fit(train)
@@ -42,32 +49,34 @@ class ProductQuantizer:
         >>> dist, ids = pq4.search(queries, fast, k=10, rescore=4)
     """
 
-    def __init__(self, dim: int, m: int, nbits: int = 8, metric: str = "l2"):
+    def __init__(self, dim: int, m: int, nbits: int = 8, metric: str = "l2") -> None:
         dim = check_int(dim, "dim")
         m = check_int(m, "m")
         nbits = check_int(nbits, "nbits")
-        if nbits not in SUPPORTED_NBITS:
-            raise ValueError(f"nbits must be one of {SUPPORTED_NBITS}; got {nbits}")
-        if dim % m != 0:
-            raise ValueError(f"m must divide dim; got dim={dim}, m={m}")
-        self._pq = _core.ProductQuantizer(dim, m, nbits, check_metric(metric))
+        self._metric = check_metric(metric, allow_cosine=True)
+        # The core checks nbits in SUPPORTED_NBITS and that m divides dim.
+        self._pq = _core.ProductQuantizer(dim, m, nbits, core_metric(self._metric))
 
     # -- parameters ---------------------------------------------------------------------------
     @property
     def dim(self) -> int:
+        """Vector dimension."""
         return self._pq.dim
 
     @property
     def m(self) -> int:
+        """Number of subquantizers."""
         return self._pq.m
 
     @property
     def nbits(self) -> int:
+        """Bits per subquantizer code (4 or 8)."""
         return self._pq.nbits
 
     @property
     def metric(self) -> str:
-        return self._pq.metric
+        """"l2", "ip" or "cosine"."""
+        return self._metric
 
     @property
     def code_size(self) -> int:
@@ -76,6 +85,7 @@ class ProductQuantizer:
 
     @property
     def is_trained(self) -> bool:
+        """Whether codebooks exist (from :meth:`fit` or assigned)."""
         return self._pq.is_trained
 
     def __repr__(self) -> str:
@@ -84,18 +94,19 @@ class ProductQuantizer:
                 f"metric={self.metric!r}, {state})")
 
     # -- training -----------------------------------------------------------------------------
-    def fit(self, x, iters: int = 25, seed: int = 0, max_train: Optional[int] = None,
-            verbose: bool = False) -> "ProductQuantizer":
+    def fit(self, x: npt.ArrayLike, *, seed: int = 0, max_train: Optional[int] = None,
+            verbose: bool = False, iters: int = 25) -> ProductQuantizer:
         """Trains the codebooks with k-means in each subspace (k-means++ seeding, empty
         clusters re-split). Deterministic for a given ``seed`` whatever the thread count.
+        Every option is keyword-only (``fit(x, 10)`` is a TypeError; write ``iters=10``).
 
         Args:
             x: (n, dim) training vectors, n >= 2**nbits.
-            iters: Lloyd iterations per subspace.
-            seed: random seed (sampling and initialisation).
+            seed: random seed (sampling and initialisation), >= 0.
             max_train: use at most this many vectors (a seeded sample); None means
                 256 * 2**nbits, as FAISS does.
             verbose: show a progress bar (tqdm if installed) over subspaces.
+            iters: Lloyd iterations per subspace.
         Returns:
             self
         """
@@ -105,23 +116,23 @@ class ProductQuantizer:
         ksub = 1 << self.nbits
         if limit and limit < ksub:
             raise ValueError(f"max_train must be >= 2**nbits = {ksub}; got {limit}")
-        x = as_float_matrix(x, "x", self.dim)
-        if x.shape[0] < ksub:
-            raise ValueError(f"x has {x.shape[0]} training vectors; nbits={self.nbits} needs at "
-                             f"least 2**nbits = {ksub}")
-        progress = progress_callback("qvec PQ training", verbose)
-        self._pq.train(x, iters, seed, limit, progress)
+        data = self._prepare(as_float_matrix(x, "x", self.dim))
+        if data.shape[0] < ksub:
+            raise ValueError(f"x has {data.shape[0]} training vectors; nbits={self.nbits} needs "
+                             f"at least 2**nbits = {ksub}")
+        progress = progress_callback("qvec PQ training", verbose, unit="subspace")
+        self._pq.train(data, iters, seed, limit, progress)
         return self
 
     @property
-    def codebooks(self) -> np.ndarray:
+    def codebooks(self) -> FloatMatrix:
         """Codebooks, float32 (m, 2**nbits, dim // m) (a copy). Assign to bring your own, e.g.
         ``faiss.vector_to_array(index.pq.centroids).reshape(m, 256, dim // m)``."""
         self._require_trained()
         return self._pq.get_centroids()
 
     @codebooks.setter
-    def codebooks(self, value) -> None:
+    def codebooks(self, value: npt.ArrayLike) -> None:
         ksub, dsub = 1 << self.nbits, self.dim // self.m
         arr = np.asarray(value)
         if arr.shape != (self.m, ksub, dsub):
@@ -131,31 +142,35 @@ class ProductQuantizer:
         self._pq.set_centroids(flat.reshape(self.m, ksub, dsub))
 
     # -- codes --------------------------------------------------------------------------------
-    def encode(self, x) -> np.ndarray:
-        """Encodes (n, dim) vectors to uint8 codes of shape (n, code_size).
+    def encode(self, x: npt.ArrayLike) -> ByteMatrix:
+        """Encodes (n, dim) vectors to the codes :meth:`search` takes: uint8 (n, code_size).
 
         nbits=8: ``codes[i, j]`` is the code of subquantizer j. nbits=4: packed nibbles,
         ``codes[i, j // 2] >> (4 * (j % 2)) & 15`` is the code of subquantizer j (even j in the
-        low nibble; for odd m the last high nibble is 0)."""
+        low nibble; for odd m the last high nibble is 0). :meth:`pack` turns them into the
+        scan layout (:class:`FastScanCodes`) once, for many searches."""
         self._require_trained()
-        return self._pq.encode(as_float_matrix(x, "x", self.dim))
+        return self._pq.encode(self._prepare(as_float_matrix(x, "x", self.dim)))
 
-    def decode(self, codes) -> np.ndarray:
-        """Reconstructs float32 (n, dim) vectors from (n, code_size) uint8 codes."""
+    def decode(self, codes: npt.ArrayLike) -> FloatMatrix:
+        """Reconstructs float32 (n, dim) vectors from (n, code_size) uint8 codes (for
+        "cosine", reconstructions of the normalized vectors)."""
         self._require_trained()
         return self._pq.decode(as_codes(codes, "codes", self.code_size))
 
-    def distance_tables(self, queries) -> np.ndarray:
-        """Per-query lookup tables, float32 (nq, m, 2**nbits): squared subspace distances for
-        "l2", subspace inner products for "ip". The ADC score of a code is the sum over j of
+    def distance_tables(self, queries: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Per-query lookup tables, float32 (nq, m, 2**nbits) ((m, 2**nbits) for a 1-D query):
+        squared subspace distances for "l2", subspace inner products for "ip" (and for
+        "cosine", of the normalized query). The ADC score of a code is the sum over j of
         ``tables[q, j, code[j]]``."""
         self._require_trained()
-        tables = self._pq.compute_tables(as_float_matrix(queries, "queries", self.dim))
-        if self.metric == "ip":
+        q, single = as_queries(queries, "queries", self.dim)
+        tables = self._pq.compute_tables(self._prepare(q))
+        if self.metric != "l2":
             np.negative(tables, out=tables)
-        return tables
+        return tables[0] if single else tables
 
-    def pack(self, codes) -> FastScanCodes:
+    def pack(self, codes: npt.ArrayLike) -> FastScanCodes:
         """Rearranges (n, code_size) codes once into the scan layout (:class:`FastScanCodes`),
         which :meth:`search` and :meth:`search_sdc` then use without rearranging on each call.
         Worth it when the same codes are searched by many small query batches."""
@@ -163,16 +178,16 @@ class ProductQuantizer:
         return FastScanCodes(as_codes(codes, "codes", self.code_size), self.m, self.nbits)
 
     # -- search -------------------------------------------------------------------------------
-    def search(self, queries, codes, k: int,
-               rescore: Union[int, str] = 0) -> Tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: npt.ArrayLike, codes: Union[npt.ArrayLike, FastScanCodes], k: int,
+               rescore: Union[int, str] = 0) -> SearchResult:
         """Asymmetric distance (ADC) search: float queries against codes.
 
         Args:
-            queries: (nq, dim) float vectors.
+            queries: (nq, dim) float vectors, or one query as a 1-D (dim,) array.
             codes: (n, code_size) uint8 codes from :meth:`encode`, or the
                 :class:`FastScanCodes` from :meth:`pack` (used as is; raw codes are
                 rearranged into the scan layout on each call).
-            k: results per query.
+            k: results per query, 1 <= k <= ``qvec.MAX_K``.
             rescore: nbits=4 only (8-bit search is always the exact ADC top-k).
                 0: rank with the per-query tables quantized to uint8 (the fast-scan
                 approximation; distances are the quantized sums converted back to float
@@ -181,38 +196,49 @@ class ProductQuantizer:
                 error). "exact": the exact float ADC top-k (any candidate the quantization
                 error bound cannot rule out is re-scored); slower for large m.
 
-        Returns (distances float32 (nq, k), ids int64 (nq, k)) best-first (ties to the smaller
-        id; k > n pads with id -1 and +inf / -inf). Ids are row numbers of ``codes``. To
-        re-rank, search k' = 10 * k and pass the ids to :func:`qvec.rerank`.
+        Returns (distances float32 (nq, k), ids int64 (nq, k)) best-first: squared distances
+        smallest first for "l2", inner products (cosine similarities for "cosine") largest
+        first; ties to the smaller id; k > n pads with id -1 and +inf / -inf; shape (k,) each
+        for a 1-D query. Ids are row numbers of ``codes``. To re-rank, search k' = 10 * k and
+        pass the ids to :func:`qvec.rerank` with the same metric.
         """
         self._require_trained()
-        k = check_int(k, "k")
+        k = check_k(k)
         if isinstance(rescore, str):
             if rescore != "exact":
                 raise ValueError(f"rescore must be an integer >= 0 or 'exact'; got {rescore!r}")
             factor, exact = 0, True
         else:
             factor, exact = check_int(rescore, "rescore", minimum=0), False
-        queries = as_float_matrix(queries, "queries", self.dim)
+        q, single = as_queries(queries, "queries", self.dim)
+        q = self._prepare(q)
+        result: SearchResult
         if isinstance(codes, FastScanCodes):
             self._require_packed_match(codes)
-            return self._pq.search_packed(queries, codes.data, codes.n, k, factor, exact)
-        codes = as_codes(codes, "codes", self.code_size)
-        return self._pq.search(queries, codes, k, factor, exact)
+            result = self._pq.search_packed(q, codes.data, codes.n, k, factor, exact)
+        else:
+            raw = as_codes(codes, "codes", self.code_size)
+            result = self._pq.search(q, raw, k, factor, exact)
+        return one_row(result, single)
 
-    def search_sdc(self, query_codes, codes, k: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Symmetric distance (SDC) search: encoded queries against codes, scored through
-        centroid-to-centroid distances (the distance between the two reconstructions); exact
-        for both nbits. ``codes`` may be a :class:`FastScanCodes` from :meth:`pack`."""
+    def search_sdc(self, query_codes: npt.ArrayLike, codes: Union[npt.ArrayLike, FastScanCodes],
+                   k: int) -> SearchResult:
+        """Symmetric distance (SDC) search: encoded queries ((nq, code_size) uint8, or one
+        (code_size,) code) against codes, scored through centroid-to-centroid distances (the
+        distance between the two reconstructions); exact for both nbits. ``codes`` may be a
+        :class:`FastScanCodes` from :meth:`pack`. Returns (float32, int64) as :meth:`search`.
+        """
         self._require_trained()
-        k = check_int(k, "k")
-        query_codes = as_codes(query_codes, "query_codes", self.code_size)
+        k = check_k(k)
+        qcodes, single = as_query_codes(query_codes, "query_codes", self.code_size)
+        result: SearchResult
         if isinstance(codes, FastScanCodes):
             self._require_packed_match(codes)
-            decoded = self._pq.decode(query_codes)
-            return self._pq.search_packed(decoded, codes.data, codes.n, k, 0, True)
-        codes = as_codes(codes, "codes", self.code_size)
-        return self._pq.search_sdc(query_codes, codes, k)
+            decoded = self._pq.decode(qcodes)
+            result = self._pq.search_packed(decoded, codes.data, codes.n, k, 0, True)
+        else:
+            result = self._pq.search_sdc(qcodes, as_codes(codes, "codes", self.code_size), k)
+        return one_row(result, single)
 
     def _require_packed_match(self, codes: FastScanCodes) -> None:
         if codes.nbits != self.nbits or codes.m != self.m:
@@ -220,14 +246,18 @@ class ProductQuantizer:
                              f"quantizer has m={self.m}, nbits={self.nbits}")
 
     # -- pickling -----------------------------------------------------------------------------
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         return {"dim": self.dim, "m": self.m, "nbits": self.nbits, "metric": self.metric,
                 "codebooks": self._pq.get_centroids() if self.is_trained else None}
 
-    def __setstate__(self, state):
-        self.__init__(state["dim"], state["m"], state["nbits"], state["metric"])
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(state["dim"], state["m"], state["nbits"], state["metric"])  # type: ignore[misc]
         if state["codebooks"] is not None:
             self.codebooks = state["codebooks"]
+
+    def _prepare(self, x: FloatMatrix) -> FloatMatrix:
+        """x as the core sees it: a normalized copy for "cosine", else x itself."""
+        return normalized(x) if self._metric == "cosine" else x
 
     def _require_trained(self) -> None:
         if not self.is_trained:

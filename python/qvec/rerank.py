@@ -1,52 +1,74 @@
 """Exact re-ranking of a shortlist of candidates (from binary or PQ search)."""
 from __future__ import annotations
 
-from typing import Tuple
-
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
-from ._checks import as_float_matrix, check_int, check_metric
+from ._checks import (IdMatrix, SearchResult, as_float_matrix, as_ids, as_queries, check_k,
+                      check_metric, normalized, one_row)
 
 
-def rerank(queries, candidate_ids, base, k: int, metric: str = "l2") -> Tuple[np.ndarray, np.ndarray]:
+def rerank(queries: npt.ArrayLike, candidate_ids: npt.ArrayLike, base: npt.ArrayLike, k: int,
+           metric: str = "l2") -> SearchResult:
     """Exact distances from each query to its candidates, and the best ``k`` of them.
 
     The second stage of a quantized search: search ``k' = 10 * k`` codes, then re-rank the
     shortlist with the original vectors::
 
         _, cand = bq.search(queries, codes, k=100)       # or pq.search(...)
-        dist, ids = qvec.rerank(queries, cand, base, k=10, metric="ip")
+        dist, ids = qvec.rerank(queries, cand, base, k=10)
 
     Args:
-        queries: (nq, d) array-like; converted to float32.
-        candidate_ids: (nq, c) integer array of row numbers of ``base``; -1 entries (search
-            padding) are skipped and repeated ids count once. Other ids outside [0, n) raise
-            IndexError.
+        queries: (nq, d) array-like, or one query as a 1-D (d,) array; converted to float32.
+        candidate_ids: (nq, c) integer array of row numbers of ``base`` ((c,) for a 1-D
+            query); -1 entries (search padding) are skipped and repeated ids count once. Any
+            other id outside [0, n), including negative ids and uint64 values beyond int64,
+            raises IndexError.
         base: (n, d) original vectors; converted to float32 (pass float32 C-contiguous to
             avoid a copy of the whole base). A candidate row holding NaN or inf raises
-            ValueError; rows that are not candidates are never read.
-        k: results per query, >= 1; missing results hold id -1 and +inf ("l2") / -inf ("ip").
-        metric: "l2" (squared distances, smallest first) or "ip" (inner products, largest
-            first).
+            ValueError; rows that are not candidates are never read (nor copied, for cosine).
+        k: results per query, 1 <= k <= ``qvec.MAX_K``; missing results hold id -1 and +inf
+            ("l2") / -inf ("ip", "cosine").
+        metric: "l2" (squared distances, smallest first), "ip" (inner products, largest
+            first) or "cosine" (cosine similarities, largest first; qvec normalizes copies of
+            the queries and of the candidate rows, never the caller's arrays).
 
     Returns:
-        (distances float32 (nq, k), ids int64 (nq, k)), best first, ties to the smaller id.
+        (distances float32 (nq, k), ids int64 (nq, k)), best first, ties to the smaller id;
+        shape (k,) each for a 1-D query.
     """
-    metric = check_metric(metric)
-    k = check_int(k, "k")
-    queries = as_float_matrix(queries, "queries")
+    metric = check_metric(metric, allow_cosine=True)
+    k = check_k(k)
+    q, single = as_queries(queries, "queries")
     # Only candidate rows are read; the native code reports NaN/inf in those, so the whole base
     # is not scanned on every call.
-    base = as_float_matrix(base, "base", queries.shape[1], check_finite=False)
-    if candidate_ids is None:
-        raise TypeError("candidate_ids must be an integer array of shape (nq, c); got None")
-    cand = np.asarray(candidate_ids)
-    if cand.dtype.kind not in "iu":
-        raise TypeError(f"candidate_ids must be an integer array (int64 preferred); got dtype "
-                        f"{cand.dtype}")
-    if cand.ndim != 2 or cand.shape[0] != queries.shape[0]:
-        raise ValueError(f"candidate_ids must have shape (nq, c) = ({queries.shape[0]}, c), one "
-                         f"row per query; got {tuple(cand.shape)}")
-    cand = np.ascontiguousarray(cand, dtype=np.int64)
-    return _core.rerank(queries, cand, base, k, metric)
+    b = as_float_matrix(base, "base", q.shape[1], check_finite=False)
+    cand, _ = as_ids(candidate_ids, "candidate_ids", q.shape[0])
+    if metric == "cosine":
+        return one_row(_rerank_cosine(normalized(q), cand, b, k), single)
+    result: SearchResult = _core.rerank(q, cand, b, k, metric)
+    return one_row(result, single)
+
+
+def _rerank_cosine(queries: npt.NDArray[np.float32], cand: IdMatrix,
+                   base: npt.NDArray[np.float32], k: int) -> SearchResult:
+    """Cosine re-ranking on a normalized copy of only the candidate rows: the candidates are
+    renumbered into that copy, ranked by inner product, and the ids mapped back. Renumbering
+    keeps the order of ids, so ties still go to the smaller original id."""
+    n = base.shape[0]
+    if cand.size and int(cand.max()) >= n:
+        raise IndexError(f"candidate_ids holds {int(cand.max())}, out of range for base with "
+                         f"{n} rows")
+    rows = np.unique(cand[cand >= 0])
+    if rows.size == 0:  # every slot is padding: nothing is read
+        empty: SearchResult = _core.rerank(queries, cand, base, k, "ip")
+        return empty
+    sub = base[rows]
+    if not _core.all_finite(sub):
+        bad = int(rows[np.flatnonzero(~np.isfinite(sub).all(axis=1))[0]])
+        raise ValueError(f"base row {bad} contains NaN or infinity")
+    local = np.where(cand >= 0, np.searchsorted(rows, cand), -1).astype(np.int64)
+    dist, ids = _core.rerank(queries, np.ascontiguousarray(local), normalized(sub), k, "ip")
+    mapped = np.where(ids >= 0, rows[np.maximum(ids, 0)], -1).astype(np.int64)
+    return dist, mapped
