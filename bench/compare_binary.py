@@ -34,7 +34,7 @@ def best_time(fn, reps):
 
 
 def recall_at(ids, gt, k=10):
-    return float(np.mean([len(set(a[:k]) & set(b[:k])) / k for a, b in zip(ids, gt)]))
+    return qvec.recall_at_k(ids, gt, k)
 
 
 def load_sets(args):

@@ -55,7 +55,7 @@ def memory_bandwidth(threads: int, nbytes: int = 1 << 30, repeat: int = 3) -> fl
 
 
 def recall_at_10(ids, gt):
-    return float(np.mean([len(np.intersect1d(a[:10], b[:10])) / 10 for a, b in zip(ids, gt)]))
+    return qvec.recall_at_k(ids, gt, 10)
 
 
 def main():

@@ -206,7 +206,8 @@ class QvecBinary(_QvecCodes):
     def build(self, ds, bits):
         import qvec
 
-        bq = qvec.BinaryQuantizer(ds.base.shape[1], bits, ds.metric, True).fit(ds.train)
+        bq = qvec.BinaryQuantizer(ds.base.shape[1], bits, ds.metric,
+                                   rotate="random").fit(ds.train)
         return bq, bq.encode(ds.base), ds
 
 

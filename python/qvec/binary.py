@@ -180,7 +180,7 @@ class BinaryQuantizer:
             search), "ip" (estimated inner products, largest first) or "cosine" (estimated
             cosine similarities, largest first: the quantizer normalizes a copy of every
             vector it trains on, encodes or searches with, and scores by inner product).
-            (Before 0.2 the default was "ip".)
+            (In 0.1.0 the default was "ip".)
         rotate: None (no rotation), "random" (a seeded random orthogonal matrix) or "itq"
             (iterative quantization: a rotation learned on the training set that minimises
             the sign quantization error, started from the random one); True and False are
@@ -349,7 +349,7 @@ class BinaryQuantizer:
         norm / mean terms of both sides, and returns (distances float32 (nq, k), ids int64
         (nq, k)) best first in the units of :meth:`search` (estimated squared distances for
         "l2", inner products for "ip", cosine similarities for "cosine"). Both arguments are
-        :class:`BinaryCodes` from :meth:`encode`. (Before 0.2, bits=1 returned int32 Hamming
+        :class:`BinaryCodes` from :meth:`encode`. (In 0.1.0, bits=1 returned int32 Hamming
         distances of the sign bits; for those, call
         ``qvec.hamming_search(query_codes.codes, codes.codes, k)``.)
         """
