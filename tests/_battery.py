@@ -19,6 +19,7 @@ from typing import Callable, Dict, Tuple, Union
 import numpy as np
 
 import qvec
+from conftest import pack_nibbles
 from qvec import _core
 
 Outputs = Dict[str, np.ndarray]
@@ -90,14 +91,6 @@ def pq8() -> Outputs:
     return out
 
 
-def _nibbles(full: np.ndarray) -> np.ndarray:
-    n, m = full.shape
-    codes = np.zeros((n, (m + 1) // 2), np.uint8)
-    for j in range(m):
-        codes[:, j // 2] |= (full[:, j] << (4 * (j % 2))).astype(np.uint8)
-    return codes
-
-
 def pq4() -> Outputs:
     """4-bit fast-scan: packing, table quantization, the 16-bit scan, and the three search
     modes (quantized, re-scored, exact), over m and n around the block sizes."""
@@ -107,7 +100,7 @@ def pq4() -> Outputs:
         for n in (1, 31, 33, 100, 1000):
             full = rng.integers(0, 16, size=(n, m)).astype(np.uint8)
             tables = rng.random((9, m, 16)).astype(np.float32)
-            packed = _core.fastscan_pack(_nibbles(full), m)
+            packed = _core.fastscan_pack(pack_nibbles(full), m)
             luts, bias, scale = _core.fastscan_quantize_tables(tables)
             key = f"m{m}_n{n}"
             out[f"{key}_packed"] = packed

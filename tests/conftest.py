@@ -42,3 +42,11 @@ def reference_topk(dist, k):
         values = np.hstack([values, np.full((dist.shape[0], pad), np.inf)])
     return values, order
 
+
+def pack_nibbles(full):
+    """(n, m) codes in [0, 16) -> the documented (n, ceil(m/2)) nibble layout of 4-bit PQ."""
+    n, m = full.shape
+    out = np.zeros((n, (m + 1) // 2), np.uint8)
+    for j in range(m):
+        out[:, j // 2] |= (full[:, j] << (4 * (j % 2))).astype(np.uint8)
+    return out

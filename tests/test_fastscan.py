@@ -11,21 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qvec
+from conftest import pack_nibbles
 from qvec import _core
 
 FAST = settings(deadline=None, max_examples=25, derandomize=True)
 
 
 # -- numpy models -----------------------------------------------------------------------------
-def pack_nibbles(full: np.ndarray) -> np.ndarray:
-    """(n, m) codes in [0, 16) -> the documented (n, ceil(m/2)) nibble layout."""
-    n, m = full.shape
-    out = np.zeros((n, (m + 1) // 2), np.uint8)
-    for j in range(m):
-        out[:, j // 2] |= (full[:, j] << (4 * (j % 2))).astype(np.uint8)
-    return out
-
-
 def fastscan_layout(full: np.ndarray) -> np.ndarray:
     """The documented fast-scan layout, built independently of the C++ code."""
     n, m = full.shape

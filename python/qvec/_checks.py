@@ -39,18 +39,24 @@ def _describe(arr: np.ndarray[Any, Any]) -> str:
     return f"{arr.dtype} {tuple(arr.shape)}"
 
 
+def _as_array(x: Any, name: str, kinds: str, wanted: str, shape: str) -> np.ndarray[Any, Any]:
+    """x as an ndarray whose dtype kind is one of ``kinds``, else TypeError saying ``wanted``."""
+    if x is None:
+        raise TypeError(f"{name} must be {wanted} of shape {shape}; got None")
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype.kind not in kinds:
+        raise TypeError(f"{name} must be {wanted}; got dtype {arr.dtype}")
+    return arr
+
+
 def as_float_matrix(x: npt.ArrayLike, name: str, dim: Optional[int] = None,
                     check_finite: bool = True) -> FloatMatrix:
     """Returns x as a C-contiguous float32 (n, dim) array with n >= 1 and only finite values.
 
     check_finite=False leaves the NaN/inf check to the caller (e.g. a kernel that detects
     non-finite results as it goes, where a separate pass would double the cost)."""
-    if x is None:
-        raise TypeError(f"{name} must be an array of shape (n, {dim or 'd'}); got None")
-    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must be a real numeric array (float32 preferred); "
-                        f"got dtype {arr.dtype}")
+    arr = _as_array(x, name, "fiu", "a real numeric array (float32 preferred)",
+                    f"(n, {dim or 'd'})")
     expected = f"({'n'}, {dim if dim is not None else 'd'})"
     if arr.ndim != 2:
         hint = f"; for a single vector use {name}.reshape(1, -1)" if arr.ndim == 1 else ""
@@ -125,12 +131,7 @@ def as_ids(ids: npt.ArrayLike, name: str, rows: int) -> Tuple[IdMatrix, bool]:
     query's ids). -1 is the padding of a search result; any other negative id, and any value
     outside int64 (a uint64 2**64 - 1 would wrap to -1 and pass as padding), is an IndexError,
     as is any id the callee finds outside its rows."""
-    if ids is None:
-        raise TypeError(f"{name} must be an integer array of shape ({rows}, c); got None")
-    arr = ids if isinstance(ids, np.ndarray) else np.asarray(ids)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array (int64 preferred); got dtype "
-                        f"{arr.dtype}")
+    arr = _as_array(ids, name, "iu", "an integer array (int64 preferred)", f"({rows}, c)")
     single = arr.ndim == 1 and rows == 1
     if single:
         arr = arr.reshape(1, -1)
