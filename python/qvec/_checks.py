@@ -200,10 +200,12 @@ def check_rotate(rotate: Rotation) -> Optional[str]:
 def normalized(x: FloatMatrix) -> FloatMatrix:
     """A copy of x with every row scaled to unit L2 norm (an all-zero row stays zero). Norms
     are summed in float64, so rows whose squares overflow float32 still normalize."""
-    out: FloatMatrix = np.zeros_like(x)
+    out: FloatMatrix = np.empty_like(x)
     for start in range(0, x.shape[0], _NORMALIZE_ROWS):
         block = x[start:start + _NORMALIZE_ROWS]
-        norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))[:, None]
-        np.divide(block, norms, out=out[start:start + _NORMALIZE_ROWS], where=norms > 0,
-                  casting="same_kind")
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
+        # One multiply by the float32 inverse: a masked divide of the whole block costs twice.
+        inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        np.multiply(block, inverse.astype(np.float32)[:, None],
+                    out=out[start:start + _NORMALIZE_ROWS])
     return out

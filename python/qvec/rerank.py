@@ -60,15 +60,17 @@ def _rerank_cosine(queries: npt.NDArray[np.float32], cand: IdMatrix,
     if cand.size and int(cand.max()) >= n:
         raise IndexError(f"candidate_ids holds {int(cand.max())}, out of range for base with "
                          f"{n} rows")
-    rows = np.unique(cand[cand >= 0])
-    if rows.size == 0:  # every slot is padding: nothing is read
+    valid = cand >= 0
+    if not valid.any():  # every slot is padding: nothing is read
         empty: SearchResult = _core.rerank(queries, cand, base, k, "ip")
         return empty
+    rows, inverse = np.unique(cand[valid], return_inverse=True)
     sub = base[rows]
     if not _core.all_finite(sub):
         bad = int(rows[np.flatnonzero(~np.isfinite(sub).all(axis=1))[0]])
         raise ValueError(f"base row {bad} contains NaN or infinity")
-    local = np.where(cand >= 0, np.searchsorted(rows, cand), -1).astype(np.int64)
-    dist, ids = _core.rerank(queries, np.ascontiguousarray(local), normalized(sub), k, "ip")
+    local = np.full(cand.shape, -1, dtype=np.int64)
+    local[valid] = inverse
+    dist, ids = _core.rerank(queries, local, normalized(sub), k, "ip")
     mapped = np.where(ids >= 0, rows[np.maximum(ids, 0)], -1).astype(np.int64)
     return dist, mapped
