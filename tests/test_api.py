@@ -143,6 +143,9 @@ def test_one_query_as_1d_gives_results_of_shape_k(trained: Dict[str, Any],
         want_d, want_i = search(queries[2:3], 7)
         np.testing.assert_array_equal(ids, want_i[0], err_msg=name)
         np.testing.assert_array_equal(dist, want_d[0], err_msg=name)
+    bits = np.packbits(base > 0, axis=1)
+    np.testing.assert_array_equal(qvec.hamming_distances(bits[3], bits),
+                                  qvec.hamming_distances(bits[3:4], bits)[0])
     tables = trained["pq8"].distance_tables(queries[0])
     np.testing.assert_array_equal(tables, trained["pq8"].distance_tables(queries[:1])[0])
 

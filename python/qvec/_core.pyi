@@ -1,8 +1,8 @@
 """Type stubs of qvec._core, the pybind11 module (csrc/bindings/). The arrays are the exact
 types the bindings take without conversion: C-contiguous, of the stated dtype (the bindings
 never force a cast, so a float64 array is refused, not silently copied). The public qvec API
-converts and validates user input before it calls these. tests/test_core_stub.py checks this
-file against the module: every name, every parameter name and which have defaults."""
+converts and validates user input before it calls these. tests/test_api.py checks this file
+against the module: every name, every parameter name and which have defaults."""
 from typing import Callable, Optional, Tuple
 
 import numpy as np

@@ -41,16 +41,19 @@ def hamming_distances(a: Union[npt.ArrayLike, BinaryCodes],
     """All pairwise Hamming distances between two sets of packed codes.
 
     Args:
-        a: uint8 (na, nbytes), bits packed as ``numpy.packbits(bits, axis=1)``; any
-            nbytes >= 1 (not only multiples of 8 or 64).
+        a: uint8 (na, nbytes), bits packed as ``numpy.packbits(bits, axis=1)``, or one code as
+            a 1-D (nbytes,) array; any nbytes >= 1 (not only multiples of 8 or 64).
         b: uint8 (nb, nbytes), same nbytes.
 
     Returns:
-        int32 (na, nb): ``out[i, j]`` = number of differing bits between ``a[i]`` and ``b[j]``.
+        int32 (na, nb): ``out[i, j]`` = number of differing bits between ``a[i]`` and ``b[j]``;
+        (nb,) for a 1-D ``a``.
     """
-    a = _as_packed(a, "a")
-    b = _as_packed(b, "b", a.shape[1])
-    return _core.hamming_distances(a, b)
+    if isinstance(a, BinaryCodes):
+        a = a.codes
+    left, single = as_query_codes(a, "a", kind=_PACKED)
+    out = _core.hamming_distances(left, _as_packed(b, "b", left.shape[1]))
+    return out[0] if single else out
 
 
 def hamming_search(query_codes: Union[npt.ArrayLike, BinaryCodes],
