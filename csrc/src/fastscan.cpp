@@ -1,5 +1,5 @@
 // 4-bit fast-scan search: code packing, per-query table quantization, and the blocked top-k
-// scan around the FastScanKernels. The kernels only sum; this file decides which sums become
+// scan around the pq4 kernels. The kernels only sum; this file decides which sums become
 // candidates (a threshold derived from each query's heap) and how they are scored.
 #include "qvec/fastscan.h"
 
@@ -9,29 +9,12 @@
 #include <vector>
 
 #include "heap.h"
-#include "kernels/fastscan.h"
+#include "kernels/dispatch.h"
 #include "parallel.h"
 #include "qvec/error.h"
 #include "search_grid.h"
 
 namespace qvec {
-namespace detail {
-
-const FastScanKernels& fastscan_kernels() {
-  static const FastScanKernels& chosen = select_kernels(
-      fastscan_scalar_kernels(), fastscan_avx2_kernels(), fastscan_avx512_kernels());
-  return chosen;
-}
-
-#if !defined(QVEC_HAVE_AVX2)
-const FastScanKernels* fastscan_avx2_kernels() { return nullptr; }
-#endif
-#if !defined(QVEC_HAVE_AVX512)
-const FastScanKernels* fastscan_avx512_kernels() { return nullptr; }
-#endif
-
-}  // namespace detail
-
 namespace {
 
 using detail::kFsBlock;
@@ -216,7 +199,7 @@ void fastscan_quantize_tables(const float* tables, size_t nq, size_t m, uint8_t*
 
 void fastscan_scan_sums(const uint8_t* luts, size_t nq, size_t m, const uint8_t* packed,
                         size_t n, uint16_t* sums) {
-  const detail::FastScanKernels& kern = detail::fastscan_kernels();
+  const detail::Pq4Kernels& kern = detail::pq4_kernels();
   const size_t m2 = fastscan_padded_m(m), nblocks = (n + 31) / 32, lut_size = m2 * kKsub;
   detail::parallel_for((nq + kFsMaxQueries - 1) / kFsMaxQueries, [&](size_t task) {
     size_t q0 = task * kFsMaxQueries, count = std::min(kFsMaxQueries, nq - q0);
@@ -236,7 +219,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
                      idx_t* ids) {
   QVEC_ASSERT(m > 0 && k > 0);
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "fast-scan search handles fewer than 2^32 vectors");
-  const detail::FastScanKernels& kern = detail::fastscan_kernels();
+  const detail::Pq4Kernels& kern = detail::pq4_kernels();
   const size_t m2 = fastscan_padded_m(m), lut_size = m2 * kKsub, table_size = m * kKsub;
   const size_t chunk = chunk_blocks(m2), stride = chunk * kFsBlock;
   const bool exact = options.exact;

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/pq.h"
@@ -117,7 +117,8 @@ void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* code
 void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
                           size_t n, size_t k, float* out_distances, idx_t* out_ids) {
   QVEC_ASSERT(m > 0 && k > 0);
-  const detail::Kernels& kern = detail::kernels();
+  const detail::Pq8Kernels& pq8 = detail::pq8_kernels();
+  const detail::FilterKernels& filter = detail::filter_kernels();
   const size_t table_size = m * kKsub;
 
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
@@ -134,9 +135,9 @@ void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_
         detail::HeapView heap = heaps.at(q - q0);
         long thr = qt.threshold(heap.threshold());
         if (thr < 0) continue;
-        kern.adc_scan_u8(qt.lut.data(), packed + cb * m * kCodeBlock, nblk, m, sums.data());
-        size_t count = kern.filter_le_u16(sums.data(), nblk * kCodeBlock,
-                                          static_cast<uint16_t>(thr), candidates.data());
+        pq8.scan(qt.lut.data(), packed + cb * m * kCodeBlock, nblk, m, sums.data());
+        size_t count = filter.le_u16(sums.data(), nblk * kCodeBlock,
+                                     static_cast<uint16_t>(thr), candidates.data());
         const float* table = tables + q * table_size;
         for (size_t c = 0; c < count; ++c) {
           size_t row = base_row + candidates[c];
