@@ -71,7 +71,7 @@ def test_build_search_info_eval(files):
 
     run("build", d / "base.fvecs", d / "flat.qvec", "-f", "Flat", "-m", "ip", "-q")
     flat = qvec.load(d / "flat.qvec", mmap=True)
-    np.testing.assert_array_equal(np.asarray(flat._rows.get("vectors")), base)
+    np.testing.assert_array_equal(flat.reconstruct(flat.ids), base)
 
 
 def test_bad_input_one_line(files, tmp_path):

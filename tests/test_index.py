@@ -189,7 +189,7 @@ def test_save_load_mmap_pickle_identical(data, tmp_path, kind, keep):
         np.testing.assert_array_equal(other.ids, index.ids)
     mapped = copies[1]
     assert "mmap" in repr(mapped)
-    rows = mapped._rows.get("codes" if kind == "pq" else "vectors")
+    rows = mapped._state.rows.get("codes" if kind == "pq" else "vectors")
     assert isinstance(rows, np.memmap) and not rows.flags.writeable
     # a mapped index can still change: the change lives in memory, the file is untouched
     before = path.read_bytes()
@@ -306,7 +306,7 @@ def test_repr_and_sizes(data):
     flat = qvec.FlatIndex(DIM, "l2")
     assert repr(flat) == "FlatIndex(dim=16, metric='l2', ntotal=0)"
     with pytest.raises(ValueError, match="metric"):
-        qvec.FlatIndex(DIM, "cosine")
+        qvec.FlatIndex(DIM, "cos")
 
 
 def test_reconstruct(data):
@@ -349,3 +349,47 @@ def test_many_removes_and_adds_match_a_dict_model():
             probe = list(model)[: 5]
             np.testing.assert_array_equal(index.reconstruct(probe),
                                           np.stack([model[i] for i in probe]))
+
+
+@pytest.mark.parametrize("kind", ["pq8", "pq4", "bin1", "bin2"])
+def test_training_a_filled_index_raises_and_keeps_it(data, kind):
+    base, _ = data
+    if kind.startswith("pq"):
+        index = qvec.PQIndex(DIM, 4, nbits=int(kind[2:]))
+        index.train(base, iters=3, seed=1)
+    else:
+        index = qvec.BinaryIndex(DIM, bits=int(kind[3:]), keep_vectors=True)
+        index.train(base, seed=1)
+    index.add(base[:20])
+    before = index.search(base[:20], 1)
+    hits = int((before[1][:, 0] == np.arange(20)).sum())
+    assert hits >= 15
+    for train in (index.train, getattr(index, "fit", index.train)):
+        with pytest.raises(ValueError, match="holds 20 vectors"):
+            train(base[::-1], seed=2)
+    after = index.search(base[:20], 1)
+    np.testing.assert_array_equal(after[1], before[1])
+    np.testing.assert_array_equal(after[0], before[0])
+    index.remove(index.ids)                       # empty again: training is allowed
+    index.train(base[::-1], seed=2)
+    index.add(base[:20])
+    assert int((index.search(base[:20], 1)[1][:, 0] == np.arange(20, 40)).sum()) >= 15
+
+
+def test_binary_index_rotate_itq_is_itq(data):
+    base, _ = data
+    ref = {r: qvec.BinaryQuantizer(DIM, bits=1, metric="l2", rotate=r).fit(base, seed=5)
+           for r in ("random", "itq")}
+    assert not np.allclose(ref["itq"].rotation, ref["random"].rotation)
+    for rotate in ("random", "itq", True, None, False):
+        index = qvec.BinaryIndex(DIM, bits=1, rotate=rotate)
+        index.train(base, seed=5)
+        spelled = {True: "random", False: None}.get(rotate, rotate)
+        assert index.rotate == spelled
+        quantizer = index.quantizer
+        if spelled is None:
+            assert quantizer.rotation is None
+        else:
+            np.testing.assert_array_equal(quantizer.rotation, ref[spelled].rotation)
+    with pytest.raises(ValueError, match="rotate"):
+        qvec.BinaryIndex(DIM, rotate="itqq")

@@ -35,6 +35,7 @@ ALIGN = 64
 MAX_PARAMS = 1 << 20          # parameters are a small JSON object; refuse anything larger
 MAX_ARRAYS = 64
 MAX_NDIM = 3
+MAX_EMPTY_EXTENT = 1 << 48    # bytes an empty array would hold with its zero dimensions as 1
 
 _PREAMBLE = struct.Struct("<8sII12sI")          # 32 bytes
 _DESCRIPTOR = struct.Struct("<16sBBHI3QQII")    # 64 bytes
@@ -210,18 +211,32 @@ def read_container(source: Union[PathLike, bytes], mmap: bool = False,
         where = "<bytes>"
         size = len(f.getbuffer())
         with f:
-            return _parse(f, size, where, None, False, True, None)
+            return _parse(f, size, where, False, True, None)
     path = os.fspath(source)
     if verify is None:
         verify = not mmap
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise FormatError(f"{path}: not a regular file")
-        return _parse(f, st.st_size, path, path, mmap, verify, map_names)
+    with _open_regular(path) as f:
+        # The header is validated and the arrays are read or mapped from this one open file:
+        # a save over ``path`` meanwhile renames another file there, this one stays whole.
+        return _parse(f, os.fstat(f.fileno()).st_size, path, mmap, verify, map_names)
 
 
-def _parse(f: BinaryIO, size: int, where: str, path: Optional[str], mmap: bool, verify: bool,
+def _open_regular(path: str) -> BinaryIO:
+    """Opens ``path`` for reading, refusing anything but a regular file before reading a byte
+    (opening a FIFO without O_NONBLOCK would wait for a writer forever)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FormatError(f"{path}: not a regular file (a qvec index is a regular file)")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _parse(f: BinaryIO, size: int, where: str, mmap: bool, verify: bool,
            map_names: Optional[Callable[[str], bool]]) -> Container:
     if size < _PREAMBLE.size:
         head = f.read(8)
@@ -275,9 +290,13 @@ def _parse(f: BinaryIO, size: int, where: str, path: Optional[str], mmap: bool, 
             raise FormatError(f"{where}: array {name!r} header is corrupt")
         dtype = _DTYPES[code]
         shape = shape[:ndim]
-        count = 1
+        count, extent = 1, dtype.itemsize
         for s in shape:
             count *= s
+            extent *= max(s, 1)
+        if count == 0 and extent > MAX_EMPTY_EXTENT:
+            # an empty array's shape is not bounded by the file size: bound it here
+            raise FormatError(f"{where}: array {name!r} has an impossible shape {shape}")
         if count * dtype.itemsize != nbytes:
             raise FormatError(f"{where}: array {name!r} shape {shape} x {dtype.itemsize} bytes "
                               f"does not match its length {nbytes}")
@@ -286,8 +305,8 @@ def _parse(f: BinaryIO, size: int, where: str, path: Optional[str], mmap: bool, 
         if end + _pad(end) + _TRAILER.size > size:
             raise FormatError(f"{where}: file is truncated (array {name!r} needs bytes "
                               f"{start}..{end}, file has {size})")
-        if mmap and path is not None and nbytes and (map_names is None or map_names(name)):
-            arr = np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape)
+        if mmap and nbytes and (map_names is None or map_names(name)):
+            arr = np.memmap(f, dtype=dtype, mode="r", offset=start, shape=shape)
             if verify and _crc32(memoryview(np.asarray(arr).reshape(-1)).cast("B")) != pcrc:
                 raise FormatError(f"{where}: array {name!r} checksum mismatch (corrupt data)")
             mapped.append(name)
