@@ -22,7 +22,7 @@ import stat
 import struct
 import tempfile
 import zlib
-from typing import BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -43,7 +43,7 @@ _TRAILER = struct.Struct("<8sQ")                # 16 bytes
 assert _PREAMBLE.size == 32 and _DESCRIPTOR.size == 64 and _TRAILER.size == 16
 
 # dtype code <-> numpy dtype (always stored little-endian)
-_DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<i4"), 3: np.dtype("<i8"), 4: np.dtype("<f4"),
+_DTYPES: Dict[int, "np.dtype[Any]"] = {1: np.dtype("<u1"), 2: np.dtype("<i4"), 3: np.dtype("<i8"), 4: np.dtype("<f4"),
            5: np.dtype("<u8"), 6: np.dtype("<i1"), 7: np.dtype("<u4"), 8: np.dtype("<f8"),
            9: np.dtype("<i2"), 10: np.dtype("<u2")}
 
@@ -72,7 +72,7 @@ def _parse_name(raw: bytes, what: str, where: str) -> str:
 # ------------------------------------------------------------------------------------------
 # writing
 # ------------------------------------------------------------------------------------------
-def write_container(f: BinaryIO, kind: str, params: dict,
+def write_container(f: BinaryIO, kind: str, params: Dict[str, Any],
                     arrays: Sequence[Tuple[str, np.ndarray]]) -> int:
     """Writes one container to the binary file object ``f``; returns the bytes written."""
     kind_raw = _name_field(kind, 12, "kind")
@@ -98,7 +98,7 @@ def write_container(f: BinaryIO, kind: str, params: dict,
         if not 1 <= arr.ndim <= MAX_NDIM:
             raise ValueError(f"cannot save array {name!r} with {arr.ndim} dimensions")
         arr = np.ascontiguousarray(arr, dtype=dtype)
-        payload = memoryview(arr.reshape(-1)).cast("B") if arr.size else memoryview(b"")
+        payload = arr.reshape(-1).data.cast("B") if arr.size else memoryview(b"")
         shape = list(arr.shape) + [0] * (MAX_NDIM - arr.ndim)
         head = _DESCRIPTOR.pack(_name_field(name, 16, "array name"), code, arr.ndim,
                                 0, 0, *shape, arr.nbytes, _crc32(payload), 0)
@@ -125,7 +125,7 @@ def _write_payload(f: BinaryIO, payload: memoryview, chunk: int = 1 << 24) -> No
         f.write(payload[start:start + chunk])
 
 
-def save_atomic(path: PathLike, kind: str, params: dict,
+def save_atomic(path: PathLike, kind: str, params: Dict[str, Any],
                 arrays: Sequence[Tuple[str, np.ndarray]]) -> int:
     """Writes a container to ``path`` atomically: a temporary file in the same folder is
     written, fsync'ed and renamed over ``path``. If anything fails the temporary file is
@@ -166,7 +166,7 @@ def _fsync_dir(folder: str) -> None:
         os.close(dfd)
 
 
-def to_bytes(kind: str, params: dict, arrays: Sequence[Tuple[str, np.ndarray]]) -> bytes:
+def to_bytes(kind: str, params: Dict[str, Any], arrays: Sequence[Tuple[str, np.ndarray]]) -> bytes:
     buf = io.BytesIO()
     write_container(buf, kind, params, arrays)
     return buf.getvalue()
@@ -179,13 +179,13 @@ class Container:
     """A parsed container: ``kind`` (str), ``params`` (dict), ``arrays`` (name -> ndarray,
     read-only np.memmap for mapped arrays), ``mapped`` (names of mapped arrays)."""
 
-    def __init__(self, kind: str, params: dict, arrays: Dict[str, np.ndarray],
+    def __init__(self, kind: str, params: Dict[str, Any], arrays: Dict[str, np.ndarray],
                  mapped: List[str], size: int):
         self.kind, self.params, self.arrays, self.mapped, self.size = (
             kind, params, arrays, mapped, size)
 
 
-def _read_exact(f: BinaryIO, n: int, where: str, what: str) -> bytes:
+def _read_exact(f: io.BufferedIOBase, n: int, where: str, what: str) -> bytes:
     data = f.read(n)
     if len(data) != n:
         raise FormatError(f"{where}: file is truncated (reading {what}: expected {n} bytes, "
@@ -193,7 +193,7 @@ def _read_exact(f: BinaryIO, n: int, where: str, what: str) -> bytes:
     return data
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-finite number {name} in parameters")
 
 
@@ -207,11 +207,9 @@ def read_container(source: Union[PathLike, bytes], mmap: bool = False,
     if isinstance(source, (bytes, bytearray, memoryview)):
         if mmap:
             raise ValueError("mmap=True needs a path, not bytes")
-        f = io.BytesIO(bytes(source))
-        where = "<bytes>"
-        size = len(f.getbuffer())
-        with f:
-            return _parse(f, size, where, False, True, None)
+        buf = io.BytesIO(bytes(source))
+        with buf:
+            return _parse(buf, len(buf.getbuffer()), "<bytes>", False, True, None)
     path = os.fspath(source)
     if verify is None:
         verify = not mmap
@@ -221,7 +219,7 @@ def read_container(source: Union[PathLike, bytes], mmap: bool = False,
         return _parse(f, os.fstat(f.fileno()).st_size, path, mmap, verify, map_names)
 
 
-def _open_regular(path: str) -> BinaryIO:
+def _open_regular(path: str) -> io.BufferedReader:
     """Opens ``path`` for reading, refusing anything but a regular file before reading a byte
     (opening a FIFO without O_NONBLOCK would wait for a writer forever)."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) \
@@ -230,13 +228,13 @@ def _open_regular(path: str) -> BinaryIO:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FormatError(f"{path}: not a regular file (a qvec index is a regular file)")
-        return os.fdopen(fd, "rb")
+        return io.open(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
 
 
-def _parse(f: BinaryIO, size: int, where: str, mmap: bool, verify: bool,
+def _parse(f: io.BufferedIOBase, size: int, where: str, mmap: bool, verify: bool,
            map_names: Optional[Callable[[str], bool]]) -> Container:
     if size < _PREAMBLE.size:
         head = f.read(8)
@@ -305,20 +303,22 @@ def _parse(f: BinaryIO, size: int, where: str, mmap: bool, verify: bool,
         if end + _pad(end) + _TRAILER.size > size:
             raise FormatError(f"{where}: file is truncated (array {name!r} needs bytes "
                               f"{start}..{end}, file has {size})")
+        arr: np.ndarray
         if mmap and nbytes and (map_names is None or map_names(name)):
-            arr = np.memmap(f, dtype=dtype, mode="r", offset=start, shape=shape)
-            if verify and _crc32(memoryview(np.asarray(arr).reshape(-1)).cast("B")) != pcrc:
+            # np.memmap maps the file object's descriptor (its stubs want a writable file)
+            arr = np.memmap(cast(Any, f), dtype=dtype, mode="r", offset=start, shape=shape)
+            if verify and _crc32(np.asarray(arr).reshape(-1).data.cast("B")) != pcrc:
                 raise FormatError(f"{where}: array {name!r} checksum mismatch (corrupt data)")
             mapped.append(name)
             f.seek(end)
         else:
             arr = np.empty(shape, dtype=dtype)
             if nbytes:
-                view = memoryview(arr.reshape(-1)).cast("B")
+                view = arr.reshape(-1).data.cast("B")
                 got = f.readinto(view)
                 if got != nbytes:
                     raise FormatError(f"{where}: file is truncated inside array {name!r}")
-            if _crc32(memoryview(arr.reshape(-1)).cast("B")) != pcrc:
+            if _crc32(arr.reshape(-1).data.cast("B")) != pcrc:
                 raise FormatError(f"{where}: array {name!r} checksum mismatch (corrupt data)")
         arrays[name] = arr
         _check_padding(f, end, size, where)
@@ -332,7 +332,7 @@ def _parse(f: BinaryIO, size: int, where: str, mmap: bool, verify: bool,
     return Container(kind, params, arrays, mapped, size)
 
 
-def _check_padding(f: BinaryIO, pos: int, size: int, where: str) -> None:
+def _check_padding(f: io.BufferedIOBase, pos: int, size: int, where: str) -> None:
     n = _pad(pos)
     if pos + n > size:
         raise FormatError(f"{where}: file is truncated at offset {pos}")

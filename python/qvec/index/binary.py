@@ -3,7 +3,7 @@ per-vector factors), searched asymmetrically; optionally with the float32 vector
 re-ranking."""
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -111,8 +111,7 @@ class BinaryIndex(Index[BinaryQuantizer]):
         self._install_model(train)
         return self
 
-    def train(self, x: npt.ArrayLike, seed: int = 0,  # type: ignore[override]
-              **kwargs: int) -> "BinaryIndex":
+    def train(self, x: npt.ArrayLike, seed: int = 0, **kwargs: Any) -> "BinaryIndex":
         """Alias of :meth:`fit` (with its 0.1.0 signature)."""
         return self.fit(x, seed=seed, **kwargs)
 

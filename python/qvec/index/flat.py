@@ -5,7 +5,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from .. import _core
+# (the type checker needs python/qvec/_core.pyi to see _core; until then it is ignored)
+from .. import _core  # type: ignore[attr-defined, unused-ignore]
 from .._checks import check_int
 from .base import FloatArray, Index, State
 from .ids import IdArray

@@ -13,7 +13,8 @@ it, so a crafted ``dim`` (or ``m``, ``ntotal`` ...) raises FormatError instead o
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union,
+                    cast)
 
 import numpy as np
 
@@ -153,8 +154,7 @@ def _param(params: Params, key: str, kind: Type[T]) -> T:
     ok = _is_int(value) if kind is int else isinstance(value, kind)
     if not ok:
         raise FormatError(f"parameter {key!r} missing or of the wrong type ({value!r})")
-    result: T = value   # checked just above
-    return result
+    return cast(T, value)
 
 
 def _count(params: Params, key: str, minimum: int) -> int:

@@ -2,7 +2,7 @@
 float32 vectors for exact re-ranking."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -105,8 +105,7 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
     @property
     def codes(self) -> npt.NDArray[np.uint8]:
         """The stored codes, uint8 (n, code_size), in row order (read-only view when mapped)."""
-        codes: npt.NDArray[np.uint8] = self._state.rows.get("codes")
-        return codes
+        return cast(npt.NDArray[np.uint8], self._state.rows.get("codes"))
 
     def _model_trained(self, model: Optional[ProductQuantizer]) -> bool:
         return model is not None and model.is_trained
@@ -124,8 +123,9 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
         self._install_model(train)
         return self
 
-    def train(self, x: npt.ArrayLike, iters: int = 25, seed: int = 0,  # type: ignore[override]
-              max_train: Optional[int] = None, verbose: bool = False) -> "PQIndex":
+    def train(  # type: ignore[override]  # the 0.1.0 positional signature
+            self, x: npt.ArrayLike, iters: int = 25, seed: int = 0,
+            max_train: Optional[int] = None, verbose: bool = False) -> "PQIndex":
         """Alias of :meth:`fit` (with its 0.1.0 signature)."""
         return self.fit(x, seed=seed, max_train=max_train, verbose=verbose, iters=iters)
 
