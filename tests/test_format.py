@@ -361,3 +361,18 @@ def test_save_over_a_mapped_file_keeps_the_mapped_index_answering(tmp_path):
     got = mapped.search(x[:5], 3)
     np.testing.assert_array_equal(got[1], ref[1])
     np.testing.assert_array_equal(got[0], ref[0])
+
+
+def test_layout_versions(tmp_path):
+    index = _small_index()
+    path = tmp_path / "l.qvec"
+    index.save(path)
+    c = _format.read_container(path)
+    assert c.params["layout"] == 2
+    for layout, ok in ((1, True), (2, True), (3, False), ("2", False), (True, False)):
+        _format.save_atomic(path, c.kind, dict(c.params, layout=layout), list(c.arrays.items()))
+        if ok:
+            np.testing.assert_array_equal(qvec.load(path).ids, index.ids)
+        else:
+            with pytest.raises(qvec.FormatError, match="layout"):
+                qvec.load(path)

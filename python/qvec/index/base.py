@@ -185,6 +185,12 @@ class Index(abc.ABC, Generic[ModelT]):
         """Alias of :meth:`fit`."""
         return self.fit(x, **kwargs)
 
+    def _fit_input(self, x: npt.ArrayLike) -> npt.ArrayLike:
+        """Training vectors as the model must see them: unit rows for metric="cosine"."""
+        if self._metric != "cosine":
+            return x                      # the quantizer checks and converts them
+        return unit_rows(as_float_matrix(x, "x", self._dim))
+
     def _install_model(self, train: Callable[[], ModelT]) -> None:
         """Trains a new model with ``train()`` (outside the lock: searches and other threads go
         on) and swaps it in, if the index is still empty."""

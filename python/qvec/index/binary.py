@@ -104,9 +104,10 @@ class BinaryIndex(Index[BinaryQuantizer]):
         accepted for the common signature (binary training reports no progress)."""
         def train() -> BinaryQuantizer:
             bq = self._new_quantizer(self._dim, self.bits, self._metric)
+            data = self._fit_input(x)
             if max_train is None:
-                return bq.fit(x, seed=seed, itq_iters=itq_iters)
-            return bq.fit(x, seed=seed, itq_iters=itq_iters, max_train=max_train)
+                return bq.fit(data, seed=seed, itq_iters=itq_iters)
+            return bq.fit(data, seed=seed, itq_iters=itq_iters, max_train=max_train)
 
         self._install_model(train)
         return self

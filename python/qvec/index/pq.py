@@ -118,7 +118,7 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
         self. Raises ValueError if the index holds vectors."""
         def train() -> ProductQuantizer:
             pq = ProductQuantizer(self._dim, self._m, self._nbits, self._codec_metric)
-            return pq.fit(x, iters=iters, seed=seed, max_train=max_train, verbose=verbose)
+            return pq.fit(self._fit_input(x), iters=iters, seed=seed, max_train=max_train, verbose=verbose)
 
         self._install_model(train)
         return self
