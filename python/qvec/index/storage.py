@@ -52,9 +52,11 @@ class Rows:
         return (joined,) if joined is not None else self._parts[name]
 
     def appended(self, arrays: Mapping[str, Array]) -> "Rows":
-        """New rows with ``arrays`` (one per template, same number of rows) appended."""
-        return Rows(self.templates,
-                    {name: self._current(name) + (arrays[name],) for name in self.templates})
+        """New rows with ``arrays`` (one per template, the same number >= 1 of rows) appended.
+        Costs O(number of parts), not O(rows): the parts are joined on the next read."""
+        out = Rows(self.templates)
+        out._parts = {name: self._current(name) + (arrays[name],) for name in self.templates}
+        return out
 
     def without(self, rows: npt.NDArray[np.int64]) -> "Rows":
         """New rows without ``rows`` (sorted, unique); the others keep their order."""
