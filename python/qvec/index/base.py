@@ -27,7 +27,7 @@ from typing import (Any, Callable, ClassVar, Dict, Generic, Mapping, Optional, T
 import numpy as np
 import numpy.typing as npt
 
-from .._checks import as_float_matrix, check_int, check_metric
+from .._checks import as_float_matrix, check_int
 from .._errors import NotTrainedError
 from ..rerank import rerank as rerank_exact
 from .ids import IdArray, IdMap, as_ids, check_new_ids
@@ -47,11 +47,9 @@ _NORMALIZE_CHUNK = 1 << 16
 
 
 def check_index_metric(metric: object) -> str:
-    if isinstance(metric, str) and metric.lower() == "cosine":
-        return "cosine"
     if not isinstance(metric, str) or metric.lower() not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
-    return check_metric(metric)
+    return metric.lower()
 
 
 def codec_metric(metric: str) -> str:
@@ -176,9 +174,10 @@ class Index(abc.ABC, Generic[ModelT]):
     # -- training ------------------------------------------------------------------------
     def fit(self: IndexT, x: npt.ArrayLike, *, seed: int = 0, max_train: Optional[int] = None,
             verbose: bool = False) -> IndexT:
-        """Trains the model on (n, dim) vectors; returns self. Only an empty index can be
-        trained (its codes would not match a new model): on a filled one it raises
-        ValueError."""
+        """Trains the model on (n, dim) vectors (at most ``max_train`` of them, a seeded
+        sample; None: the codec's default); returns self. Codecs with a model train only while
+        empty (stored codes would not match a new model): on a filled index they raise
+        ValueError. FlatIndex has nothing to learn: a no-op."""
         return self
 
     def train(self: IndexT, x: npt.ArrayLike, **kwargs: Any) -> IndexT:

@@ -63,9 +63,6 @@ class Rows:
         return Rows(self.templates,
                     {name: (np.delete(self.get(name), rows, axis=0),) for name in self.templates})
 
-    def nbytes(self) -> int:
-        return sum(p.nbytes for parts in self._parts.values() for p in parts)
-
     def is_mapped(self) -> bool:
         return any(isinstance(p, np.memmap) for parts in self._parts.values() for p in parts)
 
