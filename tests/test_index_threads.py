@@ -135,3 +135,23 @@ def test_concurrent_adds_hand_out_each_id_once(kind):
     assert len(index) == ids.size == 1200
     np.testing.assert_array_equal(np.sort(ids), np.arange(1200))
     np.testing.assert_array_equal(np.sort(index.ids), np.arange(1200))
+
+
+def test_rows_share_parts_but_each_sees_its_own():
+    from qvec.index.storage import Rows
+
+    t = {"v": (np.dtype(np.int64), (2,))}
+    a, b, c, d = (np.full((n, 2), n, np.int64) for n in (1, 2, 3, 4))
+    r1 = Rows(t).appended({"v": a})
+    r2 = r1.appended({"v": b})
+    r3 = r1.appended({"v": c})               # a branch: r2's rows must not change
+    np.testing.assert_array_equal(r1.get("v"), a)
+    np.testing.assert_array_equal(r2.get("v"), np.concatenate([a, b]))
+    np.testing.assert_array_equal(r3.get("v"), np.concatenate([a, c]))
+    r4 = r2.appended({"v": d})               # from a joined one: extends the join
+    np.testing.assert_array_equal(r4.get("v"), np.concatenate([a, b, d]))
+    np.testing.assert_array_equal(r2.get("v"), np.concatenate([a, b]))
+    assert r2.get("v") is r2.get("v")
+    assert Rows(t).get("v").shape == (0, 2)
+    np.testing.assert_array_equal(r4.without(np.array([0, 3])).get("v"),
+                                  np.concatenate([b, d[:3]]))

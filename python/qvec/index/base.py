@@ -20,7 +20,6 @@ from __future__ import annotations
 import abc
 import os
 import threading
-from dataclasses import dataclass, field
 from typing import (Any, Callable, ClassVar, Dict, Generic, Mapping, Optional, Tuple, TypeVar,
                     Union)
 
@@ -69,15 +68,18 @@ def unit_rows(x: FloatArray) -> FloatArray:
     return out
 
 
-@dataclass(frozen=True)
 class State(Generic[ModelT]):
-    """One consistent state of an index. Never changed once built (``memo`` only caches data
-    derived from it, such as the scan layout of the codes)."""
+    """One consistent state of an index: the model, the row arrays and the row -> id map.
+    Never changed once built (``memo`` only caches data derived from it, such as the scan
+    layout of the codes)."""
 
-    model: ModelT
-    rows: Rows
-    idmap: IdMap
-    memo: Dict[str, Any] = field(default_factory=dict, compare=False)
+    __slots__ = ("model", "rows", "idmap", "memo")
+
+    def __init__(self, model: ModelT, rows: Rows, idmap: IdMap) -> None:
+        self.model = model
+        self.rows = rows
+        self.idmap = idmap
+        self.memo: Dict[str, Any] = {}
 
     def changed(self, rows: Rows, idmap: IdMap) -> "State[ModelT]":
         return State(self.model, rows, idmap)

@@ -117,7 +117,8 @@ class IdMap:
         contiguous = (self.ids is None and (self.n == 0 or ids[0] == self.start + self.n)
                       and (count == 1 or (ids[-1] - ids[0] == count - 1
                                           and bool(np.all(np.diff(ids) == 1)))))
-        next_id = max(self.next_id, int(ids.max()) + 1)
+        largest = int(ids[-1]) if contiguous else int(ids.max())
+        next_id = max(self.next_id, largest + 1)
         if contiguous:
             start = int(ids[0]) if self.n == 0 else self.start
             return IdMap(self.n + count, start, None, next_id)
