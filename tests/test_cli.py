@@ -71,7 +71,7 @@ def test_build_search_info_eval(files):
 
     run("build", d / "base.fvecs", d / "flat.qvec", "-f", "Flat", "-m", "ip", "-q")
     flat = qvec.load(d / "flat.qvec", mmap=True)
-    np.testing.assert_array_equal(np.asarray(flat._rows.get("vectors")), base)
+    np.testing.assert_array_equal(flat.reconstruct(flat.ids), base)
 
 
 def test_bad_input_one_line(files, tmp_path):
@@ -119,3 +119,21 @@ def test_build_from_uint8_bin_and_npy_queries(tmp_path):
     proc = run("build", tmp_path / "b.u8bin", tmp_path / "p.qvec", "-f", "PQ2",
                "--train-size", "100", ok=False)
     assert proc.returncode == 1 and "256" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_build_cosine_and_binary_info(files, tmp_path):
+    d, base, queries, _ = files
+    run("build", d / "base.fvecs", tmp_path / "cos.qvec", "-f", "Flat", "-m", "cosine", "-q")
+    run("search", tmp_path / "cos.qvec", d / "queries.fbin", "-k", "5", "-o", tmp_path / "c.npz")
+    unit = base / np.linalg.norm(base, axis=1, keepdims=True)
+    uq = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    rd, ri = qvec.exact_search(uq, unit, 5, "ip")
+    res = np.load(tmp_path / "c.npz")
+    np.testing.assert_array_equal(res["ids"], ri)
+    np.testing.assert_allclose(res["distances"], rd, atol=1e-5)
+    run("build", d / "base.fvecs", tmp_path / "b.qvec", "-f", "BIN2", "--train-size", "500",
+        "-q")
+    info = json.loads(run("info", tmp_path / "b.qvec", "--json").stdout)
+    assert (info["type"], info["bits"], info["rotate"], info["metric"]) == (
+        "BinaryIndex", 2, "random", "l2")
+    assert info["bytes_per_vector"] == 2 * 2 + 4 * 5          # codes + 3 + bits factors

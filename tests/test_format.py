@@ -195,3 +195,184 @@ def test_saved_file_permissions_follow_umask(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (os.stat(path).st_mode & 0o777) == (0o666 & ~umask)
+
+
+# ------------------------------------------------------------------------------------------
+# loading beside a save, special files, crafted sizes (issue 10 items 2, 8, 9, 10)
+# ------------------------------------------------------------------------------------------
+def _two_files(tmp_path, grow):
+    """An index saved at ``path`` and a second, different one at ``other`` (larger when grow)."""
+    rng = np.random.default_rng(4)
+    a = qvec.FlatIndex(8)
+    a.add(rng.standard_normal((50, 8)).astype(np.float32))
+    b = qvec.FlatIndex(8)
+    b.add(rng.standard_normal((400 if grow else 5, 8)).astype(np.float32),
+          ids=np.arange(400 if grow else 5) * 2)
+    path, other = tmp_path / "i.qvec", tmp_path / "other.qvec"
+    a.save(path)
+    b.save(other)
+    return a, path, other
+
+
+@pytest.mark.parametrize("grow", [True, False])
+def test_mmap_load_maps_the_file_it_validated(tmp_path, monkeypatch, grow):
+    # another process saves over the path between reading the header and mapping the arrays
+    a, path, other = _two_files(tmp_path, grow)
+    import json
+
+    real = json.loads
+    swapped = []
+
+    def loads_then_save(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if not swapped:
+            os.replace(other, path)
+            swapped.append(True)
+        return out
+
+    monkeypatch.setattr(json, "loads", loads_then_save)
+    loaded = qvec.load(path, mmap=True)
+    monkeypatch.undo()
+    assert swapped and len(loaded) == len(a)
+    np.testing.assert_array_equal(loaded.reconstruct(loaded.ids), a.reconstruct(a.ids))
+    np.testing.assert_array_equal(loaded.ids, a.ids)
+
+
+def test_mmap_loads_beside_a_saving_thread_see_one_file_or_the_other(tmp_path):
+    import threading
+
+    a, path, other = _two_files(tmp_path, True)
+    b = qvec.load(other)
+    expect = {len(a): a.reconstruct(a.ids), len(b): b.reconstruct(b.ids)}
+    stop = threading.Event()
+
+    def saver():
+        while not stop.is_set():
+            b.save(path)
+            a.save(path)
+
+    t = threading.Thread(target=saver)
+    t.start()
+    try:
+        for _ in range(150):
+            loaded = qvec.load(path, mmap=True)
+            np.testing.assert_array_equal(loaded.reconstruct(loaded.ids), expect[len(loaded)])
+    finally:
+        stop.set()
+        t.join()
+
+
+def _load_in_subprocess(code, *args, timeout=60):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_load_of_a_fifo_raises_instead_of_blocking(tmp_path):
+    fifo = tmp_path / "pipe.qvec"
+    os.mkfifo(fifo)
+    code = ("import sys, qvec\n"
+            "try:\n    qvec.load(sys.argv[1], mmap=sys.argv[2] == '1')\n"
+            "except qvec.FormatError as e:\n    print('FormatError', e)\n")
+    for mmap in ("0", "1"):
+        proc = _load_in_subprocess(code, fifo, mmap)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("FormatError") and str(fifo) in proc.stdout
+        assert "not a regular file" in proc.stdout
+    proc = _load_in_subprocess("import sys; from qvec.cli import main; sys.exit(main(sys.argv[1:]))",
+                               "info", fifo)
+    assert proc.returncode == 1 and "not a regular file" in proc.stderr
+    with pytest.raises(qvec.FormatError, match="not a regular file"):
+        qvec.load(tmp_path)                       # a folder
+
+
+_HUGE = 1 << 40
+_HUGE_COMMON = {"dim": _HUGE, "metric": "l2", "ntotal": 0, "id_start": 0, "next_id": 0}
+
+
+@pytest.mark.parametrize("kind,params,arrays", [
+    ("pq", {"m": 1, "nbits": 8, "keep_vectors": False, "trained": True},
+     [("codebooks", np.zeros((1, 256, 4), np.float32)), ("codes", np.zeros((0, 1), np.uint8))]),
+    ("pq", {"m": 1, "nbits": 8, "keep_vectors": False, "trained": False, "ntotal": 1},
+     [("codes", np.zeros((1, 1), np.uint8))]),
+    ("binary", {"bits": 1, "rotate": True, "keep_vectors": False, "trained": True,
+                "quantizer": {"dim": _HUGE, "bits": 1, "metric": "l2", "rotate": "random"},
+                "codes_class": None, "code_fields": []},
+     [("q.mean", np.zeros(4, np.float32)), ("q.rotation", np.zeros((4, 4), np.float32))]),
+    ("binary", {"layout": 2, "bits": 1, "rotate": "random", "keep_vectors": False,
+                "trained": True},
+     [("mean", np.zeros(4, np.float32)), ("rotation", np.zeros((4, 4), np.float32))]),
+    ("flat", {}, [("vectors", np.zeros((0, 4), np.float32))]),
+])
+def test_huge_dim_raises_before_allocating(tmp_path, kind, params, arrays):
+    # the model a 2**40-dim PQ file describes would take 2**50 bytes: refused by the
+    # arrays' shapes, before the quantizer is built
+    path = tmp_path / "huge.qvec"
+    _format.save_atomic(path, kind, dict(_HUGE_COMMON, **params), arrays)
+    for mmap in (False, True):
+        with pytest.raises(qvec.FormatError, match=str(path)):
+            qvec.load(path, mmap=mmap)
+
+
+def test_huge_dim_of_an_untrained_empty_index_allocates_nothing(tmp_path):
+    # consistent, and nothing in it is dim-sized: it loads; the quantizer is built (and the
+    # memory asked for) only when the user trains it
+    path = tmp_path / "huge.qvec"
+    _format.save_atomic(path, "pq", dict(_HUGE_COMMON, m=1, nbits=8, keep_vectors=False,
+                                         trained=False), [("codes", np.zeros((0, 1), np.uint8))])
+    for mmap in (False, True):
+        index = qvec.load(path, mmap=mmap)
+        assert index.dim == _HUGE and not index.is_trained and len(index) == 0
+        with pytest.raises(qvec.NotTrainedError):
+            index.search(np.zeros((1, 4), np.float32), 1)
+
+
+@pytest.mark.parametrize("shape", [(0, 1 << 62), (0, (1 << 64) - 1), (0, 1 << 40, 1 << 40)])
+def test_huge_shape_of_an_empty_array_raises_formaterror(tmp_path, shape):
+    path = tmp_path / "shape.qvec"
+    _format.save_atomic(path, "test", {}, [("a", np.zeros((0, 4, 4), np.uint8))])
+    data = bytearray(path.read_bytes())
+    head = bytearray(data[64:128])
+    struct.pack_into("<B", head, 17, len(shape))
+    struct.pack_into("<3Q", head, 24, *(list(shape) + [0] * (3 - len(shape))))
+    struct.pack_into("<I", head, 60, __import__("zlib").crc32(bytes(head[:60])))
+    data[64:128] = head
+    path.write_bytes(bytes(data))
+    for mmap in (False, True):
+        with pytest.raises(qvec.FormatError, match="shape"):
+            _format.read_container(path, mmap=mmap)
+
+
+def test_save_over_a_mapped_file_keeps_the_mapped_index_answering(tmp_path):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((100, 8)).astype(np.float32)
+    index = qvec.FlatIndex(8)
+    index.add(x)
+    path = tmp_path / "m.qvec"
+    index.save(path)
+    mapped = qvec.load(path, mmap=True)
+    ref = mapped.search(x[:5], 3)
+    other = qvec.FlatIndex(8)
+    other.add(x[::-1] + 1)
+    other.save(path)                              # atomic: the mapped inode lives on
+    got = mapped.search(x[:5], 3)
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_array_equal(got[0], ref[0])
+
+
+def test_layout_versions(tmp_path):
+    index = _small_index()
+    path = tmp_path / "l.qvec"
+    index.save(path)
+    c = _format.read_container(path)
+    assert c.params["layout"] == 2
+    for layout, ok in ((1, True), (2, True), (3, False), ("2", False), (True, False)):
+        _format.save_atomic(path, c.kind, dict(c.params, layout=layout), list(c.arrays.items()))
+        if ok:
+            np.testing.assert_array_equal(qvec.load(path).ids, index.ids)
+        else:
+            with pytest.raises(qvec.FormatError, match="layout"):
+                qvec.load(path)

@@ -1,4 +1,5 @@
-"""Index objects: the shared protocol, ids, re-ranking, factory, persistence."""
+"""Index objects: the shared protocol (fit, add, remove, search, `in`, metrics), ids,
+re-ranking, factory, persistence."""
 import pickle
 import subprocess
 import sys
@@ -189,7 +190,7 @@ def test_save_load_mmap_pickle_identical(data, tmp_path, kind, keep):
         np.testing.assert_array_equal(other.ids, index.ids)
     mapped = copies[1]
     assert "mmap" in repr(mapped)
-    rows = mapped._rows.get("codes" if kind == "pq" else "vectors")
+    rows = mapped._state.rows.get("codes" if kind == "pq" else "vectors")
     assert isinstance(rows, np.memmap) and not rows.flags.writeable
     # a mapped index can still change: the change lives in memory, the file is untouched
     before = path.read_bytes()
@@ -257,20 +258,17 @@ def test_factory():
         f(DIM, "PQ5")
 
 
-def test_four_bit_pq_when_supported(data):
+def test_four_bit_pq(data):
     base, queries = data
-    try:
-        qvec.ProductQuantizer(DIM, 8, nbits=4)
-    except ValueError:
-        with pytest.raises(ValueError, match="nbits=4 is not supported"):
-            qvec.index_factory(DIM, "PQ8x4fs")
-        return
     index = qvec.index_factory(DIM, "PQ8x4fs")
-    assert index.code_size == 4
-    index.train(base)
+    assert index.code_size == 4 and index.nbits == 4
+    index.fit(base)
     index.add(base)
     assert index.codes.shape == (len(base), 4)
-    assert index.search(queries, 5)[1].shape == (25, 5)
+    _, ref = index.pq.search(queries, index.pq.encode(base), 5)
+    np.testing.assert_array_equal(index.search(queries, 5)[1], ref)
+    with pytest.raises(ValueError, match="nbits"):
+        qvec.PQIndex(DIM, 8, nbits=5)
 
 
 def test_binary_index_protocol(data, tmp_path):
@@ -306,7 +304,7 @@ def test_repr_and_sizes(data):
     flat = qvec.FlatIndex(DIM, "l2")
     assert repr(flat) == "FlatIndex(dim=16, metric='l2', ntotal=0)"
     with pytest.raises(ValueError, match="metric"):
-        qvec.FlatIndex(DIM, "cosine")
+        qvec.FlatIndex(DIM, "cos")
 
 
 def test_reconstruct(data):
@@ -349,3 +347,174 @@ def test_many_removes_and_adds_match_a_dict_model():
             probe = list(model)[: 5]
             np.testing.assert_array_equal(index.reconstruct(probe),
                                           np.stack([model[i] for i in probe]))
+
+
+@pytest.mark.parametrize("kind", ["pq8", "pq4", "bin1", "bin2"])
+def test_training_a_filled_index_raises_and_keeps_it(data, kind):
+    base, _ = data
+    if kind.startswith("pq"):
+        index = qvec.PQIndex(DIM, 4, nbits=int(kind[2:]))
+        index.train(base, iters=3, seed=1)
+    else:
+        index = qvec.BinaryIndex(DIM, bits=int(kind[3:]), keep_vectors=True)
+        index.train(base, seed=1)
+    index.add(base[:20])
+    before = index.search(base[:20], 1)
+    hits = int((before[1][:, 0] == np.arange(20)).sum())
+    assert hits >= 15
+    for train in (index.train, getattr(index, "fit", index.train)):
+        with pytest.raises(ValueError, match="holds 20 vectors"):
+            train(base[::-1], seed=2)
+    after = index.search(base[:20], 1)
+    np.testing.assert_array_equal(after[1], before[1])
+    np.testing.assert_array_equal(after[0], before[0])
+    index.remove(index.ids)                       # empty again: training is allowed
+    index.train(base[::-1], seed=2)
+    index.add(base[:20])
+    assert int((index.search(base[:20], 1)[1][:, 0] == np.arange(20, 40)).sum()) >= 15
+
+
+def test_binary_index_rotate_itq_is_itq(data):
+    base, _ = data
+    ref = {r: qvec.BinaryQuantizer(DIM, bits=1, metric="l2", rotate=r).fit(base, seed=5)
+           for r in ("random", "itq")}
+    assert not np.allclose(ref["itq"].rotation, ref["random"].rotation)
+    for rotate in ("random", "itq", True, None, False):
+        index = qvec.BinaryIndex(DIM, bits=1, rotate=rotate)
+        index.train(base, seed=5)
+        spelled = {True: "random", False: None}.get(rotate, rotate)
+        assert index.rotate == spelled
+        quantizer = index.quantizer
+        if spelled is None:
+            assert quantizer.rotation is None
+        else:
+            np.testing.assert_array_equal(quantizer.rotation, ref[spelled].rotation)
+    with pytest.raises(ValueError, match="rotate"):
+        qvec.BinaryIndex(DIM, rotate="itqq")
+
+
+# ------------------------------------------------------------------------------------------
+# one API shape: fit, metric default and cosine, 1-D queries, `in`
+# ------------------------------------------------------------------------------------------
+def _all_kinds(metric=None, keep=True):
+    kw = {} if metric is None else {"metric": metric}
+    return [qvec.FlatIndex(DIM, **kw), qvec.PQIndex(DIM, 4, keep_vectors=keep, **kw),
+            qvec.PQIndex(DIM, 4, nbits=4, keep_vectors=keep, **kw),
+            qvec.BinaryIndex(DIM, bits=2, keep_vectors=keep, **kw)]
+
+
+def test_metric_defaults_to_l2_everywhere():
+    for index in _all_kinds() + [qvec.index_factory(DIM, d) for d in ("Flat", "PQ4", "BIN1")]:
+        assert index.metric == "l2"
+
+
+def test_fit_takes_the_common_keywords_and_train_is_its_alias(data):
+    base, queries = data
+    for a, b in zip(_all_kinds(), _all_kinds()):
+        assert a.fit(base, seed=3, max_train=1000, verbose=False) is a
+        b.train(base, seed=3, max_train=1000)
+        a.add(base)
+        b.add(base)
+        for x, y in zip(a.search(queries, 5), b.search(queries, 5)):
+            np.testing.assert_array_equal(x, y)
+        with pytest.raises(TypeError):
+            a.fit(base, 3)                          # seed and the rest are keywords
+    assert qvec.FlatIndex(DIM).fit(base) is not None        # nothing to learn: a no-op
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_cosine_normalizes_and_reports_similarities(data, which):
+    base, queries = data
+    from qvec.index.base import unit_rows
+
+    # power-of-two scales keep the unit vectors bit-identical to those of base; the "ip"
+    # reference index gets them from the same normalization the cosine index uses
+    scale = 2.0 ** np.random.default_rng(2).integers(-3, 6, len(base))
+    scaled = (base * scale[:, None]).astype(np.float32)
+    unit, uq = unit_rows(base), unit_rows(queries)
+    np.testing.assert_allclose(unit, base / np.linalg.norm(base, axis=1, keepdims=True),
+                               rtol=1e-6, atol=1e-7)
+    cos, ip = _all_kinds("cosine")[which], _all_kinds("ip")[which]
+    assert cos.metric == "cosine"
+    cos.fit(scaled, seed=1)
+    ip.fit(unit, seed=1)
+    cos.add(scaled)
+    ip.add(unit)
+    d, i = cos.search(queries * 8, 10)
+    rd, ri = ip.search(uq, 10)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd, rtol=1e-5, atol=1e-5)
+    assert (np.diff(d, axis=1) <= 1e-6).all()                # largest first
+    if isinstance(cos, qvec.FlatIndex):
+        true = uq @ unit.T
+        np.testing.assert_allclose(d, -np.sort(-true, axis=1)[:, :10], atol=1e-5)
+        assert d.max() <= 1 + 1e-5
+    else:
+        d, i = cos.search(queries, 10, rerank=len(base))   # re-ranked exactly: true cosine
+        rd, ri = qvec.exact_search(uq, unit, 10, "ip")
+        np.testing.assert_array_equal(i, ri)
+        np.testing.assert_allclose(d, rd, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(cos.reconstruct([0, 1]), axis=1), 1, rtol=1e-6)
+    again = pickle.loads(pickle.dumps(cos))
+    assert again.metric == "cosine"
+    for x, y in zip(again.search(queries, 10), cos.search(queries, 10)):
+        np.testing.assert_array_equal(x, y)
+    # a zero vector has cosine 0 with everything; padding is -inf
+    empty = type(cos)(DIM, metric="cosine") if isinstance(cos, qvec.FlatIndex) else None
+    if empty is not None:
+        empty.add(np.zeros((1, DIM), np.float32))
+        d, i = empty.search(queries[:1], 2)
+        np.testing.assert_array_equal(d, [[0, -np.inf]])
+        np.testing.assert_array_equal(i, [[0, -1]])
+
+
+def test_one_dimensional_query_is_one_query(data):
+    base, queries = data
+    for index in _all_kinds():
+        index.fit(base)
+        index.add(base)
+        d, i = index.search(queries[3], 7)
+        assert d.shape == (7,) and i.shape == (7,)
+        rd, ri = index.search(queries[3:4], 7)
+        np.testing.assert_array_equal(i, ri[0])
+        np.testing.assert_array_equal(d, rd[0])
+        d, i = index.search(list(queries[3]), 7, rerank=20)
+        assert i.shape == (7,)
+        with pytest.raises(ValueError, match="dimension mismatch"):
+            index.search(queries[3][:-1], 7)
+        with pytest.raises(ValueError, match="queries"):
+            index.search(np.float32(1), 7)
+
+
+def test_contains(data):
+    base, _ = data
+    index = qvec.FlatIndex(DIM)
+    index.add(base[:5], ids=[3, 10, 11, 12, 2**62])
+    assert 3 in index and np.int64(10) in index and np.uint64(2**62) in index
+    assert 4 not in index and -1 not in index and 2**64 not in index
+    assert "3" not in index and 3.0 not in index and True not in index
+    index.remove([10])
+    assert 10 not in index and 11 in index
+    seq = qvec.FlatIndex(DIM)
+    seq.add(base[:3])
+    assert 0 in seq and 2 in seq and 3 not in seq
+
+
+def test_binary_layout_is_explicit(data, tmp_path):
+    from qvec import _format
+
+    base, _ = data
+    index = qvec.BinaryIndex(DIM, bits=2, rotate="itq", keep_vectors=True).fit(base)
+    index.add(base[:10])
+    index.save(tmp_path / "b.qvec")
+    c = _format.read_container(tmp_path / "b.qvec")
+    assert c.params == {"layout": 2, "dim": DIM, "metric": "l2", "ntotal": 10, "next_id": 10,
+                        "id_start": 0, "bits": 2, "rotate": "itq", "keep_vectors": True,
+                        "trained": True}
+    assert {k: (v.dtype.name, v.shape) for k, v in c.arrays.items()} == {
+        "mean": ("float32", (DIM,)), "rotation": ("float32", (DIM, DIM)),
+        "codes": ("uint8", (10, 4)), "factors": ("float32", (10, 5)),
+        "vectors": ("float32", (10, DIM))}
+    np.testing.assert_array_equal(c.arrays["rotation"], index.quantizer.rotation)
+    assert repr(qvec.load(tmp_path / "b.qvec")) == repr(index)
+    assert "rotate='itq'" in repr(index)

@@ -22,7 +22,7 @@ import stat
 import struct
 import tempfile
 import zlib
-from typing import BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -35,6 +35,7 @@ ALIGN = 64
 MAX_PARAMS = 1 << 20          # parameters are a small JSON object; refuse anything larger
 MAX_ARRAYS = 64
 MAX_NDIM = 3
+MAX_EMPTY_EXTENT = 1 << 48    # bytes an empty array would hold with its zero dimensions as 1
 
 _PREAMBLE = struct.Struct("<8sII12sI")          # 32 bytes
 _DESCRIPTOR = struct.Struct("<16sBBHI3QQII")    # 64 bytes
@@ -42,7 +43,7 @@ _TRAILER = struct.Struct("<8sQ")                # 16 bytes
 assert _PREAMBLE.size == 32 and _DESCRIPTOR.size == 64 and _TRAILER.size == 16
 
 # dtype code <-> numpy dtype (always stored little-endian)
-_DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<i4"), 3: np.dtype("<i8"), 4: np.dtype("<f4"),
+_DTYPES: Dict[int, "np.dtype[Any]"] = {1: np.dtype("<u1"), 2: np.dtype("<i4"), 3: np.dtype("<i8"), 4: np.dtype("<f4"),
            5: np.dtype("<u8"), 6: np.dtype("<i1"), 7: np.dtype("<u4"), 8: np.dtype("<f8"),
            9: np.dtype("<i2"), 10: np.dtype("<u2")}
 
@@ -71,7 +72,7 @@ def _parse_name(raw: bytes, what: str, where: str) -> str:
 # ------------------------------------------------------------------------------------------
 # writing
 # ------------------------------------------------------------------------------------------
-def write_container(f: BinaryIO, kind: str, params: dict,
+def write_container(f: BinaryIO, kind: str, params: Dict[str, Any],
                     arrays: Sequence[Tuple[str, np.ndarray]]) -> int:
     """Writes one container to the binary file object ``f``; returns the bytes written."""
     kind_raw = _name_field(kind, 12, "kind")
@@ -97,7 +98,7 @@ def write_container(f: BinaryIO, kind: str, params: dict,
         if not 1 <= arr.ndim <= MAX_NDIM:
             raise ValueError(f"cannot save array {name!r} with {arr.ndim} dimensions")
         arr = np.ascontiguousarray(arr, dtype=dtype)
-        payload = memoryview(arr.reshape(-1)).cast("B") if arr.size else memoryview(b"")
+        payload = arr.reshape(-1).data.cast("B") if arr.size else memoryview(b"")
         shape = list(arr.shape) + [0] * (MAX_NDIM - arr.ndim)
         head = _DESCRIPTOR.pack(_name_field(name, 16, "array name"), code, arr.ndim,
                                 0, 0, *shape, arr.nbytes, _crc32(payload), 0)
@@ -124,7 +125,7 @@ def _write_payload(f: BinaryIO, payload: memoryview, chunk: int = 1 << 24) -> No
         f.write(payload[start:start + chunk])
 
 
-def save_atomic(path: PathLike, kind: str, params: dict,
+def save_atomic(path: PathLike, kind: str, params: Dict[str, Any],
                 arrays: Sequence[Tuple[str, np.ndarray]]) -> int:
     """Writes a container to ``path`` atomically: a temporary file in the same folder is
     written, fsync'ed and renamed over ``path``. If anything fails the temporary file is
@@ -165,7 +166,7 @@ def _fsync_dir(folder: str) -> None:
         os.close(dfd)
 
 
-def to_bytes(kind: str, params: dict, arrays: Sequence[Tuple[str, np.ndarray]]) -> bytes:
+def to_bytes(kind: str, params: Dict[str, Any], arrays: Sequence[Tuple[str, np.ndarray]]) -> bytes:
     buf = io.BytesIO()
     write_container(buf, kind, params, arrays)
     return buf.getvalue()
@@ -178,13 +179,13 @@ class Container:
     """A parsed container: ``kind`` (str), ``params`` (dict), ``arrays`` (name -> ndarray,
     read-only np.memmap for mapped arrays), ``mapped`` (names of mapped arrays)."""
 
-    def __init__(self, kind: str, params: dict, arrays: Dict[str, np.ndarray],
+    def __init__(self, kind: str, params: Dict[str, Any], arrays: Dict[str, np.ndarray],
                  mapped: List[str], size: int):
         self.kind, self.params, self.arrays, self.mapped, self.size = (
             kind, params, arrays, mapped, size)
 
 
-def _read_exact(f: BinaryIO, n: int, where: str, what: str) -> bytes:
+def _read_exact(f: io.BufferedIOBase, n: int, where: str, what: str) -> bytes:
     data = f.read(n)
     if len(data) != n:
         raise FormatError(f"{where}: file is truncated (reading {what}: expected {n} bytes, "
@@ -192,7 +193,7 @@ def _read_exact(f: BinaryIO, n: int, where: str, what: str) -> bytes:
     return data
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-finite number {name} in parameters")
 
 
@@ -206,22 +207,34 @@ def read_container(source: Union[PathLike, bytes], mmap: bool = False,
     if isinstance(source, (bytes, bytearray, memoryview)):
         if mmap:
             raise ValueError("mmap=True needs a path, not bytes")
-        f = io.BytesIO(bytes(source))
-        where = "<bytes>"
-        size = len(f.getbuffer())
-        with f:
-            return _parse(f, size, where, None, False, True, None)
+        buf = io.BytesIO(bytes(source))
+        with buf:
+            return _parse(buf, len(buf.getbuffer()), "<bytes>", False, True, None)
     path = os.fspath(source)
     if verify is None:
         verify = not mmap
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise FormatError(f"{path}: not a regular file")
-        return _parse(f, st.st_size, path, path, mmap, verify, map_names)
+    with _open_regular(path) as f:
+        # The header is validated and the arrays are read or mapped from this one open file:
+        # a save over ``path`` meanwhile renames another file there, this one stays whole.
+        return _parse(f, os.fstat(f.fileno()).st_size, path, mmap, verify, map_names)
 
 
-def _parse(f: BinaryIO, size: int, where: str, path: Optional[str], mmap: bool, verify: bool,
+def _open_regular(path: str) -> io.BufferedReader:
+    """Opens ``path`` for reading, refusing anything but a regular file before reading a byte
+    (opening a FIFO without O_NONBLOCK would wait for a writer forever)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FormatError(f"{path}: not a regular file (a qvec index is a regular file)")
+        return io.open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _parse(f: io.BufferedIOBase, size: int, where: str, mmap: bool, verify: bool,
            map_names: Optional[Callable[[str], bool]]) -> Container:
     if size < _PREAMBLE.size:
         head = f.read(8)
@@ -275,9 +288,13 @@ def _parse(f: BinaryIO, size: int, where: str, path: Optional[str], mmap: bool, 
             raise FormatError(f"{where}: array {name!r} header is corrupt")
         dtype = _DTYPES[code]
         shape = shape[:ndim]
-        count = 1
+        count, extent = 1, dtype.itemsize
         for s in shape:
             count *= s
+            extent *= max(s, 1)
+        if count == 0 and extent > MAX_EMPTY_EXTENT:
+            # an empty array's shape is not bounded by the file size: bound it here
+            raise FormatError(f"{where}: array {name!r} has an impossible shape {shape}")
         if count * dtype.itemsize != nbytes:
             raise FormatError(f"{where}: array {name!r} shape {shape} x {dtype.itemsize} bytes "
                               f"does not match its length {nbytes}")
@@ -286,20 +303,22 @@ def _parse(f: BinaryIO, size: int, where: str, path: Optional[str], mmap: bool, 
         if end + _pad(end) + _TRAILER.size > size:
             raise FormatError(f"{where}: file is truncated (array {name!r} needs bytes "
                               f"{start}..{end}, file has {size})")
-        if mmap and path is not None and nbytes and (map_names is None or map_names(name)):
-            arr = np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape)
-            if verify and _crc32(memoryview(np.asarray(arr).reshape(-1)).cast("B")) != pcrc:
+        arr: np.ndarray
+        if mmap and nbytes and (map_names is None or map_names(name)):
+            # np.memmap maps the file object's descriptor (its stubs want a writable file)
+            arr = np.memmap(cast(Any, f), dtype=dtype, mode="r", offset=start, shape=shape)
+            if verify and _crc32(np.asarray(arr).reshape(-1).data.cast("B")) != pcrc:
                 raise FormatError(f"{where}: array {name!r} checksum mismatch (corrupt data)")
             mapped.append(name)
             f.seek(end)
         else:
             arr = np.empty(shape, dtype=dtype)
             if nbytes:
-                view = memoryview(arr.reshape(-1)).cast("B")
+                view = arr.reshape(-1).data.cast("B")
                 got = f.readinto(view)
                 if got != nbytes:
                     raise FormatError(f"{where}: file is truncated inside array {name!r}")
-            if _crc32(memoryview(arr.reshape(-1)).cast("B")) != pcrc:
+            if _crc32(arr.reshape(-1).data.cast("B")) != pcrc:
                 raise FormatError(f"{where}: array {name!r} checksum mismatch (corrupt data)")
         arrays[name] = arr
         _check_padding(f, end, size, where)
@@ -313,7 +332,7 @@ def _parse(f: BinaryIO, size: int, where: str, path: Optional[str], mmap: bool, 
     return Container(kind, params, arrays, mapped, size)
 
 
-def _check_padding(f: BinaryIO, pos: int, size: int, where: str) -> None:
+def _check_padding(f: io.BufferedIOBase, pos: int, size: int, where: str) -> None:
     n = _pad(pos)
     if pos + n > size:
         raise FormatError(f"{where}: file is truncated at offset {pos}")

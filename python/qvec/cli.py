@@ -16,30 +16,42 @@ import json
 import os
 import sys
 import time
-from typing import List, Optional
+from typing import Any, Dict, List, NoReturn, Optional, Protocol, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from . import io as qio
 from ._errors import FormatError
+from .index import Index, PQIndex, index_factory, load
+
+FloatArray = npt.NDArray[np.float32]
+IdArray = npt.NDArray[np.int64]
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not the whole usage block
+    def error(self, message: str) -> NoReturn:  # one line, not the whole usage block
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _progress(total: int, desc: str, enabled: bool, unit: str = "vec"):
+class _Bar(Protocol):
+    def update(self, n: int) -> Any: ...
+
+    def close(self) -> Any: ...
+
+
+def _progress(total: int, desc: str, enabled: bool, unit: str = "vec") -> Optional[_Bar]:
     if not enabled:
         return None
     try:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr)
+    bar: _Bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr)
+    return bar
 
 
-def _set_threads(args) -> None:
+def _set_threads(args: argparse.Namespace) -> None:
     if getattr(args, "threads", None) is not None:
         from . import set_num_threads
 
@@ -53,9 +65,7 @@ def _float_rows(data: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------
-def cmd_build(args) -> int:
-    from .index import index_factory
-
+def cmd_build(args: argparse.Namespace) -> int:
     data = qio.read_vectors(args.input, mmap=True)
     n, dim = data.shape
     if n == 0:
@@ -76,10 +86,10 @@ def cmd_build(args) -> int:
             sample[s:s + args.chunk_size] = data[rows[s:s + args.chunk_size]]
         if show:
             print(f"training {index!r} on {size} vectors", file=sys.stderr)
-        kwargs = {"seed": args.seed}
-        if type(index).__name__ == "PQIndex":
-            kwargs.update(iters=args.iters, max_train=size, verbose=show)
-        index.train(sample, **kwargs)
+        if isinstance(index, PQIndex):
+            index.fit(sample, seed=args.seed, max_train=size, verbose=show, iters=args.iters)
+        else:
+            index.fit(sample, seed=args.seed, verbose=show)
         del sample
     t_train = time.perf_counter() - t0
     bar = _progress(n, "adding", show)
@@ -97,14 +107,8 @@ def cmd_build(args) -> int:
     return 0
 
 
-def _load_index(path: str, mmap: bool):
-    from .index import load
-
-    return load(path, mmap=mmap)
-
-
-def _search_all(index, queries: np.ndarray, k: int, rerank: Optional[int], batch: int,
-                show: bool):
+def _search_all(index: Index[Any], queries: npt.NDArray[Any], k: int, rerank: Optional[int],
+                batch: int, show: bool) -> Tuple[FloatArray, IdArray]:
     nq = queries.shape[0]
     dist = np.empty((nq, k), dtype=np.float32)
     ids = np.empty((nq, k), dtype=np.int64)
@@ -120,8 +124,8 @@ def _search_all(index, queries: np.ndarray, k: int, rerank: Optional[int], batch
     return dist, ids
 
 
-def _queries(path: str, dim: int) -> np.ndarray:
-    queries = qio.read_vectors(path, mmap=True)
+def _queries(path: str, dim: int) -> npt.NDArray[Any]:
+    queries: npt.NDArray[Any] = qio.read_vectors(path, mmap=True)
     if queries.shape[1] != dim:
         raise ValueError(f"{path}: queries have dimension {queries.shape[1]}, the index has "
                          f"{dim}")
@@ -130,12 +134,12 @@ def _queries(path: str, dim: int) -> np.ndarray:
     return queries
 
 
-def cmd_search(args) -> int:
+def cmd_search(args: argparse.Namespace) -> int:
     ext = os.path.splitext(args.output)[1].lower()
     if ext not in (".npy", ".npz"):
         raise ValueError(f"--output must end in .npy (ids only) or .npz (ids and distances); "
                          f"got {args.output!r}")
-    index = _load_index(args.index, args.mmap)
+    index = load(args.index, mmap=args.mmap)
     queries = _queries(args.queries, index.dim)
     t0 = time.perf_counter()
     dist, ids = _search_all(index, queries, args.k, args.rerank, args.batch, not args.quiet)
@@ -149,9 +153,9 @@ def cmd_search(args) -> int:
     return 0
 
 
-def index_info(index, path: Optional[str] = None) -> dict:
+def index_info(index: Index[Any], path: Optional[str] = None) -> Dict[str, Any]:
     """Parameters and sizes of an index (what ``qvec info`` prints)."""
-    info = {"type": type(index).__name__, "repr": repr(index), "dim": index.dim,
+    info: Dict[str, Any] = {"type": type(index).__name__, "repr": repr(index), "dim": index.dim,
             "metric": index.metric, "ntotal": len(index)}
     for attr in ("m", "nbits", "code_size", "bits", "rotate", "keeps_vectors"):
         if hasattr(index, attr):
@@ -170,8 +174,8 @@ def index_info(index, path: Optional[str] = None) -> dict:
     return info
 
 
-def cmd_info(args) -> int:
-    index = _load_index(args.index, mmap=True)
+def cmd_info(args: argparse.Namespace) -> int:
+    index = load(args.index, mmap=True)
     info = index_info(index, args.index)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -183,20 +187,20 @@ def cmd_info(args) -> int:
     return 0
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+def recall_at_k(found: IdArray, truth: IdArray, k: int) -> float:
     """Mean over queries of |found[:k] & truth[:k]| / k."""
     hits = 0
     for s in range(0, found.shape[0], 1024):
         f = found[s:s + 1024, :k]
         t = truth[s:s + 1024, :k]
         hits += int(((f[:, :, None] == t[:, None, :]) & (f[:, :, None] >= 0)).any(axis=2).sum())
-    return hits / (k * found.shape[0])
+    return hits / (k * int(found.shape[0]))
 
 
-def cmd_eval(args) -> int:
-    index = _load_index(args.index, args.mmap)
+def cmd_eval(args: argparse.Namespace) -> int:
+    index = load(args.index, mmap=args.mmap)
     queries = _queries(args.queries, index.dim)
-    truth = qio.read_vectors(args.ground_truth, mmap=False)
+    truth: npt.NDArray[Any] = qio.read_vectors(args.ground_truth, mmap=False)
     if truth.dtype.kind not in "iu":
         raise ValueError(f"{args.ground_truth}: ground truth must hold integer ids; got "
                          f"{truth.dtype}")
@@ -217,7 +221,7 @@ def cmd_eval(args) -> int:
 
 # ------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--threads", type=int, default=None,
                         help="threads for native work (default: all cores)")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -232,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("output", help="index file to write")
     b.add_argument("--factory", "-f", required=True,
                    help="index description: Flat, PQ48x8, PQ96x4fs, BIN1, PQ16x8,Refine")
-    b.add_argument("--metric", "-m", default="l2", help="l2 or ip (default l2)")
+    b.add_argument("--metric", "-m", default="l2", help="l2, ip or cosine (default l2)")
     b.add_argument("--train-size", type=int, default=100_000,
                    help="vectors sampled for training (default 100000)")
     b.add_argument("--iters", type=int, default=25, help="k-means iterations (PQ)")
@@ -277,7 +281,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if getattr(args, name, 1) is not None and getattr(args, name, 1) < 1:
                 raise ValueError(f"--{name} must be >= 1; got {getattr(args, name)}")
         _set_threads(args)
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except FormatError as e:
         print(f"qvec: error: {e}", file=sys.stderr)
         return 1

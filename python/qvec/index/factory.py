@@ -1,0 +1,59 @@
+"""index_factory: an empty index from a short description ("PQ16x8,Refine")."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .base import Index
+from .binary import BinaryIndex
+from .flat import FlatIndex
+from .pq import PQIndex
+
+_HELP = ("expected 'Flat', 'PQ<m>[x<nbits>][fs]' (e.g. 'PQ48x8', 'PQ96x4fs') or "
+         "'BIN<bits>' (e.g. 'BIN1'), optionally followed by ',Refine' to keep the "
+         "vectors for re-ranking")
+
+
+def _unknown(token: str, description: str) -> ValueError:
+    return ValueError(f"index_factory: unknown token {token!r} in {description!r}; {_HELP}")
+
+
+def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
+    """Builds an empty index from a short description.
+
+    ``"Flat"`` exact search; ``"PQ48x8"`` (or ``"PQ48"``) 8-bit PQ with 48 subquantizers;
+    ``"PQ96x4fs"`` 4-bit fast-scan PQ; ``"BIN1"`` binary codes with 1 bit per dimension.
+    A ``",Refine"`` suffix keeps the float32 vectors so ``search(..., rerank=k')`` works.
+    ``metric``: "l2", "ip" or "cosine". A bad description raises ValueError naming the bad
+    token.
+    """
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a string; got {type(description).__name__}")
+    tokens = [t.strip() for t in description.split(",")]
+    main, mods = tokens[0], tokens[1:]
+    pq = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs)?", main, flags=re.IGNORECASE)
+    binary = re.fullmatch(r"BIN(\d+)", main, flags=re.IGNORECASE)
+    if main.lower() != "flat" and pq is None and binary is None:
+        raise _unknown(main, description)
+    keep = False
+    for tok in mods:
+        if tok.lower() not in ("refine", "rflat"):
+            raise _unknown(tok, description)
+        keep = True
+    if main.lower() == "flat":
+        if keep:
+            raise ValueError(f"index_factory: token 'Refine' in {description!r} does not apply "
+                             f"to 'Flat' (it already keeps the vectors)")
+        return FlatIndex(dim, metric)
+    if pq is not None:
+        m = int(pq.group(1))
+        nbits = int(pq.group(2)) if pq.group(2) else (4 if pq.group(3) else 8)
+        if pq.group(3) and nbits != 4:
+            raise ValueError(f"index_factory: token {main!r} in {description!r}: fast-scan "
+                             f"('fs') codes are 4-bit, write 'PQ{m}x4fs'")
+        if m < 1:
+            raise ValueError(f"index_factory: token {main!r}: m must be >= 1")
+        return PQIndex(dim, m, nbits, metric, keep_vectors=keep)
+    if binary is None:                    # ruled out above; keeps the type checker informed
+        raise _unknown(main, description)
+    return BinaryIndex(dim, int(binary.group(1)), metric, keep_vectors=keep)
