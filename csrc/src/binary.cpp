@@ -15,7 +15,7 @@
 #include "kernels/kernels.h"
 #include "pack.h"
 #include "qvec/error.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 namespace detail {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 namespace {

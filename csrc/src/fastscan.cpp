@@ -8,11 +8,11 @@
 #include <limits>
 #include <vector>
 
-#include "heap.h"
+#include "search/collector.h"
 #include "kernels/fastscan.h"
 #include "parallel.h"
 #include "qvec/error.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 namespace detail {

@@ -11,7 +11,7 @@
 #include "qvec/exact.h"
 #include "qvec/kmeans.h"
 #include "rng.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 namespace {

@@ -10,7 +10,7 @@
 #include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/pq.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 namespace {

@@ -21,6 +21,11 @@
 
 namespace qvec {
 
+/// Most subquantizers a search with quantized (uint8) tables accepts, 4-bit and 8-bit alike:
+/// every sum of m table entries must fit the scanners' 16-bit accumulators with at least one
+/// quantization step to spare per subquantizer (65535 - m >= 1).
+constexpr size_t kMaxScanM = 65534;
+
 /// Subquantizers in the fast-scan layout: m rounded up to even.
 inline size_t fastscan_padded_m(size_t m) { return (m + 1) & ~size_t(1); }
 /// Bytes of the fast-scan layout of n vectors with m subquantizers.
