@@ -13,4 +13,14 @@ namespace qvec {
 void topk_smallest(const float* distances, size_t nq, size_t n, size_t k, float* out_distances,
                    idx_t* out_ids);
 
+/// Per-query results of a range search, in caller memory, that persist across the range calls
+/// of one batch of queries (Pq8Queries, FastScanQueries): `keep` entries per query, each array
+/// of layout (nq, keep). Between calls their contents belong to the search (a max-heap per
+/// query); the search's init() prepares them and its finish() turns them into results.
+struct RangeResults {
+  float* distances;           // size nq * keep
+  idx_t* ids;                 // size nq * keep
+  float* rescored = nullptr;  // size nq * keep where the search says it needs it, else unused
+};
+
 }  // namespace qvec

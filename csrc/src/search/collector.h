@@ -11,6 +11,7 @@
 //   PayloadHeapView  the same, each entry carrying one float more (a re-score) along
 //   KeyHeap          k 64-bit keys distance << 32 | local id (integer / float_order'ed distances)
 //   HeapSet          HeapViews of a block of queries in one allocation
+//   HeapRows         HeapViews of a block of queries in caller memory (rows of (n, k) arrays)
 //   SumReservoir     quantized-mode collector: 16-bit sums appended without upkeep, shrunk by a
 //                    radix select when full
 #include <algorithm>
@@ -88,6 +89,10 @@ struct HeapView {
     std::fill(dist, dist + k, std::numeric_limits<float>::infinity());
     std::fill(ids, ids + k, idx_t(-1));
   }
+  /// True when nothing is kept (every slot (+inf, -1)).
+  bool empty() const {
+    return std::all_of(ids, ids + k, [](idx_t id) { return id < 0; });
+  }
   /// Turns the heap into a best-first sorted list in place.
   void sort() { sort_heap(dist, ids, nullptr, k); }
 };
@@ -163,6 +168,19 @@ class HeapSet {
   std::vector<idx_t> ids_;
 };
 
+/// The collectors of a block of queries in caller memory: query i's heap is row i of (n, k)
+/// arrays dist and ids (and payload, when not null). A HeapSet's arrays are such rows.
+struct HeapRows {
+  float* dist;
+  idx_t* ids;
+  float* payload;  // null: entries carry no payload
+  size_t k;
+
+  HeapView at(size_t i) const { return {dist + i * k, ids + i * k, k}; }
+  PayloadHeapView with_payload(size_t i) const { return {at(i), payload + i * k}; }
+  static HeapRows of(HeapSet& heaps, size_t k) { return {heaps.distances(), heaps.ids(), nullptr, k}; }
+};
+
 /// Moves key heaps (layout (nq, k), keys as in KeyHeap) into heaps.at(0..nq): id = base + the
 /// low 32 bits, distance = distance_of(the high 32 bits); empty slots are skipped.
 template <class DistanceOf>
@@ -212,6 +230,8 @@ class SumReservoir {
 
   /// Reduces the keys to the best min(size(), keep) by (sum, id), in no particular order.
   void select();
+  /// Sorts the keys ascending: by (sum, id) when ids ascend with rows.
+  void sort_keys() { std::sort(keys_, keys_ + count_); }
 
  private:
   size_t append_words(const uint16_t* sums, const uint32_t* masks, size_t b, size_t nwords,

@@ -30,6 +30,8 @@
 #include "search/lut_quantizer.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "parallel.h"
 #include "qvec/error.h"
@@ -103,6 +105,14 @@ LutScale quantize(const float* table, size_t m, uint8_t* lut) {
 
 }  // namespace
 
+void check_lut_m(size_t m) {
+  if (m == 0 || m > kMaxScanM)
+    throw std::invalid_argument(
+        "m must be in [1, " + std::to_string(kMaxScanM) +
+        "] for a search with quantized tables (sums of m uint8 entries are 16-bit); got " +
+        std::to_string(m));
+}
+
 LutScale quantize_lut(const float* table, size_t m, size_t ksub, uint8_t* lut) {
   QVEC_ASSERT(m >= 1 && m <= kMaxScanM);
   if (ksub == 16) return quantize<16>(table, m, lut);
@@ -112,12 +122,13 @@ LutScale quantize_lut(const float* table, size_t m, size_t ksub, uint8_t* lut) {
 
 QueryLuts::QueryLuts(const float* tables, size_t nq, size_t m, size_t ksub, size_t rows,
                      size_t padding)
-    : stride_(rows * ksub + padding), luts_(nq * stride_, uint8_t(0)), scales_(nq) {
+    : stride_(rows * ksub + padding), luts_(nq * stride_ + 63, uint8_t(0)), scales_(nq) {
   QVEC_ASSERT(rows >= m);
+  base_ = luts_.data() + (64 - reinterpret_cast<uintptr_t>(luts_.data()) % 64) % 64;
   parallel_for((nq + 63) / 64, [&](size_t task) {
     const size_t q1 = std::min(nq, (task + 1) * 64);
     for (size_t q = task * 64; q < q1; ++q)
-      scales_[q] = quantize_lut(tables + q * m * ksub, m, ksub, luts_.data() + q * stride_);
+      scales_[q] = quantize_lut(tables + q * m * ksub, m, ksub, base_ + q * stride_);
   });
 }
 

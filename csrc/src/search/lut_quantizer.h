@@ -39,6 +39,10 @@ struct LutScale {
   float distance(float sum) const { return bias + sum / scale; }
 };
 
+/// Throws std::invalid_argument unless 1 <= m <= kMaxScanM (every search entry point with
+/// quantized tables calls it before allocating).
+void check_lut_m(size_t m);
+
 /// Quantizes one query's tables. table: size m * ksub, layout (m, ksub), finite values; ksub is
 /// 16 or 256; 1 <= m <= kMaxScanM. lut: size m * ksub, layout (m, ksub), written.
 LutScale quantize_lut(const float* table, size_t m, size_t ksub, uint8_t* lut);
@@ -46,20 +50,24 @@ LutScale quantize_lut(const float* table, size_t m, size_t ksub, uint8_t* lut);
 /// The quantized tables of a batch of queries, in the layout a block scanner reads: query q's
 /// table at lut(q), `rows` rows of ksub bytes (rows >= m; rows past m are zero, e.g. the padded
 /// subquantizer of the 4-bit layout), then `padding` readable zero bytes (8-bit gathers).
+/// The first table starts on a 64-byte boundary.
 class QueryLuts {
  public:
   /// tables: size nq * m * ksub, layout (nq, m, ksub). Quantizes every query (in parallel).
   QueryLuts(const float* tables, size_t nq, size_t m, size_t ksub, size_t rows, size_t padding);
+  QueryLuts(const QueryLuts&) = delete;  // base_ points into luts_
+  QueryLuts& operator=(const QueryLuts&) = delete;
 
   size_t nq() const { return scales_.size(); }
   /// Bytes from one query's table to the next.
   size_t stride() const { return stride_; }
-  const uint8_t* lut(size_t q) const { return luts_.data() + q * stride_; }
+  const uint8_t* lut(size_t q) const { return base_ + q * stride_; }
   const LutScale& scale(size_t q) const { return scales_[q]; }
 
  private:
   size_t stride_;
   std::vector<uint8_t> luts_;
+  uint8_t* base_;  // luts_ from its first 64-byte boundary: whole-table loads never split lines
   std::vector<LutScale> scales_;
 };
 
