@@ -1,6 +1,6 @@
 // Binary codes: Hamming search and the binary quantizer (encode, decode, asymmetric and
 // symmetric search). Codes are scanned in tiles of kTile vectors, transposed on the fly into
-// the blocked layout of kernels/binary.h so one SIMD load reads a word of 8 codes.
+// the blocked layout of kernels/hamming.h so one SIMD load reads a word of 8 codes.
 #include "qvec/binary.h"
 
 #include <algorithm>
@@ -11,30 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "kernels/binary.h"
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "pack.h"
 #include "qvec/error.h"
 #include "search/topk_merge.h"
 
 namespace qvec {
-namespace detail {
-
-const BinaryKernels& binary_kernels() {
-  static const BinaryKernels* chosen =
-      &select_kernels(binary_scalar_kernels(), binary_avx2_kernels(), binary_avx512_kernels());
-  return *chosen;
-}
-
-#if !defined(QVEC_HAVE_AVX2)
-const BinaryKernels* binary_avx2_kernels() { return nullptr; }
-#endif
-#if !defined(QVEC_HAVE_AVX512)
-const BinaryKernels* binary_avx512_kernels() { return nullptr; }
-#endif
-
-}  // namespace detail
-
 namespace {
 
 using detail::kBinaryBlock;
@@ -93,7 +75,7 @@ int32_t key_threshold(uint64_t top) {
 /// B^T, ncols columns); out: size n * ncols.
 void matmul_packed(const float* a, size_t n, size_t d, const float* packed, size_t ncols,
                    float* out) {
-  const detail::Kernels& kern = detail::kernels();
+  const detail::DenseKernels& kern = detail::dense_kernels();
   const size_t npacks = (ncols + detail::kPackWidth - 1) / detail::kPackWidth;
   float tile[detail::kTileRows * detail::kPackWidth];
   for (size_t r0 = 0; r0 < n; r0 += detail::kTileRows) {
@@ -122,7 +104,7 @@ inline bool get_bit(const uint8_t* code, size_t j) { return (code[j >> 3] >> (7 
 void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbytes,
                        int32_t* out) {
   QVEC_CHECK_ARG(nbytes >= 1, "nbytes must be >= 1");
-  const detail::BinaryKernels& kern = detail::binary_kernels();
+  const detail::HammingKernels& hamming = detail::hamming_kernels();
   const size_t nwords = words_of(nbytes);
   const size_t arows = 64, ablocks = (na + arows - 1) / arows, btiles = (nb + kTile - 1) / kTile;
   detail::parallel_for(ablocks * btiles, [&](size_t task) {
@@ -135,7 +117,7 @@ void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb,
     transpose_tile(b + b0 * nbytes, nbytes, nbytes, count, nwords, tile.data());
     for (size_t i = a0; i < a1; ++i)
       load_words(a + i * nbytes, nbytes, nwords, qwords.data() + (i - a0) * nwords);
-    kern.hamming_tile(qwords.data(), a1 - a0, tile.data(), nblocks, nwords, dist.data(), kTile);
+    hamming.hamming_tile(qwords.data(), a1 - a0, tile.data(), nblocks, nwords, dist.data(), kTile);
     for (size_t i = a0; i < a1; ++i)
       std::copy(dist.data() + (i - a0) * kTile, dist.data() + (i - a0) * kTile + count,
                 out + i * nb + b0);
@@ -149,7 +131,8 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
   // Distances go through the float heap: exact for integers below 2^24 bits.
   QVEC_CHECK_ARG(nbytes < (size_t(1) << 21), "codes longer than 2^24 bits are not supported");
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
-  const detail::BinaryKernels& kern = detail::binary_kernels();
+  const detail::HammingKernels& hamming = detail::hamming_kernels();
+  const detail::FilterKernels& filter = detail::filter_kernels();
   const size_t nwords = words_of(nbytes);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     const size_t nqb = q1 - q0;
@@ -166,12 +149,12 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
       transpose_tile(codes + t0 * nbytes, nbytes, nbytes, count, nwords, tile.data());
       for (size_t g0 = 0; g0 < nqb; g0 += kQueryGroup) {
         size_t g = std::min(kQueryGroup, nqb - g0);
-        kern.hamming_tile(qwords.data() + g0 * nwords, g, tile.data(), nblocks, nwords,
-                          dist.data(), kTile);
+        hamming.hamming_tile(qwords.data() + g0 * nwords, g, tile.data(), nblocks, nwords,
+                             dist.data(), kTile);
         for (size_t r = 0; r < g; ++r) {
           uint64_t* heap = keys.data() + (g0 + r) * k;
           const int32_t* row = dist.data() + r * kTile;
-          size_t nhits = kern.filter_le_i32(row, count, key_threshold(heap[0]), hits.data());
+          size_t nhits = filter.le_i32(row, count, key_threshold(heap[0]), hits.data());
           const uint64_t local = t0 - b0;
           for (size_t h = 0; h < nhits; ++h) {
             uint64_t key = (uint64_t(uint32_t(row[hits[h]])) << 32) | (local + hits[h]);
@@ -306,15 +289,15 @@ void BinaryQuantizer::decode(const uint8_t* codes, const float* factors, size_t 
 namespace {
 
 /// A query turned into what the asymmetric scan needs: its bit planes and the constants c of
-/// BinaryKernels::binary_scan.
+/// RabitqKernels::scan.
 struct QueryPlanes {
   std::vector<uint64_t> planes;  // (query_bits, nwords)
-  std::vector<uint8_t> luts;     // nibble tables (see BinaryKernels::binary_scan)
+  std::vector<uint8_t> luts;     // nibble tables (see RabitqKernels::scan)
   float c[4];
 };
 
 /// Nibble tables of 4-bit query values u (size nwords * 64, zero past dim): layout
-/// (nwords, 2, 8, 16), see BinaryKernels::binary_scan.
+/// (nwords, 2, 8, 16), see RabitqKernels::scan.
 void build_luts(const uint8_t* u, size_t nwords, uint8_t* luts) {
   for (size_t w = 0; w < nwords; ++w)
     for (size_t i = 0; i < 8; ++i) {
@@ -343,7 +326,8 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
   QVEC_CHECK_ARG(query_bits >= 1 && query_bits <= kMaxQueryBits,
                  "query_bits must be in [1, " + std::to_string(kMaxQueryBits) + "]; got " +
                      std::to_string(query_bits));
-  const detail::BinaryKernels& kern = detail::binary_kernels();
+  const detail::HammingKernels& hamming = detail::hamming_kernels();
+  const detail::RabitqKernels& rabitq = detail::rabitq_kernels();
   const bool l2 = metric_ == Metric::L2;
   const size_t nbytes = level_bytes(), nwords = words_of(nbytes), nf = num_factors();
   const float levels = static_cast<float>((1u << query_bits) - 1);
@@ -429,8 +413,9 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
       float* h = g + width;
       // popcount(b_l) of every vector: the Hamming distance of each level to a zero query.
       for (size_t l = 0; l < bits_; ++l)
-        kern.hamming_tile(zero_query.data(), 1, tile.data() + l * nblocks * nwords * kBinaryBlock,
-                          nblocks, nwords, ones.data() + l * kTile, kTile);
+        hamming.hamming_tile(zero_query.data(), 1,
+                             tile.data() + l * nblocks * nwords * kBinaryBlock, nblocks, nwords,
+                             ones.data() + l * kTile, kTile);
       for (size_t i = 0; i < count; ++i) {
         const float* f = factors + (t0 + i) * nf;
         double alpha_sum = 0.0, alpha_pc = 0.0;
@@ -450,9 +435,9 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
         const float threshold = heap[0] == ~uint64_t(0)
                                     ? std::numeric_limits<float>::infinity()
                                     : detail::order_float(static_cast<uint32_t>(heap[0] >> 32));
-        size_t nhits = kern.binary_scan(p.planes.data(), query_bits, p.luts.data(), tile.data(),
-                                        bits_, nblocks, nwords, vf.data(), p.c, count, threshold,
-                                        dist.data(), hits.data());
+        size_t nhits = rabitq.scan(p.planes.data(), query_bits, p.luts.data(), tile.data(),
+                                   bits_, nblocks, nwords, vf.data(), p.c, count, threshold,
+                                   dist.data(), hits.data());
         const uint64_t local = t0 - b0;
         for (size_t j = 0; j < nhits; ++j) {
           uint64_t key = (uint64_t(detail::float_order(dist[hits[j]])) << 32) | (local + hits[j]);
@@ -472,7 +457,8 @@ void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* 
                                        size_t n, size_t k, float* distances, idx_t* ids) const {
   require_trained();
   QVEC_CHECK_ARG(k >= 1, "k must be >= 1");
-  const detail::BinaryKernels& kern = detail::binary_kernels();
+  const detail::HammingKernels& hamming = detail::hamming_kernels();
+  const detail::FilterKernels& filter = detail::filter_kernels();
   const bool l2 = metric_ == Metric::L2;
   const size_t nbytes = level_bytes(), nwords = words_of(nbytes), nf = num_factors();
   double mean_norm2 = 0.0;
@@ -497,8 +483,8 @@ void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* 
         std::fill(dot.begin(), dot.begin() + count, 0.0f);
         for (size_t l = 0; l < bits_; ++l) {
           // ham[m * kTile + i] = hamming(query level m, vector i level l)
-          kern.hamming_tile(qwords.data(), bits_, tile.data() + l * kTile * nwords, nblocks,
-                            nwords, ham.data(), kTile);
+          hamming.hamming_tile(qwords.data(), bits_, tile.data() + l * kTile * nwords, nblocks,
+                               nwords, ham.data(), kTile);
           for (size_t m = 0; m < bits_; ++m) {
             const float qa = qf[kFixedFactors + m];
             const int32_t* h = ham.data() + m * kTile;
@@ -513,7 +499,7 @@ void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* 
                        : -(dot[i] + f[1] + qf[1] + static_cast<float>(mean_norm2));
         }
         detail::HeapView heap = heaps.at(q - q0);
-        size_t nhits = kern.filter_le_f32(dist.data(), count, heap.threshold(), hits.data());
+        size_t nhits = filter.le_f32(dist.data(), count, heap.threshold(), hits.data());
         for (size_t h = 0; h < nhits; ++h)
           heap.push(dist[hits[h]], static_cast<idx_t>(t0 + hits[h]));
       }

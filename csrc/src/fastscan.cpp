@@ -6,29 +6,12 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/fastscan.h"
+#include "kernels/dispatch.h"
 #include "parallel.h"
 #include "search/lut_quantizer.h"
 #include "search/rescore.h"
 
 namespace qvec {
-namespace detail {
-
-const FastScanKernels& fastscan_kernels() {
-  static const FastScanKernels& chosen = select_kernels(
-      fastscan_scalar_kernels(), fastscan_avx2_kernels(), fastscan_avx512_kernels());
-  return chosen;
-}
-
-#if !defined(QVEC_HAVE_AVX2)
-const FastScanKernels* fastscan_avx2_kernels() { return nullptr; }
-#endif
-#if !defined(QVEC_HAVE_AVX512)
-const FastScanKernels* fastscan_avx512_kernels() { return nullptr; }
-#endif
-
-}  // namespace detail
-
 namespace {
 
 using detail::kFsBlock;
@@ -87,7 +70,7 @@ void fastscan_quantize_tables(const float* tables, size_t nq, size_t m, uint8_t*
 
 void fastscan_scan_sums(const uint8_t* luts, size_t nq, size_t m, const uint8_t* packed,
                         size_t n, uint16_t* sums) {
-  const detail::FastScanKernels& kern = detail::fastscan_kernels();
+  const detail::Pq4Kernels& kern = detail::pq4_kernels();
   const size_t m2 = fastscan_padded_m(m), nblocks = (n + 31) / 32, lut_size = m2 * 16;
   detail::parallel_for((nq + kFsMaxQueries - 1) / kFsMaxQueries, [&](size_t task) {
     size_t q0 = task * kFsMaxQueries, count = std::min(kFsMaxQueries, nq - q0);

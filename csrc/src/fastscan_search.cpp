@@ -58,7 +58,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
                detail::HeapRows::of(heaps, keep));
   };
   if (options.exact || options.rescore == 0) {
-    detail::grid_search(nq, n, keep, kQueryBlock, detail::kPq4Block, scan, distances, ids);
+    detail::grid_search(nq, n, keep, kQueryBlock, detail::kFsBlock, scan, distances, ids);
     if (!options.exact)
       for (size_t q = 0; q < nq; ++q)
         to_table_units(luts.scale(q), k, distances + q * k, ids + q * k);
@@ -67,7 +67,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
   // The best keep by quantized sums, then the best k of those by float ADC, from their rows.
   std::vector<float> cand_dist(nq * keep);
   std::vector<idx_t> cand_ids(nq * keep);
-  detail::grid_search(nq, n, keep, kQueryBlock, detail::kPq4Block, scan, cand_dist.data(),
+  detail::grid_search(nq, n, keep, kQueryBlock, detail::kFsBlock, scan, cand_dist.data(),
                       cand_ids.data());
   detail::parallel_for((nq + 63) / 64, [&](size_t task) {
     for (size_t q = task * 64; q < std::min(nq, (task + 1) * 64); ++q) {

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <string>
 
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "pack.h"
 #include "parallel.h"
 #include "qvec/error.h"
@@ -95,7 +95,7 @@ void ProductQuantizer::repack() {
 
 void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
   require_trained();
-  const detail::Kernels& kern = detail::kernels();
+  const detail::DenseKernels& kern = detail::dense_kernels();
   const size_t npacks = ksub_ / kPackWidth, cs = code_size();
   const bool nibbles = nbits_ == 4;
   detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t chunk) {
@@ -139,7 +139,7 @@ void ProductQuantizer::decode(const uint8_t* codes, size_t n, float* x) const {
 
 void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* tables) const {
   require_trained();
-  const detail::Kernels& kern = detail::kernels();
+  const detail::DenseKernels& kern = detail::dense_kernels();
   const bool l2 = metric_ == Metric::L2;
   const size_t npacks = ksub_ / kPackWidth, table_size = m_ * ksub_;
   detail::parallel_for((nq + kTileRows - 1) / kTileRows, [&](size_t block) {

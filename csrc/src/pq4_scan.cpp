@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/fastscan.h"
+#include "kernels/dispatch.h"
 #include "qvec/fastscan.h"
 #include "search/rescore.h"
 
@@ -33,7 +33,7 @@ struct ChunkScratch {
 uint32_t scan_chunk(const Pq4Batch& batch, size_t q, size_t count, const uint8_t* packed,
                     size_t cb, size_t nblk, const uint16_t* limits, ChunkScratch& s) {
   const size_t m2 = fastscan_padded_m(batch.m);
-  return fastscan_kernels().scan(batch.luts->lut(q), batch.luts->stride(), count,
+  return pq4_kernels().scan(batch.luts->lut(q), batch.luts->stride(), count,
                                  packed + cb * m2 * 16, nblk, m2, limits, s.sums.data(),
                                  s.stride, s.masks.data());
 }
@@ -103,15 +103,16 @@ void drain(SumReservoir& res, const Pq4Batch& batch, size_t q, const uint8_t* pa
 
 /// Re-scores the candidates of one query in one chunk while the bound t allows; returns t.
 long collect_exact(const uint16_t* sums, const uint32_t* masks, size_t nblk, size_t base_row,
-                   long t, const float* table, const LutScale& scale, const Pq4Batch& batch,
-                   const uint8_t* packed, const RowRange& range, HeapView heap) {
-  const size_t m2 = fastscan_padded_m(batch.m);
+                   long t, const float* table, LutScale scale, const Pq4Batch& batch,
+                   const uint8_t* packed, RowRange range, HeapView heap) {
+  // Locals, not references: heap stores could alias them and force reloads per candidate.
+  const size_t m = batch.m, m2 = fastscan_padded_m(m), begin = range.begin, end = range.end;
   for (size_t b = 0; b < nblk && t >= 0; ++b)
     for (uint32_t mask = masks[b]; mask != 0; mask &= mask - 1) {
       const size_t at = b * kFsBlock + static_cast<size_t>(__builtin_ctz(mask));
       const size_t row = base_row + at;
-      if (static_cast<long>(sums[at]) > t || row < range.begin || row >= range.end) continue;
-      const float d = pq4_adc(table, batch.m, packed, m2, row);
+      if (static_cast<long>(sums[at]) > t || row < begin || row >= end) continue;
+      const float d = pq4_adc(table, m, packed, m2, row);
       if (d <= heap.threshold()) {
         heap.push(d, range.id(row));
         t = scale.max_sum(heap.threshold());

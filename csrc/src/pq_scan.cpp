@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/pq.h"
@@ -28,16 +28,16 @@ struct Pq8Batch {
 };
 
 /// Candidates of query q in one chunk of blocks [cb, cb + nblk) into its collector.
-void scan_chunk(const Kernels& kern, const Pq8Batch& batch, size_t q, HeapView heap,
+void scan_chunk(const Pq8Kernels& pq8, const FilterKernels& filter, const Pq8Batch& batch, size_t q, HeapView heap,
                 const uint8_t* packed, size_t cb, size_t nblk, const RowRange& range,
                 uint16_t* sums, uint32_t* candidates) {
   const LutScale& scale = batch.luts->scale(q);
   long thr = scale.max_sum(heap.threshold());
   if (thr < 0) return;
   const size_t m = batch.m, base_row = cb * kCodeBlock;
-  kern.adc_scan_u8(batch.luts->lut(q), packed + cb * m * kCodeBlock, nblk, m, sums);
+  pq8.scan(batch.luts->lut(q), packed + cb * m * kCodeBlock, nblk, m, sums);
   const size_t count =
-      kern.filter_le_u16(sums, nblk * kCodeBlock, static_cast<uint16_t>(thr), candidates);
+      filter.le_u16(sums, nblk * kCodeBlock, static_cast<uint16_t>(thr), candidates);
   const float* table = batch.tables + q * m * 256;
   for (size_t c = 0; c < count; ++c) {
     const size_t row = base_row + candidates[c];
@@ -55,14 +55,15 @@ void scan_chunk(const Kernels& kern, const Pq8Batch& batch, size_t q, HeapView h
 /// the collectors rows.at(q - q0) of float ADC distances (any earlier content kept).
 void pq8_scan_range(const Pq8Batch& batch, size_t q0, size_t q1, const uint8_t* packed,
                     const RowRange& range, const HeapRows& rows) {
-  const Kernels& kern = kernels();
+  const Pq8Kernels& pq8 = pq8_kernels();
+  const FilterKernels& filter = filter_kernels();
   std::vector<uint16_t> sums(kChunkBlocks * kCodeBlock);
   std::vector<uint32_t> candidates(kChunkBlocks * kCodeBlock);
   const size_t end_block = (range.end + kCodeBlock - 1) / kCodeBlock;
   for (size_t cb = range.begin / kCodeBlock; cb < end_block; cb += kChunkBlocks) {
     const size_t nblk = std::min(kChunkBlocks, end_block - cb);
     for (size_t q = q0; q < q1; ++q)
-      scan_chunk(kern, batch, q, rows.at(q - q0), packed, cb, nblk, range, sums.data(),
+      scan_chunk(pq8, filter, batch, q, rows.at(q - q0), packed, cb, nblk, range, sums.data(),
                  candidates.data());
   }
 }

@@ -33,7 +33,8 @@ inline bool worse(float da, idx_t ia, float db, idx_t ib) {
 }
 
 /// Places (d, id[, p]) into the max-heap of `size` entries whose root slot is free, moving
-/// larger children up until it fits. payload: null, or an array moved along with the entries.
+/// larger children up until it fits. kPayload: `payload` is an array moved with the entries.
+template <bool kPayload>
 inline void sift_down(float* dist, idx_t* ids, float* payload, size_t size, float d, idx_t id,
                       float p) {
   size_t i = 0;
@@ -50,24 +51,22 @@ inline void sift_down(float* dist, idx_t* ids, float* payload, size_t size, floa
     if (largest == i) break;
     dist[i] = dist[largest];
     ids[i] = ids[largest];
-    if (payload) payload[i] = payload[largest];
+    if (kPayload) payload[i] = payload[largest];
     i = largest;
   }
   dist[i] = d;
   ids[i] = id;
-  if (payload) payload[i] = p;
+  if (kPayload) payload[i] = p;
 }
 
 /// Heap sort in place, best first (the heap of `size` entries becomes a sorted list).
-inline void sort_heap(float* dist, idx_t* ids, float* payload, size_t size) {
+inline void sort_heap(float* dist, idx_t* ids, size_t size) {
   for (size_t end = size; end > 1; --end) {
     const float d = dist[end - 1];
     const idx_t id = ids[end - 1];
-    const float p = payload ? payload[end - 1] : 0.0f;
     dist[end - 1] = dist[0];
     ids[end - 1] = ids[0];
-    if (payload) payload[end - 1] = payload[0];
-    sift_down(dist, ids, payload, end - 1, d, id, p);
+    sift_down<false>(dist, ids, nullptr, end - 1, d, id, 0.0f);
   }
 }
 
@@ -83,7 +82,7 @@ struct HeapView {
   bool admits(float d, idx_t id) const { return worse(dist[0], ids[0], d, id); }
   /// Keeps (d, id) if it beats the worst kept entry.
   void push(float d, idx_t id) {
-    if (admits(d, id)) sift_down(dist, ids, nullptr, k, d, id, 0.0f);
+    if (admits(d, id)) sift_down<false>(dist, ids, nullptr, k, d, id, 0.0f);
   }
   void clear() {
     std::fill(dist, dist + k, std::numeric_limits<float>::infinity());
@@ -94,7 +93,7 @@ struct HeapView {
     return std::all_of(ids, ids + k, [](idx_t id) { return id < 0; });
   }
   /// Turns the heap into a best-first sorted list in place.
-  void sort() { sort_heap(dist, ids, nullptr, k); }
+  void sort() { sort_heap(dist, ids, k); }
 };
 
 /// A HeapView whose entries carry a float payload (e.g. the float re-score of a candidate
@@ -104,7 +103,7 @@ struct PayloadHeapView {
   float* payload;
 
   void push(float d, idx_t id, float p) {
-    if (heap.admits(d, id)) sift_down(heap.dist, heap.ids, payload, heap.k, d, id, p);
+    if (heap.admits(d, id)) sift_down<true>(heap.dist, heap.ids, payload, heap.k, d, id, p);
   }
   void clear() {
     heap.clear();

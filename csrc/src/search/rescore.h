@@ -7,27 +7,24 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/pq4.h"
+#include "kernels/pq8.h"
 #include "qvec/common.h"
 #include "search/collector.h"
 
 namespace qvec::detail {
 
-/// Rows per block of the 8-bit scan layout (see pq8_pack in qvec/pq.h).
-constexpr size_t kPq8Block = 64;
-/// Rows per block of the 4-bit fast-scan layout (see qvec/fastscan.h).
-constexpr size_t kPq4Block = 32;
-
 /// The code of subquantizer j of row `row` in the fast-scan layout with m2 subquantizers.
 inline unsigned pq4_code(const uint8_t* packed, size_t m2, size_t row, size_t j) {
-  const unsigned byte = packed[((row / kPq4Block) * m2 + j) * 16 + (row % 16)];
-  return (row % kPq4Block) < 16 ? (byte & 15u) : (byte >> 4);
+  const unsigned byte = packed[((row / kFsBlock) * m2 + j) * 16 + (row % 16)];
+  return (row % kFsBlock) < 16 ? (byte & 15u) : (byte >> 4);
 }
 
 /// Float ADC of row `row` of 8-bit codes in the pq8 scan layout; table: size m * 256.
 inline float pq8_adc(const float* table, size_t m, const uint8_t* packed, size_t row) {
-  const uint8_t* code = packed + (row / kPq8Block) * m * kPq8Block + row % kPq8Block;
+  const uint8_t* code = packed + (row / kCodeBlock) * m * kCodeBlock + row % kCodeBlock;
   float d = 0.0f;
-  for (size_t j = 0; j < m; ++j) d += table[j * 256 + code[j * kPq8Block]];
+  for (size_t j = 0; j < m; ++j) d += table[j * 256 + code[j * kCodeBlock]];
   return d;
 }
 
