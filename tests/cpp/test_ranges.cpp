@@ -174,13 +174,13 @@ std::vector<std::pair<size_t, size_t>> shuffled_ranges(size_t n, size_t cuts, ui
   return ranges;
 }
 
-/// The range API over `ranges` of the array, row r reported as ids[r] (ids: size n).
-template <class Queries>
-Result range_search(const Queries& queries, const Data& d,
+/// The range API over `ranges` of the array, row r reported as ids[r] (ids: size n), through
+/// the codec-independent RangeSearch interface.
+Result range_search(const qvec::RangeSearch& queries, const Data& d,
                     const std::vector<std::pair<size_t, size_t>>& ranges,
                     const std::vector<idx_t>& ids, bool with_map) {
   const size_t keep = queries.keep(), k = queries.k();
-  std::vector<float> dist(d.nq * keep), rescored(d.nq * keep);
+  std::vector<float> dist(d.nq * keep), rescored(queries.needs_rescored() ? d.nq * keep : 0);
   std::vector<idx_t> state_ids(d.nq * keep);
   const qvec::RangeResults state{dist.data(), state_ids.data(), rescored.data()};
   queries.init(state);
