@@ -4,6 +4,8 @@
 // tables live in SIMD registers and a byte shuffle looks up 32 (AVX2) or 64 (AVX-512) codes.
 // Per query, the float tables are quantized to uint8 (a per-query bias and scale), summed in
 // 16-bit lanes, and the top-k is kept with a threshold that skips most candidates.
+// fastscan_search scans one array; FastScanQueries scans caller-chosen ranges with id maps
+// (inverted lists, shards) into persistent per-query results (the RangeSearch contract).
 //
 // Nibble codes (the input of fastscan_pack, the output of a 4-bit ProductQuantizer::encode):
 // size n * ceil(m / 2), layout (n, ceil(m / 2)); the code of subquantizer j of vector i is
@@ -60,7 +62,8 @@ struct FastScanSearchOptions {
   /// tables and return the best k by float ADC.
   size_t rescore = 0;
   /// True: the exact float ADC top-k (a candidate is re-scored whenever the quantization error
-  /// bound, m / 2 steps, says it could still enter the top-k); rescore is then ignored.
+  /// bound, m / 2 steps plus the float rounding of the sums, says it could still enter the
+  /// top-k); rescore is then ignored.
   bool exact = false;
 };
 
