@@ -106,6 +106,61 @@ def test_exact_search_ip_unchanged_far_from_origin():
     np.testing.assert_allclose(dist, got, rtol=1e-5)
 
 
+# -- PQ: encode, tables, k-means -------------------------------------------------------------
+
+def nearest_codes(pq, x):
+    """float64 distances of each subvector to every centroid: (n, m, ksub)."""
+    cb = pq.codebooks.astype(np.float64)
+    m, ksub, dsub = cb.shape
+    sub = x.astype(np.float64).reshape(len(x), m, 1, dsub)
+    return ((sub - cb[None]) ** 2).sum(-1)
+
+
+def unpack_codes(pq, codes):
+    if pq.nbits == 8:
+        return codes.astype(np.int64)
+    lo, hi = codes & 15, codes >> 4
+    return np.stack([lo, hi], axis=2).reshape(len(codes), -1)[:, : pq.m].astype(np.int64)
+
+
+@pytest.mark.parametrize("nbits", [8, 4])
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_pq_encode_picks_the_nearest_centroid(nbits, offset):
+    r = np.random.default_rng(21)
+    d, m = 32, 4
+    x = (offset + r.standard_normal((3000, d))).astype(np.float32)
+    pq = qvec.ProductQuantizer(d, m, nbits).fit(x, iters=5, seed=1)
+    codes = unpack_codes(pq, pq.encode(x))
+    dist = nearest_codes(pq, x)
+    chosen = np.take_along_axis(dist, codes[:, :, None], axis=2)[:, :, 0]
+    best = dist.min(axis=2)
+    assert np.all(chosen <= best * (1 + TIE_RTOL))
+
+
+@pytest.mark.parametrize("nbits", [8, 4])
+def test_pq_distance_tables_far_from_origin(nbits):
+    r = np.random.default_rng(22)
+    d, m = 32, 8
+    x = (1e3 + r.standard_normal((2000, d))).astype(np.float32)
+    queries = (1e3 + r.standard_normal((20, d))).astype(np.float32)
+    pq = qvec.ProductQuantizer(d, m, nbits).fit(x, iters=3, seed=2)
+    tables = pq.distance_tables(queries)
+    ref = nearest_codes(pq, queries)
+    np.testing.assert_allclose(tables, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_pq_training_is_translation_invariant():
+    # k-means on data at 1000 + N(0, 1) matches k-means on the same points moved to the origin
+    # (x - 1000 is exact in float32 there), up to float32 rounding of the shift.
+    r = np.random.default_rng(23)
+    far = (1e3 + r.standard_normal((4096, 16))).astype(np.float32)
+    near = far - np.float32(1e3)
+    cb_far = qvec.ProductQuantizer(16, 2, 8).fit(far, iters=8, seed=3).codebooks
+    cb_near = qvec.ProductQuantizer(16, 2, 8).fit(near, iters=8, seed=3).codebooks
+    diff = np.abs(cb_far.astype(np.float64) - 1e3 - cb_near)
+    assert np.quantile(diff, 0.99) < 1e-3 and diff.max() < 0.1, (np.quantile(diff, 0.99), diff.max())
+
+
 # -- float32 overflow: squares of finite inputs past 3.4e38 ----------------------------------
 
 @pytest.mark.parametrize("nq", [1, 10])
