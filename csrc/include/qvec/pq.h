@@ -49,7 +49,8 @@ class ProductQuantizer {
   /// centroids: size m * ksub * dsub, layout (m, ksub, dsub); marks the quantizer trained.
   void set_centroids(const float* centroids);
 
-  /// x: size n * dim; codes: size n * code_size(), layout (n, code_size()).
+  /// x: size n * dim; codes: size n * code_size(), layout (n, code_size()). Each subvector
+  /// gets its nearest centroid, exact to float32 rounding wherever the data sits.
   void encode(const float* x, size_t n, uint8_t* codes) const;
   /// codes: size n * code_size(); x: size n * dim, written.
   void decode(const uint8_t* codes, size_t n, float* x) const;
@@ -87,10 +88,11 @@ class ProductQuantizer {
   void search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes, size_t n,
                   size_t k, float* distances, idx_t* ids) const;
 
-  /// Centroids of subspace j, packed for the kernels: size ksub * dsub, layout
-  /// (ksub / 16, dsub, 16), and their squared norms: size ksub.
+  /// Centroids of subspace j minus their mean subspace_mean(j) (size dsub), packed for the
+  /// kernels: size ksub * dsub, layout (ksub / 16, dsub, 16), and their squared norms: size ksub.
   const float* packed_centroids(size_t j) const { return packed_.data() + j * ksub_ * dsub_; }
   const float* centroid_norms(size_t j) const { return norms_.data() + j * ksub_; }
+  const float* subspace_mean(size_t j) const { return means_.data() + j * dsub_; }
 
  private:
   void require_trained() const;
@@ -102,6 +104,8 @@ class ProductQuantizer {
   std::vector<float> centroids_;
   std::vector<float> packed_;
   std::vector<float> norms_;
+  std::vector<float> means_;      // (m, dsub): the mean of each subspace's codebook
+  std::vector<float> packed_ip_;  // IP only: the codebooks packed as they are, for the tables
 };
 
 /// 8-bit scan layout, built once so repeated searches skip the transposition: vectors in
