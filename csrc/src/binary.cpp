@@ -14,7 +14,7 @@
 #include "kernels/dispatch.h"
 #include "pack.h"
 #include "qvec/error.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 namespace {

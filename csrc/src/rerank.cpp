@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "heap.h"
 #include "kernels/dispatch.h"
+#include "search/collector.h"
 #include "parallel.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 

@@ -4,6 +4,8 @@
 // tables live in SIMD registers and a byte shuffle looks up 32 (AVX2) or 64 (AVX-512) codes.
 // Per query, the float tables are quantized to uint8 (a per-query bias and scale), summed in
 // 16-bit lanes, and the top-k is kept with a threshold that skips most candidates.
+// fastscan_search scans one array; FastScanQueries scans caller-chosen ranges with id maps
+// (inverted lists, shards) into persistent per-query results (the RangeSearch contract).
 //
 // Nibble codes (the input of fastscan_pack, the output of a 4-bit ProductQuantizer::encode):
 // size n * ceil(m / 2), layout (n, ceil(m / 2)); the code of subquantizer j of vector i is
@@ -16,10 +18,17 @@
 // 32 b + 16 + t in its high nibble. Vectors past n are zero.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "qvec/common.h"
+#include "qvec/topk.h"
 
 namespace qvec {
+
+/// Most subquantizers a search with quantized (uint8) tables accepts, 4-bit and 8-bit alike:
+/// every sum of m table entries must fit the scanners' 16-bit accumulators with at least one
+/// quantization step to spare per subquantizer (65535 - m >= 1).
+constexpr size_t kMaxScanM = 65534;
 
 /// Subquantizers in the fast-scan layout: m rounded up to even.
 inline size_t fastscan_padded_m(size_t m) { return (m + 1) & ~size_t(1); }
@@ -53,16 +62,59 @@ struct FastScanSearchOptions {
   /// tables and return the best k by float ADC.
   size_t rescore = 0;
   /// True: the exact float ADC top-k (a candidate is re-scored whenever the quantization error
-  /// bound, m / 2 steps, says it could still enter the top-k); rescore is then ignored.
+  /// bound, m / 2 steps plus the float rounding of the sums, says it could still enter the
+  /// top-k); rescore is then ignored.
   bool exact = false;
 };
 
+/// Candidates each query keeps while scanning: k (exact, or rescore == 0) or k * rescore.
+/// Throws std::invalid_argument unless 1 <= k <= kMaxK and k * rescore <= kMaxK.
+size_t fastscan_keep(size_t k, const FastScanSearchOptions& options);
+
 /// Top-k search of fast-scan codes with per-query float tables.
 /// tables: size nq * m * 16, layout (nq, m, 16), smaller is better; packed: fast-scan layout
-/// of n vectors; distances, ids: size nq * k, layout (nq, k), smallest first, in the tables'
-/// units; ties to the smaller id; k > n pads with id -1 and +inf.
+/// of n vectors (n < 2^32); distances, ids: size nq * k, layout (nq, k), smallest first, in
+/// the tables' units; ties to the smaller id; k > n pads with id -1 and +inf.
+/// Throws std::invalid_argument unless 1 <= k <= kMaxK, k * rescore <= kMaxK and
+/// 1 <= m <= kMaxScanM.
 void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* packed, size_t n,
                      size_t k, const FastScanSearchOptions& options, float* distances,
                      idx_t* ids);
+
+namespace detail {
+class QueryLuts;
+}
+
+/// A batch of queries prepared for searching fast-scan codes range by range (the RangeSearch
+/// contract, qvec/topk.h): the tables are quantized once; `codes` of search_range is a
+/// fast-scan array (end - begin < 2^32); finish() gives the same ids and distances as
+/// fastscan_search with the same options (quantized sums converted back when rescore == 0).
+class FastScanQueries final : public RangeSearch {
+ public:
+  /// tables: size nq * m * 16, layout (nq, m, 16), smaller is better; referenced, not copied:
+  /// it must outlive this object. Throws std::invalid_argument unless 1 <= k <= kMaxK,
+  /// k * rescore <= kMaxK and 1 <= m <= kMaxScanM.
+  FastScanQueries(const float* tables, size_t nq, size_t m, size_t k,
+                  const FastScanSearchOptions& options);
+  ~FastScanQueries() override;
+  FastScanQueries(FastScanQueries&&) noexcept;
+  FastScanQueries& operator=(FastScanQueries&&) noexcept;
+
+  size_t m() const { return m_; }
+  /// fastscan_keep(k, options).
+  size_t keep() const override { return keep_; }
+  /// options.rescore > 0 and not exact.
+  bool needs_rescored() const override { return options_.rescore > 0 && !options_.exact; }
+  void init(const RangeResults& results) const override;
+  void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const override;
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
+
+ private:
+  const float* tables_;
+  size_t m_, keep_;
+  FastScanSearchOptions options_;
+  std::unique_ptr<detail::QueryLuts> luts_;
+};
 
 }  // namespace qvec

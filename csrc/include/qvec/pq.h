@@ -7,10 +7,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "qvec/common.h"
 #include "qvec/fastscan.h"
+#include "qvec/topk.h"
 
 namespace qvec {
 
@@ -25,7 +27,8 @@ struct PQTrainOptions {
 
 class ProductQuantizer {
  public:
-  /// Throws std::invalid_argument unless dim > 0, 0 < m, m divides dim and nbits is 4 or 8.
+  /// Throws std::invalid_argument unless dim > 0, 1 <= m <= kMaxScanM (qvec/fastscan.h: the
+  /// searches sum m uint8 table entries in 16 bits), m divides dim and nbits is 4 or 8.
   ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric metric);
 
   size_t dim() const { return dim_; }
@@ -46,7 +49,8 @@ class ProductQuantizer {
   /// centroids: size m * ksub * dsub, layout (m, ksub, dsub); marks the quantizer trained.
   void set_centroids(const float* centroids);
 
-  /// x: size n * dim; codes: size n * code_size(), layout (n, code_size()).
+  /// x: size n * dim; codes: size n * code_size(), layout (n, code_size()). Each subvector
+  /// gets its nearest centroid, exact to float32 rounding wherever the data sits.
   void encode(const float* x, size_t n, uint8_t* codes) const;
   /// codes: size n * code_size(); x: size n * dim, written.
   void decode(const uint8_t* codes, size_t n, float* x) const;
@@ -54,6 +58,12 @@ class ProductQuantizer {
   /// Per-query lookup tables, smaller-is-better: L2 gives ||q_j - c||^2, IP gives -<q_j, c>.
   /// queries: size nq * dim; tables: size nq * m * ksub, layout (nq, m, ksub).
   void compute_tables(const float* queries, size_t nq, float* tables) const;
+
+  /// Every search below throws std::invalid_argument unless 1 <= k <= kMaxK (and, for
+  /// nbits = 4 with rescore > 0, k * rescore <= kMaxK), before allocating anything.
+  /// For searches range by range (inverted lists, shards), build the tables with
+  /// compute_tables and use Pq8Queries (nbits = 8) or FastScanQueries (nbits = 4); negate the
+  /// distances for Metric::IP as search does.
 
   /// Asymmetric search: float queries against codes.
   /// nbits = 8: the exact ADC top-k (the quantized tables used for speed are followed by an
@@ -78,10 +88,11 @@ class ProductQuantizer {
   void search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes, size_t n,
                   size_t k, float* distances, idx_t* ids) const;
 
-  /// Centroids of subspace j, packed for the kernels: size ksub * dsub, layout
-  /// (ksub / 16, dsub, 16), and their squared norms: size ksub.
+  /// Centroids of subspace j minus their mean subspace_mean(j) (size dsub), packed for the
+  /// kernels: size ksub * dsub, layout (ksub / 16, dsub, 16), and their squared norms: size ksub.
   const float* packed_centroids(size_t j) const { return packed_.data() + j * ksub_ * dsub_; }
   const float* centroid_norms(size_t j) const { return norms_.data() + j * ksub_; }
+  const float* subspace_mean(size_t j) const { return means_.data() + j * dsub_; }
 
  private:
   void require_trained() const;
@@ -93,6 +104,8 @@ class ProductQuantizer {
   std::vector<float> centroids_;
   std::vector<float> packed_;
   std::vector<float> norms_;
+  std::vector<float> means_;      // (m, dsub): the mean of each subspace's codebook
+  std::vector<float> packed_ip_;  // IP only: the codebooks packed as they are, for the tables
 };
 
 /// 8-bit scan layout, built once so repeated searches skip the transposition: vectors in
@@ -105,6 +118,7 @@ void pq8_pack(const uint8_t* codes, size_t n, size_t m, uint8_t* packed);
 void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes);
 
 /// adc_search_u8 on codes already in the 8-bit scan layout (packed: pq8_packed_size(n, m)).
+/// Throws std::invalid_argument unless 1 <= k <= kMaxK and 1 <= m <= kMaxScanM.
 void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
                           size_t n, size_t k, float* out_distances, idx_t* out_ids);
 
@@ -114,5 +128,32 @@ void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_
 /// out_distances, out_ids: size nq * k, smallest-first (tables' own units, not negated).
 void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
                    size_t k, float* out_distances, idx_t* out_ids);
+
+/// A batch of queries prepared for 8-bit ADC search range by range (the RangeSearch contract,
+/// qvec/topk.h): the tables are quantized once; `codes` of search_range is in the 8-bit scan
+/// layout (pq8_pack); finish() gives the exact float ADC top-k, the same ids and distances as
+/// adc_search_u8_packed. keep() is k; RangeResults::rescored is not used.
+class Pq8Queries final : public RangeSearch {
+ public:
+  /// tables: size nq * m * 256, layout (nq, m, 256), smaller is better; referenced, not
+  /// copied: it must outlive this object. Throws std::invalid_argument unless
+  /// 1 <= k <= kMaxK and 1 <= m <= kMaxScanM.
+  Pq8Queries(const float* tables, size_t nq, size_t m, size_t k);
+  ~Pq8Queries() override;
+  Pq8Queries(Pq8Queries&&) noexcept;
+  Pq8Queries& operator=(Pq8Queries&&) noexcept;
+
+  size_t m() const { return m_; }
+  size_t keep() const override { return k_; }
+  void init(const RangeResults& results) const override;
+  void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const override;
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
+
+ private:
+  const float* tables_;
+  size_t m_;
+  std::unique_ptr<detail::QueryLuts> luts_;
+};
 
 }  // namespace qvec
