@@ -122,14 +122,7 @@ void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& opt
            trained.data() + j * ksub_ * dsub_);
     if (options.progress) options.progress(j + 1, m_);
   }
-  centroids_.swap(trained);
-  try {
-    repack();
-  } catch (...) {
-    centroids_.swap(trained);
-    throw;
-  }
-  trained_ = true;
+  set_centroids(trained.data());
 }
 
 void ProductQuantizer::set_centroids(const float* centroids) {
