@@ -163,6 +163,27 @@ def test_pq_training_is_translation_invariant():
 
 # -- float32 overflow: squares of finite inputs past 3.4e38 ----------------------------------
 
+def test_pq_values_too_large_for_float32_distances_raise():
+    r = np.random.default_rng(24)
+    x = r.standard_normal((512, 16)).astype(np.float32)
+    huge = x * np.float32(1e19)
+    for nbits in (8, 4):
+        with pytest.raises(ValueError, match="too large"):
+            qvec.ProductQuantizer(16, 4, nbits).fit(huge, iters=2)
+        pq = qvec.ProductQuantizer(16, 4, nbits).fit(x, iters=2)
+        codes = pq.encode(x)
+        with pytest.raises(ValueError, match="too large"):
+            pq.encode(huge[:10])
+        with pytest.raises(ValueError, match="too large"):
+            pq.distance_tables(huge[:3])
+        with pytest.raises(ValueError, match="too large"):
+            pq.search(huge[:3], codes, 5)
+        # Large values whose distances still fit float32 are fine.
+        big = x * np.float32(1e17)
+        pq_big = qvec.ProductQuantizer(16, 4, nbits).fit(big, iters=2)
+        assert np.all(np.isfinite(pq_big.distance_tables(big[:3])))
+
+
 @pytest.mark.parametrize("nq", [1, 10])
 def test_exact_search_values_too_large_raise(nq):
     r = np.random.default_rng(25)

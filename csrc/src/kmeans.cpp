@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -24,14 +25,26 @@ constexpr size_t kAssignChunk = 1024;
 constexpr size_t kSeedSamplePerCentroid = 16;
 
 // Writes the mean of rows x[i * lda .. + d) (summed in double) to mean and the rows minus it to
-// out (layout (n, d)).
+// out (layout (n, d)). Throws when their squared distances cannot all be float32: every
+// centred row and centroid (a mean of centred rows) then has squared norm <= FLT_MAX / 4, so
+// ||x - c||^2 <= 2 (||x||^2 + ||c||^2) stays finite.
 void centre_rows(const float* x, size_t n, size_t d, size_t lda, float* mean, float* out) {
   std::vector<double> sum(d, 0.0);
   for (size_t i = 0; i < n; ++i)
     for (size_t t = 0; t < d; ++t) sum[t] += x[i * lda + t];
   for (size_t t = 0; t < d; ++t) mean[t] = static_cast<float>(sum[t] / static_cast<double>(n));
-  for (size_t i = 0; i < n; ++i)
-    for (size_t t = 0; t < d; ++t) out[i * d + t] = x[i * lda + t] - mean[t];
+  const float limit = std::numeric_limits<float>::max() / 4;
+  bool ok = true;
+  for (size_t i = 0; i < n; ++i) {
+    float norm = 0.0f;
+    for (size_t t = 0; t < d; ++t) {
+      float v = x[i * lda + t] - mean[t];
+      out[i * d + t] = v;
+      norm += v * v;
+    }
+    ok &= norm <= limit;  // false for NaN and inf too
+  }
+  QVEC_CHECK_ARG(ok, "x contains NaN or infinity, or values too large for float32 distances");
 }
 
 float squared_distance(const float* a, const float* b, size_t d) {

@@ -2,6 +2,9 @@
 #include "qvec/pq.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -22,11 +25,51 @@ using detail::kTileRows;
 
 constexpr size_t kEncodeChunk = 256;
 constexpr size_t kQueryBatch = 512;  // bounds the float tables held at once
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+constexpr const char* kTooLarge =
+    "contains NaN or infinity, or values too large for float32 distances";
 
-/// Rows x[0, n) (layout (n, m * dsub)) minus the subspace means (size m * dsub), to out.
-void centre_subvectors(const float* x, size_t n, size_t dim, const float* means, float* out) {
+/// The bits of |v| as an int32: they order like |v| (NaN above inf), so an integer max over
+/// them gives the largest |v|, and NaN or inf if one was: a max the compiler vectorizes (it
+/// does not vectorize float max reductions without -ffast-math).
+inline int32_t abs_bits(float v) {
+  int32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits & 0x7fffffff;
+}
+inline float from_bits(int32_t bits) {
+  float v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+/// Rows x[0, n) (layout (n, m * dsub)) minus the subspace means, to out (same layout). Throws
+/// unless every centred subvector j has squared norm <= limits[j], which keeps its squared
+/// distance to every centroid finite. The exact norms are only summed when the largest value
+/// (dsub * largest^2 bounds every norm) cannot vouch for the whole block.
+void centre_subvectors(const float* x, size_t n, size_t m, size_t dsub, const float* means,
+                       const float* limits, float* out) {
+  const size_t dim = m * dsub;
+  int32_t bits = 0;
   for (size_t i = 0; i < n; ++i)
-    for (size_t t = 0; t < dim; ++t) out[i * dim + t] = x[i * dim + t] - means[t];
+    for (size_t t = 0; t < dim; ++t) {
+      float v = x[i * dim + t] - means[t];
+      out[i * dim + t] = v;
+      bits = std::max(bits, abs_bits(v));
+    }
+  const float largest = from_bits(bits);
+  if (double(largest) * largest * double(dsub) <= *std::min_element(limits, limits + m)) return;
+  bool ok = true;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < m; ++j) {
+      float norm = 0.0f;
+      for (size_t t = j * dsub; t < (j + 1) * dsub; ++t) {
+        float v = out[i * dim + t];
+        norm += v * v;
+      }
+      ok &= norm <= limits[j];  // false for NaN too
+    }
+  if (!ok) throw std::invalid_argument(std::string("x ") + kTooLarge);
 }
 
 }  // namespace
@@ -81,14 +124,18 @@ void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& opt
            trained.data() + j * ksub_ * dsub_);
     if (options.progress) options.progress(j + 1, m_);
   }
-  centroids_.swap(trained);
-  repack();
-  trained_ = true;
+  set_centroids(trained.data());
 }
 
 void ProductQuantizer::set_centroids(const float* centroids) {
-  std::copy(centroids, centroids + m_ * ksub_ * dsub_, centroids_.begin());
-  repack();
+  std::vector<float> previous(centroids, centroids + m_ * ksub_ * dsub_);
+  centroids_.swap(previous);
+  try {
+    repack();
+  } catch (...) {
+    centroids_.swap(previous);
+    throw;
+  }
   trained_ = true;
 }
 
@@ -98,6 +145,7 @@ void ProductQuantizer::set_centroids(const float* centroids) {
 void ProductQuantizer::repack() {
   const size_t book = ksub_ * dsub_;
   std::vector<float> packed(m_ * book), norms(m_ * ksub_), means(m_ * dsub_), centred(book);
+  bool ok = true;
   for (size_t j = 0; j < m_; ++j) {
     const float* c = centroids_.data() + j * book;
     float* mean = means.data() + j * dsub_;
@@ -109,7 +157,9 @@ void ProductQuantizer::repack() {
     for (size_t i = 0; i < book; ++i) centred[i] = c[i] - mean[i % dsub_];
     detail::pack_columns(centred.data(), ksub_, dsub_, dsub_, packed.data() + j * book,
                          norms.data() + j * ksub_);
+    for (size_t i = 0; i < ksub_; ++i) ok &= norms[j * ksub_ + i] <= kFloatMax / 4;
   }
+  if (!ok) throw std::invalid_argument(std::string("codebooks ") + kTooLarge);
   packed_.swap(packed);
   norms_.swap(norms);
   means_.swap(means);
@@ -126,10 +176,15 @@ void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
   const detail::DenseKernels& kern = detail::dense_kernels();
   const size_t npacks = ksub_ / kPackWidth, cs = code_size();
   const bool nibbles = nbits_ == 4;
+  // ||x_j - c||^2 <= 2 (||x_j - mean_j||^2 + ||c - mean_j||^2) must stay finite for every c.
+  std::vector<float> limits(m_);
+  for (size_t j = 0; j < m_; ++j)
+    limits[j] = kFloatMax / 2 - *std::max_element(centroid_norms(j), centroid_norms(j) + ksub_);
   detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t chunk) {
     size_t begin = chunk * kEncodeChunk, end = std::min(n, begin + kEncodeChunk);
     std::vector<float> centred((end - begin) * dim_);
-    centre_subvectors(x + begin * dim_, end - begin, dim_, means_.data(), centred.data());
+    centre_subvectors(x + begin * dim_, end - begin, m_, dsub_, means_.data(), limits.data(),
+                      centred.data());
     int32_t index[kTileRows];
     float value[kTileRows];
     if (nibbles) std::fill(codes + begin * cs, codes + end * cs, uint8_t(0));
@@ -172,22 +227,37 @@ void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* ta
   const detail::DenseKernels& kern = detail::dense_kernels();
   const bool l2 = metric_ == Metric::L2;
   const size_t npacks = ksub_ / kPackWidth, table_size = m_ * ksub_;
+  // Every ADC sum of m entries must be finite. The entries are bounded through the norms the
+  // tables are built from (no pass over the tables): L2 ||a - c||^2 <= 2 (||a||^2 + ||c||^2),
+  // IP |<q, c>| <= ||q|| ||c||, with a margin for their rounding.
+  std::vector<float> widest(m_), norms(ksub_);
+  for (size_t j = 0; j < m_; ++j) {
+    if (!l2) squared_norms(centroids_.data() + j * ksub_ * dsub_, ksub_, dsub_, norms.data());
+    const float* of = l2 ? centroid_norms(j) : norms.data();
+    widest[j] = *std::max_element(of, of + ksub_);
+  }
+  const double margin = 1.0 + 4.0 * double(dsub_ + 2) * std::ldexp(1.0, -24);
   detail::parallel_for((nq + kTileRows - 1) / kTileRows, [&](size_t block) {
     size_t r0 = block * kTileRows, rows = std::min(kTileRows, nq - r0);
     float tile[kTileRows * kPackWidth];
     std::vector<float> centred(kTileRows * dsub_);
+    double bound[kTileRows] = {};
     for (size_t j = 0; j < m_; ++j) {
       // L2 works on query subvectors and centroids both centred on the codebook's mean.
       const float* sub = queries + r0 * dim_ + j * dsub_;
       size_t ld = dim_;
-      float qnorm[kTileRows] = {};
+      float qnorm[kTileRows];
       if (l2) {
         for (size_t r = 0; r < rows; ++r)
           for (size_t t = 0; t < dsub_; ++t)
             centred[r * dsub_ + t] = sub[r * dim_ + t] - subspace_mean(j)[t];
-        squared_norms(centred.data(), rows, dsub_, qnorm);
         sub = centred.data();
         ld = dsub_;
+      }
+      for (size_t r = 0; r < rows; ++r) {
+        squared_norms(sub + r * ld, 1, dsub_, qnorm + r);
+        bound[r] += l2 ? 2.0 * (double(qnorm[r]) + widest[j])
+                       : std::sqrt(double(qnorm[r]) * widest[j]);
       }
       const float* packed = l2 ? packed_centroids(j) : packed_ip_.data() + j * ksub_ * dsub_;
       for (size_t p = 0; p < npacks; ++p) {
@@ -202,6 +272,9 @@ void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* ta
         }
       }
     }
+    for (size_t r = 0; r < rows; ++r)
+      if (!(bound[r] * margin <= kFloatMax))  // NaN fails too
+        throw std::invalid_argument(std::string("queries ") + kTooLarge);
   });
 }
 

@@ -15,7 +15,8 @@ struct KMeansOptions {
 /// slice of a wider matrix, e.g. one PQ subspace). centroids: size k * d, layout (k, d), written.
 /// Requires n >= k >= 1. Returns the final mean squared distance to the assigned centroid.
 /// Runs on x centred on its mean (k-means is translation invariant), so its precision does
-/// not depend on how far the data sits from the origin.
+/// not depend on how far the data sits from the origin. Throws std::invalid_argument if x
+/// holds NaN or infinity or values whose squared distances overflow float32.
 double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
               const KMeansOptions& options, float* centroids);
 

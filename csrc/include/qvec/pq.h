@@ -41,12 +41,14 @@ class ProductQuantizer {
   size_t code_size() const { return (m_ * nbits_ + 7) / 8; }
   bool is_trained() const { return trained_; }
 
-  /// x: size n * dim, layout (n, dim). Requires n >= ksub.
+  /// x: size n * dim, layout (n, dim). Requires n >= ksub. Throws std::invalid_argument for
+  /// values whose squared distances overflow float32 (as encode, compute_tables and search do).
   void train(const float* x, size_t n, const PQTrainOptions& options);
 
   /// Codebooks: size m * ksub * dsub, layout (m, ksub, dsub).
   const std::vector<float>& centroids() const { return centroids_; }
   /// centroids: size m * ksub * dsub, layout (m, ksub, dsub); marks the quantizer trained.
+  /// Throws std::invalid_argument (quantizer unchanged) for NaN, inf or values too large.
   void set_centroids(const float* centroids);
 
   /// x: size n * dim; codes: size n * code_size(), layout (n, code_size()). Each subvector
@@ -56,7 +58,8 @@ class ProductQuantizer {
   void decode(const uint8_t* codes, size_t n, float* x) const;
 
   /// Per-query lookup tables, smaller-is-better: L2 gives ||q_j - c||^2, IP gives -<q_j, c>.
-  /// queries: size nq * dim; tables: size nq * m * ksub, layout (nq, m, ksub).
+  /// queries: size nq * dim; tables: size nq * m * ksub, layout (nq, m, ksub). Throws
+  /// std::invalid_argument unless every sum of m table entries is finite in float32.
   void compute_tables(const float* queries, size_t nq, float* tables) const;
 
   /// Every search below throws std::invalid_argument unless 1 <= k <= kMaxK (and, for
