@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "interrupt_poll.h"
 #include "kernels/kernels.h"
 #include "pack.h"
 #include "parallel.h"
@@ -117,6 +118,7 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
   std::vector<double> sums(k * d), counts(k);
 
   for (size_t iter = 0; iter < std::max<size_t>(options.iters, 1); ++iter) {
+    detail::poll_interrupt();
     detail::pack_columns(centroids, k, d, d, packed.data(), norms.data());
     detail::parallel_for((n + kAssignChunk - 1) / kAssignChunk, [&](size_t chunk) {
       size_t end = std::min(n, (chunk + 1) * kAssignChunk);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "interrupt_poll.h"
 #include "kernels/kernels.h"
 #include "pack.h"
 #include "parallel.h"
@@ -65,6 +66,7 @@ void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& opt
 
   std::vector<float> trained(m_ * ksub_ * dsub_);
   for (size_t j = 0; j < m_; ++j) {
+    detail::poll_interrupt();
     KMeansOptions km;
     km.iters = options.iters;
     km.seed = options.seed + j;
