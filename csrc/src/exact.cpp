@@ -79,6 +79,7 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
       // Too few queries to pay for packing: products straight from the row-major base.
       std::vector<float> dots(detail::kDirectRows * kBaseBlock);
       for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
+        detail::check_stop();
         size_t count = std::min(b1, bb + kBaseBlock) - bb;
         if (l2) squared_norms(base + bb * d, count, d, base_norms.data());
         kern.dot_direct(queries + q0 * d, d, q1 - q0, base + bb * d, d, count, d, dots.data(),
@@ -92,6 +93,7 @@ void exact_search(const float* queries, size_t nq, const float* base, size_t n, 
     std::vector<float> packed(kBaseBlock * d);
     float tile[kTileRows * kPackWidth];
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
+      detail::check_stop();
       size_t be = std::min(b1, bb + kBaseBlock), count = be - bb;
       size_t npacks = (count + kPackWidth - 1) / kPackWidth;
       pack_rows(base, d, bb, be, packed.data());

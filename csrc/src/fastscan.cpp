@@ -296,6 +296,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
       t = static_cast<long>(kth) - 1;
     };
     for (size_t cb = first_block, nblk = 0; cb < end_block; cb += nblk) {
+      detail::check_stop();
       nblk = std::min(chunk, end_block - cb);
       const size_t base_row = cb * kFsBlock;
       const uint8_t* block_codes = packed + cb * m2 * 16;
@@ -366,6 +367,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
     // first thresholds come from few codes.
     size_t ramp = std::max<size_t>(1, (keep + kFsBlock - 1) / kFsBlock);
     for (size_t cb = first_block, nblk = 0; cb < end_block; cb += nblk) {
+      detail::check_stop();
       nblk = std::min(std::min(chunk, ramp), end_block - cb);
       ramp = std::min(chunk, 2 * ramp);
       const size_t base_row = cb * kFsBlock;

@@ -1,10 +1,10 @@
-// The process-wide interrupt check and the rate-limited poll of it.
+// The process-wide interrupt check, its rate-limited poll, and the stop scopes of parallel_for.
 #include "qvec/interrupt.h"
 
 #include <atomic>
 #include <chrono>
 
-#include "interrupt_poll.h"
+#include "stop.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,6 +17,7 @@ namespace qvec {
 namespace {
 
 std::atomic<InterruptCheck> g_check{nullptr};
+thread_local const detail::StopScope* t_scope = nullptr;
 
 using Clock = std::chrono::steady_clock;
 
@@ -59,18 +60,34 @@ namespace detail {
 
 bool interrupt_requested() {
   InterruptCheck check = g_check.load(std::memory_order_acquire);
-  if (check == nullptr) return false;
+  if (check == nullptr || !is_calling_thread()) return false;
   // Per thread, so two host threads in the core never share (or race on) one deadline, and
   // across calls, so a loop of small calls asks no more often than one long call does.
   thread_local Clock::time_point next_poll{};
   const Clock::time_point t = now();
-  if (t < next_poll || !is_calling_thread()) return false;
+  if (t < next_poll) return false;
   next_poll = t + kInterruptPollInterval;
   return check();
 }
 
-void poll_interrupt() {
+StopScope::StopScope(const std::atomic<bool>* stopping, const StopScope* outer) noexcept
+    : stopping_(stopping), outer_(outer), previous_(t_scope) {
+  t_scope = this;
+}
+
+StopScope::~StopScope() { t_scope = previous_; }
+
+bool StopScope::stopping() const noexcept {
+  for (const StopScope* s = this; s != nullptr; s = s->outer_)
+    if (s->stopping_->load(std::memory_order_relaxed)) return true;
+  return false;
+}
+
+const StopScope* current_stop_scope() noexcept { return t_scope; }
+
+void check_stop() {
   if (interrupt_requested()) throw Interrupted();
+  if (t_scope != nullptr && t_scope->stopping()) throw TaskStopped();
 }
 
 }  // namespace detail

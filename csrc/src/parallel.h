@@ -1,67 +1,59 @@
 #pragma once
 // parallel_for over task indices on the qvec thread count. The first exception thrown by a
-// task is re-thrown on the calling thread once every thread has stopped. Between tasks the
-// calling thread polls the host's interrupt check (qvec/interrupt.h): when it says stop, no
-// thread starts another task and qvec::Interrupted is thrown on the caller. A task is the
-// unit of interruption, so callers keep tasks to a few milliseconds.
+// task is re-thrown on the calling thread once every thread has stopped. Before each task the
+// calling thread polls the host's interrupt check (qvec/interrupt.h): when it says stop, or a
+// task throws, no thread starts another task, and tasks that call check_stop (stop.h) return
+// early from within; qvec::Interrupted is then thrown on the caller.
 #include <atomic>
 #include <cstddef>
 #include <exception>
 #include <mutex>
 
-#include "interrupt_poll.h"
-#include "qvec/interrupt.h"
 #include "qvec/threads.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "stop.h"
 
 namespace qvec::detail {
-
-inline int omp_thread_num() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 template <class Task>
 void parallel_for(size_t ntasks, Task&& task) {
   if (ntasks == 0) return;
-  int nthreads = get_num_threads();
+  const int nthreads = get_num_threads();
+  // Tasks of this call see the stop flags of the calls around it, whichever thread runs them.
+  const StopScope* outer = current_stop_scope();
+  std::atomic<bool> failed{false};
   if (nthreads <= 1 || ntasks == 1) {
+    StopScope scope(&failed, outer);
     for (size_t i = 0; i < ntasks; ++i) {
-      poll_interrupt();
+      check_stop();
       task(i);
     }
     return;
   }
   std::exception_ptr error;
   std::mutex error_mutex;
-  std::atomic<bool> failed{false};
-  auto fail = [&](std::exception_ptr e) {
-    std::lock_guard<std::mutex> lock(error_mutex);
-    if (!error) error = e;
-    failed.store(true);
-  };
+  std::atomic<bool> task_stopped{false};
   const long long n = static_cast<long long>(ntasks);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
-  for (long long i = 0; i < n; ++i) {
-    if (failed.load(std::memory_order_relaxed)) continue;
-    // Thread 0 is the thread that called in (and released the GIL); only it may ask.
-    if (omp_thread_num() == 0 && interrupt_requested()) {
-      fail(std::make_exception_ptr(Interrupted()));
-      continue;
-    }
-    try {
-      task(static_cast<size_t>(i));
-    } catch (...) {
-      fail(std::current_exception());
+#pragma omp parallel num_threads(nthreads)
+  {
+    StopScope scope(&failed, outer);
+#pragma omp for schedule(dynamic, 1)
+    for (long long i = 0; i < n; ++i) {
+      if (failed.load(std::memory_order_relaxed)) continue;
+      try {
+        check_stop();
+        task(static_cast<size_t>(i));
+      } catch (const TaskStopped&) {
+        task_stopped.store(true);  // or by this call's own failure: error says which
+        failed.store(true);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed.store(true);
+      }
     }
   }
   if (error) std::rethrow_exception(error);
+  if (task_stopped.load()) throw TaskStopped();
 }
 
 }  // namespace qvec::detail

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <string>
 
-#include "interrupt_poll.h"
 #include "kernels/kernels.h"
 #include "pack.h"
 #include "parallel.h"
@@ -13,6 +12,7 @@
 #include "qvec/kmeans.h"
 #include "rng.h"
 #include "search_grid.h"
+#include "stop.h"
 
 namespace qvec {
 namespace {
@@ -66,7 +66,7 @@ void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& opt
 
   std::vector<float> trained(m_ * ksub_ * dsub_);
   for (size_t j = 0; j < m_; ++j) {
-    detail::poll_interrupt();
+    detail::check_stop();
     KMeansOptions km;
     km.iters = options.iters;
     km.seed = options.seed + j;

@@ -127,6 +127,7 @@ void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_
     std::vector<uint32_t> candidates(kChunkBlocks * kCodeBlock);
     const size_t first_block = b0 / kCodeBlock, end_block = (b1 + kCodeBlock - 1) / kCodeBlock;
     for (size_t cb = first_block; cb < end_block; cb += kChunkBlocks) {
+      detail::check_stop();
       size_t nblk = std::min(kChunkBlocks, end_block - cb);
       size_t base_row = cb * kCodeBlock;
       for (size_t q = q0; q < q1; ++q) {
