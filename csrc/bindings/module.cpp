@@ -1,10 +1,15 @@
 // The qvec._core extension module: one register function per part of the core.
 #include "bindings.h"
 
+namespace qvec::bind {
+void register_interrupt(py::module_& m);  // bind_interrupt.cpp: Ctrl-C in native calls
+}  // namespace qvec::bind
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "qvec native core (use the qvec package, not this module directly)";
   qvec::bind::register_common(m);
   qvec::bind::register_pq(m);
   qvec::bind::register_binary(m);
   qvec::bind::register_fastscan(m);
+  qvec::bind::register_interrupt(m);
 }

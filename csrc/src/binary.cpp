@@ -145,6 +145,7 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
     for (size_t q = q0; q < q1; ++q)
       load_words(queries + q * nbytes, nbytes, nwords, qwords.data() + (q - q0) * nwords);
     for (size_t t0 = b0; t0 < b1; t0 += kTile) {
+      detail::check_stop();
       size_t count = std::min(kTile, b1 - t0), nblocks = (count + kBinaryBlock - 1) / kBinaryBlock;
       transpose_tile(codes + t0 * nbytes, nbytes, nbytes, count, nwords, tile.data());
       for (size_t g0 = 0; g0 < nqb; g0 += kQueryGroup) {
@@ -402,6 +403,7 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
     // Integer key heaps as in hamming_search: float_order(distance) << 32 | (id - b0).
     std::vector<uint64_t> keys(nqb * k, ~uint64_t(0));
     for (size_t t0 = b0; t0 < b1; t0 += kTile) {
+      detail::check_stop();
       const size_t count = std::min(kTile, b1 - t0);
       const size_t nblocks = (count + kBinaryBlock - 1) / kBinaryBlock, width = nblocks * kBinaryBlock;
       for (size_t l = 0; l < bits_; ++l)
@@ -471,6 +473,7 @@ void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* 
     std::vector<float> dot(kTile), dist(kTile);
     std::vector<uint32_t> hits(kTile);
     for (size_t t0 = b0; t0 < b1; t0 += kTile) {
+      detail::check_stop();
       size_t count = std::min(kTile, b1 - t0), nblocks = (count + kBinaryBlock - 1) / kBinaryBlock;
       for (size_t l = 0; l < bits_; ++l)
         transpose_tile(codes + t0 * code_size() + l * nbytes, code_size(), nbytes, count, nwords,

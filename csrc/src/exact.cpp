@@ -19,6 +19,7 @@
 #include "kernels/dispatch.h"
 #include "qvec/error.h"
 #include "search/topk_merge.h"
+#include "stop.h"
 
 namespace qvec {
 namespace {
@@ -111,6 +112,7 @@ class ExactScan {
     std::vector<float> dist(kBaseBlock);
     std::vector<uint32_t> hits(kBaseBlock);
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
+      detail::check_stop();
       size_t count = std::min(b1, bb + kBaseBlock) - bb;
       for (size_t q = q0; q < q1; ++q) {
         const float* query = queries_ + q * d_;
@@ -131,6 +133,7 @@ class ExactScan {
   void scan_direct_ip(size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) const {
     std::vector<float> dots(kDirectRows * kBaseBlock);
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
+      detail::check_stop();
       size_t count = std::min(b1, bb + kBaseBlock) - bb;
       kern_.dot_direct(queries_ + q0 * d_, d_, q1 - q0, base_ + bb * d_, d_, count, d_,
                        dots.data(), kBaseBlock);
@@ -153,6 +156,7 @@ class ExactScan {
     std::vector<float> packed(kBaseBlock * d_);
     float tile[kTileRows * kPackWidth];
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
+      detail::check_stop();
       size_t be = std::min(b1, bb + kBaseBlock), count = be - bb;
       size_t npacks = (count + kPackWidth - 1) / kPackWidth;
       pack_rows(base_, d_, bb, be, l2_ ? shift.data() : nullptr, packed.data(),

@@ -12,6 +12,7 @@
 #include "parallel.h"
 #include "qvec/error.h"
 #include "rng.h"
+#include "stop.h"
 
 namespace qvec {
 namespace {
@@ -67,6 +68,7 @@ void kmeans_plus_plus(const float* x, size_t n, size_t d, size_t lda, size_t k,
   std::vector<double> nearest(ns, INFINITY);
   size_t chosen = sample[rng.below(ns)];
   for (size_t c = 0; c < k; ++c) {
+    detail::check_stop();
     std::copy(x + chosen * lda, x + chosen * lda + d, centroids + c * d);
     double total = 0.0;
     for (size_t i = 0; i < ns; ++i) {
@@ -141,6 +143,7 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
   std::vector<double> sums(k * d), counts(k);
 
   for (size_t iter = 0; iter < std::max<size_t>(options.iters, 1); ++iter) {
+    detail::check_stop();
     detail::pack_columns(centroids, k, d, d, packed.data(), norms.data());
     detail::parallel_for((n + kAssignChunk - 1) / kAssignChunk, [&](size_t chunk) {
       size_t end = std::min(n, (chunk + 1) * kAssignChunk);

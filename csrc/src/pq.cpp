@@ -16,6 +16,7 @@
 #include "qvec/kmeans.h"
 #include "rng.h"
 #include "search/topk_merge.h"
+#include "stop.h"
 
 namespace qvec {
 namespace {
@@ -117,6 +118,7 @@ void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& opt
 
   std::vector<float> trained(m_ * ksub_ * dsub_);
   for (size_t j = 0; j < m_; ++j) {
+    detail::check_stop();
     KMeansOptions km;
     km.iters = options.iters;
     km.seed = options.seed + j;

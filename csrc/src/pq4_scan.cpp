@@ -10,6 +10,7 @@
 #include "kernels/dispatch.h"
 #include "qvec/fastscan.h"
 #include "search/rescore.h"
+#include "stop.h"
 
 namespace qvec::detail {
 namespace {
@@ -162,6 +163,7 @@ void pq4_scan_quantized(const Pq4Batch& batch, size_t q0, size_t q1, const uint8
   ChunkScratch scratch(fastscan_padded_m(batch.m));
   const size_t end_block = (range.end + kFsBlock - 1) / kFsBlock;
   for (size_t cb = range.begin / kFsBlock, nblk = 0; cb < end_block; cb += nblk) {
+    detail::check_stop();
     nblk = std::min(scratch.chunk, end_block - cb);
     for (size_t g = 0; g < nq; g += kFsMaxQueries)
       group_quantized(batch, q0 + g, std::min(kFsMaxQueries, nq - g), res.data() + g, packed,
@@ -182,6 +184,7 @@ void pq4_scan_exact(const Pq4Batch& batch, size_t q0, size_t q1, const uint8_t* 
   // first thresholds come from few codes.
   size_t ramp = std::max<size_t>(1, (batch.keep + kFsBlock - 1) / kFsBlock);
   for (size_t cb = range.begin / kFsBlock, nblk = 0; cb < end_block; cb += nblk) {
+    detail::check_stop();
     nblk = std::min(std::min(scratch.chunk, ramp), end_block - cb);
     ramp = std::min(scratch.chunk, 2 * ramp);
     for (size_t g = 0; g < nq; g += kFsMaxQueries)

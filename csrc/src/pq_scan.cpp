@@ -13,6 +13,7 @@
 #include "search/lut_quantizer.h"
 #include "search/rescore.h"
 #include "search/topk_merge.h"
+#include "stop.h"
 
 namespace qvec {
 namespace detail {
@@ -62,6 +63,7 @@ void pq8_scan_range(const Pq8Batch& batch, size_t q0, size_t q1, const uint8_t* 
   std::vector<uint32_t> candidates(kChunkBlocks * kCodeBlock);
   const size_t end_block = (range.end + kCodeBlock - 1) / kCodeBlock;
   for (size_t cb = range.begin / kCodeBlock; cb < end_block; cb += kChunkBlocks) {
+    detail::check_stop();
     const size_t nblk = std::min(kChunkBlocks, end_block - cb);
     for (size_t q = q0; q < q1; ++q)
       scan_chunk(pq8, filter, batch, q, rows.at(q - q0), packed, cb, nblk, range, sums.data(),
