@@ -6,5 +6,6 @@ PYBIND11_MODULE(_core, m) {
   qvec::bind::register_common(m);
   qvec::bind::register_pq(m);
   qvec::bind::register_binary(m);
+  qvec::bind::register_binary_train(m);
   qvec::bind::register_fastscan(m);
 }

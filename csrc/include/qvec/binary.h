@@ -20,10 +20,77 @@ void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb,
                        int32_t* out);
 
 /// k smallest Hamming distances of each query code among codes, best-first, ties to the
-/// smaller id; missing results (k > n) hold id -1 and INT32_MAX.
+/// smaller id; missing results (k > n) hold id -1 and INT32_MAX. Throws std::invalid_argument
+/// unless 1 <= k <= kMaxK, 1 <= nbytes < 2^21 and n < 2^32.
 /// queries: size nq * nbytes; codes: size n * nbytes; distances, ids: size nq * k, layout (nq, k).
 void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t n,
                     size_t nbytes, size_t k, int32_t* distances, idx_t* ids);
+
+// -- Range scans --------------------------------------------------------------------------
+// Every binary search is a scan of one contiguous range of code rows at a time, so an inverted
+// list or a shard is just a range. The scanners run on the calling thread and keep their
+// results in caller-owned top-k buffers that persist across calls: scanning range after range
+// into the same buffers gives the top-k over the union of the ranges, whatever their order.
+//
+// Top-k buffers of nq queries: distances, ids of size nq * k, layout (nq, k). Between scans the
+// k slots of a query are a max-heap of (distance, id) pairs, smaller distance better (IP
+// similarities stored negated), ties to the smaller id; empty slots hold +inf and id -1.
+//
+// Row ids: a candidate at row r of a scan of rows [begin, end) gets id row_ids[r - begin] when
+// row_ids (size end - begin) is given, else r. Scans take 1 <= k <= kMaxK (check_k) and
+// end - begin < 2^32, else std::invalid_argument.
+
+/// Empties the top-k buffers of nq queries (+inf, id -1).
+void topk_buffers_init(size_t nq, size_t k, float* distances, idx_t* ids);
+/// Turns the buffers into best-first lists (ties to the smaller id, padding last); for
+/// Metric::IP negates the distances back into similarities.
+void topk_buffers_finish(size_t nq, size_t k, Metric metric, float* distances, idx_t* ids);
+
+/// Hamming scan of code rows [begin, end) for nq query codes into top-k buffers (Hamming
+/// distances stored as floats, exact). queries: size nq * nbytes; codes: row r at
+/// codes + r * nbytes (only rows [begin, end) are read); row_ids: nullptr or size end - begin.
+void hamming_scan_range(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t nbytes,
+                        size_t begin, size_t end, const idx_t* row_ids, size_t k,
+                        float* distances, idx_t* ids);
+
+/// Float queries prepared for the asymmetric scan (BinaryQuantizer::prepare_queries): each
+/// centred, rotated, quantized to query_bits bits per coordinate (q_r ~= lo + delta * u) and
+/// split into bit planes, with its nibble lookup tables and scan constants. Build it once per
+/// batch of queries and scan any number of ranges with it.
+struct BinaryQueryTables {
+  size_t nq = 0, query_bits = 0, nwords = 0;  // nwords = ceil(level_bytes / 8)
+  /// u's bit planes, layout (nq, query_bits, nwords): bit j of plane p is bit p of u[j]
+  /// (word w holds bytes 8w .. 8w+7 of the numpy.packbits plane, little-endian).
+  std::vector<uint64_t> planes;
+  /// Nibble tables, layout (nq, ceil(query_bits / 4), nwords, 2, 8, 16): with u_s = bits
+  /// 4s .. 4s+3 of u, luts[q][s][w][h][i][m] = sum of u_s[64 w + 8 i + (h ? 3 : 7) - t] over
+  /// the set bits t of m, i.e. the low (h = 0) and high nibble of code byte 8 w + i looked up.
+  std::vector<uint8_t> luts;
+  /// Scan constants c[0..4) of each query, layout (nq, 4).
+  std::vector<float> constants;
+};
+
+/// How BinaryQuantizer::train picks the rotation R.
+enum class BinaryRotation : int {
+  None = 0,    ///< R = identity
+  Random = 1,  ///< a seeded random orthogonal matrix (Haar-distributed): unbiased estimates
+  Itq = 2,     ///< iterative quantization, started from the random rotation
+};
+/// Parses "none" / "random" / "itq"; throws std::invalid_argument otherwise.
+BinaryRotation parse_binary_rotation(const char* name);
+const char* binary_rotation_name(BinaryRotation rotation);
+
+struct BinaryTrainOptions {
+  BinaryRotation rotation = BinaryRotation::None;
+  /// Seeds the random rotation and the ITQ training sample; results depend on it only (not on
+  /// the thread count).
+  uint64_t seed = 0;
+  /// ITQ iterations: B = sign(V R), then R = the orthogonal Procrustes solution of V^T B.
+  size_t itq_iters = 20;
+  /// ITQ trains on at most this many vectors (a seeded sample, in input order); 0: all of them.
+  /// The mean is always taken over all n vectors.
+  size_t max_train = 10000;
+};
 
 /// Binary quantizer. With x_r = (x - mean) R (R orthogonal, identity when not set), level 0
 /// stores the sign bits b_0 = [x_r > 0] and every further level the signs of what the previous
@@ -59,6 +126,15 @@ class BinaryQuantizer {
   size_t num_factors() const { return kFixedFactors + bits_; }
   bool is_trained() const { return trained_; }
 
+  /// Largest dim train() builds a rotation for (the work grows as dim^3).
+  static constexpr size_t kMaxRotationDim = 8192;
+
+  /// Learns the mean of x and the rotation of options.rotation (see BinaryTrainOptions) and
+  /// marks the quantizer trained; the residual scales are per vector, computed by encode.
+  /// x: size n * dim, layout (n, dim), finite; n >= 1; with a rotation dim <= kMaxRotationDim.
+  /// Throws std::invalid_argument otherwise.
+  void train(const float* x, size_t n, const BinaryTrainOptions& options);
+
   /// mean: size dim; rotation: size dim * dim, layout (dim, dim), orthogonal, applied as
   /// x_r = (x - mean) R; nullptr means the identity. Marks the quantizer trained.
   void set_transform(const float* mean, const float* rotation);
@@ -71,16 +147,38 @@ class BinaryQuantizer {
   /// codes, factors as encode(); x: size n * dim, written: mean + (sum_l alpha_l s_l) R^T.
   void decode(const uint8_t* codes, const float* factors, size_t n, float* x) const;
 
+  /// The table-build stage of the asymmetric search, for scan_range. queries: size nq * dim,
+  /// layout (nq, dim); 1 <= query_bits <= kMaxQueryBits, else std::invalid_argument.
+  BinaryQueryTables prepare_queries(const float* queries, size_t nq, size_t query_bits) const;
+
+  /// Asymmetric scan of code rows [begin, end) for the prepared queries into top-k buffers of
+  /// (tables.nq, k) (see "Range scans" above; estimates as search). codes: row r at
+  /// codes + r * code_size(); factors: row r at factors + r * num_factors(); only rows
+  /// [begin, end) are read. row_ids: nullptr or size end - begin. Runs on the calling thread.
+  void scan_range(const BinaryQueryTables& tables, const uint8_t* codes, const float* factors,
+                  size_t begin, size_t end, const idx_t* row_ids, size_t k, float* distances,
+                  idx_t* ids) const;
+
+  /// Symmetric scan (as search_symmetric) of code rows [begin, end) for nq encoded queries
+  /// into top-k buffers of (nq, k). query_codes: size nq * code_size(); query_factors: size
+  /// nq * num_factors(); codes, factors, row_ids as scan_range. Runs on the calling thread.
+  void scan_symmetric_range(const uint8_t* query_codes, const float* query_factors, size_t nq,
+                            const uint8_t* codes, const float* factors, size_t begin, size_t end,
+                            const idx_t* row_ids, size_t k, float* distances, idx_t* ids) const;
+
   /// Asymmetric search: float queries against codes. Scores are estimates of the metric (L2:
   /// squared distance, ascending; IP: inner product, descending); padding as exact_search.
+  /// Runs prepare_queries and scan_range over (query block x row range) tasks on all threads.
   /// queries: size nq * dim; codes: size n * code_size(); factors: size n * num_factors();
   /// 1 <= query_bits <= kMaxQueryBits; distances, ids: size nq * k, layout (nq, k).
+  /// Throws std::invalid_argument unless trained, 1 <= k <= kMaxK and n < 2^32.
   void search(const float* queries, size_t nq, const uint8_t* codes, const float* factors,
               size_t n, size_t k, size_t query_bits, float* distances, idx_t* ids) const;
 
   /// Symmetric search: codes against codes, <xhat, yhat> = sum_{l,m} alpha_l beta_m
   /// (dim - 2 hamming(b_l, c_m)) from popcounts of level pairs, plus the exact norm and mean
   /// terms of both sides. query_codes, query_factors: as codes, factors for nq vectors.
+  /// Throws std::invalid_argument unless trained and 1 <= k <= kMaxK.
   void search_symmetric(const uint8_t* query_codes, const float* query_factors, size_t nq,
                         const uint8_t* codes, const float* factors, size_t n, size_t k,
                         float* distances, idx_t* ids) const;
