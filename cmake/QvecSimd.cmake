@@ -1,5 +1,5 @@
 # Per-ISA kernel sources: each file gets its own -m flags, nothing else does, and the
-# library picks one at run time (csrc/src/simd.cpp). A package build must never use
+# library picks one at run time (csrc/src/kernels/dispatch.cpp). A package build must never use
 # -march=native: the wheel has to run on any x86-64 CPU.
 include(CheckCXXCompilerFlag)
 

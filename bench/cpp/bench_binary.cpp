@@ -9,13 +9,16 @@
 #include <vector>
 
 #include "common.h"
-#include "kernels/binary.h"
+#include "kernels/dispatch.h"
 #include "qvec/binary.h"
 
 namespace qvec::bench {
 namespace {
 
-using detail::BinaryKernels;
+using detail::DenseKernels;
+using detail::FilterKernels;
+using detail::HammingKernels;
+using detail::RabitqKernels;
 using detail::kBinaryBlock;
 
 constexpr size_t kTileVectors = 256;  // vectors per kernel call, as binary.cpp's tiles
@@ -24,7 +27,7 @@ constexpr size_t kTileBlocks = kTileVectors / kBinaryBlock;
 // nq query codes (1, or 16 as hamming_search groups them) against n codes of nbytes in the
 // blocked layout, 256 vectors per call. items: distances (nq * n); bytes: code bytes read
 // (n * nbytes, once per call whatever nq).
-void BM_hamming_tile(benchmark::State& state, const BinaryKernels* kern) {
+void BM_hamming_tile(benchmark::State& state, const HammingKernels* kern) {
   const size_t nbytes = static_cast<size_t>(state.range(0)), n = static_cast<size_t>(state.range(1));
   const size_t nq = static_cast<size_t>(state.range(2));
   const size_t nwords = (nbytes + 7) / 8, ntiles = (n + kTileVectors - 1) / kTileVectors;
@@ -57,7 +60,7 @@ void BM_hamming_tile(benchmark::State& state, const BinaryKernels* kern) {
 // nbytes each (dim = 8 * nbytes), 256 vectors per call, with a threshold no candidate passes
 // (the steady state of a search). items: codes scored (n); bytes: code bytes read
 // (n * nlevels * nbytes).
-void BM_binary_scan(benchmark::State& state, const BinaryKernels* kern) {
+void BM_binary_scan(benchmark::State& state, const RabitqKernels* kern) {
   const size_t nbytes = static_cast<size_t>(state.range(0)), n = static_cast<size_t>(state.range(1));
   const size_t nlevels = static_cast<size_t>(state.range(2));
   const size_t nplanes = static_cast<size_t>(state.range(3));
@@ -85,10 +88,10 @@ void BM_binary_scan(benchmark::State& state, const BinaryKernels* kern) {
   std::vector<uint32_t> hits(kTileVectors);
   for (auto _ : state) {
     for (size_t t = 0; t < ntiles; ++t) {
-      size_t nhits = kern->binary_scan(planes.data(), nplanes, luts.data(),
-                                       tiles.data() + t * tile_words, nlevels, kTileBlocks,
-                                       nwords, vec_factors.data(), c, kTileVectors, threshold,
-                                       dist.data(), hits.data());
+      size_t nhits = kern->scan(planes.data(), nplanes, luts.data(),
+                                tiles.data() + t * tile_words, nlevels, kTileBlocks, nwords,
+                                vec_factors.data(), c, kTileVectors, threshold, dist.data(),
+                                hits.data());
       benchmark::DoNotOptimize(nhits);
       benchmark::DoNotOptimize(dist.data());
     }
@@ -101,7 +104,7 @@ void BM_binary_scan(benchmark::State& state, const BinaryKernels* kern) {
 // Indices of 256 values (one tile's distances) at or under a threshold passing `permille` of
 // them. items: values filtered; bytes: values read.
 template <class T>
-void BM_filter_le(benchmark::State& state, const BinaryKernels* kern) {
+void BM_filter_le(benchmark::State& state, const FilterKernels* kern) {
   const size_t n = kTileVectors;
   const long permille = state.range(0);
   const std::vector<float> raw = uniform_floats(n, 37);
@@ -115,9 +118,9 @@ void BM_filter_le(benchmark::State& state, const BinaryKernels* kern) {
   for (auto _ : state) {
     size_t count;
     if constexpr (std::is_same_v<T, float>)
-      count = kern->filter_le_f32(values.data(), n, threshold, out.data());
+      count = kern->le_f32(values.data(), n, threshold, out.data());
     else
-      count = kern->filter_le_i32(values.data(), n, threshold, out.data());
+      count = kern->le_i32(values.data(), n, threshold, out.data());
     benchmark::DoNotOptimize(count);
     benchmark::DoNotOptimize(out.data());
   }
@@ -126,7 +129,7 @@ void BM_filter_le(benchmark::State& state, const BinaryKernels* kern) {
 
 // The float kernels of re-ranking: 4,096 dot products or squared L2 distances of d floats.
 // items: distances; bytes: floats of the second operand read.
-void BM_binary_float(benchmark::State& state, const BinaryKernels* kern, bool l2) {
+void BM_binary_float(benchmark::State& state, const DenseKernels* kern, bool l2) {
   const size_t d = static_cast<size_t>(state.range(0)), n = 4096;
   const std::vector<float> q = uniform_floats(d, 38);
   const std::vector<float> base = uniform_floats(n * d, 39);
@@ -232,16 +235,24 @@ void BM_binary_search(benchmark::State& state) {
 }
 
 bool register_all() {
-  for (const auto& lt : runnable_levels(detail::binary_scalar_kernels(),
-                                        detail::binary_avx2_kernels(),
-                                        detail::binary_avx512_kernels())) {
-    const std::string level = lt.name();
-    benchmark::RegisterBenchmark(("BM_hamming_tile/" + level).c_str(), BM_hamming_tile, lt.table)
+  for (const auto& lt : runnable_levels(detail::hamming_scalar_kernels(),
+                                        detail::hamming_avx2_kernels(),
+                                        detail::hamming_avx512_kernels()))
+    benchmark::RegisterBenchmark((std::string("BM_hamming_tile/") + lt.name()).c_str(),
+                                 BM_hamming_tile, lt.table)
         ->ArgNames({"nbytes", "n", "nq"})
         ->ArgsProduct({{16, 48, 128}, {4096, 1 << 20}, {1, 16}});
-    benchmark::RegisterBenchmark(("BM_binary_scan/" + level).c_str(), BM_binary_scan, lt.table)
+  for (const auto& lt : runnable_levels(detail::rabitq_scalar_kernels(),
+                                        detail::rabitq_avx2_kernels(),
+                                        detail::rabitq_avx512_kernels()))
+    benchmark::RegisterBenchmark((std::string("BM_binary_scan/") + lt.name()).c_str(),
+                                 BM_binary_scan, lt.table)
         ->ArgNames({"nbytes", "n", "levels", "planes"})
         ->ArgsProduct({{16, 48, 128}, {4096, 1 << 20}, {1, 4}, {4, 8}});
+  for (const auto& lt : runnable_levels(detail::filter_scalar_kernels(),
+                                        detail::filter_avx2_kernels(),
+                                        detail::filter_avx512_kernels())) {
+    const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_filter_le_i32/" + level).c_str(), BM_filter_le<int32_t>,
                                  lt.table)
         ->ArgNames({"permille"})
@@ -250,6 +261,11 @@ bool register_all() {
                                  lt.table)
         ->ArgNames({"permille"})
         ->ArgsProduct({{0, 10, 100}});
+  }
+  for (const auto& lt : runnable_levels(detail::dense_scalar_kernels(),
+                                        detail::dense_avx2_kernels(),
+                                        detail::dense_avx512_kernels())) {
+    const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_binary_dot/" + level).c_str(), BM_binary_float, lt.table,
                                  false)
         ->ArgNames({"d"})

@@ -7,20 +7,20 @@
 #include <vector>
 
 #include "common.h"
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "qvec/exact.h"
 #include "qvec/topk.h"
 
 namespace qvec::bench {
 namespace {
 
-using detail::Kernels;
+using detail::DenseKernels;
 using detail::kPackWidth;
 using detail::kTileRows;
 
 // 8 query rows against n vectors packed 16 per block: the inner loop of exact search.
 // items: distances (8 * n); bytes: base floats read (n * d * 4).
-void BM_dot_tile16(benchmark::State& state, const Kernels* kern) {
+void BM_dot_tile16(benchmark::State& state, const DenseKernels* kern) {
   const size_t n = static_cast<size_t>(state.range(0)), d = static_cast<size_t>(state.range(1));
   static LastFixture<std::pair<size_t, size_t>, std::vector<float>> base_cache;
   const std::vector<float>& base = base_cache.get({n, d}, [&] { return uniform_floats(n * d, 1); });
@@ -40,7 +40,7 @@ void BM_dot_tile16(benchmark::State& state, const Kernels* kern) {
 
 // Nearest of 256 centroids (16 packs) for sub-vectors of dsub floats: PQ encoding and k-means
 // assignment. items: sub-vectors assigned; bytes: sub-vector floats read.
-void BM_nearest16(benchmark::State& state, const Kernels* kern) {
+void BM_nearest16(benchmark::State& state, const DenseKernels* kern) {
   const size_t dsub = static_cast<size_t>(state.range(0)), ksub = 256, n = 4096;
   const size_t npacks = ksub / kPackWidth;
   const std::vector<float> x = uniform_floats(n * dsub, 3);
@@ -101,8 +101,9 @@ void BM_topk(benchmark::State& state) {
 }
 
 bool register_all() {
-  for (const auto& lt : runnable_levels(detail::scalar_kernels(), detail::avx2_kernels(),
-                                        detail::avx512_kernels())) {
+  for (const auto& lt : runnable_levels(detail::dense_scalar_kernels(),
+                                        detail::dense_avx2_kernels(),
+                                        detail::dense_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_dot_tile16/" + level).c_str(), BM_dot_tile16, lt.table)
         ->ArgNames({"n", "d"})

@@ -7,14 +7,14 @@
 #include <vector>
 
 #include "common.h"
-#include "kernels/fastscan.h"
+#include "kernels/dispatch.h"
 #include "qvec/fastscan.h"
 #include "qvec/pq.h"
 
 namespace qvec::bench {
 namespace {
 
-using detail::FastScanKernels;
+using detail::Pq4Kernels;
 using detail::kFsBlock;
 using detail::kFsMaxQueries;
 
@@ -26,7 +26,7 @@ size_t chunk_blocks(size_t m2) {
 // The scan kernel over n codes in fast-scan blocks, nq (1 or 4) queries sharing each code
 // load, one chunk of blocks per call. items: codes scored (nq * n); bytes: code bytes read
 // (n * m2 / 2, once per call whatever nq).
-void BM_fastscan_scan(benchmark::State& state, const FastScanKernels* kern) {
+void BM_fastscan_scan(benchmark::State& state, const Pq4Kernels* kern) {
   const size_t n = static_cast<size_t>(state.range(0)), m = static_cast<size_t>(state.range(1));
   const size_t nq = static_cast<size_t>(state.range(2));
   const size_t m2 = fastscan_padded_m(m), nblocks = (n + kFsBlock - 1) / kFsBlock;
@@ -188,9 +188,8 @@ void BM_pq4_search_packed(benchmark::State& state) {
 }
 
 bool register_all() {
-  for (const auto& lt : runnable_levels(detail::fastscan_scalar_kernels(),
-                                        detail::fastscan_avx2_kernels(),
-                                        detail::fastscan_avx512_kernels())) {
+  for (const auto& lt : runnable_levels(detail::pq4_scalar_kernels(), detail::pq4_avx2_kernels(),
+                                        detail::pq4_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_fastscan_scan/" + level).c_str(), BM_fastscan_scan,
                                  lt.table)

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common.h"
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "qvec/pq.h"
 
 namespace qvec::bench {
@@ -15,13 +15,14 @@ namespace {
 
 using detail::kCodeBlock;
 using detail::kLutPadding;
-using detail::Kernels;
+using detail::FilterKernels;
+using detail::Pq8Kernels;
 
 constexpr size_t kChunkBlocks = 32;  // codes scored per kernel call, as in the PQ scanner
 
 // Quantized ADC over codes in the blocked layout (nblocks, m, 64), 2,048 codes per call.
 // items: codes scored; bytes: code bytes scanned (n * m).
-void BM_adc_scan_u8(benchmark::State& state, const Kernels* kern) {
+void BM_adc_scan_u8(benchmark::State& state, const Pq8Kernels* kern) {
   const size_t n = static_cast<size_t>(state.range(0)), m = static_cast<size_t>(state.range(1));
   const size_t nblocks = (n + kCodeBlock - 1) / kCodeBlock;
   static LastFixture<std::pair<size_t, size_t>, std::vector<uint8_t>> codes_cache;
@@ -34,7 +35,7 @@ void BM_adc_scan_u8(benchmark::State& state, const Kernels* kern) {
   std::vector<uint16_t> sums(kChunkBlocks * kCodeBlock);
   for (auto _ : state) {
     for (size_t b = 0; b < nblocks; b += kChunkBlocks) {
-      kern->adc_scan_u8(lut.data(), codes.data() + b * m * kCodeBlock,
+      kern->scan(lut.data(), codes.data() + b * m * kCodeBlock,
                         std::min(kChunkBlocks, nblocks - b), m, sums.data());
       benchmark::DoNotOptimize(sums.data());
     }
@@ -45,7 +46,7 @@ void BM_adc_scan_u8(benchmark::State& state, const Kernels* kern) {
 
 // Indices of 16-bit sums at or under a threshold passing `permille` of them.
 // items: values filtered; bytes: values read.
-void BM_filter_le_u16(benchmark::State& state, const Kernels* kern) {
+void BM_filter_le_u16(benchmark::State& state, const FilterKernels* kern) {
   const size_t n = kChunkBlocks * kCodeBlock;
   const long permille = state.range(0);
   const std::vector<uint8_t> raw = random_bytes(2 * n, 10);
@@ -57,7 +58,7 @@ void BM_filter_le_u16(benchmark::State& state, const Kernels* kern) {
       permille == 0 ? 0 : sorted[std::min(n - 1, size_t(permille) * n / 1000)];
   std::vector<uint32_t> out(n);
   for (auto _ : state) {
-    size_t count = kern->filter_le_u16(values.data(), n, threshold, out.data());
+    size_t count = kern->le_u16(values.data(), n, threshold, out.data());
     benchmark::DoNotOptimize(count);
     benchmark::DoNotOptimize(out.data());
   }
@@ -148,12 +149,17 @@ void BM_pq_search(benchmark::State& state) {
 }
 
 bool register_all() {
-  for (const auto& lt : runnable_levels(detail::scalar_kernels(), detail::avx2_kernels(),
-                                        detail::avx512_kernels())) {
+  for (const auto& lt : runnable_levels(detail::pq8_scalar_kernels(), detail::pq8_avx2_kernels(),
+                                        detail::pq8_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_adc_scan_u8/" + level).c_str(), BM_adc_scan_u8, lt.table)
         ->ArgNames({"n", "m"})
         ->ArgsProduct({{2048, 1 << 20}, {8, 16, 32, 64}});
+  }
+  for (const auto& lt : runnable_levels(detail::filter_scalar_kernels(),
+                                        detail::filter_avx2_kernels(),
+                                        detail::filter_avx512_kernels())) {
+    const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_filter_le_u16/" + level).c_str(), BM_filter_le_u16,
                                  lt.table)
         ->ArgNames({"permille"})

@@ -1,25 +1,10 @@
-// Packed codes into the blocked tile layout (see binary_tile.h), and the binary kernel table.
+// Packed codes into the blocked tile layout (see binary_tile.h).
 #include "binary_tile.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/kernels.h"
-
 namespace qvec::detail {
-
-const BinaryKernels& binary_kernels() {
-  static const BinaryKernels* chosen =
-      &select_kernels(binary_scalar_kernels(), binary_avx2_kernels(), binary_avx512_kernels());
-  return *chosen;
-}
-
-#if !defined(QVEC_HAVE_AVX2)
-const BinaryKernels* binary_avx2_kernels() { return nullptr; }
-#endif
-#if !defined(QVEC_HAVE_AVX512)
-const BinaryKernels* binary_avx512_kernels() { return nullptr; }
-#endif
 
 void load_words(const uint8_t* code, size_t nbytes, size_t nwords, uint64_t* out) {
   std::memset(out, 0, nwords * sizeof(uint64_t));

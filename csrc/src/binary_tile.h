@@ -1,11 +1,11 @@
 #pragma once
-// Packed binary codes (numpy.packbits order) and the blocked tile layout the binary kernels
-// read (kernels/binary.h): codes are transposed on the fly, kBinaryTile vectors at a time, so
-// one SIMD load reads one 64-bit word of kBinaryBlock codes.
+// Packed binary codes (numpy.packbits order) and the blocked tile layout the hamming and
+// rabitq kernels read (kernels/hamming.h): codes are transposed on the fly, kBinaryTile
+// vectors at a time, so one SIMD load reads one 64-bit word of kBinaryBlock codes.
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/binary.h"
+#include "kernels/hamming.h"
 
 namespace qvec::detail {
 

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "kernels/kernels.h"
-#include "search_grid.h"
+#include "kernels/dispatch.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 namespace {
@@ -46,7 +46,7 @@ void squared_norms(const float* x, size_t n, size_t d, float* out) {
 
 void exact_search(const float* queries, size_t nq, const float* base, size_t n, size_t d,
                   Metric metric, size_t k, float* distances, idx_t* ids) {
-  const detail::Kernels& kern = detail::kernels();
+  const detail::DenseKernels& kern = detail::dense_kernels();
   const bool l2 = metric == Metric::L2;
   // Turns products dots[r * ldt + c] of query rows [r0, r0 + rows) (r0 relative to the task's
   // first query) and 16 base rows from `first` into distances in SIMD, and pushes only the

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "pack.h"
 #include "parallel.h"
 #include "qvec/error.h"
@@ -106,7 +106,7 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
     x = compact.data();
     lda = d;
   }
-  const detail::Kernels& kern = detail::kernels();
+  const detail::DenseKernels& kern = detail::dense_kernels();
   detail::SplitMix64 rng(options.seed * 0x2545F4914F6CDD1DULL + 0x9E3779B97F4A7C15ULL);
   kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "parallel.h"
 
 namespace qvec::detail {
@@ -18,7 +18,7 @@ constexpr size_t kRowBlock = 64;  // rows per matmul_packed_parallel task
 
 void matmul_packed(const float* a, size_t n, size_t d, const float* packed, size_t ncols,
                    float* out) {
-  const Kernels& kern = kernels();
+  const DenseKernels& kern = dense_kernels();
   const size_t npacks = (ncols + kPackWidth - 1) / kPackWidth;
   float tile[kTileRows * kPackWidth];
   for (size_t r0 = 0; r0 < n; r0 += kTileRows) {

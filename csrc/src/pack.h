@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <limits>
 
-#include "kernels/kernels.h"
+#include "kernels/dense.h"
 
 namespace qvec::detail {
 

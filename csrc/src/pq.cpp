@@ -4,14 +4,14 @@
 #include <algorithm>
 #include <string>
 
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "pack.h"
 #include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/exact.h"
 #include "qvec/kmeans.h"
 #include "rng.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 namespace {
@@ -28,7 +28,9 @@ ProductQuantizer::ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric me
     : dim_(dim), m_(m), nbits_(nbits), ksub_(size_t(1) << (nbits < 16 ? nbits : 0)),
       dsub_(m ? dim / m : 0), metric_(metric) {
   QVEC_CHECK_ARG(dim > 0, "dim must be > 0; got " + std::to_string(dim));
-  QVEC_CHECK_ARG(m > 0, "m must be > 0; got " + std::to_string(m));
+  QVEC_CHECK_ARG(m > 0 && m <= kMaxScanM, "m must be in [1, " + std::to_string(kMaxScanM) +
+                                             "] (searches sum m uint8 table entries in 16 "
+                                             "bits); got " + std::to_string(m));
   QVEC_CHECK_ARG(dim % m == 0, "m must divide dim; got dim=" + std::to_string(dim) +
                                    ", m=" + std::to_string(m));
   QVEC_CHECK_ARG(nbits == 4 || nbits == 8, "nbits must be 4 or 8; got " + std::to_string(nbits));
@@ -37,14 +39,14 @@ ProductQuantizer::ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric me
 
 void ProductQuantizer::require_trained() const {
   if (!trained_)
-    throw std::invalid_argument("the quantizer is not trained: call fit() or set codebooks");
+    throw std::invalid_argument("the quantizer is not trained: call train() or set_centroids()");
 }
 
 void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& options) {
-  QVEC_CHECK_ARG(n >= ksub_, "training needs at least 2**nbits = " + std::to_string(ksub_) +
+  QVEC_CHECK_ARG(n >= ksub_, "training needs at least ksub = 2^nbits = " + std::to_string(ksub_) +
                                  " vectors; got " + std::to_string(n));
   size_t limit = options.max_train ? options.max_train : 256 * ksub_;
-  QVEC_CHECK_ARG(limit >= ksub_, "max_train must be >= 2**nbits = " + std::to_string(ksub_) +
+  QVEC_CHECK_ARG(limit >= ksub_, "max_train must be >= ksub = 2^nbits = " + std::to_string(ksub_) +
                                      "; got " + std::to_string(limit));
   // A seeded sample without replacement, kept in input order so memory reads stay sequential.
   std::vector<size_t> rows(n);
@@ -93,7 +95,7 @@ void ProductQuantizer::repack() {
 
 void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
   require_trained();
-  const detail::Kernels& kern = detail::kernels();
+  const detail::DenseKernels& kern = detail::dense_kernels();
   const size_t npacks = ksub_ / kPackWidth, cs = code_size();
   const bool nibbles = nbits_ == 4;
   detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t chunk) {
@@ -137,7 +139,7 @@ void ProductQuantizer::decode(const uint8_t* codes, size_t n, float* x) const {
 
 void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* tables) const {
   require_trained();
-  const detail::Kernels& kern = detail::kernels();
+  const detail::DenseKernels& kern = detail::dense_kernels();
   const bool l2 = metric_ == Metric::L2;
   const size_t npacks = ksub_ / kPackWidth, table_size = m_ * ksub_;
   detail::parallel_for((nq + kTileRows - 1) / kTileRows, [&](size_t block) {
@@ -168,6 +170,8 @@ void ProductQuantizer::search(const float* queries, size_t nq, const uint8_t* co
                               size_t k, float* distances, idx_t* ids,
                               const FastScanSearchOptions& fastscan) const {
   require_trained();
+  if (nbits_ == 4) fastscan_keep(k, fastscan);  // checks k (and k * rescore) before packing
+  check_k(k);
   // Both code widths are scanned in their own layout; rearranging once here serves every
   // query batch of search_packed.
   std::vector<uint8_t> packed(nbits_ == 8 ? pq8_packed_size(n, m_)
@@ -183,6 +187,8 @@ void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint
                                      size_t n, size_t k, const FastScanSearchOptions& options,
                                      float* distances, idx_t* ids) const {
   require_trained();
+  if (nbits_ == 4) fastscan_keep(k, options);  // checks k (and k * rescore) before the tables
+  check_k(k);
   // 4-bit batches are halved so its tables and their uint8 copies stay small.
   const size_t batch = nbits_ == 8 ? kQueryBatch : kQueryBatch / 2;
   std::vector<float> tables(std::min(nq, batch) * m_ * ksub_);
@@ -202,6 +208,7 @@ void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint
 void ProductQuantizer::search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes,
                                   size_t n, size_t k, float* distances, idx_t* ids) const {
   require_trained();
+  check_k(k);
   // A table built from a decoded query holds exactly one row of each subspace's
   // centroid-to-centroid distance matrix, so SDC is ADC with reconstructed queries.
   std::vector<float> decoded(nq * dim_);

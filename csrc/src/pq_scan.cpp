@@ -1,90 +1,78 @@
-// The 8-bit ADC scanner. Each query's float tables are quantized to uint8 so that a block of
-// 64 codes is scored with in-register byte lookups and 16-bit adds; the quantization error is
-// bounded (half a step per subspace), so only candidates that could still enter the top-k
-// are re-scored with the float tables. The results are the exact float ADC top-k.
+// 8-bit ADC search as a composition of the stages: the caller's float tables -> LUT quantizer
+// (uint8, so a block of 64 codes is scored with in-register byte lookups and 16-bit adds) ->
+// block scanner over one range -> collectors -> rescorer (float ADC of every candidate the LUT
+// error bound cannot rule out) -> top-k merge. The results are the exact float ADC top-k.
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 #include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/pq.h"
-#include "search_grid.h"
+#include "search/lut_quantizer.h"
+#include "search/rescore.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
+namespace detail {
 namespace {
 
-using detail::kCodeBlock;
-using detail::kLutPadding;
-
-constexpr size_t kKsub = 256;
 constexpr size_t kQueryBlock = 8;
 constexpr size_t kChunkBlocks = 32;  // 2,048 codes scored per kernel call
 
-/// Minimum and maximum of one 256-entry table row, with independent partial results so the
-/// loop is not one long dependency chain.
-void row_range(const float* t, float* lo_out, float* hi_out) {
-  float lo[8], hi[8];
-  for (size_t u = 0; u < 8; ++u) lo[u] = hi[u] = t[u];
-  for (size_t c = 8; c < kKsub; c += 8)
-    for (size_t u = 0; u < 8; ++u) {
-      lo[u] = t[c + u] < lo[u] ? t[c + u] : lo[u];
-      hi[u] = t[c + u] > hi[u] ? t[c + u] : hi[u];
-    }
-  *lo_out = *std::min_element(lo, lo + 8);
-  *hi_out = *std::max_element(hi, hi + 8);
-}
-
-struct QuantizedTable {
-  std::vector<uint8_t> lut;
-  std::vector<float> low;
-  float bias = 0.0f;
-  float scale = 1.0f;
-  float slack = 0.0f;  // the worst total rounding, in steps
-
-  void build(const float* table, size_t m) {
-    lut.resize(m * kKsub + kLutPadding);
-    low.resize(m);
-    float range = 0.0f;
-    bias = 0.0f;
-    for (size_t j = 0; j < m; ++j) {
-      float lo, hi;
-      row_range(table + j * kKsub, &lo, &hi);
-      low[j] = lo;
-      bias += lo;
-      range = std::max(range, hi - lo);
-    }
-    // Sums of m entries must fit the kernels' 16-bit accumulators.
-    const float top = static_cast<float>(std::min<size_t>(255, 65535 / m));
-    scale = range > 0.0f ? top / range : 1.0f;
-    for (size_t j = 0; j < m; ++j) {
-      const float* t = table + j * kKsub;
-      uint8_t* out = lut.data() + j * kKsub;
-      const float lo = low[j];
-      // Round half up via +0.5 and truncation (the values are >= 0): unlike nearbyint, this
-      // loop vectorises. The error per entry stays within half a step.
-      for (size_t c = 0; c < kKsub; ++c) {
-        float v = (t[c] - lo) * scale + 0.5f;
-        v = v < top ? v : top;
-        out[c] = static_cast<uint8_t>(static_cast<int>(v > 0.0f ? v : 0.0f));
-      }
-    }
-    slack = 0.5f * static_cast<float>(m) + 1.0f;  // +1 covers float rounding of the bound
-  }
-
-  /// Largest quantized sum that may still beat `kth` (in float units); -1 if none can.
-  long threshold(float kth) const {
-    if (std::isinf(kth)) return 65535;
-    float t = std::floor((kth - bias) * scale + slack);
-    if (t < 0.0f) return -1;
-    return t >= 65535.0f ? 65535 : static_cast<long>(t);
-  }
+/// Float tables of a batch of queries (nq, m, 256) and their quantization.
+struct Pq8Batch {
+  const float* tables;
+  const QueryLuts* luts;
+  size_t m;
 };
 
+/// Candidates of query q in one chunk of blocks [cb, cb + nblk) into its collector.
+void scan_chunk(const Pq8Kernels& pq8, const FilterKernels& filter, const Pq8Batch& batch, size_t q, HeapView heap,
+                const uint8_t* packed, size_t cb, size_t nblk, const RowRange& range,
+                uint16_t* sums, uint32_t* candidates) {
+  const LutScale& scale = batch.luts->scale(q);
+  long thr = scale.max_sum(heap.threshold());
+  if (thr < 0) return;
+  const size_t m = batch.m, base_row = cb * kCodeBlock;
+  pq8.scan(batch.luts->lut(q), packed + cb * m * kCodeBlock, nblk, m, sums);
+  const size_t count =
+      filter.le_u16(sums, nblk * kCodeBlock, static_cast<uint16_t>(thr), candidates);
+  const float* table = batch.tables + q * m * 256;
+  for (size_t c = 0; c < count; ++c) {
+    const size_t row = base_row + candidates[c];
+    if (row < range.begin || row >= range.end || static_cast<long>(sums[candidates[c]]) > thr)
+      continue;
+    const float dist = pq8_adc(table, m, packed, row);
+    if (dist <= heap.threshold()) {
+      heap.push(dist, range.id(row));
+      thr = scale.max_sum(heap.threshold());
+    }
+  }
+}
+
+/// The 8-bit block scanner: queries [q0, q1) over `range` of `packed` (pq8 scan layout) into
+/// the collectors rows.at(q - q0) of float ADC distances (any earlier content kept).
+void pq8_scan_range(const Pq8Batch& batch, size_t q0, size_t q1, const uint8_t* packed,
+                    const RowRange& range, const HeapRows& rows) {
+  const Pq8Kernels& pq8 = pq8_kernels();
+  const FilterKernels& filter = filter_kernels();
+  std::vector<uint16_t> sums(kChunkBlocks * kCodeBlock);
+  std::vector<uint32_t> candidates(kChunkBlocks * kCodeBlock);
+  const size_t end_block = (range.end + kCodeBlock - 1) / kCodeBlock;
+  for (size_t cb = range.begin / kCodeBlock; cb < end_block; cb += kChunkBlocks) {
+    const size_t nblk = std::min(kChunkBlocks, end_block - cb);
+    for (size_t q = q0; q < q1; ++q)
+      scan_chunk(pq8, filter, batch, q, rows.at(q - q0), packed, cb, nblk, range, sums.data(),
+                 candidates.data());
+  }
+}
+
 }  // namespace
+}  // namespace detail
 
 void pq8_pack(const uint8_t* codes, size_t n, size_t m, uint8_t* packed) {
+  using detail::kCodeBlock;
   size_t nblocks = (n + kCodeBlock - 1) / kCodeBlock;
   detail::parallel_for((nblocks + 63) / 64, [&](size_t task) {
     size_t b1 = std::min(nblocks, (task + 1) * 64);
@@ -101,6 +89,7 @@ void pq8_pack(const uint8_t* codes, size_t n, size_t m, uint8_t* packed) {
 }
 
 void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes) {
+  using detail::kCodeBlock;
   for (size_t i = 0; i < n; ++i) {
     const uint8_t* block = packed + (i / kCodeBlock) * m * kCodeBlock + i % kCodeBlock;
     for (size_t j = 0; j < m; ++j) codes[i * m + j] = block[j * kCodeBlock];
@@ -109,6 +98,8 @@ void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes) {
 
 void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
                    size_t k, float* out_distances, idx_t* out_ids) {
+  check_k(k);
+  detail::check_lut_m(m);
   std::vector<uint8_t> packed(pq8_packed_size(n, m));
   pq8_pack(codes, n, m, packed.data());
   adc_search_u8_packed(tables, nq, m, packed.data(), n, k, out_distances, out_ids);
@@ -116,44 +107,53 @@ void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* code
 
 void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
                           size_t n, size_t k, float* out_distances, idx_t* out_ids) {
-  QVEC_ASSERT(m > 0 && k > 0);
-  const detail::Kernels& kern = detail::kernels();
-  const size_t table_size = m * kKsub;
-
+  check_k(k);
+  detail::check_lut_m(m);
+  const detail::QueryLuts luts(tables, nq, m, 256, m, detail::kLutPadding);
+  const detail::Pq8Batch batch{tables, &luts, m};
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
-    std::vector<QuantizedTable> quantized(q1 - q0);
-    for (size_t q = q0; q < q1; ++q) quantized[q - q0].build(tables + q * table_size, m);
-    std::vector<uint16_t> sums(kChunkBlocks * kCodeBlock);
-    std::vector<uint32_t> candidates(kChunkBlocks * kCodeBlock);
-    const size_t first_block = b0 / kCodeBlock, end_block = (b1 + kCodeBlock - 1) / kCodeBlock;
-    for (size_t cb = first_block; cb < end_block; cb += kChunkBlocks) {
-      size_t nblk = std::min(kChunkBlocks, end_block - cb);
-      size_t base_row = cb * kCodeBlock;
-      for (size_t q = q0; q < q1; ++q) {
-        const QuantizedTable& qt = quantized[q - q0];
-        detail::HeapView heap = heaps.at(q - q0);
-        long thr = qt.threshold(heap.threshold());
-        if (thr < 0) continue;
-        kern.adc_scan_u8(qt.lut.data(), packed + cb * m * kCodeBlock, nblk, m, sums.data());
-        size_t count = kern.filter_le_u16(sums.data(), nblk * kCodeBlock,
-                                          static_cast<uint16_t>(thr), candidates.data());
-        const float* table = tables + q * table_size;
-        for (size_t c = 0; c < count; ++c) {
-          size_t row = base_row + candidates[c];
-          if (row < b0 || row >= b1 || static_cast<long>(sums[candidates[c]]) > thr) continue;
-          const uint8_t* code =
-              packed + (row / kCodeBlock) * m * kCodeBlock + row % kCodeBlock;
-          float dist = 0.0f;
-          for (size_t j = 0; j < m; ++j) dist += table[j * kKsub + code[j * kCodeBlock]];
-          if (dist <= heap.threshold()) {
-            heap.push(dist, static_cast<idx_t>(row));
-            thr = qt.threshold(heap.threshold());
-          }
-        }
-      }
-    }
+    detail::pq8_scan_range(batch, q0, q1, packed, detail::RowRange{b0, b1, nullptr},
+                           detail::HeapRows::of(heaps, k));
   };
-  detail::grid_search(nq, n, k, kQueryBlock, kCodeBlock, scan, out_distances, out_ids);
+  detail::grid_search(nq, n, k, detail::kQueryBlock, detail::kCodeBlock, scan, out_distances,
+                      out_ids);
+}
+
+Pq8Queries::Pq8Queries(const float* tables, size_t nq, size_t m, size_t k)
+    : tables_(tables), nq_(nq), m_(m), k_(k) {
+  check_k(k);
+  detail::check_lut_m(m);
+  luts_ = std::make_unique<detail::QueryLuts>(tables, nq, m, 256, m, detail::kLutPadding);
+}
+
+Pq8Queries::~Pq8Queries() = default;
+Pq8Queries::Pq8Queries(Pq8Queries&&) noexcept = default;
+Pq8Queries& Pq8Queries::operator=(Pq8Queries&&) noexcept = default;
+
+void Pq8Queries::init(const RangeResults& results) const {
+  for (size_t q = 0; q < nq_; ++q) detail::HeapRows{results.distances, results.ids, nullptr, k_}.at(q).clear();
+}
+
+void Pq8Queries::search_range(const uint8_t* packed, size_t begin, size_t end, const idx_t* ids,
+                              const RangeResults& results) const {
+  QVEC_CHECK_ARG(begin <= end, "search_range needs begin <= end; got begin = " +
+                                   std::to_string(begin) + ", end = " + std::to_string(end));
+  const detail::Pq8Batch batch{tables_, luts_.get(), m_};
+  const detail::RowRange range{begin, end, ids};
+  detail::parallel_for((nq_ + detail::kQueryBlock - 1) / detail::kQueryBlock, [&](size_t block) {
+    const size_t q0 = block * detail::kQueryBlock, q1 = std::min(nq_, q0 + detail::kQueryBlock);
+    const detail::HeapRows rows{results.distances + q0 * k_, results.ids + q0 * k_, nullptr, k_};
+    if (begin < end) detail::pq8_scan_range(batch, q0, q1, packed, range, rows);
+  });
+}
+
+void Pq8Queries::finish(const RangeResults& results, float* distances, idx_t* ids) const {
+  detail::parallel_for(nq_, [&](size_t q) {
+    detail::HeapView heap = detail::HeapRows{results.distances, results.ids, nullptr, k_}.at(q);
+    heap.sort();
+    std::copy(heap.dist, heap.dist + k_, distances + q * k_);
+    std::copy(heap.ids, heap.ids + k_, ids + q * k_);
+  });
 }
 
 }  // namespace qvec

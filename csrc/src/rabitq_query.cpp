@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "binary_scan.h"
 #include "binary_tile.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
@@ -75,9 +76,7 @@ void split_planes(const uint8_t* u, size_t dim, size_t query_bits, size_t nwords
 BinaryQueryTables BinaryQuantizer::prepare_queries(const float* queries, size_t nq,
                                                    size_t query_bits) const {
   require_trained();
-  QVEC_CHECK_ARG(query_bits >= 1 && query_bits <= kMaxQueryBits,
-                 "query_bits must be in [1, " + std::to_string(kMaxQueryBits) + "]; got " +
-                     std::to_string(query_bits));
+  detail::check_query_bits(query_bits);
   const size_t nwords = detail::words_of(level_bytes()), sets = (query_bits + 3) / 4;
   BinaryQueryTables t;
   t.nq = nq;

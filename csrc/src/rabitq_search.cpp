@@ -1,5 +1,5 @@
-// The asymmetric binary search: the block scanner over one range of codes (scan_range) and the
-// parallel search that runs it over (query block x row range) tasks.
+// The asymmetric binary search: the block scanner over one range of codes, the batched search
+// over (query block x row range) tasks, and the range search (BinaryQueries).
 //
 // The estimator. A query is quantized as q_r ~= lo + delta * u (rabitq_query.cpp); with
 // sum = sum_j (lo + delta u_j), S_l = <b_l, u> (AND + popcount over u's bit planes) and
@@ -9,16 +9,18 @@
 // with per-vector W_l = 2 rho alpha_l, beta = rho sum_l alpha_l pc(b_l), g = rho sum_l alpha_l.
 // IP adds the exact <x - mean, mean> + <mean, q> (its error then scales with ||q - mean||, not
 // ||q||); L2 is ||x_r||^2 + ||q_r||^2 - 2 est. The query constants c and the per-vector rows
-// (W_l, beta, g, h) are the two sides of BinaryKernels::binary_scan.
+// (W_l, beta, g, h) are the two sides of RabitqKernels::scan.
 #include <algorithm>
 #include <string>
 #include <vector>
 
 #include "binary_collect.h"
+#include "binary_scan.h"
 #include "binary_tile.h"
+#include "kernels/dispatch.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 
@@ -27,10 +29,8 @@ namespace {
 using detail::kBinaryBlock;
 using detail::kBinaryTile;
 
-constexpr size_t kQueryBlock = 64;  // queries per grid task
-
 /// The base side of one tile of `count` codes: the levels transposed into the blocked layout
-/// (bits, nblocks, nwords, 8) and the per-vector rows of binary_scan, layout
+/// (bits, nblocks, nwords, 8) and the per-vector rows of RabitqKernels::scan, layout
 /// (bits + 3, nblocks * 8): W_l, beta, g, h.
 struct BaseTile {
   std::vector<uint64_t> codes;
@@ -45,7 +45,7 @@ struct BaseTile {
         zero_query(nwords, 0) {}
 };
 
-void load_base_tile(const detail::BinaryKernels& kern, const uint8_t* codes, const float* factors,
+void load_base_tile(const detail::HammingKernels& hamming, const uint8_t* codes, const float* factors,
                     size_t count, size_t bits, size_t nbytes, bool l2, BaseTile& t) {
   const size_t nwords = detail::words_of(nbytes), code_size = bits * nbytes;
   const size_t nf = BinaryQuantizer::kFixedFactors + bits;
@@ -60,7 +60,7 @@ void load_base_tile(const detail::BinaryKernels& kern, const uint8_t* codes, con
   float* h = g + width;
   // popcount(b_l) of every vector: the Hamming distance of each level to a zero query.
   for (size_t l = 0; l < bits; ++l)
-    kern.hamming_tile(t.zero_query.data(), 1, t.codes.data() + l * level_words, nblocks, nwords,
+    hamming.hamming_tile(t.zero_query.data(), 1, t.codes.data() + l * level_words, nblocks, nwords,
                       t.ones.data() + l * kBinaryTile, kBinaryTile);
   for (size_t i = 0; i < count; ++i) {
     const float* f = factors + i * nf;
@@ -79,40 +79,31 @@ void load_base_tile(const detail::BinaryKernels& kern, const uint8_t* codes, con
 
 }  // namespace
 
-void BinaryQuantizer::scan_range(const BinaryQueryTables& tables, const uint8_t* codes,
-                                 const float* factors, size_t begin, size_t end,
-                                 const idx_t* row_ids, size_t k, float* distances,
-                                 idx_t* ids) const {
-  require_trained();
-  check_k(k);
-  QVEC_CHECK_ARG(begin <= end, "begin must be <= end");
-  QVEC_CHECK_ARG(end - begin < (size_t(1) << 32), "a range of 2^32 rows or more is not supported");
-  const size_t nbytes = level_bytes(), nwords = detail::words_of(nbytes), nq = tables.nq;
+void detail::rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tables, size_t q0,
+                         size_t q1, const uint8_t* codes, const float* factors,
+                         const RowRange& range, const HeapRows& rows) {
+  const HammingKernels& hamming = hamming_kernels();
+  const RabitqKernels& rabitq = rabitq_kernels();
+  const size_t bits = bq.bits(), nbytes = bq.level_bytes(), nwords = tables.nwords;
   const size_t qb = tables.query_bits, sets = (qb + 3) / 4;
-  QVEC_CHECK_ARG(tables.nwords == nwords && qb >= 1 && qb <= kMaxQueryBits &&
-                     tables.planes.size() == nq * qb * nwords &&
-                     tables.luts.size() == nq * sets * nwords * 256 &&
-                     tables.constants.size() == nq * 4,
-                 "tables do not come from prepare_queries of this quantizer");
-  const detail::BinaryKernels& kern = detail::binary_kernels();
-  BaseTile tile(bits_, nwords);
+  BaseTile tile(bits, nwords);
   std::vector<float> dist(kBinaryTile);
   std::vector<uint32_t> hits(kBinaryTile);
-  detail::RangeCollector<detail::FloatOrder> collector(nq, k, begin, row_ids, distances, ids);
-  for (size_t t0 = begin; t0 < end; t0 += kBinaryTile) {
-    const size_t count = std::min(kBinaryTile, end - t0);
-    load_base_tile(kern, codes + t0 * code_size(), factors + t0 * num_factors(), count, bits_,
-                   nbytes, metric_ == Metric::L2, tile);
-    for (size_t q = 0; q < nq; ++q) {
-      const int64_t bound = collector.bound(q);
+  RangeCollector<FloatOrder> collector(q1 - q0, range, rows);
+  for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
+    const size_t count = std::min(kBinaryTile, range.end - t0);
+    load_base_tile(hamming, codes + t0 * bq.code_size(), factors + t0 * bq.num_factors(), count,
+                   bits, nbytes, bq.metric() == Metric::L2, tile);
+    for (size_t q = q0; q < q1; ++q) {
+      const int64_t bound = collector.bound(q - q0);
       if (bound < 0) continue;
-      const float threshold = detail::FloatOrder::threshold(bound);
-      const size_t nhits = kern.binary_scan(
+      const size_t nhits = rabitq.scan(
           tables.planes.data() + q * qb * nwords, qb, tables.luts.data() + q * sets * nwords * 256,
-          tile.codes.data(), bits_, detail::blocks_of(count), nwords, tile.factors.data(),
-          tables.constants.data() + q * 4, count, threshold, dist.data(), hits.data());
+          tile.codes.data(), bits, blocks_of(count), nwords, tile.factors.data(),
+          tables.constants.data() + q * 4, count, FloatOrder::threshold(bound), dist.data(),
+          hits.data());
       for (size_t j = 0; j < nhits; ++j)
-        collector.push(q, detail::float_order(dist[hits[j]]), t0 + hits[j]);
+        collector.push(q - q0, float_order(dist[hits[j]]), t0 + hits[j]);
     }
   }
   collector.finish();
@@ -123,16 +114,41 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
                              float* distances, idx_t* ids) const {
   require_trained();
   check_k(k);
+  detail::check_query_bits(query_bits);
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
-  QVEC_CHECK_ARG(query_bits >= 1 && query_bits <= kMaxQueryBits,
-                 "query_bits must be in [1, " + std::to_string(kMaxQueryBits) + "]; got " +
-                     std::to_string(query_bits));
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     const BinaryQueryTables tables = prepare_queries(queries + q0 * dim_, q1 - q0, query_bits);
-    scan_range(tables, codes, factors, b0, b1, nullptr, k, heaps.distances(), heaps.ids());
+    detail::rabitq_scan(*this, tables, 0, q1 - q0, codes, factors,
+                        detail::RowRange{b0, b1, nullptr}, detail::HeapRows::of(heaps, k));
   };
-  detail::grid_search(nq, n, k, kQueryBlock, kBinaryTile, scan, distances, ids);
+  detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);
+}
+
+BinaryQueries::BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq,
+                             size_t k, size_t query_bits)
+    : bq_(&bq), k_(k) {
+  check_k(k);
+  tables_ = bq.prepare_queries(queries, nq, query_bits);
+}
+
+void BinaryQueries::init(const RangeResults& results) const {
+  detail::clear_results(results, tables_.nq, k_);
+}
+
+void BinaryQueries::search_range(const uint8_t* codes, const float* factors, size_t begin,
+                                 size_t end, const idx_t* ids, const RangeResults& results) const {
+  detail::check_binary_range(begin, end);
+  if (begin == end) return;
+  detail::for_query_blocks(tables_.nq, [&](size_t q0, size_t q1) {
+    const detail::HeapRows rows{results.distances + q0 * k_, results.ids + q0 * k_, nullptr, k_};
+    detail::rabitq_scan(*bq_, tables_, q0, q1, codes, factors, detail::RowRange{begin, end, ids},
+                        rows);
+  });
+}
+
+void BinaryQueries::finish(const RangeResults& results, float* distances, idx_t* ids) const {
+  detail::finish_results(results, tables_.nq, k_, bq_->metric() == Metric::IP, distances, ids);
 }
 
 }  // namespace qvec

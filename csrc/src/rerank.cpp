@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "heap.h"
-#include "kernels/binary.h"
+#include "kernels/dispatch.h"
+#include "search/collector.h"
 #include "parallel.h"
-#include "search_grid.h"
+#include "search/topk_merge.h"
 
 namespace qvec {
 
@@ -26,7 +26,7 @@ void rerank(const float* queries, size_t nq, const idx_t* candidate_ids, size_t 
                               std::to_string(i % ncand) + "] = " + std::to_string(id) +
                               " is out of range for base with " + std::to_string(n) + " rows");
   }
-  const detail::BinaryKernels& kern = detail::binary_kernels();
+  const detail::DenseKernels& kern = detail::dense_kernels();
   const bool l2 = metric == Metric::L2;
   constexpr size_t kBlock = 16;
   detail::parallel_for((nq + kBlock - 1) / kBlock, [&](size_t block) {

@@ -1,4 +1,5 @@
-// CPU feature detection and the one-time choice of kernels.
+// CPU feature detection and the QVEC_SIMD override: the level every kernel family runs at
+// (kernels/dispatch.cpp turns the level into tables).
 #include "qvec/simd.h"
 
 #include <cstdlib>
@@ -6,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 
 namespace qvec {
 namespace {
@@ -15,27 +16,19 @@ SimdLevel detect_cpu() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   // GCC and Clang check that the OS saves the wide registers (XCR0) before reporting AVX.
-  if (detail::avx512_kernels() != nullptr && __builtin_cpu_supports("avx512f") &&
+  if (detail::build_has_level(SimdLevel::AVX512) && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd") &&
       __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vpopcntdq") &&
       __builtin_cpu_supports("avx512bitalg") && __builtin_cpu_supports("fma") &&
       __builtin_cpu_supports("bmi2"))
     return SimdLevel::AVX512;
-  if (detail::avx2_kernels() != nullptr && __builtin_cpu_supports("avx2") &&
+  if (detail::build_has_level(SimdLevel::AVX2) && __builtin_cpu_supports("avx2") &&
       __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2") &&
       __builtin_cpu_supports("popcnt"))
     return SimdLevel::AVX2;
 #endif
   return SimdLevel::Scalar;
-}
-
-const detail::Kernels* kernels_of(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::AVX512: return detail::avx512_kernels();
-    case SimdLevel::AVX2: return detail::avx2_kernels();
-    default: return detail::scalar_kernels();
-  }
 }
 
 SimdLevel choose_level() {
@@ -72,20 +65,4 @@ const char* simd_level_name(SimdLevel level) {
     default: return "scalar";
   }
 }
-
-namespace detail {
-
-const Kernels& kernels() {
-  static const Kernels* chosen = kernels_of(simd_level());
-  return *chosen;
-}
-
-#if !defined(QVEC_HAVE_AVX2)
-const Kernels* avx2_kernels() { return nullptr; }
-#endif
-#if !defined(QVEC_HAVE_AVX512)
-const Kernels* avx512_kernels() { return nullptr; }
-#endif
-
-}  // namespace detail
 }  // namespace qvec

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "qvec/common.h"
+#include "qvec/topk.h"
 
 namespace qvec {
 
@@ -26,37 +27,10 @@ void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb,
 void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t n,
                     size_t nbytes, size_t k, int32_t* distances, idx_t* ids);
 
-// -- Range scans --------------------------------------------------------------------------
-// Every binary search is a scan of one contiguous range of code rows at a time, so an inverted
-// list or a shard is just a range. The scanners run on the calling thread and keep their
-// results in caller-owned top-k buffers that persist across calls: scanning range after range
-// into the same buffers gives the top-k over the union of the ranges, whatever their order.
-//
-// Top-k buffers of nq queries: distances, ids of size nq * k, layout (nq, k). Between scans the
-// k slots of a query are a max-heap of (distance, id) pairs, smaller distance better (IP
-// similarities stored negated), ties to the smaller id; empty slots hold +inf and id -1.
-//
-// Row ids: a candidate at row r of a scan of rows [begin, end) gets id row_ids[r - begin] when
-// row_ids (size end - begin) is given, else r. Scans take 1 <= k <= kMaxK (check_k) and
-// end - begin < 2^32, else std::invalid_argument.
-
-/// Empties the top-k buffers of nq queries (+inf, id -1).
-void topk_buffers_init(size_t nq, size_t k, float* distances, idx_t* ids);
-/// Turns the buffers into best-first lists (ties to the smaller id, padding last); for
-/// Metric::IP negates the distances back into similarities.
-void topk_buffers_finish(size_t nq, size_t k, Metric metric, float* distances, idx_t* ids);
-
-/// Hamming scan of code rows [begin, end) for nq query codes into top-k buffers (Hamming
-/// distances stored as floats, exact). queries: size nq * nbytes; codes: row r at
-/// codes + r * nbytes (only rows [begin, end) are read); row_ids: nullptr or size end - begin.
-void hamming_scan_range(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t nbytes,
-                        size_t begin, size_t end, const idx_t* row_ids, size_t k,
-                        float* distances, idx_t* ids);
-
-/// Float queries prepared for the asymmetric scan (BinaryQuantizer::prepare_queries): each
-/// centred, rotated, quantized to query_bits bits per coordinate (q_r ~= lo + delta * u) and
-/// split into bit planes, with its nibble lookup tables and scan constants. Build it once per
-/// batch of queries and scan any number of ranges with it.
+/// Float queries prepared for the asymmetric scan (BinaryQuantizer::prepare_queries, the
+/// table-build stage): each centred, rotated, quantized to query_bits bits per coordinate
+/// (q_r ~= lo + delta * u) and split into bit planes, with its nibble lookup tables and scan
+/// constants.
 struct BinaryQueryTables {
   size_t nq = 0, query_bits = 0, nwords = 0;  // nwords = ceil(level_bytes / 8)
   /// u's bit planes, layout (nq, query_bits, nwords): bit j of plane p is bit p of u[j]
@@ -147,28 +121,14 @@ class BinaryQuantizer {
   /// codes, factors as encode(); x: size n * dim, written: mean + (sum_l alpha_l s_l) R^T.
   void decode(const uint8_t* codes, const float* factors, size_t n, float* x) const;
 
-  /// The table-build stage of the asymmetric search, for scan_range. queries: size nq * dim,
-  /// layout (nq, dim); 1 <= query_bits <= kMaxQueryBits, else std::invalid_argument.
+  /// The table-build stage of the asymmetric search (see BinaryQueries). queries: size
+  /// nq * dim, layout (nq, dim); 1 <= query_bits <= kMaxQueryBits, else std::invalid_argument.
   BinaryQueryTables prepare_queries(const float* queries, size_t nq, size_t query_bits) const;
-
-  /// Asymmetric scan of code rows [begin, end) for the prepared queries into top-k buffers of
-  /// (tables.nq, k) (see "Range scans" above; estimates as search). codes: row r at
-  /// codes + r * code_size(); factors: row r at factors + r * num_factors(); only rows
-  /// [begin, end) are read. row_ids: nullptr or size end - begin. Runs on the calling thread.
-  void scan_range(const BinaryQueryTables& tables, const uint8_t* codes, const float* factors,
-                  size_t begin, size_t end, const idx_t* row_ids, size_t k, float* distances,
-                  idx_t* ids) const;
-
-  /// Symmetric scan (as search_symmetric) of code rows [begin, end) for nq encoded queries
-  /// into top-k buffers of (nq, k). query_codes: size nq * code_size(); query_factors: size
-  /// nq * num_factors(); codes, factors, row_ids as scan_range. Runs on the calling thread.
-  void scan_symmetric_range(const uint8_t* query_codes, const float* query_factors, size_t nq,
-                            const uint8_t* codes, const float* factors, size_t begin, size_t end,
-                            const idx_t* row_ids, size_t k, float* distances, idx_t* ids) const;
 
   /// Asymmetric search: float queries against codes. Scores are estimates of the metric (L2:
   /// squared distance, ascending; IP: inner product, descending); padding as exact_search.
-  /// Runs prepare_queries and scan_range over (query block x row range) tasks on all threads.
+  /// Runs the table build and the block scanner over (query block x row range) tasks on all
+  /// threads.
   /// queries: size nq * dim; codes: size n * code_size(); factors: size n * num_factors();
   /// 1 <= query_bits <= kMaxQueryBits; distances, ids: size nq * k, layout (nq, k).
   /// Throws std::invalid_argument unless trained, 1 <= k <= kMaxK and n < 2^32.
@@ -183,8 +143,10 @@ class BinaryQuantizer {
                         const uint8_t* codes, const float* factors, size_t n, size_t k,
                         float* distances, idx_t* ids) const;
 
- private:
+  /// Throws std::invalid_argument unless trained (train or set_transform).
   void require_trained() const;
+
+ private:
   /// out: size n * dim; out = (x - mean) R when centre, else x R.
   void transform(const float* x, size_t n, bool centre, float* out) const;
 
@@ -195,6 +157,97 @@ class BinaryQuantizer {
   std::vector<float> rotation_;         // (dim, dim) or empty
   std::vector<float> rotation_packed_;  // columns of R packed for the tile kernels
   std::vector<float> rotation_t_packed_;  // columns of R^T (rows of R), for decode
+};
+
+// -- Range searches ------------------------------------------------------------------------
+// Each binary search also runs range by range, so an inverted list or a shard is just a range,
+// in the shape of Pq8Queries / FastScanQueries: build the query side once, then
+//   init(results); search_range(...) for each range; finish(results, distances, ids);
+// with caller-owned RangeResults (qvec/topk.h: distances, ids of size nq * keep(); rescored is
+// not used) that persist across the calls: the ranges, in any order, give the top-k of their
+// union, ties to the smaller id. search_range reads rows [begin, end) of a code array (row r
+// at codes + r * code size; end - begin < 2^32, else std::invalid_argument); ids: null (the id
+// of row r is r) or size end - begin, the id of row r at ids[r - begin], any order (>= 0).
+// Query blocks run in parallel; results are the same for any thread count.
+
+/// Hamming range search of nq query codes.
+class HammingQueries {
+ public:
+  /// queries: size nq * nbytes, layout (nq, nbytes); referenced, not copied: it must outlive
+  /// this object. Throws std::invalid_argument unless 1 <= k <= kMaxK and 1 <= nbytes < 2^21.
+  HammingQueries(const uint8_t* queries, size_t nq, size_t nbytes, size_t k);
+
+  size_t nq() const { return nq_; }
+  size_t k() const { return k_; }
+  size_t keep() const { return k_; }
+
+  /// Empties the per-query results.
+  void init(const RangeResults& results) const;
+  /// Adds the candidates of rows [begin, end) of codes (row r at codes + r * nbytes).
+  void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const;
+  /// Writes the best k of each query as hamming_search does: distances, ids of size nq * k,
+  /// best first, missing results id -1 and INT32_MAX. Leaves `results` unusable.
+  void finish(const RangeResults& results, int32_t* distances, idx_t* ids) const;
+
+ private:
+  const uint8_t* queries_;
+  size_t nq_, nbytes_, k_;
+};
+
+/// Asymmetric range search of nq float queries (as BinaryQuantizer::search).
+class BinaryQueries {
+ public:
+  /// bq: trained, referenced: it must outlive this object (the queries are copied into
+  /// tables). queries: size nq * dim. Throws std::invalid_argument unless 1 <= k <= kMaxK and
+  /// 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
+  BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq, size_t k,
+                size_t query_bits);
+
+  size_t nq() const { return tables_.nq; }
+  size_t k() const { return k_; }
+  size_t keep() const { return k_; }
+  const BinaryQueryTables& tables() const { return tables_; }
+
+  void init(const RangeResults& results) const;
+  /// Adds the candidates of rows [begin, end) of codes (row r at codes + r * code_size()) and
+  /// factors (row r at factors + r * num_factors()).
+  void search_range(const uint8_t* codes, const float* factors, size_t begin, size_t end,
+                    const idx_t* ids, const RangeResults& results) const;
+  /// Writes the best k of each query as BinaryQuantizer::search does (IP: similarities,
+  /// largest first). Leaves `results` unusable.
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+
+ private:
+  const BinaryQuantizer* bq_;
+  size_t k_;
+  BinaryQueryTables tables_;
+};
+
+/// Symmetric range search of nq encoded queries (as BinaryQuantizer::search_symmetric).
+class BinarySymmetricQueries {
+ public:
+  /// bq: trained; query_codes: size nq * code_size(); query_factors: size nq * num_factors();
+  /// all referenced: they must outlive this object. Throws std::invalid_argument unless
+  /// 1 <= k <= kMaxK.
+  BinarySymmetricQueries(const BinaryQuantizer& bq, const uint8_t* query_codes,
+                         const float* query_factors, size_t nq, size_t k);
+
+  size_t nq() const { return nq_; }
+  size_t k() const { return k_; }
+  size_t keep() const { return k_; }
+
+  void init(const RangeResults& results) const;
+  /// codes, factors as BinaryQueries::search_range.
+  void search_range(const uint8_t* codes, const float* factors, size_t begin, size_t end,
+                    const idx_t* ids, const RangeResults& results) const;
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+
+ private:
+  const BinaryQuantizer* bq_;
+  const uint8_t* query_codes_;
+  const float* query_factors_;
+  size_t nq_, k_;
 };
 
 }  // namespace qvec

@@ -16,10 +16,17 @@
 // 32 b + 16 + t in its high nibble. Vectors past n are zero.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "qvec/common.h"
+#include "qvec/topk.h"
 
 namespace qvec {
+
+/// Most subquantizers a search with quantized (uint8) tables accepts, 4-bit and 8-bit alike:
+/// every sum of m table entries must fit the scanners' 16-bit accumulators with at least one
+/// quantization step to spare per subquantizer (65535 - m >= 1).
+constexpr size_t kMaxScanM = 65534;
 
 /// Subquantizers in the fast-scan layout: m rounded up to even.
 inline size_t fastscan_padded_m(size_t m) { return (m + 1) & ~size_t(1); }
@@ -57,12 +64,73 @@ struct FastScanSearchOptions {
   bool exact = false;
 };
 
+/// Candidates each query keeps while scanning: k (exact, or rescore == 0) or k * rescore.
+/// Throws std::invalid_argument unless 1 <= k <= kMaxK and k * rescore <= kMaxK.
+size_t fastscan_keep(size_t k, const FastScanSearchOptions& options);
+
 /// Top-k search of fast-scan codes with per-query float tables.
 /// tables: size nq * m * 16, layout (nq, m, 16), smaller is better; packed: fast-scan layout
-/// of n vectors; distances, ids: size nq * k, layout (nq, k), smallest first, in the tables'
-/// units; ties to the smaller id; k > n pads with id -1 and +inf.
+/// of n vectors (n < 2^32); distances, ids: size nq * k, layout (nq, k), smallest first, in
+/// the tables' units; ties to the smaller id; k > n pads with id -1 and +inf.
+/// Throws std::invalid_argument unless 1 <= k <= kMaxK, k * rescore <= kMaxK and
+/// 1 <= m <= kMaxScanM.
 void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* packed, size_t n,
                      size_t k, const FastScanSearchOptions& options, float* distances,
                      idx_t* ids);
+
+namespace detail {
+class QueryLuts;
+}
+
+/// A batch of queries prepared for searching fast-scan codes range by range (an inverted
+/// list, a shard, one of several code arrays): their tables are quantized once, then each
+/// search_range() call scans rows [begin, end) of one fast-scan array into caller-owned
+/// per-query results that persist across calls, and finish() writes the top-k of the union
+/// of every range scanned, in any order: the same ids and distances as one fastscan_search
+/// over all those rows with the same ids (ties to the smaller id).
+///
+///   FastScanQueries fq(tables, nq, m, k, options);
+///   std::vector<float> d(nq * fq.keep()), r(nq * fq.keep());  std::vector<idx_t> i(nq * fq.keep());
+///   RangeResults state{d.data(), i.data(), r.data()};
+///   fq.init(state);
+///   for (list : lists) fq.search_range(list.packed, 0, list.n, list.ids, state);
+///   fq.finish(state, distances, ids);   // (nq, k), best first
+class FastScanQueries {
+ public:
+  /// tables: size nq * m * 16, layout (nq, m, 16), smaller is better; referenced, not copied:
+  /// it must outlive this object. Throws std::invalid_argument unless 1 <= k <= kMaxK,
+  /// k * rescore <= kMaxK and 1 <= m <= kMaxScanM.
+  FastScanQueries(const float* tables, size_t nq, size_t m, size_t k,
+                  const FastScanSearchOptions& options);
+  ~FastScanQueries();
+  FastScanQueries(FastScanQueries&&) noexcept;
+  FastScanQueries& operator=(FastScanQueries&&) noexcept;
+
+  size_t nq() const { return nq_; }
+  size_t m() const { return m_; }
+  size_t k() const { return k_; }
+  /// Entries per query of the RangeResults arrays: fastscan_keep(k, options).
+  size_t keep() const { return keep_; }
+  /// True when RangeResults::rescored is needed (options.rescore > 0 and not exact).
+  bool needs_rescored() const { return options_.rescore > 0 && !options_.exact; }
+
+  /// Empties the per-query results (every array of size nq * keep()).
+  void init(const RangeResults& results) const;
+  /// Adds the candidates of rows [begin, end) of `packed` (a fast-scan array of at least `end`
+  /// vectors; end - begin < 2^32). ids: null (the id of row r is r) or size end - begin, the
+  /// id of row r at ids[r - begin], any order (ids >= 0). Query blocks run in parallel.
+  void search_range(const uint8_t* packed, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const;
+  /// Writes the best k of each query: distances, ids of size nq * k, layout (nq, k), best
+  /// first, in the tables' units (quantized sums converted back when rescore == 0); missing
+  /// results are id -1 and +inf. Leaves `results` unusable for further ranges.
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+
+ private:
+  const float* tables_;
+  size_t nq_, m_, k_, keep_;
+  FastScanSearchOptions options_;
+  std::unique_ptr<detail::QueryLuts> luts_;
+};
 
 }  // namespace qvec

@@ -7,10 +7,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "qvec/common.h"
 #include "qvec/fastscan.h"
+#include "qvec/topk.h"
 
 namespace qvec {
 
@@ -25,7 +27,8 @@ struct PQTrainOptions {
 
 class ProductQuantizer {
  public:
-  /// Throws std::invalid_argument unless dim > 0, 0 < m, m divides dim and nbits is 4 or 8.
+  /// Throws std::invalid_argument unless dim > 0, 1 <= m <= kMaxScanM (qvec/fastscan.h: the
+  /// searches sum m uint8 table entries in 16 bits), m divides dim and nbits is 4 or 8.
   ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric metric);
 
   size_t dim() const { return dim_; }
@@ -54,6 +57,12 @@ class ProductQuantizer {
   /// Per-query lookup tables, smaller-is-better: L2 gives ||q_j - c||^2, IP gives -<q_j, c>.
   /// queries: size nq * dim; tables: size nq * m * ksub, layout (nq, m, ksub).
   void compute_tables(const float* queries, size_t nq, float* tables) const;
+
+  /// Every search below throws std::invalid_argument unless 1 <= k <= kMaxK (and, for
+  /// nbits = 4 with rescore > 0, k * rescore <= kMaxK), before allocating anything.
+  /// For searches range by range (inverted lists, shards), build the tables with
+  /// compute_tables and use Pq8Queries (nbits = 8) or FastScanQueries (nbits = 4); negate the
+  /// distances for Metric::IP as search does.
 
   /// Asymmetric search: float queries against codes.
   /// nbits = 8: the exact ADC top-k (the quantized tables used for speed are followed by an
@@ -105,6 +114,7 @@ void pq8_pack(const uint8_t* codes, size_t n, size_t m, uint8_t* packed);
 void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes);
 
 /// adc_search_u8 on codes already in the 8-bit scan layout (packed: pq8_packed_size(n, m)).
+/// Throws std::invalid_argument unless 1 <= k <= kMaxK and 1 <= m <= kMaxScanM.
 void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
                           size_t n, size_t k, float* out_distances, idx_t* out_ids);
 
@@ -114,5 +124,52 @@ void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_
 /// out_distances, out_ids: size nq * k, smallest-first (tables' own units, not negated).
 void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
                    size_t k, float* out_distances, idx_t* out_ids);
+
+/// A batch of queries prepared for 8-bit ADC search range by range (an inverted list, a shard,
+/// one of several code arrays): the tables are quantized once, then each search_range() call
+/// scans rows [begin, end) of one array in the 8-bit scan layout into caller-owned per-query
+/// results that persist across calls, and finish() writes the exact float ADC top-k of the
+/// union of every range scanned, in any order: the same ids and distances as one
+/// adc_search_u8_packed over all those rows with the same ids (ties to the smaller id).
+///
+///   Pq8Queries pq(tables, nq, m, k);
+///   std::vector<float> d(nq * pq.keep());  std::vector<idx_t> i(nq * pq.keep());
+///   RangeResults state{d.data(), i.data()};
+///   pq.init(state);
+///   for (list : lists) pq.search_range(list.packed, 0, list.n, list.ids, state);
+///   pq.finish(state, distances, ids);   // (nq, k), best first
+class Pq8Queries {
+ public:
+  /// tables: size nq * m * 256, layout (nq, m, 256), smaller is better; referenced, not
+  /// copied: it must outlive this object. Throws std::invalid_argument unless
+  /// 1 <= k <= kMaxK and 1 <= m <= kMaxScanM.
+  Pq8Queries(const float* tables, size_t nq, size_t m, size_t k);
+  ~Pq8Queries();
+  Pq8Queries(Pq8Queries&&) noexcept;
+  Pq8Queries& operator=(Pq8Queries&&) noexcept;
+
+  size_t nq() const { return nq_; }
+  size_t m() const { return m_; }
+  size_t k() const { return k_; }
+  /// Entries per query of the RangeResults arrays (k); RangeResults::rescored is not used.
+  size_t keep() const { return k_; }
+
+  /// Empties the per-query results (distances, ids: size nq * keep()).
+  void init(const RangeResults& results) const;
+  /// Adds the candidates of rows [begin, end) of `packed` (8-bit scan layout of at least `end`
+  /// vectors, see pq8_pack). ids: null (the id of row r is r) or size end - begin, the id of
+  /// row r at ids[r - begin], any order (ids >= 0). Query blocks run in parallel.
+  void search_range(const uint8_t* packed, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const;
+  /// Writes the best k of each query: distances, ids of size nq * k, layout (nq, k), best
+  /// first, float ADC in the tables' units; missing results are id -1 and +inf. Leaves
+  /// `results` unusable for further ranges.
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+
+ private:
+  const float* tables_;
+  size_t nq_, m_, k_;
+  std::unique_ptr<detail::QueryLuts> luts_;
+};
 
 }  // namespace qvec

@@ -1,5 +1,5 @@
 // AVX-512 fast-scan kernels (BW for byte shuffles and word permutes). Built with this file's
-// own -m flags; only reached after simd.cpp has checked the CPU. Internal linkage and no std
+// own -m flags; only reached after dispatch.cpp has checked the CPU. Internal linkage and no std
 // templates, so nothing leaks into baseline code.
 //
 // A 512-bit register holds the 16-byte tables of four subquantizers, one per lane; one 64-byte
@@ -9,10 +9,10 @@
 // Up to four queries share each code load.
 #include <immintrin.h>
 
-#include "kernels/fastscan.h"
+#include "kernels/dispatch.h"
 
 namespace qvec::detail {
-namespace fastscan_avx512 {
+namespace pq4_avx512 {
 namespace {
 
 // Sums the four lanes of (even, odd) word sums for vectors 0-15 (alo, blo) and 16-31 (ahi, bhi):
@@ -98,10 +98,10 @@ uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, 
 }
 
 }  // namespace
-}  // namespace fastscan_avx512
+}  // namespace pq4_avx512
 
-const FastScanKernels* fastscan_avx512_kernels() {
-  static const FastScanKernels table = {SimdLevel::AVX512, fastscan_avx512::scan};
+const Pq4Kernels* pq4_avx512_kernels() {
+  static const Pq4Kernels table = {SimdLevel::AVX512, pq4_avx512::scan};
   return &table;
 }
 

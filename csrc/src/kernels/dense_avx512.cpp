@@ -1,10 +1,9 @@
-// AVX-512 kernels (F/BW/DQ/VL + VBMI + VPOPCNTDQ). Built with this file's own -m flags; only
-// reached after simd.cpp has checked the CPU. Everything here has internal linkage and uses no
-// std templates, so no AVX-512 code can leak into baseline callers.
+// AVX-512 (F/DQ/VL) dense float kernels. Built with this file's own -m flags; only reached after
+// dispatch.cpp has checked the CPU. Internal linkage and no std templates, so nothing leaks into
+// baseline code.
 #include <immintrin.h>
 
-#include "kernels/kernels.h"
-#include "kernels/filter_hits.h"
+#include "kernels/dispatch.h"
 
 namespace qvec::detail {
 namespace {
@@ -160,54 +159,44 @@ void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, cons
   }
 }
 
-// 256-entry byte lookup of 64 codes at once: two 128-entry VBMI permutes, then bit 7 of each
-// code picks which half answered.
-inline __m512i lookup256(const uint8_t* table, __m512i idx) {
-  __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512(table), idx,
-                                        _mm512_loadu_si512(table + 64));
-  __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512(table + 128), idx,
-                                        _mm512_loadu_si512(table + 192));
-  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
-}
-
-void adc_scan_u8(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
-                 uint16_t* out) {
-  const __m512i low_bytes = _mm512_set1_epi16(0x00ff);
-  // Even and odd code positions accumulate in separate 16-bit lanes; these indices
-  // interleave them back into code order when the block is stored.
-  static const uint16_t kInterleave[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
-                                            8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46,
-                                            15, 47};
-  const __m512i first_half = _mm512_loadu_si512(kInterleave);
-  const __m512i second_half = _mm512_add_epi16(first_half, _mm512_set1_epi16(16));
-  for (size_t b = 0; b < nblocks; ++b) {
-    const uint8_t* block = codes + b * m * kCodeBlock;
-    __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
-    for (size_t j = 0; j < m; ++j) {
-      __m512i v = lookup256(lut + j * 256, _mm512_loadu_si512(block + j * kCodeBlock));
-      even = _mm512_add_epi16(even, _mm512_and_si512(v, low_bytes));
-      odd = _mm512_add_epi16(odd, _mm512_srli_epi16(v, 8));
-    }
-    _mm512_storeu_si512(out + b * kCodeBlock, _mm512_permutex2var_epi16(even, first_half, odd));
-    _mm512_storeu_si512(out + b * kCodeBlock + 32,
-                        _mm512_permutex2var_epi16(even, second_half, odd));
+float dot(const float* a, const float* b, size_t d) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t t = 0;
+  for (; t + 32 <= d; t += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + t), _mm512_loadu_ps(b + t), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + t + 16), _mm512_loadu_ps(b + t + 16), acc1);
   }
+  for (; t < d; t += 16) {
+    __mmask16 m = d - t >= 16 ? static_cast<__mmask16>(0xffff)
+                              : static_cast<__mmask16>((1u << (d - t)) - 1);
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + t), _mm512_maskz_loadu_ps(m, b + t), acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out) {
-  const __m512i limit = _mm512_set1_epi16(static_cast<short>(threshold));
-  size_t count = 0, i = 0;
-  for (; i + 32 <= n; i += 32)
-    count = append_hits(_mm512_cmple_epu16_mask(_mm512_loadu_si512(values + i), limit), i, out,
-                        count);
-  return append_le(values, i, n, threshold, out, count);
+float l2sqr(const float* a, const float* b, size_t d) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t t = 0;
+  for (; t + 32 <= d; t += 32) {
+    __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + t), _mm512_loadu_ps(b + t));
+    __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + t + 16), _mm512_loadu_ps(b + t + 16));
+    acc0 = _mm512_fmadd_ps(d0, d0, acc0);
+    acc1 = _mm512_fmadd_ps(d1, d1, acc1);
+  }
+  for (; t < d; t += 16) {
+    __mmask16 m = d - t >= 16 ? static_cast<__mmask16>(0xffff)
+                              : static_cast<__mmask16>((1u << (d - t)) - 1);
+    __m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + t), _mm512_maskz_loadu_ps(m, b + t));
+    acc0 = _mm512_fmadd_ps(d0, d0, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 }  // namespace
 
-const Kernels* avx512_kernels() {
-  static const Kernels table = {SimdLevel::AVX512, dot_tile16, dot_direct, tile_distances16, nearest16, adc_scan_u8,
-                                filter_le_u16};
+const DenseKernels* dense_avx512_kernels() {
+  static const DenseKernels table = {SimdLevel::AVX512, dot_tile16, dot_direct, tile_distances16,
+                                     nearest16, dot, l2sqr};
   return &table;
 }
 

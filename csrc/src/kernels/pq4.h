@@ -1,7 +1,8 @@
 #pragma once
-// The 4-bit fast-scan kernel family: 16-entry uint8 lookup tables held in SIMD registers,
-// looked up with byte shuffles and summed in 16-bit lanes. One table per SIMD level, chosen
-// with select_kernels(); only POD types cross this boundary (see kernels.h).
+// The 4-bit PQ (fast-scan) kernel family: 16-entry uint8 lookup tables held in SIMD
+// registers, looked up with byte shuffles and summed in 16-bit lanes. One table per SIMD level
+// (pq4_scalar.cpp, pq4_avx2.cpp, pq4_avx512.cpp), chosen in dispatch.cpp; only POD types
+// cross this boundary (see dense.h).
 //
 // Code layout ("fast-scan blocks"), fixed for every level: vectors in blocks of 32, m2
 // (even) subquantizers; block b, subquantizer j occupies 16 bytes at codes + (b * m2 + j) * 16,
@@ -12,7 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/kernels.h"
+#include "qvec/simd.h"
 
 namespace qvec::detail {
 
@@ -21,7 +22,7 @@ constexpr size_t kFsBlock = 32;
 /// Most queries one scan call handles (they share each code load).
 constexpr size_t kFsMaxQueries = 4;
 
-struct FastScanKernels {
+struct Pq4Kernels {
   SimdLevel level;
 
   /// For q < nq <= kFsMaxQueries, b < nblocks, v < 32:
@@ -33,15 +34,8 @@ struct FastScanKernels {
   /// thresholds: size nq; masks: size nq * nblocks, layout (nq, nblocks).
   /// Returns a bit set: bit q is set iff some mask of query q is non-zero.
   uint32_t (*scan)(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
-               size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
-               uint32_t* masks);
+                   size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
+                   uint32_t* masks);
 };
-
-const FastScanKernels* fastscan_scalar_kernels();
-const FastScanKernels* fastscan_avx2_kernels();    // nullptr when the build has no AVX2 variant
-const FastScanKernels* fastscan_avx512_kernels();  // nullptr when the build has no AVX-512 variant
-
-/// The fast-scan kernels of the active level (see qvec::simd_level()).
-const FastScanKernels& fastscan_kernels();
 
 }  // namespace qvec::detail

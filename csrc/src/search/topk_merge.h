@@ -1,23 +1,27 @@
 #pragma once
-// Splits a batched top-k search into (query block x base range) tasks so that every core has
-// work whether there is one query or ten thousand, then merges the partial results.
+// Top-k merge: a batched search is split into (query block x row range) tasks so that every core
+// has work whether there is one query or ten thousand; each task fills fresh collectors
+// (HeapSet) from one row range, and the partial top-k lists are merged with the global tie rule
+// (distance, then smaller id; id -1 padding last).
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
-#include "heap.h"
 #include "parallel.h"
 #include "qvec/common.h"
+#include "search/collector.h"
 
 namespace qvec::detail {
 
-/// Merges `parts` sorted-or-not lists of k entries per query (layout (parts, nq, k)) into
-/// best-first results: out_distances, out_ids of size nq * k.
+/// Merges `parts` lists of k entries per query, sorted or not (layout (parts, nq, k)), into
+/// best-first results: out_distances, out_ids of size nq * k. Entries with id -1 are skipped.
 void merge_partial_topk(const float* dist, const idx_t* ids, size_t parts, size_t nq, size_t k,
                         float* out_distances, idx_t* out_ids);
 
-/// scan(q_begin, q_end, b_begin, b_end, HeapSet& heaps) pushes candidates of base rows
-/// [b_begin, b_end) for queries [q_begin, q_end) into heaps.at(q - q_begin); ids are base rows.
-/// base_granularity keeps base ranges aligned (e.g. to a code block).
+/// scan(q_begin, q_end, b_begin, b_end, HeapSet& heaps) pushes the candidates of rows
+/// [b_begin, b_end) for queries [q_begin, q_end) into heaps.at(q - q_begin) (clear()ed heaps of
+/// k entries), ids being rows. base_granularity keeps row ranges aligned (e.g. to a code block).
+/// out_distances, out_ids: size nq * k, best first.
 template <class Scan>
 void grid_search(size_t nq, size_t n, size_t k, size_t query_block, size_t base_granularity,
                  Scan&& scan, float* out_distances, idx_t* out_ids) {

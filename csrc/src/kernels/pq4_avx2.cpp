@@ -1,5 +1,5 @@
-// AVX2 fast-scan kernels. Built with this file's own -m flags; only reached after simd.cpp has
-// checked the CPU. Internal linkage and no std templates, so nothing leaks into baseline code.
+// AVX2 fast-scan kernels. Built with this file's own -m flags; only reached after dispatch.cpp
+// has checked the CPU. Internal linkage and no std templates, so nothing leaks into baseline code.
 //
 // A 256-bit register holds the 16-byte tables of subquantizers j and j + 1 in its two lanes;
 // one 32-byte load of codes gives, after masking the low and the high nibbles, the codes of
@@ -9,10 +9,10 @@
 // a - 256 * b and the high-byte sum is b.
 #include <immintrin.h>
 
-#include "kernels/fastscan.h"
+#include "kernels/dispatch.h"
 
 namespace qvec::detail {
-namespace fastscan_avx2 {
+namespace pq4_avx2 {
 namespace {
 
 // Adds the 2 lanes of (even, odd) word sums: the 16 sums in vector order, as two halves.
@@ -91,10 +91,10 @@ uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, 
 }
 
 }  // namespace
-}  // namespace fastscan_avx2
+}  // namespace pq4_avx2
 
-const FastScanKernels* fastscan_avx2_kernels() {
-  static const FastScanKernels table = {SimdLevel::AVX2, fastscan_avx2::scan};
+const Pq4Kernels* pq4_avx2_kernels() {
+  static const Pq4Kernels table = {SimdLevel::AVX2, pq4_avx2::scan};
   return &table;
 }
 

@@ -1,6 +1,6 @@
 // Scalar reference of the fast-scan kernels: the definition every SIMD variant is tested
 // against, and the fallback on CPUs without AVX2.
-#include "kernels/fastscan.h"
+#include "kernels/dispatch.h"
 
 namespace qvec::detail {
 namespace {
@@ -35,8 +35,8 @@ uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, 
 
 }  // namespace
 
-const FastScanKernels* fastscan_scalar_kernels() {
-  static const FastScanKernels table = {SimdLevel::Scalar, scan};
+const Pq4Kernels* pq4_scalar_kernels() {
+  static const Pq4Kernels table = {SimdLevel::Scalar, scan};
   return &table;
 }
 

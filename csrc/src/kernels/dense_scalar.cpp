@@ -1,9 +1,8 @@
-// Scalar reference kernels: the plain definition every SIMD variant is tested against, and
-// the fallback on CPUs (or architectures) without AVX2.
+// Scalar reference of the dense float kernels: the definition every SIMD variant is tested against,
+// and the fallback on CPUs (or architectures) without AVX2.
 #include <cmath>
 
-#include "kernels/kernels.h"
-#include "kernels/filter_hits.h"
+#include "kernels/dispatch.h"
 
 namespace qvec::detail {
 namespace {
@@ -68,29 +67,26 @@ void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, cons
   }
 }
 
-void adc_scan_u8(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
-                 uint16_t* out) {
-  for (size_t b = 0; b < nblocks; ++b) {
-    uint16_t acc[kCodeBlock] = {};
-    const uint8_t* block = codes + b * m * kCodeBlock;
-    for (size_t j = 0; j < m; ++j) {
-      const uint8_t* table = lut + j * 256;
-      const uint8_t* c = block + j * kCodeBlock;
-      for (size_t v = 0; v < kCodeBlock; ++v) acc[v] = static_cast<uint16_t>(acc[v] + table[c[v]]);
-    }
-    for (size_t v = 0; v < kCodeBlock; ++v) out[b * kCodeBlock + v] = acc[v];
-  }
+float dot(const float* a, const float* b, size_t d) {
+  float s = 0.0f;
+  for (size_t t = 0; t < d; ++t) s += a[t] * b[t];
+  return s;
 }
 
-size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out) {
-  return append_le(values, 0, n, threshold, out, 0);
+float l2sqr(const float* a, const float* b, size_t d) {
+  float s = 0.0f;
+  for (size_t t = 0; t < d; ++t) {
+    float diff = a[t] - b[t];
+    s += diff * diff;
+  }
+  return s;
 }
 
 }  // namespace
 
-const Kernels* scalar_kernels() {
-  static const Kernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, tile_distances16, nearest16, adc_scan_u8,
-                                filter_le_u16};
+const DenseKernels* dense_scalar_kernels() {
+  static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, tile_distances16,
+                                     nearest16, dot, l2sqr};
   return &table;
 }
 

@@ -1,7 +1,14 @@
 #pragma once
-// The table of hot kernels, one instance per SIMD level. Only POD types cross this boundary:
-// ISA files must not instantiate std templates, whose out-of-line copies the linker could
-// share with baseline code (the FAISS "leaky dispatch" crash).
+// The dense float kernel family: products of float vectors in tiles (exact search, PQ tables,
+// binary rotations), L2 / IP distances of a tile, nearest centroid (k-means, PQ encode), and
+// single dot / squared L2 (re-ranking). One table per SIMD level (dense_scalar.cpp,
+// dense_avx2.cpp, dense_avx512.cpp), chosen in dispatch.cpp. Only POD types cross this
+// boundary: ISA files must not instantiate std templates, whose out-of-line copies the linker
+// could share with baseline code (the FAISS "leaky dispatch" crash).
+//
+// Packed layout ("packs"), fixed for every level so layouts never depend on the CPU: vectors
+// in groups of kPackWidth, each group stored column-wise, pack[t * kPackWidth + c] =
+// component t of vector c of the group (see pack.h).
 #include <cstddef>
 #include <cstdint>
 
@@ -9,19 +16,14 @@
 
 namespace qvec::detail {
 
-/// Columns in one packed block of vectors; fixed for every level so layouts never depend on
-/// the CPU.
+/// Columns in one packed block of vectors.
 constexpr size_t kPackWidth = 16;
 /// Most rows one tile call handles.
 constexpr size_t kTileRows = 8;
 /// Most rows one dot_direct call handles.
 constexpr size_t kDirectRows = 4;
-/// Vectors per block of the transposed 8-bit code layout.
-constexpr size_t kCodeBlock = 64;
-/// Extra readable bytes callers allocate after an 8-bit lookup table (gathers read 4 bytes).
-constexpr size_t kLutPadding = 64;
 
-struct Kernels {
+struct DenseKernels {
   SimdLevel level;
 
   /// out[r * ldo + c] = sum_t a[r * lda + t] * bpack[t * 16 + c], r < rows <= kTileRows, c < 16.
@@ -51,31 +53,9 @@ struct Kernels {
                     const float* bnorms, size_t npacks, size_t d, int32_t* best_index,
                     float* best_value);
 
-  /// Quantized ADC: out[b * 64 + v] = sum_j lut[j * 256 + code(b, j, v)] as uint16, where
-  /// code(b, j, v) = codes[(b * m + j) * 64 + v]. lut: size m * 256 + kLutPadding; the caller
-  /// guarantees the sums fit in 16 bits. codes: size nblocks * m * 64; out: nblocks * 64.
-  void (*adc_scan_u8)(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
-                      uint16_t* out);
-
-  /// Writes the indices i < n with values[i] <= threshold to out (ascending); returns their count.
-  size_t (*filter_le_u16)(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out);
+  /// <a, b> and ||a - b||^2 over d floats.
+  float (*dot)(const float* a, const float* b, size_t d);
+  float (*l2sqr)(const float* a, const float* b, size_t d);
 };
-
-const Kernels* scalar_kernels();
-const Kernels* avx2_kernels();    // nullptr when the build has no AVX2 variant
-const Kernels* avx512_kernels();  // nullptr when the build has no AVX-512 variant
-
-/// The kernels of the active level (see qvec::simd_level()).
-const Kernels& kernels();
-
-/// For other kernel families (one struct of function pointers per family, one file per ISA):
-/// the table of the active level, falling back to the next lower level the build has.
-template <class Table>
-const Table& select_kernels(const Table* scalar, const Table* avx2, const Table* avx512) {
-  SimdLevel level = simd_level();
-  if (level == SimdLevel::AVX512 && avx512 != nullptr) return *avx512;
-  if (level != SimdLevel::Scalar && avx2 != nullptr) return *avx2;
-  return *scalar;
-}
 
 }  // namespace qvec::detail

@@ -1,9 +1,9 @@
-// AVX2 + FMA kernels. Built with this file's own -m flags; only reached after simd.cpp has
-// checked the CPU. Internal linkage and no std templates, so nothing leaks into baseline code.
+// AVX2 + FMA dense float kernels. Built with this file's own -m flags; only reached after
+// dispatch.cpp has checked the CPU. Internal linkage and no std templates, so nothing leaks into
+// baseline code.
 #include <immintrin.h>
 
-#include "kernels/kernels.h"
-#include "kernels/filter_hits.h"
+#include "kernels/dispatch.h"
 
 namespace qvec::detail {
 namespace {
@@ -187,51 +187,46 @@ void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, cons
   }
 }
 
-// No byte permute spans 256 entries in AVX2, so tables are read with 32-bit gathers whose top
-// bytes are masked off (the caller pads the table so the last gather stays in bounds).
-void adc_scan_u8(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
-                 uint16_t* out) {
-  const __m256i low_byte = _mm256_set1_epi32(0xff);
-  for (size_t b = 0; b < nblocks; ++b) {
-    const uint8_t* block = codes + b * m * kCodeBlock;
-    for (size_t g = 0; g < kCodeBlock; g += 16) {
-      __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-      for (size_t j = 0; j < m; ++j) {
-        const int* table = reinterpret_cast<const int*>(lut + j * 256);
-        __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + j * kCodeBlock + g));
-        __m256i i0 = _mm256_cvtepu8_epi32(c);
-        __m256i i1 = _mm256_cvtepu8_epi32(_mm_srli_si128(c, 8));
-        acc0 = _mm256_add_epi32(acc0, _mm256_and_si256(_mm256_i32gather_epi32(table, i0, 1), low_byte));
-        acc1 = _mm256_add_epi32(acc1, _mm256_and_si256(_mm256_i32gather_epi32(table, i1, 1), low_byte));
-      }
-      // Sums fit in 16 bits by contract; unsigned saturation cannot trigger.
-      __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(acc0, acc1), 0xd8);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kCodeBlock + g), packed);
-    }
+float dot(const float* a, const float* b, size_t d) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t t = 0;
+  for (; t + 16 <= d; t += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t + 8), _mm256_loadu_ps(b + t + 8), acc1);
   }
+  for (; t + 8 <= d; t += 8)
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t), acc0);
+  float s = horizontal_sum(_mm256_add_ps(acc0, acc1));
+  for (; t < d; ++t) s += a[t] * b[t];
+  return s;
 }
 
-size_t filter_le_u16(const uint16_t* values, size_t n, uint16_t threshold, uint32_t* out) {
-  const __m256i limit = _mm256_set1_epi16(static_cast<short>(threshold));
-  size_t count = 0, i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + i));
-    // v <= limit (unsigned) exactly when min(v, limit) == v.
-    __m256i le = _mm256_cmpeq_epi16(_mm256_min_epu16(v, limit), v);
-    // One mask bit per 16-bit lane: narrow the lanes to bytes (packs works per 128-bit half,
-    // leaving lanes 0-7 in bits 0-7 and lanes 8-15 in bits 16-23 of the byte mask).
-    unsigned bytes = static_cast<unsigned>(
-        _mm256_movemask_epi8(_mm256_packs_epi16(le, _mm256_setzero_si256())));
-    count = append_hits((bytes & 0xffu) | ((bytes >> 8) & 0xff00u), i, out, count);
+float l2sqr(const float* a, const float* b, size_t d) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t t = 0;
+  for (; t + 16 <= d; t += 16) {
+    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t));
+    __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + t + 8), _mm256_loadu_ps(b + t + 8));
+    acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+    acc1 = _mm256_fmadd_ps(d1, d1, acc1);
   }
-  return append_le(values, i, n, threshold, out, count);
+  for (; t + 8 <= d; t += 8) {
+    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t));
+    acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+  }
+  float s = horizontal_sum(_mm256_add_ps(acc0, acc1));
+  for (; t < d; ++t) {
+    float diff = a[t] - b[t];
+    s += diff * diff;
+  }
+  return s;
 }
 
 }  // namespace
 
-const Kernels* avx2_kernels() {
-  static const Kernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, tile_distances16, nearest16, adc_scan_u8,
-                                filter_le_u16};
+const DenseKernels* dense_avx2_kernels() {
+  static const DenseKernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, tile_distances16,
+                                     nearest16, dot, l2sqr};
   return &table;
 }
 

@@ -1,47 +1,12 @@
-// AVX-512 kernels for binary codes (VPOPCNTDQ: one popcount per 64-bit lane). Built with this
-// file's own -m flags; only reached after simd.cpp has checked the CPU. Internal linkage and
-// no std templates, so no AVX-512 code can leak into baseline callers.
+// AVX-512 asymmetric binary (RaBitQ) scan: VPOPCNTDQ over bit planes, or VBMI nibble tables. Built
+// with this file's own -m flags; only reached after dispatch.cpp has checked the CPU. Internal
+// linkage and no std templates, so nothing leaks into baseline code.
 #include <immintrin.h>
 
-#include "kernels/binary.h"
-#include "kernels/filter_hits.h"
+#include "kernels/dispatch.h"
 
 namespace qvec::detail {
 namespace {
-
-// R queries against one block of 8 vectors at a time: each code word is loaded once and
-// XORed with R broadcast query words.
-template <int R>
-void hamming_rows(const uint64_t* queries, const uint64_t* tile, size_t nblocks, size_t nwords,
-                  int32_t* out, size_t ldo) {
-  for (size_t b = 0; b < nblocks; ++b) {
-    const uint64_t* block = tile + b * nwords * kBinaryBlock;
-    __m512i acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
-    for (size_t w = 0; w < nwords; ++w) {
-      __m512i c = _mm512_loadu_si512(block + w * kBinaryBlock);
-      for (int r = 0; r < R; ++r) {
-        __m512i q = _mm512_set1_epi64(static_cast<long long>(queries[r * nwords + w]));
-        acc[r] = _mm512_add_epi64(acc[r], _mm512_popcnt_epi64(_mm512_xor_si512(c, q)));
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * ldo + b * kBinaryBlock),
-                          _mm512_cvtepi64_epi32(acc[r]));
-  }
-}
-
-void hamming_tile(const uint64_t* queries, size_t nq, const uint64_t* tile, size_t nblocks,
-                  size_t nwords, int32_t* out, size_t ldo) {
-  size_t q = 0;
-  for (; q + 4 <= nq; q += 4) hamming_rows<4>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo);
-  switch (nq - q) {
-    case 3: hamming_rows<3>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo); break;
-    case 2: hamming_rows<2>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo); break;
-    case 1: hamming_rows<1>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo); break;
-    default: break;
-  }
-}
 
 // S[v] = sum_p 2^p popcount(planes[p] AND word-block of v), 8 vectors as 8 x int64.
 template <int P>
@@ -132,7 +97,7 @@ size_t scan_fixed(const uint64_t* planes, const uint8_t* luts, const uint64_t* t
   return nhits;
 }
 
-size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint8_t* luts,
+size_t scan(const uint64_t* planes, size_t nplanes, const uint8_t* luts,
                    const uint64_t* tile, size_t nlevels, size_t nblocks, size_t nwords,
                    const float* vec_factors, const float* c, size_t count, float threshold,
                    float* dist, uint32_t* hits) {
@@ -148,62 +113,10 @@ size_t binary_scan(const uint64_t* planes, size_t nplanes, const uint8_t* luts,
 #undef QVEC_SCAN
 }
 
-size_t filter_le_f32(const float* values, size_t n, float threshold, uint32_t* out) {
-  const __m512 limit = _mm512_set1_ps(threshold);
-  size_t count = 0, i = 0;
-  for (; i + 16 <= n; i += 16)
-    count = append_hits(_mm512_cmp_ps_mask(_mm512_loadu_ps(values + i), limit, _CMP_LE_OQ), i,
-                        out, count);
-  return append_le(values, i, n, threshold, out, count);
-}
-
-size_t filter_le_i32(const int32_t* values, size_t n, int32_t threshold, uint32_t* out) {
-  const __m512i limit = _mm512_set1_epi32(threshold);
-  size_t count = 0, i = 0;
-  for (; i + 16 <= n; i += 16)
-    count = append_hits(_mm512_cmple_epi32_mask(_mm512_loadu_si512(values + i), limit), i, out,
-                        count);
-  return append_le(values, i, n, threshold, out, count);
-}
-
-float dot(const float* a, const float* b, size_t d) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  size_t t = 0;
-  for (; t + 32 <= d; t += 32) {
-    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + t), _mm512_loadu_ps(b + t), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + t + 16), _mm512_loadu_ps(b + t + 16), acc1);
-  }
-  for (; t < d; t += 16) {
-    __mmask16 m = d - t >= 16 ? static_cast<__mmask16>(0xffff)
-                              : static_cast<__mmask16>((1u << (d - t)) - 1);
-    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + t), _mm512_maskz_loadu_ps(m, b + t), acc0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-float l2sqr(const float* a, const float* b, size_t d) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  size_t t = 0;
-  for (; t + 32 <= d; t += 32) {
-    __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + t), _mm512_loadu_ps(b + t));
-    __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + t + 16), _mm512_loadu_ps(b + t + 16));
-    acc0 = _mm512_fmadd_ps(d0, d0, acc0);
-    acc1 = _mm512_fmadd_ps(d1, d1, acc1);
-  }
-  for (; t < d; t += 16) {
-    __mmask16 m = d - t >= 16 ? static_cast<__mmask16>(0xffff)
-                              : static_cast<__mmask16>((1u << (d - t)) - 1);
-    __m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + t), _mm512_maskz_loadu_ps(m, b + t));
-    acc0 = _mm512_fmadd_ps(d0, d0, acc0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
 }  // namespace
 
-const BinaryKernels* binary_avx512_kernels() {
-  static const BinaryKernels table = {SimdLevel::AVX512, hamming_tile, binary_scan,
-                                      filter_le_f32, filter_le_i32, dot, l2sqr};
+const RabitqKernels* rabitq_avx512_kernels() {
+  static const RabitqKernels table = {SimdLevel::AVX512, scan};
   return &table;
 }
 

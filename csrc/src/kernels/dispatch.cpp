@@ -1,0 +1,87 @@
+// CPU level -> the table of every kernel family, and the stubs of the levels this build lacks.
+// Baseline ISA: nothing here runs a kernel, it only hands out pointers.
+#include "kernels/dispatch.h"
+
+namespace qvec::detail {
+namespace {
+
+// The table of the active level, or of the next lower level the build has.
+template <class Table>
+const Table& select(const Table* scalar, const Table* avx2, const Table* avx512) {
+  SimdLevel level = simd_level();
+  if (level == SimdLevel::AVX512 && avx512 != nullptr) return *avx512;
+  if (level != SimdLevel::Scalar && avx2 != nullptr) return *avx2;
+  return *scalar;
+}
+
+}  // namespace
+
+const DenseKernels& dense_kernels() {
+  static const DenseKernels& chosen =
+      select(dense_scalar_kernels(), dense_avx2_kernels(), dense_avx512_kernels());
+  return chosen;
+}
+
+const Pq8Kernels& pq8_kernels() {
+  static const Pq8Kernels& chosen =
+      select(pq8_scalar_kernels(), pq8_avx2_kernels(), pq8_avx512_kernels());
+  return chosen;
+}
+
+const Pq4Kernels& pq4_kernels() {
+  static const Pq4Kernels& chosen =
+      select(pq4_scalar_kernels(), pq4_avx2_kernels(), pq4_avx512_kernels());
+  return chosen;
+}
+
+const HammingKernels& hamming_kernels() {
+  static const HammingKernels& chosen =
+      select(hamming_scalar_kernels(), hamming_avx2_kernels(), hamming_avx512_kernels());
+  return chosen;
+}
+
+const RabitqKernels& rabitq_kernels() {
+  static const RabitqKernels& chosen =
+      select(rabitq_scalar_kernels(), rabitq_avx2_kernels(), rabitq_avx512_kernels());
+  return chosen;
+}
+
+const FilterKernels& filter_kernels() {
+  static const FilterKernels& chosen =
+      select(filter_scalar_kernels(), filter_avx2_kernels(), filter_avx512_kernels());
+  return chosen;
+}
+
+bool build_has_level(SimdLevel level) {
+  switch (level) {
+#if defined(QVEC_HAVE_AVX512)
+    case SimdLevel::AVX512: return true;
+#endif
+#if defined(QVEC_HAVE_AVX2)
+    case SimdLevel::AVX2: return true;
+#endif
+    case SimdLevel::Scalar: return true;
+    default: return false;
+  }
+}
+
+// qvec_add_kernels (cmake/QvecSimd.cmake) defines QVEC_HAVE_<LEVEL> when it builds that
+// level's files; without them the getters exist and say "not built".
+#if !defined(QVEC_HAVE_AVX2)
+const DenseKernels* dense_avx2_kernels() { return nullptr; }
+const Pq8Kernels* pq8_avx2_kernels() { return nullptr; }
+const Pq4Kernels* pq4_avx2_kernels() { return nullptr; }
+const HammingKernels* hamming_avx2_kernels() { return nullptr; }
+const RabitqKernels* rabitq_avx2_kernels() { return nullptr; }
+const FilterKernels* filter_avx2_kernels() { return nullptr; }
+#endif
+#if !defined(QVEC_HAVE_AVX512)
+const DenseKernels* dense_avx512_kernels() { return nullptr; }
+const Pq8Kernels* pq8_avx512_kernels() { return nullptr; }
+const Pq4Kernels* pq4_avx512_kernels() { return nullptr; }
+const HammingKernels* hamming_avx512_kernels() { return nullptr; }
+const RabitqKernels* rabitq_avx512_kernels() { return nullptr; }
+const FilterKernels* filter_avx512_kernels() { return nullptr; }
+#endif
+
+}  // namespace qvec::detail

@@ -1,0 +1,48 @@
+#pragma once
+// The one dispatch point of the kernel families. Each family has one table per SIMD level
+// (<family>_<isa>.cpp); dispatch.cpp picks, once, the table of the active level
+// (qvec::simd_level()) for every family, falling back to the next lower level the build has,
+// and is the only place that knows which levels were built.
+#include "kernels/dense.h"
+#include "kernels/filter.h"
+#include "kernels/hamming.h"
+#include "kernels/pq4.h"
+#include "kernels/pq8.h"
+#include "kernels/rabitq.h"
+#include "qvec/simd.h"
+
+namespace qvec::detail {
+
+/// The tables of the active level.
+const DenseKernels& dense_kernels();
+const Pq8Kernels& pq8_kernels();
+const Pq4Kernels& pq4_kernels();
+const HammingKernels& hamming_kernels();
+const RabitqKernels& rabitq_kernels();
+const FilterKernels& filter_kernels();
+
+/// Whether this build compiled the kernels of a level (the CPU may still lack it).
+bool build_has_level(SimdLevel level);
+
+// The table of each level, for benchmarks and level tests. The AVX2 and AVX-512 getters
+// return nullptr when the build has no variant of that level.
+const DenseKernels* dense_scalar_kernels();
+const DenseKernels* dense_avx2_kernels();
+const DenseKernels* dense_avx512_kernels();
+const Pq8Kernels* pq8_scalar_kernels();
+const Pq8Kernels* pq8_avx2_kernels();
+const Pq8Kernels* pq8_avx512_kernels();
+const Pq4Kernels* pq4_scalar_kernels();
+const Pq4Kernels* pq4_avx2_kernels();
+const Pq4Kernels* pq4_avx512_kernels();
+const HammingKernels* hamming_scalar_kernels();
+const HammingKernels* hamming_avx2_kernels();
+const HammingKernels* hamming_avx512_kernels();
+const RabitqKernels* rabitq_scalar_kernels();
+const RabitqKernels* rabitq_avx2_kernels();
+const RabitqKernels* rabitq_avx512_kernels();
+const FilterKernels* filter_scalar_kernels();
+const FilterKernels* filter_avx2_kernels();
+const FilterKernels* filter_avx512_kernels();
+
+}  // namespace qvec::detail
