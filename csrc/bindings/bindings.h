@@ -21,6 +21,7 @@ using ByteArray = py::array_t<uint8_t, py::array::c_style>;
 void register_common(py::module_& m);
 void register_pq(py::module_& m);
 void register_binary(py::module_& m);
+void register_binary_train(py::module_& m);  // after register_binary: adds a method
 void register_fastscan(py::module_& m);
 
 /// Throws ValueError unless `a` is 2-D with `cols` columns (any count when cols == 0).

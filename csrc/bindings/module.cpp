@@ -10,6 +10,7 @@ PYBIND11_MODULE(_core, m) {
   qvec::bind::register_common(m);
   qvec::bind::register_pq(m);
   qvec::bind::register_binary(m);
+  qvec::bind::register_binary_train(m);
   qvec::bind::register_fastscan(m);
   qvec::bind::register_interrupt(m);
 }

@@ -18,7 +18,7 @@ namespace qvec {
 void rerank(const float* queries, size_t nq, const idx_t* candidate_ids, size_t ncand,
             const float* base, size_t n, size_t d, Metric metric, size_t k, float* distances,
             idx_t* ids) {
-  if (k == 0) throw std::invalid_argument("k must be >= 1");
+  check_k(k);
   for (size_t i = 0; i < nq * ncand; ++i) {
     idx_t id = candidate_ids[i];
     if (id < -1 || id >= static_cast<idx_t>(n))

@@ -155,12 +155,6 @@ class BinaryCodes:
         self.__init__(state["codes"], state["factors"])  # type: ignore[misc]
 
 
-def _random_orthogonal(dim: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
-    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
-    out: npt.NDArray[np.float64] = q * np.sign(np.diag(r))[None, :]
-    return out
-
-
 class BinaryQuantizer:
     """Binary quantizer: centre, optionally rotate, keep the sign bits, and (bits > 1) binarize
     the residual again at each further level.
@@ -279,20 +273,15 @@ class BinaryQuantizer:
         itq_iters = check_int(itq_iters, "itq_iters")
         limit = None if max_train is None else check_int(max_train, "max_train")
         data = self._prepare(as_float_matrix(x, "x", self.dim))
-        mean = data.mean(axis=0, dtype=np.float64)
-        rotation = None
-        if self.rotate is not None:
-            rng = np.random.default_rng(seed)
-            rot: npt.NDArray[Any] = _random_orthogonal(self.dim, rng)
-            if self.rotate == "itq":
-                sample = data
-                if limit is not None and data.shape[0] > limit:
-                    sample = data[np.sort(rng.choice(data.shape[0], limit, replace=False))]
-                progress = progress_callback("qvec ITQ training", verbose, unit="iteration")
-                rot = _itq((sample - mean).astype(np.float32), rot.astype(np.float32), itq_iters,
-                           progress)
-            rotation = np.ascontiguousarray(rot, dtype=np.float32)
-        self._bq.set_transform(mean.astype(np.float32), rotation)
+        # The C++ core trains (mean, seeded random rotation, ITQ), so C++ programs train the
+        # same quantizer; it reports no progress, so verbose marks the one native step.
+        progress = progress_callback(f"qvec {self.rotate or 'mean'} training"
+                                     if self.rotate != "itq" else "qvec ITQ training",
+                                     verbose, unit="step")
+        self._bq.train(data, rotation=self.rotate or "none", seed=seed, itq_iters=itq_iters,
+                       max_train=limit)
+        if progress is not None:
+            progress(1, 1)
         return self
 
     # -- codes --------------------------------------------------------------------------------
@@ -396,16 +385,3 @@ class BinaryQuantizer:
                              f"{self.code_size} bytes per vector; got bits={codes.bits}, "
                              f"{codes.codes.shape[1]} bytes")
         return codes
-
-
-def _itq(v: FloatMatrix, rotation: FloatMatrix, iters: int,
-         progress: Optional[Callable[[int, int], None]] = None) -> FloatMatrix:
-    """Iterative quantization (Gong & Lazebnik): alternately B = sign(V R) and the orthogonal
-    Procrustes solution R = U W^T of V^T B = U S W^T, which minimises ||B - V R||_F."""
-    for it in range(iters):
-        b = np.where(v @ rotation > 0, np.float32(1), np.float32(-1))
-        u, _, wt = np.linalg.svd((v.T @ b).astype(np.float64))
-        rotation = (u @ wt).astype(np.float32)
-        if progress is not None:
-            progress(it + 1, iters)
-    return rotation

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from . import io as qio
 from ._errors import FormatError
+from .evaluate import recall_at_k
 from .index import Index, PQIndex, index_factory, load
 
 FloatArray = npt.NDArray[np.float32]
@@ -185,16 +186,6 @@ def cmd_info(args: argparse.Namespace) -> int:
             value = f"{value:.3f}"
         print(f"{key:>30}: {value}")
     return 0
-
-
-def recall_at_k(found: IdArray, truth: IdArray, k: int) -> float:
-    """Mean over queries of |found[:k] & truth[:k]| / k."""
-    hits = 0
-    for s in range(0, found.shape[0], 1024):
-        f = found[s:s + 1024, :k]
-        t = truth[s:s + 1024, :k]
-        hits += int(((f[:, :, None] == t[:, None, :]) & (f[:, :, None] >= 0)).any(axis=2).sum())
-    return hits / (k * int(found.shape[0]))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "qvec/common.h"
+#include "qvec/topk.h"
 
 namespace qvec {
 
@@ -20,10 +21,50 @@ void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb,
                        int32_t* out);
 
 /// k smallest Hamming distances of each query code among codes, best-first, ties to the
-/// smaller id; missing results (k > n) hold id -1 and INT32_MAX.
+/// smaller id; missing results (k > n) hold id -1 and INT32_MAX. Throws std::invalid_argument
+/// unless 1 <= k <= kMaxK, 1 <= nbytes < 2^21 and n < 2^32.
 /// queries: size nq * nbytes; codes: size n * nbytes; distances, ids: size nq * k, layout (nq, k).
 void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t n,
                     size_t nbytes, size_t k, int32_t* distances, idx_t* ids);
+
+/// Float queries prepared for the asymmetric scan (BinaryQuantizer::prepare_queries, the
+/// table-build stage): each centred, rotated, quantized to query_bits bits per coordinate
+/// (q_r ~= lo + delta * u) and split into bit planes, with its nibble lookup tables and scan
+/// constants.
+struct BinaryQueryTables {
+  size_t nq = 0, query_bits = 0, nwords = 0;  // nwords = ceil(level_bytes / 8)
+  /// u's bit planes, layout (nq, query_bits, nwords): bit j of plane p is bit p of u[j]
+  /// (word w holds bytes 8w .. 8w+7 of the numpy.packbits plane, little-endian).
+  std::vector<uint64_t> planes;
+  /// Nibble tables, layout (nq, ceil(query_bits / 4), nwords, 2, 8, 16): with u_s = bits
+  /// 4s .. 4s+3 of u, luts[q][s][w][h][i][m] = sum of u_s[64 w + 8 i + (h ? 3 : 7) - t] over
+  /// the set bits t of m, i.e. the low (h = 0) and high nibble of code byte 8 w + i looked up.
+  std::vector<uint8_t> luts;
+  /// Scan constants c[0..4) of each query, layout (nq, 4).
+  std::vector<float> constants;
+};
+
+/// How BinaryQuantizer::train picks the rotation R.
+enum class BinaryRotation : int {
+  None = 0,    ///< R = identity
+  Random = 1,  ///< a seeded random orthogonal matrix (Haar-distributed): unbiased estimates
+  Itq = 2,     ///< iterative quantization, started from the random rotation
+};
+/// Parses "none" / "random" / "itq"; throws std::invalid_argument otherwise.
+BinaryRotation parse_binary_rotation(const char* name);
+const char* binary_rotation_name(BinaryRotation rotation);
+
+struct BinaryTrainOptions {
+  BinaryRotation rotation = BinaryRotation::None;
+  /// Seeds the random rotation and the ITQ training sample; results depend on it only (not on
+  /// the thread count).
+  uint64_t seed = 0;
+  /// ITQ iterations: B = sign(V R), then R = the orthogonal Procrustes solution of V^T B.
+  size_t itq_iters = 20;
+  /// ITQ trains on at most this many vectors (a seeded sample, in input order); 0: all of them.
+  /// The mean is always taken over all n vectors.
+  size_t max_train = 10000;
+};
 
 /// Binary quantizer. With x_r = (x - mean) R (R orthogonal, identity when not set), level 0
 /// stores the sign bits b_0 = [x_r > 0] and every further level the signs of what the previous
@@ -59,6 +100,15 @@ class BinaryQuantizer {
   size_t num_factors() const { return kFixedFactors + bits_; }
   bool is_trained() const { return trained_; }
 
+  /// Largest dim train() builds a rotation for (the work grows as dim^3).
+  static constexpr size_t kMaxRotationDim = 8192;
+
+  /// Learns the mean of x and the rotation of options.rotation (see BinaryTrainOptions) and
+  /// marks the quantizer trained; the residual scales are per vector, computed by encode.
+  /// x: size n * dim, layout (n, dim), finite; n >= 1; with a rotation dim <= kMaxRotationDim.
+  /// Throws std::invalid_argument otherwise.
+  void train(const float* x, size_t n, const BinaryTrainOptions& options);
+
   /// mean: size dim; rotation: size dim * dim, layout (dim, dim), orthogonal, applied as
   /// x_r = (x - mean) R; nullptr means the identity. Marks the quantizer trained.
   void set_transform(const float* mean, const float* rotation);
@@ -71,22 +121,32 @@ class BinaryQuantizer {
   /// codes, factors as encode(); x: size n * dim, written: mean + (sum_l alpha_l s_l) R^T.
   void decode(const uint8_t* codes, const float* factors, size_t n, float* x) const;
 
+  /// The table-build stage of the asymmetric search (see BinaryQueries). queries: size
+  /// nq * dim, layout (nq, dim); 1 <= query_bits <= kMaxQueryBits, else std::invalid_argument.
+  BinaryQueryTables prepare_queries(const float* queries, size_t nq, size_t query_bits) const;
+
   /// Asymmetric search: float queries against codes. Scores are estimates of the metric (L2:
   /// squared distance, ascending; IP: inner product, descending); padding as exact_search.
+  /// Runs the table build and the block scanner over (query block x row range) tasks on all
+  /// threads.
   /// queries: size nq * dim; codes: size n * code_size(); factors: size n * num_factors();
   /// 1 <= query_bits <= kMaxQueryBits; distances, ids: size nq * k, layout (nq, k).
+  /// Throws std::invalid_argument unless trained, 1 <= k <= kMaxK and n < 2^32.
   void search(const float* queries, size_t nq, const uint8_t* codes, const float* factors,
               size_t n, size_t k, size_t query_bits, float* distances, idx_t* ids) const;
 
   /// Symmetric search: codes against codes, <xhat, yhat> = sum_{l,m} alpha_l beta_m
   /// (dim - 2 hamming(b_l, c_m)) from popcounts of level pairs, plus the exact norm and mean
   /// terms of both sides. query_codes, query_factors: as codes, factors for nq vectors.
+  /// Throws std::invalid_argument unless trained and 1 <= k <= kMaxK.
   void search_symmetric(const uint8_t* query_codes, const float* query_factors, size_t nq,
                         const uint8_t* codes, const float* factors, size_t n, size_t k,
                         float* distances, idx_t* ids) const;
 
- private:
+  /// Throws std::invalid_argument unless trained (train or set_transform).
   void require_trained() const;
+
+ private:
   /// out: size n * dim; out = (x - mean) R when centre, else x R.
   void transform(const float* x, size_t n, bool centre, float* out) const;
 
@@ -97,6 +157,97 @@ class BinaryQuantizer {
   std::vector<float> rotation_;         // (dim, dim) or empty
   std::vector<float> rotation_packed_;  // columns of R packed for the tile kernels
   std::vector<float> rotation_t_packed_;  // columns of R^T (rows of R), for decode
+};
+
+// -- Range searches ------------------------------------------------------------------------
+// Each binary search also runs range by range, so an inverted list or a shard is just a range,
+// in the shape of Pq8Queries / FastScanQueries: build the query side once, then
+//   init(results); search_range(...) for each range; finish(results, distances, ids);
+// with caller-owned RangeResults (qvec/topk.h: distances, ids of size nq * keep(); rescored is
+// not used) that persist across the calls: the ranges, in any order, give the top-k of their
+// union, ties to the smaller id. search_range reads rows [begin, end) of a code array (row r
+// at codes + r * code size; end - begin < 2^32, else std::invalid_argument); ids: null (the id
+// of row r is r) or size end - begin, the id of row r at ids[r - begin], any order (>= 0).
+// Query blocks run in parallel; results are the same for any thread count.
+
+/// Hamming range search of nq query codes.
+class HammingQueries {
+ public:
+  /// queries: size nq * nbytes, layout (nq, nbytes); referenced, not copied: it must outlive
+  /// this object. Throws std::invalid_argument unless 1 <= k <= kMaxK and 1 <= nbytes < 2^21.
+  HammingQueries(const uint8_t* queries, size_t nq, size_t nbytes, size_t k);
+
+  size_t nq() const { return nq_; }
+  size_t k() const { return k_; }
+  size_t keep() const { return k_; }
+
+  /// Empties the per-query results.
+  void init(const RangeResults& results) const;
+  /// Adds the candidates of rows [begin, end) of codes (row r at codes + r * nbytes).
+  void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const;
+  /// Writes the best k of each query as hamming_search does: distances, ids of size nq * k,
+  /// best first, missing results id -1 and INT32_MAX. Leaves `results` unusable.
+  void finish(const RangeResults& results, int32_t* distances, idx_t* ids) const;
+
+ private:
+  const uint8_t* queries_;
+  size_t nq_, nbytes_, k_;
+};
+
+/// Asymmetric range search of nq float queries (as BinaryQuantizer::search).
+class BinaryQueries {
+ public:
+  /// bq: trained, referenced: it must outlive this object (the queries are copied into
+  /// tables). queries: size nq * dim. Throws std::invalid_argument unless 1 <= k <= kMaxK and
+  /// 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
+  BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq, size_t k,
+                size_t query_bits);
+
+  size_t nq() const { return tables_.nq; }
+  size_t k() const { return k_; }
+  size_t keep() const { return k_; }
+  const BinaryQueryTables& tables() const { return tables_; }
+
+  void init(const RangeResults& results) const;
+  /// Adds the candidates of rows [begin, end) of codes (row r at codes + r * code_size()) and
+  /// factors (row r at factors + r * num_factors()).
+  void search_range(const uint8_t* codes, const float* factors, size_t begin, size_t end,
+                    const idx_t* ids, const RangeResults& results) const;
+  /// Writes the best k of each query as BinaryQuantizer::search does (IP: similarities,
+  /// largest first). Leaves `results` unusable.
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+
+ private:
+  const BinaryQuantizer* bq_;
+  size_t k_;
+  BinaryQueryTables tables_;
+};
+
+/// Symmetric range search of nq encoded queries (as BinaryQuantizer::search_symmetric).
+class BinarySymmetricQueries {
+ public:
+  /// bq: trained; query_codes: size nq * code_size(); query_factors: size nq * num_factors();
+  /// all referenced: they must outlive this object. Throws std::invalid_argument unless
+  /// 1 <= k <= kMaxK.
+  BinarySymmetricQueries(const BinaryQuantizer& bq, const uint8_t* query_codes,
+                         const float* query_factors, size_t nq, size_t k);
+
+  size_t nq() const { return nq_; }
+  size_t k() const { return k_; }
+  size_t keep() const { return k_; }
+
+  void init(const RangeResults& results) const;
+  /// codes, factors as BinaryQueries::search_range.
+  void search_range(const uint8_t* codes, const float* factors, size_t begin, size_t end,
+                    const idx_t* ids, const RangeResults& results) const;
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+
+ private:
+  const BinaryQuantizer* bq_;
+  const uint8_t* query_codes_;
+  const float* query_factors_;
+  size_t nq_, k_;
 };
 
 }  // namespace qvec

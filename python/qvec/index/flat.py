@@ -1,7 +1,7 @@
 """FlatIndex: the float32 vectors themselves, searched exactly."""
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Tuple, cast
 
 import numpy as np
 
@@ -45,8 +45,8 @@ class FlatIndex(Index[None]):
         # queries are checked by search(); stored vectors were checked when added
         dist: FloatArray
         rows: IdArray
-        dist, rows = _core.exact_search(queries, state.rows.get("vectors"), k,
-                                        self._codec_metric)
+        vectors = cast(FloatArray, state.rows.get("vectors"))
+        dist, rows = _core.exact_search(queries, vectors, k, self._codec_metric)
         return dist, rows
 
     def _describe(self) -> str:

@@ -1,0 +1,118 @@
+// The table-build stage of the asymmetric binary search: each float query is centred, rotated,
+// quantized to query_bits bits per coordinate, split into bit planes and turned into nibble
+// lookup tables and the constants of the scan (see the estimator in rabitq_search.cpp).
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "binary_scan.h"
+#include "binary_tile.h"
+#include "qvec/binary.h"
+#include "qvec/error.h"
+
+namespace qvec {
+
+namespace {
+
+/// Nibble tables of 4-bit query values u (size nwords * 64, zero past dim): layout
+/// (nwords, 2, 8, 16), see BinaryQueryTables::luts.
+void build_luts(const uint8_t* u, size_t nwords, uint8_t* luts) {
+  for (size_t w = 0; w < nwords; ++w)
+    for (size_t i = 0; i < 8; ++i) {
+      const uint8_t* dims = u + 64 * w + 8 * i;
+      for (unsigned m = 0; m < 16; ++m) {
+        unsigned lo = 0, hi = 0;
+        for (unsigned t = 0; t < 4; ++t)
+          if ((m >> t) & 1u) {
+            lo += dims[7 - t];
+            hi += dims[3 - t];
+          }
+        luts[w * 256 + i * 16 + m] = static_cast<uint8_t>(lo);
+        luts[w * 256 + 128 + i * 16 + m] = static_cast<uint8_t>(hi);
+      }
+    }
+}
+
+/// One rotated query v (size dim) quantized to q_r ~= lo + delta * u with u in
+/// [0, 2^query_bits - 1]: u (size nwords * 64, zero past dim), written; the statistics the
+/// scan constants need are returned.
+struct QuantizedQuery {
+  float lo, delta;
+  double sq, usum;  // ||q_r||^2, sum_j u_j
+};
+QuantizedQuery quantize_query(const float* v, size_t dim, size_t query_bits, uint8_t* u) {
+  const float levels = static_cast<float>((1u << query_bits) - 1);
+  QuantizedQuery s{v[0], 0.0f, 0.0, 0.0};
+  float hi = v[0];
+  for (size_t j = 0; j < dim; ++j) {
+    s.lo = std::min(s.lo, v[j]);
+    hi = std::max(hi, v[j]);
+    s.sq += double(v[j]) * v[j];
+  }
+  s.delta = hi > s.lo ? (hi - s.lo) / levels : 0.0f;
+  for (size_t j = 0; j < dim; ++j) {
+    float x = s.delta > 0.0f ? std::nearbyint((v[j] - s.lo) / s.delta) : 0.0f;
+    unsigned ui = static_cast<unsigned>(std::min(std::max(x, 0.0f), levels));
+    s.usum += ui;
+    u[j] = static_cast<uint8_t>(ui);
+  }
+  return s;
+}
+
+/// Bit planes of u (size dim): planes, layout (query_bits, nwords), written.
+void split_planes(const uint8_t* u, size_t dim, size_t query_bits, size_t nwords,
+                  uint64_t* planes) {
+  std::vector<uint8_t> bytes(query_bits * nwords * 8, 0);
+  for (size_t j = 0; j < dim; ++j)
+    for (size_t b = 0; b < query_bits; ++b)
+      if ((u[j] >> b) & 1u) detail::set_bit(bytes.data() + b * nwords * 8, j);
+  for (size_t b = 0; b < query_bits; ++b)
+    detail::load_words(bytes.data() + b * nwords * 8, nwords * 8, nwords, planes + b * nwords);
+}
+
+}  // namespace
+
+BinaryQueryTables BinaryQuantizer::prepare_queries(const float* queries, size_t nq,
+                                                   size_t query_bits) const {
+  require_trained();
+  detail::check_query_bits(query_bits);
+  const size_t nwords = detail::words_of(level_bytes()), sets = (query_bits + 3) / 4;
+  BinaryQueryTables t;
+  t.nq = nq;
+  t.query_bits = query_bits;
+  t.nwords = nwords;
+  t.planes.resize(nq * query_bits * nwords);
+  t.luts.resize(nq * sets * nwords * 256);
+  t.constants.resize(nq * 4);
+  std::vector<float> qr(nq * dim_);
+  transform(queries, nq, true, qr.data());
+  std::vector<uint8_t> u(nwords * 64, 0), nibble(nwords * 64, 0);
+  for (size_t q = 0; q < nq; ++q) {
+    const QuantizedQuery s = quantize_query(qr.data() + q * dim_, dim_, query_bits, u.data());
+    split_planes(u.data(), dim_, query_bits, nwords, t.planes.data() + q * query_bits * nwords);
+    for (size_t set = 0; set < sets; ++set) {
+      for (size_t j = 0; j < dim_; ++j) nibble[j] = static_cast<uint8_t>((u[j] >> (4 * set)) & 15u);
+      build_luts(nibble.data(), nwords, t.luts.data() + (q * sets + set) * nwords * 256);
+    }
+    // With sum = sum_j (lo + delta u_j), see the estimator in rabitq_search.cpp.
+    const float sum = static_cast<float>(double(dim_) * s.lo + double(s.delta) * s.usum);
+    float* c = t.constants.data() + q * 4;
+    if (metric_ == Metric::L2) {
+      c[0] = -2.0f * s.delta;
+      c[1] = -4.0f * s.lo;
+      c[2] = 2.0f * sum;
+      c[3] = static_cast<float>(s.sq);
+    } else {
+      double cq = 0.0;
+      for (size_t j = 0; j < dim_; ++j) cq += double(mean_[j]) * queries[q * dim_ + j];
+      c[0] = -s.delta;
+      c[1] = -2.0f * s.lo;
+      c[2] = sum;
+      c[3] = static_cast<float>(-cq);
+    }
+  }
+  return t;
+}
+
+}  // namespace qvec
