@@ -56,7 +56,8 @@ def handler_case(op, rng):
         call = lambda: index.search(queries, 10)
         probe = lambda: [*index.search(queries[:20], 10)]
     else:
-        queries = rng.standard_normal((10000, 64), dtype=np.float32)
+        # Long enough (seconds, even on a fast machine) that the signal lands mid-call.
+        queries = rng.standard_normal((50000, 64), dtype=np.float32)
         results = [index.search(queries, 10)]   # the reference, before any signal
         call = lambda: results.append(index.search(queries, 10))
         probe = lambda: [*results[-1]]
