@@ -31,7 +31,8 @@ void check_nbytes(size_t nbytes) {
 /// Float heap distances back to Hamming distances, INT32_MAX for missing results.
 void to_hamming(const float* fdist, const idx_t* ids, size_t n, int32_t* distances) {
   for (size_t i = 0; i < n; ++i)
-    distances[i] = ids[i] < 0 ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>(fdist[i]);
+    distances[i] =
+        ids[i] < 0 ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>(fdist[i]);
 }
 
 }  // namespace

@@ -136,7 +136,8 @@ void orthonormal_rows(double* ut, size_t n) {
     norm[j] = std::sqrt(dot(ut + j * n, ut + j * n, n));
     order[j] = j;
   }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return norm[a] > norm[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return norm[a] > norm[b]; });
   std::vector<size_t> done, missing;
   auto orthogonalise = [&](double* v) {  // against the accepted rows; returns the new norm
     for (int pass = 0; pass < 2; ++pass)
@@ -209,7 +210,7 @@ void jacobi_svd(double* gt, double* wt, size_t n) {
 
 /// ut, wt (size n * n, rows u_j, w_j) -> p = sum_j u_j w_j^T.
 void outer_sum(const double* ut, const double* wt, size_t n, double* p) {
-  parallel_rows(n, [&](size_t i) {
+  parallel_rows(n, n * n, [&](size_t i) {
     double* row = p + i * n;
     std::fill(row, row + n, 0.0);
     for (size_t j = 0; j < n; ++j) {
@@ -231,13 +232,13 @@ void polar_factor(const double* c, size_t n, double* p) {
   std::vector<double> ct(n * n), s(n * n), lambda(n), wt(n * n), ut(n * n);
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < n; ++j) ct[j * n + i] = c[i * n + j];
-  parallel_rows(n, [&](size_t i) {  // s = c^T c
+  parallel_rows(n, n * n, [&](size_t i) {  // s = c^T c
     for (size_t j = 0; j <= i; ++j) s[i * n + j] = dot(ct.data() + i * n, ct.data() + j * n, n);
   });
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < i; ++j) s[j * n + i] = s[i * n + j];
   if (symmetric_eigen(s.data(), n, lambda.data(), wt.data())) {
-    parallel_rows(n, [&](size_t j) {  // u_j = c w_j (normalised by orthonormal_rows)
+    parallel_rows(n, n * n, [&](size_t j) {  // u_j = c w_j (normalised by orthonormal_rows)
       for (size_t i = 0; i < n; ++i) ut[j * n + i] = dot(c + i * n, wt.data() + j * n, n);
     });
     orthonormal_rows(ut.data(), n);

@@ -45,8 +45,9 @@ struct BaseTile {
         zero_query(nwords, 0) {}
 };
 
-void load_base_tile(const detail::HammingKernels& hamming, const uint8_t* codes, const float* factors,
-                    size_t count, size_t bits, size_t nbytes, bool l2, BaseTile& t) {
+void load_base_tile(const detail::HammingKernels& hamming, const uint8_t* codes,
+                    const float* factors, size_t count, size_t bits, size_t nbytes, bool l2,
+                    BaseTile& t) {
   const size_t nwords = detail::words_of(nbytes), code_size = bits * nbytes;
   const size_t nf = BinaryQuantizer::kFixedFactors + bits;
   const size_t nblocks = detail::blocks_of(count), width = nblocks * kBinaryBlock;

@@ -150,7 +150,8 @@ std::vector<float> scores_of_rows(size_t nq, size_t n, Search search) {
   std::vector<idx_t> ids(nq * n);
   search(n, dist.data(), ids.data());
   for (size_t q = 0; q < nq; ++q)
-    for (size_t j = 0; j < n; ++j) scores[q * n + static_cast<size_t>(ids[q * n + j])] = dist[q * n + j];
+    for (size_t j = 0; j < n; ++j)
+      scores[q * n + static_cast<size_t>(ids[q * n + j])] = dist[q * n + j];
   return scores;
 }
 
@@ -194,7 +195,9 @@ TEST(BinaryRanges, AsymmetricAndSymmetric) {
         };
         for (int which = 0; which < 2; ++which) {
           const std::vector<float>& scores = all_scores[which];
-          auto key = [&](size_t q, size_t i) { return ip ? -scores[q * n + i] : scores[q * n + i]; };
+          auto key = [&](size_t q, size_t i) {
+            return ip ? -scores[q * n + i] : scores[q * n + i];
+          };
           auto value = [&](size_t q, size_t i) { return scores[q * n + i]; };
           Result<float> full{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
           if (which == 0)

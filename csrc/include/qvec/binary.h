@@ -78,8 +78,9 @@ struct BinaryTrainOptions {
 /// (The scan also needs rho sum_l alpha_l and rho sum_l alpha_l popcount(b_l); it derives them
 /// from these and the code rather than storing two more floats per vector.)
 /// The asymmetric estimate of <x_r, q_r> is rho * <xhat, q_r>, unbiased for a random rotation
-/// (RaBitQ), with q_r = (q - mean) R; for IP the exact <x - mean, mean> + <mean, q> is added. The query side is quantized to query_bits bits per coordinate and scored with
-/// AND + popcount over its bit planes.
+/// (RaBitQ), with q_r = (q - mean) R; for IP the exact <x - mean, mean> + <mean, q> is added.
+/// The query side is quantized to query_bits bits per coordinate and scored with AND +
+/// popcount over its bit planes.
 class BinaryQuantizer {
  public:
   static constexpr size_t kMaxBits = 8;
