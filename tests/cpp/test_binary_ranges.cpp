@@ -20,6 +20,7 @@
 #include "qvec/binary.h"
 #include "qvec/threads.h"
 #include "qvec/topk.h"
+#include "shuffled_ranges.h"
 
 namespace {
 
@@ -42,19 +43,6 @@ std::vector<float> repeated_vectors(size_t n, size_t dim, size_t distinct, uint6
     std::copy_n(pool.data() + r * dim, dim, x.data() + i * dim);
   }
   return x;
-}
-
-/// Cuts [0, n) at random points (empty and unaligned ranges included), shuffled.
-std::vector<std::pair<size_t, size_t>> shuffled_ranges(size_t n, size_t cuts, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<size_t> at = {0, n};
-  for (size_t c = 0; c < cuts; ++c) at.push_back(rng() % (n + 1));
-  at.push_back(at[2]);  // an empty range
-  std::sort(at.begin(), at.end());
-  std::vector<std::pair<size_t, size_t>> ranges;
-  for (size_t i = 0; i + 1 < at.size(); ++i) ranges.push_back({at[i], at[i + 1]});
-  std::shuffle(ranges.begin(), ranges.end(), rng);
-  return ranges;
 }
 
 std::vector<idx_t> shuffled_ids(size_t n, uint64_t seed) {
