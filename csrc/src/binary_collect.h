@@ -48,17 +48,18 @@ class RangeCollector {
   /// rows: the heaps of nq queries (row i: query i of the scan); range.size() < 2^32.
   RangeCollector(size_t nq, const RowRange& range, const HeapRows& rows)
       : nq_(nq), range_(range), rows_(rows) {
-    if (range_.ascending_ids()) keys_.assign(nq * rows.k, KeyHeap::kEmpty);
+    if (!range_.ascending_ids()) return;
+    keys_.assign(nq * rows.k, KeyHeap::kEmpty);
+    // The caller's heaps do not change until finish(): their bounds are read once.
+    outer_.resize(nq);
+    for (size_t q = 0; q < nq; ++q) outer_[q] = heap_bound(q);
   }
 
   /// Largest ordered distance that may still enter query q's top-k; -1 when none can.
   int64_t bound(size_t q) const {
-    const HeapView heap = rows_.at(q);
-    int64_t b = std::numeric_limits<int64_t>::max();
-    if (heap.ids[0] >= 0) b = Order::encode(heap.dist[0]);  // full: its worst is inclusive
-    if (!keys_.empty() && keys_[q * rows_.k] != KeyHeap::kEmpty)
-      b = std::min<int64_t>(b, static_cast<int64_t>(keys_[q * rows_.k] >> 32) - 1);
-    return b;
+    if (keys_.empty()) return heap_bound(q);
+    // An empty key heap gives 2^32 - 2, above every ordered distance a threshold admits.
+    return std::min(outer_[q], static_cast<int64_t>(keys_[q * rows_.k] >> 32) - 1);
   }
 
   /// A candidate of query q at row `row` of the range with ordered distance d.
@@ -86,10 +87,19 @@ class RangeCollector {
   }
 
  private:
+  /// The bound of the caller's heap of query q: its worst distance once full (inclusive, as a
+  /// tie with it may still win by id).
+  int64_t heap_bound(size_t q) const {
+    const HeapView heap = rows_.at(q);
+    return heap.ids[0] >= 0 ? int64_t(Order::encode(heap.dist[0]))
+                            : std::numeric_limits<int64_t>::max();
+  }
+
   size_t nq_;
   RowRange range_;
   HeapRows rows_;
   std::vector<uint64_t> keys_;  // (nq, k) key heaps; empty with a row map
+  std::vector<int64_t> outer_;  // heap_bound of each query, with the key heaps
 };
 
 /// Throws std::invalid_argument unless begin <= end and end - begin < 2^32 (the key heaps

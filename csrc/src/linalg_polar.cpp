@@ -124,9 +124,8 @@ bool tridiagonal_ql(double* diag, double* off, size_t n, double* zt) {
   return true;
 }
 
-/// Orthonormalises the rows of ut (size n * n) by Gram-Schmidt (two passes, for accuracy) in
-/// order of decreasing norm, so the rounding errors end up in the least significant
-/// directions. A row that is zero, or mostly in the span of the rows before it (a direction
+/// Orthonormalises the rows of ut (size n * n) by Gram-Schmidt in order of decreasing norm,
+/// so the rounding errors end up in the least significant directions. A row that is zero, or mostly in the span of the rows before it (a direction
 /// c does not have: the null space of a rank-deficient c, or rounding), is replaced by a unit
 /// vector e_i orthogonalised likewise.
 void orthonormal_rows(double* ut, size_t n) {
@@ -139,13 +138,21 @@ void orthonormal_rows(double* ut, size_t n) {
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return norm[a] > norm[b]; });
   std::vector<size_t> done, missing;
-  auto orthogonalise = [&](double* v) {  // against the accepted rows; returns the new norm
-    for (int pass = 0; pass < 2; ++pass)
+  // Modified Gram-Schmidt against the accepted rows, returning the new norm; a second pass
+  // only when the first cancelled much of the row ("twice is enough", Kahan-Parlett), which
+  // for the rows of a nearly orthogonal U is rare.
+  auto orthogonalise = [&](double* v) {
+    double before = std::sqrt(dot(v, v, n));
+    for (int pass = 0; pass < 2; ++pass) {
       for (size_t r : done) {
         const double proj = dot(v, ut + r * n, n);
         for (size_t i = 0; i < n; ++i) v[i] -= proj * ut[r * n + i];
       }
-    return std::sqrt(dot(v, v, n));
+      const double after = std::sqrt(dot(v, v, n));
+      if (after > 0.7071 * before) return after;
+      before = after;
+    }
+    return before;
   };
   for (size_t j : order) {
     double* v = ut + j * n;
