@@ -83,7 +83,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
 
 FastScanQueries::FastScanQueries(const float* tables, size_t nq, size_t m, size_t k,
                                  const FastScanSearchOptions& options)
-    : tables_(tables), nq_(nq), m_(m), k_(k), keep_(fastscan_keep(k, options)),
+    : RangeSearch(nq, k), tables_(tables), m_(m), keep_(fastscan_keep(k, options)),
       options_(options) {
   detail::check_lut_m(m);
   luts_ = std::make_unique<detail::QueryLuts>(tables, nq, m, 16, fastscan_padded_m(m), 0);
@@ -103,7 +103,7 @@ void FastScanQueries::init(const RangeResults& results) const {
   }
 }
 
-void FastScanQueries::search_range(const uint8_t* packed, size_t begin, size_t end,
+void FastScanQueries::search_range(const uint8_t* codes, size_t begin, size_t end,
                                    const idx_t* ids, const RangeResults& results) const {
   QVEC_CHECK_ARG(begin <= end, "search_range needs begin <= end; got begin = " +
                                    std::to_string(begin) + ", end = " + std::to_string(end));
@@ -118,7 +118,7 @@ void FastScanQueries::search_range(const uint8_t* packed, size_t begin, size_t e
     const size_t at = q0 * keep_;
     const detail::HeapRows rows{results.distances + at, results.ids + at,
                                 needs_rescored() ? results.rescored + at : nullptr, keep_};
-    scan_range(batch, options_.exact, q0, q1, packed, range, rows);
+    scan_range(batch, options_.exact, q0, q1, codes, range, rows);
   });
 }
 

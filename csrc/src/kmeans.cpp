@@ -23,6 +23,17 @@ constexpr size_t kAssignChunk = 1024;
 // Lloyd iterations that follow, for no measurable gain in the final codebook.
 constexpr size_t kSeedSamplePerCentroid = 16;
 
+// Writes the mean of rows x[i * lda .. + d) (summed in double) to mean and the rows minus it to
+// out (layout (n, d)).
+void centre_rows(const float* x, size_t n, size_t d, size_t lda, float* mean, float* out) {
+  std::vector<double> sum(d, 0.0);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t t = 0; t < d; ++t) sum[t] += x[i * lda + t];
+  for (size_t t = 0; t < d; ++t) mean[t] = static_cast<float>(sum[t] / static_cast<double>(n));
+  for (size_t i = 0; i < n; ++i)
+    for (size_t t = 0; t < d; ++t) out[i * d + t] = x[i * lda + t] - mean[t];
+}
+
 float squared_distance(const float* a, const float* b, size_t d) {
   float s = 0.0f;
   for (size_t t = 0; t < d; ++t) {
@@ -97,15 +108,15 @@ void resplit_empty(std::vector<double>& counts, size_t n, size_t k, size_t d,
 double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
               const KMeansOptions& options, float* centroids) {
   QVEC_ASSERT(k >= 1 && n >= k && d >= 1 && lda >= d);
-  // Every iteration streams all points twice; a strided slice (one PQ subspace of wide rows)
-  // would touch a cache line per point for a few bytes, so work on a contiguous copy.
-  std::vector<float> compact;
-  if (lda != d) {
-    compact.resize(n * d);
-    for (size_t i = 0; i < n; ++i) std::copy(x + i * lda, x + i * lda + d, compact.data() + i * d);
-    x = compact.data();
-    lda = d;
-  }
+  // Every iteration streams all points twice, so work on a contiguous copy (a strided slice,
+  // one PQ subspace of wide rows, would touch a cache line per point for a few bytes), centred
+  // on the mean: the assignment's ||c||^2 - 2 <x, c> then cancels at the scale of the data's
+  // spread, not of its distance from the origin (at 1000 + N(0, 1) it would pick a wrong
+  // centroid for one point in five). Centroids move back by the mean at the end.
+  std::vector<float> mean(d), compact(n * d);
+  centre_rows(x, n, d, lda, mean.data(), compact.data());
+  x = compact.data();
+  lda = d;
   const detail::DenseKernels& kern = detail::dense_kernels();
   detail::SplitMix64 rng(options.seed * 0x2545F4914F6CDD1DULL + 0x9E3779B97F4A7C15ULL);
   kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
@@ -140,6 +151,8 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
           centroids[c * d + t] = static_cast<float>(sums[c * d + t] / counts[c]);
     if (n > k) resplit_empty(counts, n, k, d, rng, centroids);
   }
+  for (size_t c = 0; c < k; ++c)
+    for (size_t t = 0; t < d; ++t) centroids[c * d + t] += mean[t];
   // Mean squared distance of the last assignment: ||x||^2 + (||c||^2 - 2 <x, c>).
   double objective = 0.0;
   for (size_t i = 0; i < n; ++i) {

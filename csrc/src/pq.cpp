@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "kernels/dispatch.h"
 #include "pack.h"
@@ -21,6 +22,12 @@ using detail::kTileRows;
 
 constexpr size_t kEncodeChunk = 256;
 constexpr size_t kQueryBatch = 512;  // bounds the float tables held at once
+
+/// Rows x[0, n) (layout (n, m * dsub)) minus the subspace means (size m * dsub), to out.
+void centre_subvectors(const float* x, size_t n, size_t dim, const float* means, float* out) {
+  for (size_t i = 0; i < n; ++i)
+    for (size_t t = 0; t < dim; ++t) out[i * dim + t] = x[i * dim + t] - means[t];
+}
 
 }  // namespace
 
@@ -85,12 +92,33 @@ void ProductQuantizer::set_centroids(const float* centroids) {
   trained_ = true;
 }
 
+// Each subspace's codebook is packed centred on its mean: encode and the L2 tables then cancel
+// at the scale of the codebook's spread, not of its distance from the origin (at 1000 + N(0, 1)
+// the uncentred ||c||^2 - 2 <x, c> picked a wrong centroid for one subvector in five).
 void ProductQuantizer::repack() {
-  packed_.assign(m_ * ksub_ * dsub_, 0.0f);
-  norms_.assign(m_ * ksub_, 0.0f);
-  for (size_t j = 0; j < m_; ++j)
-    detail::pack_columns(centroids_.data() + j * ksub_ * dsub_, ksub_, dsub_, dsub_,
-                         packed_.data() + j * ksub_ * dsub_, norms_.data() + j * ksub_);
+  const size_t book = ksub_ * dsub_;
+  std::vector<float> packed(m_ * book), norms(m_ * ksub_), means(m_ * dsub_), centred(book);
+  for (size_t j = 0; j < m_; ++j) {
+    const float* c = centroids_.data() + j * book;
+    float* mean = means.data() + j * dsub_;
+    for (size_t t = 0; t < dsub_; ++t) {
+      double sum = 0.0;
+      for (size_t i = 0; i < ksub_; ++i) sum += c[i * dsub_ + t];
+      mean[t] = static_cast<float>(sum / static_cast<double>(ksub_));
+    }
+    for (size_t i = 0; i < book; ++i) centred[i] = c[i] - mean[i % dsub_];
+    detail::pack_columns(centred.data(), ksub_, dsub_, dsub_, packed.data() + j * book,
+                         norms.data() + j * ksub_);
+  }
+  packed_.swap(packed);
+  norms_.swap(norms);
+  means_.swap(means);
+  if (metric_ == Metric::IP) {
+    packed_ip_.assign(m_ * book, 0.0f);
+    for (size_t j = 0; j < m_; ++j)
+      detail::pack_columns(centroids_.data() + j * book, ksub_, dsub_, dsub_,
+                           packed_ip_.data() + j * book, nullptr);
+  }
 }
 
 void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
@@ -99,15 +127,17 @@ void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
   const size_t npacks = ksub_ / kPackWidth, cs = code_size();
   const bool nibbles = nbits_ == 4;
   detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t chunk) {
-    size_t end = std::min(n, (chunk + 1) * kEncodeChunk);
+    size_t begin = chunk * kEncodeChunk, end = std::min(n, begin + kEncodeChunk);
+    std::vector<float> centred((end - begin) * dim_);
+    centre_subvectors(x + begin * dim_, end - begin, dim_, means_.data(), centred.data());
     int32_t index[kTileRows];
     float value[kTileRows];
-    if (nibbles) std::fill(codes + chunk * kEncodeChunk * cs, codes + end * cs, uint8_t(0));
-    for (size_t i = chunk * kEncodeChunk; i < end; i += kTileRows) {
+    if (nibbles) std::fill(codes + begin * cs, codes + end * cs, uint8_t(0));
+    for (size_t i = begin; i < end; i += kTileRows) {
       size_t rows = std::min(kTileRows, end - i);
       for (size_t j = 0; j < m_; ++j) {
-        kern.nearest16(x + i * dim_ + j * dsub_, dim_, rows, packed_centroids(j),
-                       centroid_norms(j), npacks, dsub_, index, value);
+        kern.nearest16(centred.data() + (i - begin) * dim_ + j * dsub_, dim_, rows,
+                       packed_centroids(j), centroid_norms(j), npacks, dsub_, index, value);
         if (nibbles) {
           for (size_t r = 0; r < rows; ++r) {
             uint8_t& byte = codes[(i + r) * cs + j / 2];
@@ -145,14 +175,23 @@ void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* ta
   detail::parallel_for((nq + kTileRows - 1) / kTileRows, [&](size_t block) {
     size_t r0 = block * kTileRows, rows = std::min(kTileRows, nq - r0);
     float tile[kTileRows * kPackWidth];
+    std::vector<float> centred(kTileRows * dsub_);
     for (size_t j = 0; j < m_; ++j) {
+      // L2 works on query subvectors and centroids both centred on the codebook's mean.
+      const float* sub = queries + r0 * dim_ + j * dsub_;
+      size_t ld = dim_;
       float qnorm[kTileRows] = {};
-      if (l2)
+      if (l2) {
         for (size_t r = 0; r < rows; ++r)
-          squared_norms(queries + (r0 + r) * dim_ + j * dsub_, 1, dsub_, qnorm + r);
+          for (size_t t = 0; t < dsub_; ++t)
+            centred[r * dsub_ + t] = sub[r * dim_ + t] - subspace_mean(j)[t];
+        squared_norms(centred.data(), rows, dsub_, qnorm);
+        sub = centred.data();
+        ld = dsub_;
+      }
+      const float* packed = l2 ? packed_centroids(j) : packed_ip_.data() + j * ksub_ * dsub_;
       for (size_t p = 0; p < npacks; ++p) {
-        kern.dot_tile16(queries + r0 * dim_ + j * dsub_, dim_, rows,
-                        packed_centroids(j) + p * dsub_ * kPackWidth, dsub_, tile, kPackWidth);
+        kern.dot_tile16(sub, ld, rows, packed + p * dsub_ * kPackWidth, dsub_, tile, kPackWidth);
         for (size_t r = 0; r < rows; ++r) {
           float* out = tables + (r0 + r) * table_size + j * ksub_ + p * kPackWidth;
           const float* norms = centroid_norms(j) + p * kPackWidth;

@@ -102,7 +102,9 @@ void drain(SumReservoir& res, const Pq4Batch& batch, size_t q, const uint8_t* pa
 }
 
 /// Re-scores the candidates of one query in one chunk while the bound t allows; returns t.
-long collect_exact(const uint16_t* sums, const uint32_t* masks, size_t nblk, size_t base_row,
+/// Not inlined into the chunk loop: on its own it keeps the heap and bounds in registers
+/// (measured: inlined, the 4-bit exact k = 100 search was about 5% slower).
+__attribute__((noinline)) long collect_exact(const uint16_t* sums, const uint32_t* masks, size_t nblk, size_t base_row,
                    long t, const float* table, LutScale scale, const Pq4Batch& batch,
                    const uint8_t* packed, RowRange range, HeapView heap) {
   // Locals, not references: heap stores could alias them and force reloads per candidate.

@@ -3,6 +3,7 @@
 // block scanner over one range -> collectors -> rescorer (float ADC of every candidate the LUT
 // error bound cannot rule out) -> top-k merge. The results are the exact float ADC top-k.
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -120,7 +121,7 @@ void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_
 }
 
 Pq8Queries::Pq8Queries(const float* tables, size_t nq, size_t m, size_t k)
-    : tables_(tables), nq_(nq), m_(m), k_(k) {
+    : RangeSearch(nq, k), tables_(tables), m_(m) {
   check_k(k);
   detail::check_lut_m(m);
   luts_ = std::make_unique<detail::QueryLuts>(tables, nq, m, 256, m, detail::kLutPadding);
@@ -131,10 +132,11 @@ Pq8Queries::Pq8Queries(Pq8Queries&&) noexcept = default;
 Pq8Queries& Pq8Queries::operator=(Pq8Queries&&) noexcept = default;
 
 void Pq8Queries::init(const RangeResults& results) const {
-  for (size_t q = 0; q < nq_; ++q) detail::HeapRows{results.distances, results.ids, nullptr, k_}.at(q).clear();
+  const detail::HeapRows rows{results.distances, results.ids, nullptr, k_};
+  for (size_t q = 0; q < nq_; ++q) rows.at(q).clear();
 }
 
-void Pq8Queries::search_range(const uint8_t* packed, size_t begin, size_t end, const idx_t* ids,
+void Pq8Queries::search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
                               const RangeResults& results) const {
   QVEC_CHECK_ARG(begin <= end, "search_range needs begin <= end; got begin = " +
                                    std::to_string(begin) + ", end = " + std::to_string(end));
@@ -143,16 +145,19 @@ void Pq8Queries::search_range(const uint8_t* packed, size_t begin, size_t end, c
   detail::parallel_for((nq_ + detail::kQueryBlock - 1) / detail::kQueryBlock, [&](size_t block) {
     const size_t q0 = block * detail::kQueryBlock, q1 = std::min(nq_, q0 + detail::kQueryBlock);
     const detail::HeapRows rows{results.distances + q0 * k_, results.ids + q0 * k_, nullptr, k_};
-    if (begin < end) detail::pq8_scan_range(batch, q0, q1, packed, range, rows);
+    if (begin < end) detail::pq8_scan_range(batch, q0, q1, codes, range, rows);
   });
 }
 
 void Pq8Queries::finish(const RangeResults& results, float* distances, idx_t* ids) const {
-  detail::parallel_for(nq_, [&](size_t q) {
-    detail::HeapView heap = detail::HeapRows{results.distances, results.ids, nullptr, k_}.at(q);
-    heap.sort();
-    std::copy(heap.dist, heap.dist + k_, distances + q * k_);
-    std::copy(heap.ids, heap.ids + k_, ids + q * k_);
+  const detail::HeapRows rows{results.distances, results.ids, nullptr, k_};
+  detail::parallel_for((nq_ + 63) / 64, [&](size_t task) {
+    for (size_t q = task * 64; q < std::min(nq_, (task + 1) * 64); ++q) {
+      detail::HeapView heap = rows.at(q);
+      heap.sort();
+      std::copy(heap.dist, heap.dist + k_, distances + q * k_);
+      std::copy(heap.ids, heap.ids + k_, ids + q * k_);
+    }
   });
 }
 

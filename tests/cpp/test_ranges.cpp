@@ -162,13 +162,13 @@ Result full_search(const Data& d, Mode mode, size_t k, size_t rescore) {
   return out;
 }
 
-/// The range API over `ranges` of the array, row r reported as ids[r] (ids: size n).
-template <class Queries>
-Result range_search(const Queries& queries, const Data& d,
+/// The range API over `ranges` of the array, row r reported as ids[r] (ids: size n), through
+/// the codec-independent RangeSearch interface.
+Result range_search(const qvec::RangeSearch& queries, const Data& d,
                     const std::vector<std::pair<size_t, size_t>>& ranges,
                     const std::vector<idx_t>& ids, bool with_map) {
   const size_t keep = queries.keep(), k = queries.k();
-  std::vector<float> dist(d.nq * keep), rescored(d.nq * keep);
+  std::vector<float> dist(d.nq * keep), rescored(queries.needs_rescored() ? d.nq * keep : 0);
   std::vector<idx_t> state_ids(d.nq * keep);
   const qvec::RangeResults state{dist.data(), state_ids.data(), rescored.data()};
   queries.init(state);

@@ -4,6 +4,8 @@
 // tables live in SIMD registers and a byte shuffle looks up 32 (AVX2) or 64 (AVX-512) codes.
 // Per query, the float tables are quantized to uint8 (a per-query bias and scale), summed in
 // 16-bit lanes, and the top-k is kept with a threshold that skips most candidates.
+// fastscan_search scans one array; FastScanQueries scans caller-chosen ranges with id maps
+// (inverted lists, shards) into persistent per-query results (the RangeSearch contract).
 //
 // Nibble codes (the input of fastscan_pack, the output of a 4-bit ProductQuantizer::encode):
 // size n * ceil(m / 2), layout (n, ceil(m / 2)); the code of subquantizer j of vector i is
@@ -60,7 +62,8 @@ struct FastScanSearchOptions {
   /// tables and return the best k by float ADC.
   size_t rescore = 0;
   /// True: the exact float ADC top-k (a candidate is re-scored whenever the quantization error
-  /// bound, m / 2 steps, says it could still enter the top-k); rescore is then ignored.
+  /// bound, m / 2 steps plus the float rounding of the sums, says it could still enter the
+  /// top-k); rescore is then ignored.
   bool exact = false;
 };
 
@@ -82,53 +85,34 @@ namespace detail {
 class QueryLuts;
 }
 
-/// A batch of queries prepared for searching fast-scan codes range by range (an inverted
-/// list, a shard, one of several code arrays): their tables are quantized once, then each
-/// search_range() call scans rows [begin, end) of one fast-scan array into caller-owned
-/// per-query results that persist across calls, and finish() writes the top-k of the union
-/// of every range scanned, in any order: the same ids and distances as one fastscan_search
-/// over all those rows with the same ids (ties to the smaller id).
-///
-///   FastScanQueries fq(tables, nq, m, k, options);
-///   std::vector<float> d(nq * fq.keep()), r(nq * fq.keep());  std::vector<idx_t> i(nq * fq.keep());
-///   RangeResults state{d.data(), i.data(), r.data()};
-///   fq.init(state);
-///   for (list : lists) fq.search_range(list.packed, 0, list.n, list.ids, state);
-///   fq.finish(state, distances, ids);   // (nq, k), best first
-class FastScanQueries {
+/// A batch of queries prepared for searching fast-scan codes range by range (the RangeSearch
+/// contract, qvec/topk.h): the tables are quantized once; `codes` of search_range is a
+/// fast-scan array (end - begin < 2^32); finish() gives the same ids and distances as
+/// fastscan_search with the same options (quantized sums converted back when rescore == 0).
+class FastScanQueries final : public RangeSearch {
  public:
   /// tables: size nq * m * 16, layout (nq, m, 16), smaller is better; referenced, not copied:
   /// it must outlive this object. Throws std::invalid_argument unless 1 <= k <= kMaxK,
   /// k * rescore <= kMaxK and 1 <= m <= kMaxScanM.
   FastScanQueries(const float* tables, size_t nq, size_t m, size_t k,
                   const FastScanSearchOptions& options);
-  ~FastScanQueries();
+  ~FastScanQueries() override;
   FastScanQueries(FastScanQueries&&) noexcept;
   FastScanQueries& operator=(FastScanQueries&&) noexcept;
 
-  size_t nq() const { return nq_; }
   size_t m() const { return m_; }
-  size_t k() const { return k_; }
-  /// Entries per query of the RangeResults arrays: fastscan_keep(k, options).
-  size_t keep() const { return keep_; }
-  /// True when RangeResults::rescored is needed (options.rescore > 0 and not exact).
-  bool needs_rescored() const { return options_.rescore > 0 && !options_.exact; }
-
-  /// Empties the per-query results (every array of size nq * keep()).
-  void init(const RangeResults& results) const;
-  /// Adds the candidates of rows [begin, end) of `packed` (a fast-scan array of at least `end`
-  /// vectors; end - begin < 2^32). ids: null (the id of row r is r) or size end - begin, the
-  /// id of row r at ids[r - begin], any order (ids >= 0). Query blocks run in parallel.
-  void search_range(const uint8_t* packed, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const;
-  /// Writes the best k of each query: distances, ids of size nq * k, layout (nq, k), best
-  /// first, in the tables' units (quantized sums converted back when rescore == 0); missing
-  /// results are id -1 and +inf. Leaves `results` unusable for further ranges.
-  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+  /// fastscan_keep(k, options).
+  size_t keep() const override { return keep_; }
+  /// options.rescore > 0 and not exact.
+  bool needs_rescored() const override { return options_.rescore > 0 && !options_.exact; }
+  void init(const RangeResults& results) const override;
+  void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const override;
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
 
  private:
   const float* tables_;
-  size_t nq_, m_, k_, keep_;
+  size_t m_, keep_;
   FastScanSearchOptions options_;
   std::unique_ptr<detail::QueryLuts> luts_;
 };

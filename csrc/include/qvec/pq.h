@@ -49,7 +49,8 @@ class ProductQuantizer {
   /// centroids: size m * ksub * dsub, layout (m, ksub, dsub); marks the quantizer trained.
   void set_centroids(const float* centroids);
 
-  /// x: size n * dim; codes: size n * code_size(), layout (n, code_size()).
+  /// x: size n * dim; codes: size n * code_size(), layout (n, code_size()). Each subvector
+  /// gets its nearest centroid, exact to float32 rounding wherever the data sits.
   void encode(const float* x, size_t n, uint8_t* codes) const;
   /// codes: size n * code_size(); x: size n * dim, written.
   void decode(const uint8_t* codes, size_t n, float* x) const;
@@ -87,10 +88,11 @@ class ProductQuantizer {
   void search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes, size_t n,
                   size_t k, float* distances, idx_t* ids) const;
 
-  /// Centroids of subspace j, packed for the kernels: size ksub * dsub, layout
-  /// (ksub / 16, dsub, 16), and their squared norms: size ksub.
+  /// Centroids of subspace j minus their mean subspace_mean(j) (size dsub), packed for the
+  /// kernels: size ksub * dsub, layout (ksub / 16, dsub, 16), and their squared norms: size ksub.
   const float* packed_centroids(size_t j) const { return packed_.data() + j * ksub_ * dsub_; }
   const float* centroid_norms(size_t j) const { return norms_.data() + j * ksub_; }
+  const float* subspace_mean(size_t j) const { return means_.data() + j * dsub_; }
 
  private:
   void require_trained() const;
@@ -102,6 +104,8 @@ class ProductQuantizer {
   std::vector<float> centroids_;
   std::vector<float> packed_;
   std::vector<float> norms_;
+  std::vector<float> means_;      // (m, dsub): the mean of each subspace's codebook
+  std::vector<float> packed_ip_;  // IP only: the codebooks packed as they are, for the tables
 };
 
 /// 8-bit scan layout, built once so repeated searches skip the transposition: vectors in
@@ -125,50 +129,30 @@ void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_
 void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
                    size_t k, float* out_distances, idx_t* out_ids);
 
-/// A batch of queries prepared for 8-bit ADC search range by range (an inverted list, a shard,
-/// one of several code arrays): the tables are quantized once, then each search_range() call
-/// scans rows [begin, end) of one array in the 8-bit scan layout into caller-owned per-query
-/// results that persist across calls, and finish() writes the exact float ADC top-k of the
-/// union of every range scanned, in any order: the same ids and distances as one
-/// adc_search_u8_packed over all those rows with the same ids (ties to the smaller id).
-///
-///   Pq8Queries pq(tables, nq, m, k);
-///   std::vector<float> d(nq * pq.keep());  std::vector<idx_t> i(nq * pq.keep());
-///   RangeResults state{d.data(), i.data()};
-///   pq.init(state);
-///   for (list : lists) pq.search_range(list.packed, 0, list.n, list.ids, state);
-///   pq.finish(state, distances, ids);   // (nq, k), best first
-class Pq8Queries {
+/// A batch of queries prepared for 8-bit ADC search range by range (the RangeSearch contract,
+/// qvec/topk.h): the tables are quantized once; `codes` of search_range is in the 8-bit scan
+/// layout (pq8_pack); finish() gives the exact float ADC top-k, the same ids and distances as
+/// adc_search_u8_packed. keep() is k; RangeResults::rescored is not used.
+class Pq8Queries final : public RangeSearch {
  public:
   /// tables: size nq * m * 256, layout (nq, m, 256), smaller is better; referenced, not
   /// copied: it must outlive this object. Throws std::invalid_argument unless
   /// 1 <= k <= kMaxK and 1 <= m <= kMaxScanM.
   Pq8Queries(const float* tables, size_t nq, size_t m, size_t k);
-  ~Pq8Queries();
+  ~Pq8Queries() override;
   Pq8Queries(Pq8Queries&&) noexcept;
   Pq8Queries& operator=(Pq8Queries&&) noexcept;
 
-  size_t nq() const { return nq_; }
   size_t m() const { return m_; }
-  size_t k() const { return k_; }
-  /// Entries per query of the RangeResults arrays (k); RangeResults::rescored is not used.
-  size_t keep() const { return k_; }
-
-  /// Empties the per-query results (distances, ids: size nq * keep()).
-  void init(const RangeResults& results) const;
-  /// Adds the candidates of rows [begin, end) of `packed` (8-bit scan layout of at least `end`
-  /// vectors, see pq8_pack). ids: null (the id of row r is r) or size end - begin, the id of
-  /// row r at ids[r - begin], any order (ids >= 0). Query blocks run in parallel.
-  void search_range(const uint8_t* packed, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const;
-  /// Writes the best k of each query: distances, ids of size nq * k, layout (nq, k), best
-  /// first, float ADC in the tables' units; missing results are id -1 and +inf. Leaves
-  /// `results` unusable for further ranges.
-  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+  size_t keep() const override { return k_; }
+  void init(const RangeResults& results) const override;
+  void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const override;
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
 
  private:
   const float* tables_;
-  size_t nq_, m_, k_;
+  size_t m_;
   std::unique_ptr<detail::QueryLuts> luts_;
 };
 
