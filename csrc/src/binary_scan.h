@@ -8,11 +8,11 @@
 #include <cstring>
 #include <string>
 
+#include "binary_collect.h"
 #include "parallel.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
 #include "search/collector.h"
-#include "binary_collect.h"
 #include "search/range.h"
 
 namespace qvec::detail {
@@ -78,14 +78,14 @@ inline void clear_results(const RangeResults& results, size_t nq, size_t k) {
 }
 
 /// The finish() of the binary range searches: each heap sorted best first into distances,
-/// ids (size nq * k); negated (IP similarities back from distances) when `negate`.
-inline void finish_results(const RangeResults& results, size_t nq, size_t k, bool negate,
+/// ids (size nq * k).
+inline void finish_results(const RangeResults& results, size_t nq, size_t k,
                            float* distances, idx_t* ids) {
   parallel_for(nq, [&](size_t q) {
     HeapView heap = heap_rows(results, k).at(q);
     heap.sort();
     for (size_t j = 0; j < k; ++j) {
-      distances[q * k + j] = negate ? -heap.dist[j] : heap.dist[j];
+      distances[q * k + j] = heap.dist[j];
       ids[q * k + j] = heap.ids[j];
     }
   });

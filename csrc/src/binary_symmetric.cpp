@@ -105,41 +105,13 @@ void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* 
 BinarySymmetricQueries::BinarySymmetricQueries(const BinaryQuantizer& bq,
                                                const uint8_t* query_codes,
                                                const float* query_factors, size_t nq, size_t k)
-    : RangeSearch(nq, k), bq_(&bq), query_codes_(query_codes), query_factors_(query_factors) {
-  bq.require_trained();
-  check_k(k);
-}
+    : BinaryRangeSearch(bq, nq, k), query_codes_(query_codes), query_factors_(query_factors) {}
 
-void BinarySymmetricQueries::init(const RangeResults& results) const {
-  detail::clear_results(results, nq_, k_);
-}
-
-void BinarySymmetricQueries::search_range(const uint8_t* rows, size_t begin, size_t end,
-                                          const idx_t* ids, const RangeResults& results) const {
-  search_rows(detail::BinaryRows::packed(*bq_, rows), begin, end, ids, results);
-}
-
-void BinarySymmetricQueries::search_range(const uint8_t* codes, const float* factors,
-                                          size_t begin, size_t end, const idx_t* ids,
-                                          const RangeResults& results) const {
-  search_rows(detail::BinaryRows::arrays(*bq_, codes, factors), begin, end, ids, results);
-}
-
-void BinarySymmetricQueries::search_rows(const detail::BinaryRows& data, size_t begin,
-                                         size_t end, const idx_t* ids,
-                                         const RangeResults& results) const {
-  detail::scan_query_blocks(nq_, k_, begin, end, ids, results,
-                            [&](size_t q0, size_t q1, const detail::RowRange& range,
-                                const detail::HeapRows& heaps) {
-                              detail::symmetric_scan(*bq_, query_codes_ + q0 * bq_->code_size(),
-                                                     query_factors_ + q0 * bq_->num_factors(),
-                                                     q1 - q0, data, range, heaps);
-                            });
-}
-
-void BinarySymmetricQueries::finish(const RangeResults& results, float* distances,
-                                    idx_t* ids) const {
-  detail::finish_results(results, nq_, k_, false, distances, ids);
+void BinarySymmetricQueries::scan(size_t q0, size_t q1, const detail::BinaryRows& data,
+                                  const detail::RowRange& range,
+                                  const detail::HeapRows& heaps) const {
+  detail::symmetric_scan(*bq_, query_codes_ + q0 * bq_->code_size(),
+                         query_factors_ + q0 * bq_->num_factors(), q1 - q0, data, range, heaps);
 }
 
 }  // namespace qvec

@@ -128,7 +128,7 @@ void HammingQueries::search_range(const uint8_t* codes, size_t begin, size_t end
 }
 
 void HammingQueries::finish(const RangeResults& results, float* distances, idx_t* ids) const {
-  detail::finish_results(results, nq_, k_, false, distances, ids);
+  detail::finish_results(results, nq_, k_, distances, ids);
 }
 
 void HammingQueries::finish(const RangeResults& results, int32_t* distances, idx_t* ids) const {

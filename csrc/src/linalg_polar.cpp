@@ -125,9 +125,9 @@ bool tridiagonal_ql(double* diag, double* off, size_t n, double* zt) {
 }
 
 /// Orthonormalises the rows of ut (size n * n) by Gram-Schmidt in order of decreasing norm,
-/// so the rounding errors end up in the least significant directions. A row that is zero, or mostly in the span of the rows before it (a direction
-/// c does not have: the null space of a rank-deficient c, or rounding), is replaced by a unit
-/// vector e_i orthogonalised likewise.
+/// so the rounding errors end up in the least significant directions. A row that is zero, or
+/// mostly in the span of the rows before it (a direction c does not have: the null space of a
+/// rank-deficient c, or rounding), is replaced by a unit vector e_i orthogonalised likewise.
 void orthonormal_rows(double* ut, size_t n) {
   std::vector<double> norm(n);
   std::vector<size_t> order(n);

@@ -117,10 +117,11 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
   check_k(k);
   detail::check_query_bits(query_bits);
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
+  const detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     const BinaryQueryTables tables = prepare_queries(queries + q0 * dim_, q1 - q0, query_bits);
-    detail::rabitq_scan(*this, tables, 0, q1 - q0, detail::BinaryRows::arrays(*this, codes, factors),
-                        detail::RowRange{b0, b1, nullptr}, detail::HeapRows::of(heaps, k));
+    detail::rabitq_scan(*this, tables, 0, q1 - q0, data, detail::RowRange{b0, b1, nullptr},
+                        detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);
@@ -128,36 +129,11 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
 
 BinaryQueries::BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq,
                              size_t k, size_t query_bits)
-    : RangeSearch(nq, k), bq_(&bq) {
-  check_k(k);
-  tables_ = bq.prepare_queries(queries, nq, query_bits);
-}
+    : BinaryRangeSearch(bq, nq, k), tables_(bq.prepare_queries(queries, nq, query_bits)) {}
 
-void BinaryQueries::init(const RangeResults& results) const {
-  detail::clear_results(results, nq_, k_);
-}
-
-void BinaryQueries::search_range(const uint8_t* rows, size_t begin, size_t end, const idx_t* ids,
-                                 const RangeResults& results) const {
-  search_rows(detail::BinaryRows::packed(*bq_, rows), begin, end, ids, results);
-}
-
-void BinaryQueries::search_range(const uint8_t* codes, const float* factors, size_t begin,
-                                 size_t end, const idx_t* ids, const RangeResults& results) const {
-  search_rows(detail::BinaryRows::arrays(*bq_, codes, factors), begin, end, ids, results);
-}
-
-void BinaryQueries::search_rows(const detail::BinaryRows& data, size_t begin, size_t end,
-                                const idx_t* ids, const RangeResults& results) const {
-  detail::scan_query_blocks(nq_, k_, begin, end, ids, results,
-                            [&](size_t q0, size_t q1, const detail::RowRange& range,
-                                const detail::HeapRows& heaps) {
-                              detail::rabitq_scan(*bq_, tables_, q0, q1, data, range, heaps);
-                            });
-}
-
-void BinaryQueries::finish(const RangeResults& results, float* distances, idx_t* ids) const {
-  detail::finish_results(results, nq_, k_, false, distances, ids);
+void BinaryQueries::scan(size_t q0, size_t q1, const detail::BinaryRows& data,
+                         const detail::RowRange& range, const detail::HeapRows& heaps) const {
+  detail::rabitq_scan(*bq_, tables_, q0, q1, data, range, heaps);
 }
 
 }  // namespace qvec

@@ -207,7 +207,8 @@ TEST(BinaryRanges, AsymmetricAndSymmetric) {
         qvec::BinaryQueries aq(bq, queries.data(), nq, k, 4);
         qvec::BinarySymmetricQueries sq(bq, qcodes.data(), qfactors.data(), nq, k);
         for (int which = 0; which < 2; ++which) {
-          const qvec::RangeSearch& search = which == 0 ? static_cast<const qvec::RangeSearch&>(aq) : sq;
+          const qvec::RangeSearch& search =
+              which == 0 ? static_cast<const qvec::RangeSearch&>(aq) : sq;
           auto arrays = [&](size_t b, size_t e, const idx_t* map, const qvec::RangeResults& s) {
             if (which == 0) aq.search_range(codes.data(), factors.data(), b, e, map, s);
             else sq.search_range(codes.data(), factors.data(), b, e, map, s);

@@ -14,8 +14,10 @@
 
 namespace qvec {
 
-namespace detail {
-struct BinaryRows;  // codes and factors as the scanners read them (binary_scan.h)
+namespace detail {  // the scanners' views (binary_scan.h, search/range.h, search/collector.h)
+struct BinaryRows;
+struct RowRange;
+struct HeapRows;
 }  // namespace detail
 
 /// out[i * nb + j] = number of differing bits between a[i] and b[j].
@@ -204,24 +206,16 @@ class HammingQueries final : public RangeSearch {
   size_t nbytes_;
 };
 
-/// The asymmetric search (BinaryQuantizer::search) range by range. `codes` of search_range are
-/// rows in the layout of BinaryQuantizer::pack_rows (a code and its factors side by side, one
-/// array for a list); the overload taking codes and factors reads the two arrays of encode.
-/// finish() writes smaller-is-better distances, missing results +inf: for Metric::L2 search's
-/// squared distances, for Metric::IP the negated inner products (negate them to get search's
-/// similarities), the same ids as search.
-class BinaryQueries final : public RangeSearch {
+/// What the quantizer's range searches share. `codes` of search_range are rows in the layout
+/// of BinaryQuantizer::pack_rows (a code and its factors side by side, one array for a list);
+/// the overload taking codes and factors reads the two arrays of encode(). finish() writes
+/// smaller-is-better distances, missing results +inf: for Metric::L2 squared distances, for
+/// Metric::IP the negated inner products (negate them to get the similarities search returns).
+class BinaryRangeSearch : public RangeSearch {
  public:
-  /// bq: trained, referenced: it must outlive this object (the queries are turned into tables
-  /// here). queries: size nq * dim. Throws std::invalid_argument unless 1 <= k <= kMaxK and
-  /// 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
-  BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq, size_t k,
-                size_t query_bits);
-
-  const BinaryQueryTables& tables() const { return tables_; }
   size_t keep() const override { return k_; }
   void init(const RangeResults& results) const override;
-  /// rows: row r at rows + r * bq.row_size() (pack_rows layout).
+  /// rows: row r at rows + r * row_size() of the quantizer.
   void search_range(const uint8_t* rows, size_t begin, size_t end, const idx_t* ids,
                     const RangeResults& results) const override;
   /// codes: row r at codes + r * code_size(); factors: row r at factors + r * num_factors().
@@ -229,37 +223,49 @@ class BinaryQueries final : public RangeSearch {
                     const idx_t* ids, const RangeResults& results) const;
   void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
 
+ protected:
+  /// bq: trained, referenced: it must outlive this object. Throws std::invalid_argument
+  /// unless bq is trained and 1 <= k <= kMaxK.
+  BinaryRangeSearch(const BinaryQuantizer& bq, size_t nq, size_t k);
+  /// The block scanner for queries [q0, q1) over `range` of `data` into heaps (row i: query
+  /// q0 + i), on the calling thread.
+  virtual void scan(size_t q0, size_t q1, const detail::BinaryRows& data,
+                    const detail::RowRange& range, const detail::HeapRows& heaps) const = 0;
+
+  const BinaryQuantizer* bq_;
+
  private:
   void search_rows(const detail::BinaryRows& data, size_t begin, size_t end, const idx_t* ids,
                    const RangeResults& results) const;
+};
 
-  const BinaryQuantizer* bq_;
+/// The asymmetric search (BinaryQuantizer::search) range by range: the same ids as search, and
+/// its distances (IP: negated, see BinaryRangeSearch).
+class BinaryQueries final : public BinaryRangeSearch {
+ public:
+  /// queries: size nq * dim, turned into tables here. Throws std::invalid_argument unless
+  /// 1 <= k <= kMaxK and 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
+  BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq, size_t k,
+                size_t query_bits);
+  const BinaryQueryTables& tables() const { return tables_; }
+
+ private:
+  void scan(size_t q0, size_t q1, const detail::BinaryRows& data, const detail::RowRange& range,
+            const detail::HeapRows& heaps) const override;
   BinaryQueryTables tables_;
 };
 
-/// The symmetric search (BinaryQuantizer::search_symmetric) range by range; codes, ranges and
-/// results as BinaryQueries.
-class BinarySymmetricQueries final : public RangeSearch {
+/// The symmetric search (BinaryQuantizer::search_symmetric) range by range.
+class BinarySymmetricQueries final : public BinaryRangeSearch {
  public:
-  /// bq: trained; query_codes: size nq * code_size(); query_factors: size nq * num_factors();
-  /// all referenced: they must outlive this object. Throws std::invalid_argument unless
-  /// 1 <= k <= kMaxK.
+  /// query_codes: size nq * code_size(); query_factors: size nq * num_factors(); referenced:
+  /// they must outlive this object.
   BinarySymmetricQueries(const BinaryQuantizer& bq, const uint8_t* query_codes,
                          const float* query_factors, size_t nq, size_t k);
 
-  size_t keep() const override { return k_; }
-  void init(const RangeResults& results) const override;
-  void search_range(const uint8_t* rows, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const override;
-  void search_range(const uint8_t* codes, const float* factors, size_t begin, size_t end,
-                    const idx_t* ids, const RangeResults& results) const;
-  void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
-
  private:
-  void search_rows(const detail::BinaryRows& data, size_t begin, size_t end, const idx_t* ids,
-                   const RangeResults& results) const;
-
-  const BinaryQuantizer* bq_;
+  void scan(size_t q0, size_t q1, const detail::BinaryRows& data, const detail::RowRange& range,
+            const detail::HeapRows& heaps) const override;
   const uint8_t* query_codes_;
   const float* query_factors_;
 };
