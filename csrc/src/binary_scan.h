@@ -36,9 +36,15 @@ struct BinaryRows {
   static BinaryRows packed(const BinaryQuantizer& bq, const uint8_t* rows) {
     return {rows, bq.row_size(), rows + bq.factor_offset(), bq.row_size()};
   }
-  /// The nf factors of row r into out.
-  void load_factors(size_t r, size_t nf, float* out) const {
-    std::memcpy(out, factors + r * factor_stride, nf * sizeof(float));
+  /// The nf factors of rows [r0, r0 + count) into out, layout (count, nf).
+  void load_factors(size_t r0, size_t count, size_t nf, float* out) const {
+    const size_t bytes = nf * sizeof(float);
+    if (factor_stride == bytes) {  // encode()'s array: one copy
+      std::memcpy(out, factors + r0 * factor_stride, count * bytes);
+      return;
+    }
+    for (size_t i = 0; i < count; ++i)
+      std::memcpy(out + i * nf, factors + (r0 + i) * factor_stride, bytes);
   }
 };
 

@@ -57,7 +57,7 @@ void detail::symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_code
     for (size_t l = 0; l < bits; ++l)
       transpose_tile(data.codes + t0 * data.code_stride + l * nbytes, data.code_stride, nbytes,
                      count, nwords, tile.data() + l * kBinaryTile * nwords);
-    for (size_t i = 0; i < count; ++i) data.load_factors(t0 + i, nf, tf.data() + i * nf);
+    data.load_factors(t0, count, nf, tf.data());
     for (size_t q = 0; q < nq; ++q) {
       const int64_t bound = collector.bound(q);
       if (bound < 0) continue;

@@ -37,12 +37,14 @@ struct BaseTile {
   std::vector<float> factors;
   std::vector<int32_t> ones;  // popcount(b_l), layout (bits, kBinaryTile)
   std::vector<uint64_t> zero_query;
+  std::vector<float> stored;  // the vectors' stored factors, layout (kBinaryTile, 3 + bits)
 
   BaseTile(size_t bits, size_t nwords)
       : codes(bits * kBinaryTile * nwords),
         factors((bits + 3) * kBinaryTile),
         ones(bits * kBinaryTile),
-        zero_query(nwords, 0) {}
+        zero_query(nwords, 0),
+        stored(kBinaryTile * (BinaryQuantizer::kFixedFactors + bits)) {}
 };
 
 /// Tile rows [t0, t0 + count) of data into t.
@@ -63,9 +65,9 @@ void load_base_tile(const detail::HammingKernels& hamming, const detail::BinaryR
   for (size_t l = 0; l < bits; ++l)
     hamming.hamming_tile(t.zero_query.data(), 1, t.codes.data() + l * level_words, nblocks,
                          nwords, t.ones.data() + l * kBinaryTile, kBinaryTile);
-  float f[BinaryQuantizer::kFixedFactors + BinaryQuantizer::kMaxBits];
+  data.load_factors(t0, count, nf, t.stored.data());
   for (size_t i = 0; i < count; ++i) {
-    data.load_factors(t0 + i, nf, f);
+    const float* f = t.stored.data() + i * nf;
     double alpha_sum = 0.0, alpha_pc = 0.0;
     for (size_t l = 0; l < bits; ++l) {
       const float alpha = f[BinaryQuantizer::kFixedFactors + l];
