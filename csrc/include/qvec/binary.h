@@ -22,7 +22,7 @@ struct HeapRows;
 
 /// out[i * nb + j] = number of differing bits between a[i] and b[j].
 /// a: size na * nbytes, layout (na, nbytes); b: size nb * nbytes, layout (nb, nbytes);
-/// out: size na * nb, layout (na, nb).
+/// out: size na * nb, layout (na, nb). Throws std::invalid_argument unless nbytes >= 1.
 void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbytes,
                        int32_t* out);
 
@@ -124,6 +124,7 @@ class BinaryQuantizer {
   const std::vector<float>& rotation() const { return rotation_; }
 
   /// x: size n * dim; codes: size n * code_size(); factors: size n * num_factors(), written.
+  /// encode, decode and the searches throw std::invalid_argument unless trained.
   void encode(const float* x, size_t n, uint8_t* codes, float* factors) const;
 
   /// The row layout of one array holding codes and factors side by side (what
