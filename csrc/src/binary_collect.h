@@ -47,34 +47,37 @@ class RangeCollector {
  public:
   /// rows: the heaps of nq queries (row i: query i of the scan); range.size() < 2^32.
   RangeCollector(size_t nq, const RowRange& range, const HeapRows& rows)
-      : nq_(nq), range_(range), rows_(rows) {
-    if (range_.ascending_ids()) keys_.assign(nq * rows.k, KeyHeap::kEmpty);
+      : nq_(nq), mapped_(!range.ascending_ids()), range_(range), rows_(rows) {
+    if (mapped_) return;
+    keys_.assign(nq * rows.k, KeyHeap::kEmpty);
+    // The caller's heaps do not change until finish(): their bounds are read once, and each
+    // query's bound is kept up to date as its key heap fills.
+    outer_.resize(nq);
+    bound_.resize(nq);
+    for (size_t q = 0; q < nq; ++q) bound_[q] = outer_[q] = heap_bound(q);
   }
 
   /// Largest ordered distance that may still enter query q's top-k; -1 when none can.
-  int64_t bound(size_t q) const {
-    const HeapView heap = rows_.at(q);
-    int64_t b = std::numeric_limits<int64_t>::max();
-    if (heap.ids[0] >= 0) b = Order::encode(heap.dist[0]);  // full: its worst is inclusive
-    if (!keys_.empty() && keys_[q * rows_.k] != KeyHeap::kEmpty)
-      b = std::min<int64_t>(b, static_cast<int64_t>(keys_[q * rows_.k] >> 32) - 1);
-    return b;
-  }
+  int64_t bound(size_t q) const { return mapped_ ? heap_bound(q) : bound_[q]; }
 
   /// A candidate of query q at row `row` of the range with ordered distance d.
   void push(size_t q, uint32_t d, size_t row) {
-    if (keys_.empty()) {
+    if (mapped_) {
       rows_.at(q).push(Order::decode(d), range_.id(row));
       return;
     }
     const uint64_t key = (uint64_t(d) << 32) | (row - range_.begin);
     uint64_t* heap = keys_.data() + q * rows_.k;
-    if (key < heap[0]) KeyHeap{heap, rows_.k}.replace_worst(key);
+    if (key >= heap[0]) return;
+    KeyHeap{heap, rows_.k}.replace_worst(key);
+    // A later row loses a tie with the worst key (ids ascend), so the bound is below it; an
+    // empty key heap's 2^32 - 2 is above every ordered distance a threshold admits.
+    bound_[q] = std::min(outer_[q], static_cast<int64_t>(heap[0] >> 32) - 1);
   }
 
   /// Moves the key heaps into the caller's heaps (nothing to do with a row map).
   void finish() {
-    for (size_t q = 0; q < nq_ && !keys_.empty(); ++q) {
+    for (size_t q = 0; q < nq_ && !mapped_; ++q) {
       HeapView heap = rows_.at(q);
       for (size_t j = 0; j < rows_.k; ++j) {
         const uint64_t key = keys_[q * rows_.k + j];
@@ -86,10 +89,21 @@ class RangeCollector {
   }
 
  private:
+  /// The bound of the caller's heap of query q: its worst distance once full (inclusive, as a
+  /// tie with it may still win by id).
+  int64_t heap_bound(size_t q) const {
+    const HeapView heap = rows_.at(q);
+    return heap.ids[0] >= 0 ? int64_t(Order::encode(heap.dist[0]))
+                            : std::numeric_limits<int64_t>::max();
+  }
+
   size_t nq_;
+  bool mapped_;
   RowRange range_;
   HeapRows rows_;
   std::vector<uint64_t> keys_;  // (nq, k) key heaps; empty with a row map
+  std::vector<int64_t> outer_;  // heap_bound of each query, with the key heaps
+  std::vector<int64_t> bound_;  // bound(q) with the key heaps
 };
 
 /// Throws std::invalid_argument unless begin <= end and end - begin < 2^32 (the key heaps

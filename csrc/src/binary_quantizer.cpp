@@ -114,6 +114,17 @@ void BinaryQuantizer::encode(const float* x, size_t n, uint8_t* codes, float* fa
   });
 }
 
+void BinaryQuantizer::pack_rows(const uint8_t* codes, const float* factors, size_t n,
+                                uint8_t* rows) const {
+  const size_t row = row_size(), off = factor_offset(), nf = num_factors();
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t* dst = rows + i * row;
+    std::memcpy(dst, codes + i * code_size(), code_size());
+    std::memset(dst + code_size(), 0, off - code_size());
+    std::memcpy(dst + off, factors + i * nf, nf * sizeof(float));
+  }
+}
+
 void BinaryQuantizer::decode(const uint8_t* codes, const float* factors, size_t n,
                              float* x) const {
   require_trained();

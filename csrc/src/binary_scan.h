@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
+#include "binary_collect.h"
 #include "parallel.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
@@ -18,24 +20,51 @@ namespace qvec::detail {
 /// Queries per task of the binary searches.
 constexpr size_t kBinaryQueryBlock = 64;
 
+/// Code rows and their factors as the binary scanners read them: the code of row r at
+/// codes + r * code_stride, its num_factors() floats (any alignment) at factors +
+/// r * factor_stride: the two arrays of encode(), or the one array of pack_rows().
+struct BinaryRows {
+  const uint8_t* codes;
+  size_t code_stride;
+  const uint8_t* factors;
+  size_t factor_stride;
+
+  static BinaryRows arrays(const BinaryQuantizer& bq, const uint8_t* codes, const float* factors) {
+    return {codes, bq.code_size(), reinterpret_cast<const uint8_t*>(factors),
+            bq.num_factors() * sizeof(float)};
+  }
+  static BinaryRows packed(const BinaryQuantizer& bq, const uint8_t* rows) {
+    return {rows, bq.row_size(), rows + bq.factor_offset(), bq.row_size()};
+  }
+  /// The nf factors of rows [r0, r0 + count) into out, layout (count, nf).
+  void load_factors(size_t r0, size_t count, size_t nf, float* out) const {
+    const size_t bytes = nf * sizeof(float);
+    if (factor_stride == bytes) {  // encode()'s array: one copy
+      std::memcpy(out, factors + r0 * factor_stride, count * bytes);
+      return;
+    }
+    for (size_t i = 0; i < count; ++i)
+      std::memcpy(out + i * nf, factors + (r0 + i) * factor_stride, bytes);
+  }
+};
+
 /// Hamming scan: nq query codes (size nq * nbytes) against rows of codes (row r at
 /// codes + r * nbytes); rows.at(i) is the heap of query i, distances stored as floats.
 void hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t nbytes,
                   const RowRange& range, const HeapRows& rows);
 
 /// Asymmetric scan of queries [q0, q1) of tables (BinaryQuantizer::prepare_queries of bq)
-/// against rows of codes / factors (row r at codes + r * code_size(), factors +
-/// r * num_factors()); rows.at(i) is the heap of query q0 + i, smaller-is-better distances
-/// (IP similarities negated).
+/// against `data`; rows.at(i) is the heap of query q0 + i, smaller-is-better distances (IP
+/// similarities negated).
 void rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tables, size_t q0,
-                 size_t q1, const uint8_t* codes, const float* factors, const RowRange& range,
-                 const HeapRows& rows);
+                 size_t q1, const BinaryRows& data, const RowRange& range, const HeapRows& rows);
 
-/// Symmetric scan of nq encoded queries (query_codes, query_factors as codes, factors) against
-/// rows of codes / factors; rows.at(i) is the heap of query i, distances as rabitq_scan.
+/// Symmetric scan of nq encoded queries (query_codes: size nq * code_size(), query_factors:
+/// size nq * num_factors()) against `data`; rows.at(i) is the heap of query i, distances as
+/// rabitq_scan.
 void symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_codes,
-                    const float* query_factors, size_t nq, const uint8_t* codes,
-                    const float* factors, const RowRange& range, const HeapRows& rows);
+                    const float* query_factors, size_t nq, const BinaryRows& data,
+                    const RowRange& range, const HeapRows& rows);
 
 /// Throws std::invalid_argument unless 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
 inline void check_query_bits(size_t query_bits) {
@@ -55,25 +84,31 @@ inline void clear_results(const RangeResults& results, size_t nq, size_t k) {
 }
 
 /// The finish() of the binary range searches: each heap sorted best first into distances,
-/// ids (size nq * k); negated back into similarities when `negate`.
-inline void finish_results(const RangeResults& results, size_t nq, size_t k, bool negate,
+/// ids (size nq * k).
+inline void finish_results(const RangeResults& results, size_t nq, size_t k,
                            float* distances, idx_t* ids) {
   parallel_for(nq, [&](size_t q) {
     HeapView heap = heap_rows(results, k).at(q);
     heap.sort();
     for (size_t j = 0; j < k; ++j) {
-      distances[q * k + j] = negate ? -heap.dist[j] : heap.dist[j];
+      distances[q * k + j] = heap.dist[j];
       ids[q * k + j] = heap.ids[j];
     }
   });
 }
 
-/// Runs block(q0, q1) over blocks of kBinaryQueryBlock of nq queries, in parallel.
-template <class Block>
-void for_query_blocks(size_t nq, Block&& block) {
+/// The search_range() of the binary range searches: checks the range, then runs
+/// scan(q0, q1, range, heaps) over blocks of kBinaryQueryBlock of the nq queries in parallel,
+/// heaps.at(i) being query q0 + i's results.
+template <class Scan>
+void scan_query_blocks(size_t nq, size_t k, size_t begin, size_t end, const idx_t* ids,
+                       const RangeResults& results, Scan&& scan) {
+  check_binary_range(begin, end);
+  if (begin == end) return;
+  const RowRange range{begin, end, ids};
   parallel_for((nq + kBinaryQueryBlock - 1) / kBinaryQueryBlock, [&](size_t b) {
-    const size_t q0 = b * kBinaryQueryBlock;
-    block(q0, std::min(nq, q0 + kBinaryQueryBlock));
+    const size_t q0 = b * kBinaryQueryBlock, q1 = std::min(nq, q0 + kBinaryQueryBlock);
+    scan(q0, q1, range, HeapRows{results.distances + q0 * k, results.ids + q0 * k, nullptr, k});
   });
 }
 

@@ -21,15 +21,16 @@ namespace {
 using detail::kBinaryTile;
 
 /// dot[i] += sum_m beta_m alpha_l(i) (dim - 2 ham[m][i]) for level l of the tile's vectors:
-/// ham: layout (bits, kBinaryTile); qf: the query's factors; factors: the tile's first row.
-void add_level_products(const int32_t* ham, const float* qf, const float* factors, size_t count,
+/// ham: layout (bits, kBinaryTile); qf: the query's factors; tf: the tile's factors, layout
+/// (count, 3 + bits).
+void add_level_products(const int32_t* ham, const float* qf, const float* tf, size_t count,
                         size_t bits, size_t l, float fdim, float* dot) {
   const size_t nf = BinaryQuantizer::kFixedFactors + bits;
   for (size_t m = 0; m < bits; ++m) {
     const float qa = qf[BinaryQuantizer::kFixedFactors + m];
     const int32_t* h = ham + m * kBinaryTile;
     for (size_t i = 0; i < count; ++i)
-      dot[i] += factors[i * nf + BinaryQuantizer::kFixedFactors + l] * qa *
+      dot[i] += tf[i * nf + BinaryQuantizer::kFixedFactors + l] * qa *
                 (fdim - 2.0f * static_cast<float>(h[i]));
   }
 }
@@ -37,8 +38,8 @@ void add_level_products(const int32_t* ham, const float* qf, const float* factor
 }  // namespace
 
 void detail::symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_codes,
-                            const float* query_factors, size_t nq, const uint8_t* codes,
-                            const float* factors, const RowRange& range, const HeapRows& rows) {
+                            const float* query_factors, size_t nq, const BinaryRows& data,
+                            const RowRange& range, const HeapRows& rows) {
   const HammingKernels& hamming = hamming_kernels();
   const FilterKernels& filter = filter_kernels();
   const bool l2 = bq.metric() == Metric::L2;
@@ -49,15 +50,16 @@ void detail::symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_code
   const float fdim = static_cast<float>(bq.dim());
   std::vector<uint64_t> tile(bits * kBinaryTile * nwords), qwords(bits * nwords);
   std::vector<int32_t> ham(bits * kBinaryTile);
-  std::vector<float> dot(kBinaryTile), dist(kBinaryTile);
+  std::vector<float> tf(kBinaryTile * nf), dot(kBinaryTile), dist(kBinaryTile);
   std::vector<uint32_t> hits(kBinaryTile);
   RangeCollector<FloatOrder> collector(nq, range, rows);
   for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
     detail::check_stop();
     const size_t count = std::min(kBinaryTile, range.end - t0), nblocks = blocks_of(count);
     for (size_t l = 0; l < bits; ++l)
-      transpose_tile(codes + t0 * code_size + l * nbytes, code_size, nbytes, count, nwords,
-                     tile.data() + l * kBinaryTile * nwords);
+      transpose_tile(data.codes + t0 * data.code_stride + l * nbytes, data.code_stride, nbytes,
+                     count, nwords, tile.data() + l * kBinaryTile * nwords);
+    data.load_factors(t0, count, nf, tf.data());
     for (size_t q = 0; q < nq; ++q) {
       const int64_t bound = collector.bound(q);
       if (bound < 0) continue;
@@ -70,10 +72,10 @@ void detail::symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_code
         // ham[m * kBinaryTile + i] = hamming(query level m, vector i level l)
         hamming.hamming_tile(qwords.data(), bits, tile.data() + l * kBinaryTile * nwords,
                              nblocks, nwords, ham.data(), kBinaryTile);
-        add_level_products(ham.data(), qf, factors + t0 * nf, count, bits, l, fdim, dot.data());
+        add_level_products(ham.data(), qf, tf.data(), count, bits, l, fdim, dot.data());
       }
       for (size_t i = 0; i < count; ++i) {
-        const float* f = factors + (t0 + i) * nf;
+        const float* f = tf.data() + i * nf;
         dist[i] = l2 ? f[0] + qf[0] - 2.0f * dot[i]
                      : -(dot[i] + f[1] + qf[1] + static_cast<float>(mean_norm2));
       }
@@ -92,9 +94,10 @@ void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* 
   require_trained();
   check_k(k);
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
+  const detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     detail::symmetric_scan(*this, query_codes + q0 * code_size(),
-                           query_factors + q0 * num_factors(), q1 - q0, codes, factors,
+                           query_factors + q0 * num_factors(), q1 - q0, data,
                            detail::RowRange{b0, b1, nullptr}, detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);
@@ -104,31 +107,13 @@ void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* 
 BinarySymmetricQueries::BinarySymmetricQueries(const BinaryQuantizer& bq,
                                                const uint8_t* query_codes,
                                                const float* query_factors, size_t nq, size_t k)
-    : bq_(&bq), query_codes_(query_codes), query_factors_(query_factors), nq_(nq), k_(k) {
-  bq.require_trained();
-  check_k(k);
-}
+    : BinaryRangeSearch(bq, nq, k), query_codes_(query_codes), query_factors_(query_factors) {}
 
-void BinarySymmetricQueries::init(const RangeResults& results) const {
-  detail::clear_results(results, nq_, k_);
-}
-
-void BinarySymmetricQueries::search_range(const uint8_t* codes, const float* factors,
-                                          size_t begin, size_t end, const idx_t* ids,
-                                          const RangeResults& results) const {
-  detail::check_binary_range(begin, end);
-  if (begin == end) return;
-  detail::for_query_blocks(nq_, [&](size_t q0, size_t q1) {
-    const detail::HeapRows rows{results.distances + q0 * k_, results.ids + q0 * k_, nullptr, k_};
-    detail::symmetric_scan(*bq_, query_codes_ + q0 * bq_->code_size(),
-                           query_factors_ + q0 * bq_->num_factors(), q1 - q0, codes, factors,
-                           detail::RowRange{begin, end, ids}, rows);
-  });
-}
-
-void BinarySymmetricQueries::finish(const RangeResults& results, float* distances,
-                                    idx_t* ids) const {
-  detail::finish_results(results, nq_, k_, bq_->metric() == Metric::IP, distances, ids);
+void BinarySymmetricQueries::scan(size_t q0, size_t q1, const detail::BinaryRows& data,
+                                  const detail::RowRange& range,
+                                  const detail::HeapRows& heaps) const {
+  detail::symmetric_scan(*bq_, query_codes_ + q0 * bq_->code_size(),
+                         query_factors_ + q0 * bq_->num_factors(), q1 - q0, data, range, heaps);
 }
 
 }  // namespace qvec

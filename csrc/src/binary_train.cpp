@@ -25,7 +25,7 @@ constexpr uint64_t kSampleSalt = 0xA0761D6478BD642FULL;  // the sample's stream,
 std::vector<double> column_mean(const float* x, size_t n, size_t d) {
   const size_t chunks = (n + kMeanChunk - 1) / kMeanChunk;
   std::vector<double> partial(chunks * d, 0.0), mean(d, 0.0);
-  detail::parallel_for(chunks, [&](size_t c) {
+  detail::parallel_rows(chunks, kMeanChunk * d, [&](size_t c) {
     double* sum = partial.data() + c * d;
     for (size_t i = c * kMeanChunk; i < std::min(n, (c + 1) * kMeanChunk); ++i)
       for (size_t j = 0; j < d; ++j) sum[j] += x[i * d + j];
@@ -90,7 +90,9 @@ void update_vtb(const float* v, const float* y, size_t m, size_t d, std::vector<
         changed[j / kColumns].push_back(s * d + j);
       }
     }
-  detail::parallel_for(nblocks, [&](size_t block) {
+  size_t nchanged = 0;
+  for (const auto& c : changed) nchanged += c.size();
+  detail::parallel_rows(nblocks, nchanged * d / nblocks, [&](size_t block) {
     for (size_t at : changed[block]) {
       const float* vs = v + (at / d) * d;
       double* row = ct.data() + (at % d) * d;
@@ -138,9 +140,10 @@ void BinaryQuantizer::train(const float* x, size_t n, const BinaryTrainOptions& 
   if (rotate) rotation = random_rotation(dim_, options.seed);
   if (options.rotation == BinaryRotation::Itq && options.itq_iters > 0) {
     const size_t m = options.max_train == 0 ? n : std::min(n, options.max_train);
-    const std::vector<size_t> rows = m < n ? sample_rows(n, m, options.seed) : std::vector<size_t>();
+    const std::vector<size_t> rows =
+        m < n ? sample_rows(n, m, options.seed) : std::vector<size_t>();
     std::vector<float> v(m * dim_);
-    detail::parallel_for((m + kMeanChunk - 1) / kMeanChunk, [&](size_t c) {
+    detail::parallel_rows((m + kMeanChunk - 1) / kMeanChunk, kMeanChunk * dim_, [&](size_t c) {
       for (size_t i = c * kMeanChunk; i < std::min(m, (c + 1) * kMeanChunk); ++i) {
         const float* row = x + (rows.empty() ? i : rows[i]) * dim_;
         for (size_t j = 0; j < dim_; ++j)
@@ -158,7 +161,8 @@ BinaryRotation parse_binary_rotation(const char* name) {
   if (s == "none") return BinaryRotation::None;
   if (s == "random") return BinaryRotation::Random;
   if (s == "itq") return BinaryRotation::Itq;
-  throw std::invalid_argument("rotation must be \"none\", \"random\" or \"itq\"; got \"" + s + "\"");
+  throw std::invalid_argument("rotation must be \"none\", \"random\" or \"itq\"; got \"" + s +
+                              "\"");
 }
 
 const char* binary_rotation_name(BinaryRotation rotation) {

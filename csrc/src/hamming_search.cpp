@@ -32,7 +32,8 @@ void check_nbytes(size_t nbytes) {
 /// Float heap distances back to Hamming distances, INT32_MAX for missing results.
 void to_hamming(const float* fdist, const idx_t* ids, size_t n, int32_t* distances) {
   for (size_t i = 0; i < n; ++i)
-    distances[i] = ids[i] < 0 ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>(fdist[i]);
+    distances[i] =
+        ids[i] < 0 ? std::numeric_limits<int32_t>::max() : static_cast<int32_t>(fdist[i]);
 }
 
 }  // namespace
@@ -109,7 +110,7 @@ void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, siz
 }
 
 HammingQueries::HammingQueries(const uint8_t* queries, size_t nq, size_t nbytes, size_t k)
-    : queries_(queries), nq_(nq), nbytes_(nbytes), k_(k) {
+    : RangeSearch(nq, k), queries_(queries), nbytes_(nbytes) {
   check_k(k);
   check_nbytes(nbytes);
 }
@@ -120,18 +121,21 @@ void HammingQueries::init(const RangeResults& results) const {
 
 void HammingQueries::search_range(const uint8_t* codes, size_t begin, size_t end,
                                   const idx_t* ids, const RangeResults& results) const {
-  detail::check_binary_range(begin, end);
-  if (begin == end) return;
-  detail::for_query_blocks(nq_, [&](size_t q0, size_t q1) {
-    const detail::HeapRows rows{results.distances + q0 * k_, results.ids + q0 * k_, nullptr, k_};
-    detail::hamming_scan(queries_ + q0 * nbytes_, q1 - q0, codes, nbytes_,
-                         detail::RowRange{begin, end, ids}, rows);
-  });
+  detail::scan_query_blocks(nq_, k_, begin, end, ids, results,
+                            [&](size_t q0, size_t q1, const detail::RowRange& range,
+                                const detail::HeapRows& heaps) {
+                              detail::hamming_scan(queries_ + q0 * nbytes_, q1 - q0, codes,
+                                                   nbytes_, range, heaps);
+                            });
+}
+
+void HammingQueries::finish(const RangeResults& results, float* distances, idx_t* ids) const {
+  detail::finish_results(results, nq_, k_, distances, ids);
 }
 
 void HammingQueries::finish(const RangeResults& results, int32_t* distances, idx_t* ids) const {
   std::vector<float> fdist(nq_ * k_);
-  detail::finish_results(results, nq_, k_, false, fdist.data(), ids);
+  finish(results, fdist.data(), ids);
   to_hamming(fdist.data(), ids, nq_ * k_, distances);
 }
 

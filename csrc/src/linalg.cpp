@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
-#include "parallel.h"
 
 namespace qvec::detail {
 
@@ -35,7 +34,8 @@ void matmul_packed(const float* a, size_t n, size_t d, const float* packed, size
 
 void matmul_packed_parallel(const float* a, size_t n, size_t d, const float* packed,
                             size_t ncols, float* out) {
-  parallel_for((n + kRowBlock - 1) / kRowBlock, [&](size_t block) {
+  const size_t blocks = (n + kRowBlock - 1) / kRowBlock;
+  parallel_rows(blocks, kRowBlock * d * ncols, [&](size_t block) {
     const size_t r0 = block * kRowBlock, rows = std::min(kRowBlock, n - r0);
     matmul_packed(a + r0 * d, rows, d, packed, ncols, out + r0 * ncols);
   });

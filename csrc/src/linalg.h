@@ -21,11 +21,19 @@ inline double dot(const double* a, const double* b, size_t n) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/// row(i) for every i < n, on all threads: for products whose rows are independent, so the
-/// result is the same for any thread count.
+/// Below this many multiply-adds a product runs on the calling thread: starting the threads
+/// would cost more than it saves.
+constexpr size_t kParallelWork = size_t(1) << 22;
+
+/// row(i) for every i < n, on all threads when n * row_work >= kParallelWork: for products
+/// whose rows are independent, so the result is the same for any thread count.
 template <class Row>
-void parallel_rows(size_t n, Row&& row) {
+void parallel_rows(size_t n, size_t row_work, Row&& row) {
   constexpr size_t kRows = 16;
+  if (n * row_work < kParallelWork) {
+    for (size_t i = 0; i < n; ++i) row(i);
+    return;
+  }
   parallel_for((n + kRows - 1) / kRows, [&](size_t block) {
     for (size_t i = block * kRows; i < n && i < (block + 1) * kRows; ++i) row(i);
   });
@@ -36,8 +44,8 @@ void parallel_rows(size_t n, Row&& row) {
 void matmul_packed(const float* a, size_t n, size_t d, const float* packed, size_t ncols,
                    float* out);
 
-/// As matmul_packed, split over row blocks on all threads; the same result for any thread
-/// count (each output is one kernel's sum whatever the split).
+/// As matmul_packed, split over row blocks on all threads (when the product is large enough);
+/// the same result for any thread count (each output is one kernel's sum whatever the split).
 void matmul_packed_parallel(const float* a, size_t n, size_t d, const float* packed,
                             size_t ncols, float* out);
 

@@ -124,11 +124,10 @@ bool tridiagonal_ql(double* diag, double* off, size_t n, double* zt) {
   return true;
 }
 
-/// Orthonormalises the rows of ut (size n * n) by Gram-Schmidt (two passes, for accuracy) in
-/// order of decreasing norm, so the rounding errors end up in the least significant
-/// directions. A row that is zero, or mostly in the span of the rows before it (a direction
-/// c does not have: the null space of a rank-deficient c, or rounding), is replaced by a unit
-/// vector e_i orthogonalised likewise.
+/// Orthonormalises the rows of ut (size n * n) by Gram-Schmidt in order of decreasing norm,
+/// so the rounding errors end up in the least significant directions. A row that is zero, or
+/// mostly in the span of the rows before it (a direction c does not have: the null space of a
+/// rank-deficient c, or rounding), is replaced by a unit vector e_i orthogonalised likewise.
 void orthonormal_rows(double* ut, size_t n) {
   std::vector<double> norm(n);
   std::vector<size_t> order(n);
@@ -136,15 +135,24 @@ void orthonormal_rows(double* ut, size_t n) {
     norm[j] = std::sqrt(dot(ut + j * n, ut + j * n, n));
     order[j] = j;
   }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return norm[a] > norm[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return norm[a] > norm[b]; });
   std::vector<size_t> done, missing;
-  auto orthogonalise = [&](double* v) {  // against the accepted rows; returns the new norm
-    for (int pass = 0; pass < 2; ++pass)
+  // Modified Gram-Schmidt against the accepted rows, returning the new norm; a second pass
+  // only when the first cancelled much of the row ("twice is enough", Kahan-Parlett), which
+  // for the rows of a nearly orthogonal U is rare.
+  auto orthogonalise = [&](double* v) {
+    double before = std::sqrt(dot(v, v, n));
+    for (int pass = 0; pass < 2; ++pass) {
       for (size_t r : done) {
         const double proj = dot(v, ut + r * n, n);
         for (size_t i = 0; i < n; ++i) v[i] -= proj * ut[r * n + i];
       }
-    return std::sqrt(dot(v, v, n));
+      const double after = std::sqrt(dot(v, v, n));
+      if (after > 0.7071 * before) return after;
+      before = after;
+    }
+    return before;
   };
   for (size_t j : order) {
     double* v = ut + j * n;
@@ -209,7 +217,7 @@ void jacobi_svd(double* gt, double* wt, size_t n) {
 
 /// ut, wt (size n * n, rows u_j, w_j) -> p = sum_j u_j w_j^T.
 void outer_sum(const double* ut, const double* wt, size_t n, double* p) {
-  parallel_rows(n, [&](size_t i) {
+  parallel_rows(n, n * n, [&](size_t i) {
     double* row = p + i * n;
     std::fill(row, row + n, 0.0);
     for (size_t j = 0; j < n; ++j) {
@@ -231,13 +239,13 @@ void polar_factor(const double* c, size_t n, double* p) {
   std::vector<double> ct(n * n), s(n * n), lambda(n), wt(n * n), ut(n * n);
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < n; ++j) ct[j * n + i] = c[i * n + j];
-  parallel_rows(n, [&](size_t i) {  // s = c^T c
+  parallel_rows(n, n * n, [&](size_t i) {  // s = c^T c
     for (size_t j = 0; j <= i; ++j) s[i * n + j] = dot(ct.data() + i * n, ct.data() + j * n, n);
   });
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < i; ++j) s[j * n + i] = s[i * n + j];
   if (symmetric_eigen(s.data(), n, lambda.data(), wt.data())) {
-    parallel_rows(n, [&](size_t j) {  // u_j = c w_j (normalised by orthonormal_rows)
+    parallel_rows(n, n * n, [&](size_t j) {  // u_j = c w_j (normalised by orthonormal_rows)
       for (size_t i = 0; i < n; ++i) ut[j * n + i] = dot(c + i * n, wt.data() + j * n, n);
     });
     orthonormal_rows(ut.data(), n);

@@ -38,33 +38,37 @@ struct BaseTile {
   std::vector<float> factors;
   std::vector<int32_t> ones;  // popcount(b_l), layout (bits, kBinaryTile)
   std::vector<uint64_t> zero_query;
+  std::vector<float> stored;  // the vectors' stored factors, layout (kBinaryTile, 3 + bits)
 
   BaseTile(size_t bits, size_t nwords)
       : codes(bits * kBinaryTile * nwords),
         factors((bits + 3) * kBinaryTile),
         ones(bits * kBinaryTile),
-        zero_query(nwords, 0) {}
+        zero_query(nwords, 0),
+        stored(kBinaryTile * (BinaryQuantizer::kFixedFactors + bits)) {}
 };
 
-void load_base_tile(const detail::HammingKernels& hamming, const uint8_t* codes, const float* factors,
-                    size_t count, size_t bits, size_t nbytes, bool l2, BaseTile& t) {
-  const size_t nwords = detail::words_of(nbytes), code_size = bits * nbytes;
+/// Tile rows [t0, t0 + count) of data into t.
+void load_base_tile(const detail::HammingKernels& hamming, const detail::BinaryRows& data,
+                    size_t t0, size_t count, size_t bits, size_t nbytes, bool l2, BaseTile& t) {
+  const size_t nwords = detail::words_of(nbytes);
   const size_t nf = BinaryQuantizer::kFixedFactors + bits;
   const size_t nblocks = detail::blocks_of(count), width = nblocks * kBinaryBlock;
   const size_t level_words = nblocks * nwords * kBinaryBlock;
   for (size_t l = 0; l < bits; ++l)
-    detail::transpose_tile(codes + l * nbytes, code_size, nbytes, count, nwords,
-                           t.codes.data() + l * level_words);
+    detail::transpose_tile(data.codes + t0 * data.code_stride + l * nbytes, data.code_stride,
+                           nbytes, count, nwords, t.codes.data() + l * level_words);
   std::fill(t.factors.begin(), t.factors.end(), 0.0f);
   float* beta = t.factors.data() + bits * width;
   float* g = beta + width;
   float* h = g + width;
   // popcount(b_l) of every vector: the Hamming distance of each level to a zero query.
   for (size_t l = 0; l < bits; ++l)
-    hamming.hamming_tile(t.zero_query.data(), 1, t.codes.data() + l * level_words, nblocks, nwords,
-                      t.ones.data() + l * kBinaryTile, kBinaryTile);
+    hamming.hamming_tile(t.zero_query.data(), 1, t.codes.data() + l * level_words, nblocks,
+                         nwords, t.ones.data() + l * kBinaryTile, kBinaryTile);
+  data.load_factors(t0, count, nf, t.stored.data());
   for (size_t i = 0; i < count; ++i) {
-    const float* f = factors + i * nf;
+    const float* f = t.stored.data() + i * nf;
     double alpha_sum = 0.0, alpha_pc = 0.0;
     for (size_t l = 0; l < bits; ++l) {
       const float alpha = f[BinaryQuantizer::kFixedFactors + l];
@@ -81,8 +85,8 @@ void load_base_tile(const detail::HammingKernels& hamming, const uint8_t* codes,
 }  // namespace
 
 void detail::rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tables, size_t q0,
-                         size_t q1, const uint8_t* codes, const float* factors,
-                         const RowRange& range, const HeapRows& rows) {
+                         size_t q1, const BinaryRows& data, const RowRange& range,
+                         const HeapRows& rows) {
   const HammingKernels& hamming = hamming_kernels();
   const RabitqKernels& rabitq = rabitq_kernels();
   const size_t bits = bq.bits(), nbytes = bq.level_bytes(), nwords = tables.nwords;
@@ -94,8 +98,7 @@ void detail::rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tab
   for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
     detail::check_stop();
     const size_t count = std::min(kBinaryTile, range.end - t0);
-    load_base_tile(hamming, codes + t0 * bq.code_size(), factors + t0 * bq.num_factors(), count,
-                   bits, nbytes, bq.metric() == Metric::L2, tile);
+    load_base_tile(hamming, data, t0, count, bits, nbytes, bq.metric() == Metric::L2, tile);
     for (size_t q = q0; q < q1; ++q) {
       const int64_t bound = collector.bound(q - q0);
       if (bound < 0) continue;
@@ -118,10 +121,11 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
   check_k(k);
   detail::check_query_bits(query_bits);
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
+  const detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     const BinaryQueryTables tables = prepare_queries(queries + q0 * dim_, q1 - q0, query_bits);
-    detail::rabitq_scan(*this, tables, 0, q1 - q0, codes, factors,
-                        detail::RowRange{b0, b1, nullptr}, detail::HeapRows::of(heaps, k));
+    detail::rabitq_scan(*this, tables, 0, q1 - q0, data, detail::RowRange{b0, b1, nullptr},
+                        detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);
@@ -129,28 +133,11 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
 
 BinaryQueries::BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq,
                              size_t k, size_t query_bits)
-    : bq_(&bq), k_(k) {
-  check_k(k);
-  tables_ = bq.prepare_queries(queries, nq, query_bits);
-}
+    : BinaryRangeSearch(bq, nq, k), tables_(bq.prepare_queries(queries, nq, query_bits)) {}
 
-void BinaryQueries::init(const RangeResults& results) const {
-  detail::clear_results(results, tables_.nq, k_);
-}
-
-void BinaryQueries::search_range(const uint8_t* codes, const float* factors, size_t begin,
-                                 size_t end, const idx_t* ids, const RangeResults& results) const {
-  detail::check_binary_range(begin, end);
-  if (begin == end) return;
-  detail::for_query_blocks(tables_.nq, [&](size_t q0, size_t q1) {
-    const detail::HeapRows rows{results.distances + q0 * k_, results.ids + q0 * k_, nullptr, k_};
-    detail::rabitq_scan(*bq_, tables_, q0, q1, codes, factors, detail::RowRange{begin, end, ids},
-                        rows);
-  });
-}
-
-void BinaryQueries::finish(const RangeResults& results, float* distances, idx_t* ids) const {
-  detail::finish_results(results, tables_.nq, k_, bq_->metric() == Metric::IP, distances, ids);
+void BinaryQueries::scan(size_t q0, size_t q1, const detail::BinaryRows& data,
+                         const detail::RowRange& range, const detail::HeapRows& heaps) const {
+  detail::rabitq_scan(*bq_, tables_, q0, q1, data, range, heaps);
 }
 
 }  // namespace qvec

@@ -14,12 +14,14 @@
 #include <numeric>
 #include <random>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "qvec/binary.h"
 #include "qvec/threads.h"
 #include "qvec/topk.h"
+#include "shuffled_ranges.h"
 
 namespace {
 
@@ -42,19 +44,6 @@ std::vector<float> repeated_vectors(size_t n, size_t dim, size_t distinct, uint6
     std::copy_n(pool.data() + r * dim, dim, x.data() + i * dim);
   }
   return x;
-}
-
-/// Cuts [0, n) at random points (empty and unaligned ranges included), shuffled.
-std::vector<std::pair<size_t, size_t>> shuffled_ranges(size_t n, size_t cuts, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<size_t> at = {0, n};
-  for (size_t c = 0; c < cuts; ++c) at.push_back(rng() % (n + 1));
-  at.push_back(at[2]);  // an empty range
-  std::sort(at.begin(), at.end());
-  std::vector<std::pair<size_t, size_t>> ranges;
-  for (size_t i = 0; i + 1 < at.size(); ++i) ranges.push_back({at[i], at[i + 1]});
-  std::shuffle(ranges.begin(), ranges.end(), rng);
-  return ranges;
 }
 
 std::vector<idx_t> shuffled_ids(size_t n, uint64_t seed) {
@@ -86,18 +75,29 @@ Result<D> best_k(size_t nq, size_t n, size_t k, const std::vector<idx_t>& ids, K
   return out;
 }
 
-/// The range API over `ranges`, row r reported as ids[r] when with_map.
-template <class D, class Queries, class Scan>
-Result<D> range_search(const Queries& queries, const std::vector<std::pair<size_t, size_t>>& ranges,
+/// The range API over `ranges`, row r reported as ids[r] when with_map; scan(b, e, map, state)
+/// runs one search_range (null: the RangeSearch interface's, on `codes`).
+template <class D, class Scan>
+Result<D> range_search(const qvec::RangeSearch& queries, const uint8_t* codes,
+                       const std::vector<std::pair<size_t, size_t>>& ranges,
                        const std::vector<idx_t>& ids, bool with_map, Scan scan) {
   const size_t nq = queries.nq(), keep = queries.keep(), k = queries.k();
   std::vector<float> dist(nq * keep);
   std::vector<idx_t> state_ids(nq * keep);
   const qvec::RangeResults state{dist.data(), state_ids.data()};
   queries.init(state);
-  for (const auto& [b, e] : ranges) scan(b, e, with_map ? ids.data() + b : nullptr, state);
+  for (const auto& [b, e] : ranges) {
+    const idx_t* map = with_map ? ids.data() + b : nullptr;
+    if (codes)
+      queries.search_range(codes, b, e, map, state);
+    else
+      scan(b, e, map, state);
+  }
   Result<D> out{std::vector<D>(nq * k), std::vector<idx_t>(nq * k)};
-  queries.finish(state, out.dist.data(), out.ids.data());
+  if constexpr (std::is_same_v<D, float>)
+    queries.finish(state, out.dist.data(), out.ids.data());
+  else
+    scan(0, 0, nullptr, state, out.dist.data(), out.ids.data());
   return out;
 }
 
@@ -105,6 +105,13 @@ template <class D>
 void expect_same(const Result<D>& a, const Result<D>& b) {
   ASSERT_EQ(a.ids, b.ids);
   ASSERT_EQ(a.dist, b.dist);
+}
+
+Result<float> as_float(const Result<int32_t>& r) {
+  Result<float> out{std::vector<float>(r.dist.size()), r.ids};
+  for (size_t i = 0; i < r.dist.size(); ++i)
+    out.dist[i] = r.ids[i] < 0 ? std::numeric_limits<float>::infinity() : float(r.dist[i]);
+  return out;
 }
 
 TEST(BinaryRanges, Hamming) {
@@ -128,17 +135,22 @@ TEST(BinaryRanges, Hamming) {
     std::iota(rows.begin(), rows.end(), idx_t(0));
     for (size_t k : {1, 10, 2000}) {
       qvec::HammingQueries hq(queries.data(), nq, nbytes, k);
-      auto scan = [&](size_t b, size_t e, const idx_t* map, const qvec::RangeResults& s) {
-        hq.search_range(codes.data(), b, e, map, s);
+      auto as_int = [&](size_t b, size_t e, const idx_t* map, const qvec::RangeResults& s,
+                        int32_t* d = nullptr, idx_t* i = nullptr) {
+        if (d) hq.finish(s, d, i);
+        else hq.search_range(codes.data(), b, e, map, s);
       };
       Result<int32_t> full{std::vector<int32_t>(nq * k), std::vector<idx_t>(nq * k)};
       qvec::hamming_search(queries.data(), nq, codes.data(), n, nbytes, k, full.dist.data(),
                            full.ids.data());
       const int32_t pad = std::numeric_limits<int32_t>::max();
       expect_same(best_k<int32_t>(nq, n, k, rows, ham, ham, pad), full);
-      expect_same(range_search<int32_t>(hq, ranges, ids, false, scan), full);
-      expect_same(range_search<int32_t>(hq, ranges, ids, true, scan),
+      expect_same(range_search<int32_t>(hq, nullptr, ranges, ids, false, as_int), full);
+      expect_same(range_search<int32_t>(hq, nullptr, ranges, ids, true, as_int),
                   best_k<int32_t>(nq, n, k, ids, ham, ham, pad));
+      auto none = [](size_t, size_t, const idx_t*, const qvec::RangeResults&) {};
+      expect_same(range_search<float>(hq, codes.data(), ranges, ids, false, none),
+                  as_float(full));
     }
   }
 }
@@ -150,8 +162,16 @@ std::vector<float> scores_of_rows(size_t nq, size_t n, Search search) {
   std::vector<idx_t> ids(nq * n);
   search(n, dist.data(), ids.data());
   for (size_t q = 0; q < nq; ++q)
-    for (size_t j = 0; j < n; ++j) scores[q * n + static_cast<size_t>(ids[q * n + j])] = dist[q * n + j];
+    for (size_t j = 0; j < n; ++j)
+      scores[q * n + static_cast<size_t>(ids[q * n + j])] = dist[q * n + j];
   return scores;
+}
+
+/// The batched search's results as a range search's finish() reports them: IP negated.
+Result<float> as_distances(Result<float> r, bool ip) {
+  if (ip)
+    for (float& d : r.dist) d = -d;
+  return r;
 }
 
 TEST(BinaryRanges, AsymmetricAndSymmetric) {
@@ -171,9 +191,9 @@ TEST(BinaryRanges, AsymmetricAndSymmetric) {
       std::vector<float> factors(n * bq.num_factors()), qfactors(nq * bq.num_factors());
       bq.encode(base.data(), n, codes.data(), factors.data());
       bq.encode(queries.data(), nq, qcodes.data(), qfactors.data());
+      std::vector<uint8_t> packed(n * bq.row_size());
+      bq.pack_rows(codes.data(), factors.data(), n, packed.data());
       const bool ip = metric == qvec::Metric::IP;
-      const float pad = ip ? -std::numeric_limits<float>::infinity()
-                           : std::numeric_limits<float>::infinity();
       auto asym = [&](size_t kk, float* d, idx_t* i) {
         bq.search(queries.data(), nq, codes.data(), factors.data(), n, kk, 4, d, i);
       };
@@ -186,28 +206,32 @@ TEST(BinaryRanges, AsymmetricAndSymmetric) {
       for (size_t k : {1, 10, 1500}) {
         qvec::BinaryQueries aq(bq, queries.data(), nq, k, 4);
         qvec::BinarySymmetricQueries sq(bq, qcodes.data(), qfactors.data(), nq, k);
-        auto ascan = [&](size_t b, size_t e, const idx_t* map, const qvec::RangeResults& s) {
-          aq.search_range(codes.data(), factors.data(), b, e, map, s);
-        };
-        auto sscan = [&](size_t b, size_t e, const idx_t* map, const qvec::RangeResults& s) {
-          sq.search_range(codes.data(), factors.data(), b, e, map, s);
-        };
         for (int which = 0; which < 2; ++which) {
+          const qvec::RangeSearch& search =
+              which == 0 ? static_cast<const qvec::RangeSearch&>(aq) : sq;
+          auto arrays = [&](size_t b, size_t e, const idx_t* map, const qvec::RangeResults& s) {
+            if (which == 0) aq.search_range(codes.data(), factors.data(), b, e, map, s);
+            else sq.search_range(codes.data(), factors.data(), b, e, map, s);
+          };
           const std::vector<float>& scores = all_scores[which];
-          auto key = [&](size_t q, size_t i) { return ip ? -scores[q * n + i] : scores[q * n + i]; };
-          auto value = [&](size_t q, size_t i) { return scores[q * n + i]; };
+          auto key = [&](size_t q, size_t i) {
+            return ip ? -scores[q * n + i] : scores[q * n + i];
+          };
           Result<float> full{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
           if (which == 0)
             asym(k, full.dist.data(), full.ids.data());
           else
             sym(k, full.dist.data(), full.ids.data());
-          expect_same(best_k<float>(nq, n, k, rows, key, value, pad), full);
-          const auto got = which == 0 ? range_search<float>(aq, ranges, ids, false, ascan)
-                                      : range_search<float>(sq, ranges, ids, false, sscan);
-          expect_same(got, full);
-          const auto mapped = which == 0 ? range_search<float>(aq, ranges, ids, true, ascan)
-                                         : range_search<float>(sq, ranges, ids, true, sscan);
-          expect_same(mapped, best_k<float>(nq, n, k, ids, key, value, pad));
+          const float inf = std::numeric_limits<float>::infinity();
+          expect_same(best_k<float>(nq, n, k, rows, key, key, inf), as_distances(full, ip));
+          expect_same(range_search<float>(search, nullptr, ranges, ids, false, arrays),
+                      as_distances(full, ip));
+          expect_same(range_search<float>(search, packed.data(), ranges, ids, false, arrays),
+                      as_distances(full, ip));
+          const auto mapped = best_k<float>(nq, n, k, ids, key, key, inf);
+          expect_same(range_search<float>(search, nullptr, ranges, ids, true, arrays), mapped);
+          expect_same(range_search<float>(search, packed.data(), ranges, ids, true, arrays),
+                      mapped);
         }
       }
     }

@@ -20,6 +20,7 @@
 #include "qvec/fastscan.h"
 #include "qvec/pq.h"
 #include "qvec/topk.h"
+#include "shuffled_ranges.h"
 
 namespace {
 
@@ -159,19 +160,6 @@ Result full_search(const Data& d, Mode mode, size_t k, size_t rescore) {
                           out.dist.data(), out.ids.data());
   }
   return out;
-}
-
-/// Cuts [0, n) at `cuts` random points (empty and unaligned ranges included), shuffled.
-std::vector<std::pair<size_t, size_t>> shuffled_ranges(size_t n, size_t cuts, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<size_t> at = {0, n};
-  for (size_t c = 0; c < cuts; ++c) at.push_back(rng() % (n + 1));
-  at.push_back(at[2]);  // an empty range
-  std::sort(at.begin(), at.end());
-  std::vector<std::pair<size_t, size_t>> ranges;
-  for (size_t i = 0; i + 1 < at.size(); ++i) ranges.push_back({at[i], at[i + 1]});
-  std::shuffle(ranges.begin(), ranges.end(), rng);
-  return ranges;
 }
 
 /// The range API over `ranges` of the array, row r reported as ids[r] (ids: size n), through

@@ -14,9 +14,15 @@
 
 namespace qvec {
 
+namespace detail {  // the scanners' views (binary_scan.h, search/range.h, search/collector.h)
+struct BinaryRows;
+struct RowRange;
+struct HeapRows;
+}  // namespace detail
+
 /// out[i * nb + j] = number of differing bits between a[i] and b[j].
 /// a: size na * nbytes, layout (na, nbytes); b: size nb * nbytes, layout (nb, nbytes);
-/// out: size na * nb, layout (na, nb).
+/// out: size na * nb, layout (na, nb). Throws std::invalid_argument unless nbytes >= 1.
 void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbytes,
                        int32_t* out);
 
@@ -78,8 +84,9 @@ struct BinaryTrainOptions {
 /// (The scan also needs rho sum_l alpha_l and rho sum_l alpha_l popcount(b_l); it derives them
 /// from these and the code rather than storing two more floats per vector.)
 /// The asymmetric estimate of <x_r, q_r> is rho * <xhat, q_r>, unbiased for a random rotation
-/// (RaBitQ), with q_r = (q - mean) R; for IP the exact <x - mean, mean> + <mean, q> is added. The query side is quantized to query_bits bits per coordinate and scored with
-/// AND + popcount over its bit planes.
+/// (RaBitQ), with q_r = (q - mean) R; for IP the exact <x - mean, mean> + <mean, q> is added.
+/// The query side is quantized to query_bits bits per coordinate and scored with AND +
+/// popcount over its bit planes.
 class BinaryQuantizer {
  public:
   static constexpr size_t kMaxBits = 8;
@@ -117,7 +124,16 @@ class BinaryQuantizer {
   const std::vector<float>& rotation() const { return rotation_; }
 
   /// x: size n * dim; codes: size n * code_size(); factors: size n * num_factors(), written.
+  /// encode, decode and the searches throw std::invalid_argument unless trained.
   void encode(const float* x, size_t n, uint8_t* codes, float* factors) const;
+
+  /// The row layout of one array holding codes and factors side by side (what
+  /// BinaryQueries::search_range scans, e.g. an inverted list): bytes [0, code_size()) the
+  /// code, zero up to factor_offset() = code_size() rounded up to 4, then num_factors() floats.
+  size_t factor_offset() const { return (code_size() + 3) / 4 * 4; }
+  size_t row_size() const { return factor_offset() + 4 * num_factors(); }
+  /// codes, factors as encode() writes them (n rows) -> rows: size n * row_size(), written.
+  void pack_rows(const uint8_t* codes, const float* factors, size_t n, uint8_t* rows) const;
   /// codes, factors as encode(); x: size n * dim, written: mean + (sum_l alpha_l s_l) R^T.
   void decode(const uint8_t* codes, const float* factors, size_t n, float* x) const;
 
@@ -160,94 +176,99 @@ class BinaryQuantizer {
 };
 
 // -- Range searches ------------------------------------------------------------------------
-// Each binary search also runs range by range, so an inverted list or a shard is just a range,
-// in the shape of Pq8Queries / FastScanQueries: build the query side once, then
-//   init(results); search_range(...) for each range; finish(results, distances, ids);
-// with caller-owned RangeResults (qvec/topk.h: distances, ids of size nq * keep(); rescored is
-// not used) that persist across the calls: the ranges, in any order, give the top-k of their
-// union, ties to the smaller id. search_range reads rows [begin, end) of a code array (row r
-// at codes + r * code size; end - begin < 2^32, else std::invalid_argument); ids: null (the id
-// of row r is r) or size end - begin, the id of row r at ids[r - begin], any order (>= 0).
-// Query blocks run in parallel; results are the same for any thread count.
+// Each binary search also runs range by range through the RangeSearch contract (qvec/topk.h),
+// like Pq8Queries and FastScanQueries, so an inverted list or a shard is just a range: build
+// the query side once, init(), search_range() for each range in any order, finish(). keep()
+// is k; RangeResults::rescored is not used; search_range also throws std::invalid_argument
+// when end - begin >= 2^32. Query blocks run in parallel; results do not depend on the thread
+// count.
 
-/// Hamming range search of nq query codes.
-class HammingQueries {
+/// Hamming search range by range: `codes` of search_range are packed codes of nbytes bytes per
+/// row (row r at codes + r * nbytes); finish() gives hamming_search's ids, with the Hamming
+/// distances as floats (missing results +inf), or as hamming_search's int32 through the
+/// int32_t overload.
+class HammingQueries final : public RangeSearch {
  public:
   /// queries: size nq * nbytes, layout (nq, nbytes); referenced, not copied: it must outlive
   /// this object. Throws std::invalid_argument unless 1 <= k <= kMaxK and 1 <= nbytes < 2^21.
   HammingQueries(const uint8_t* queries, size_t nq, size_t nbytes, size_t k);
 
-  size_t nq() const { return nq_; }
-  size_t k() const { return k_; }
-  size_t keep() const { return k_; }
-
-  /// Empties the per-query results.
-  void init(const RangeResults& results) const;
-  /// Adds the candidates of rows [begin, end) of codes (row r at codes + r * nbytes).
+  size_t nbytes() const { return nbytes_; }
+  size_t keep() const override { return k_; }
+  void init(const RangeResults& results) const override;
   void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const;
-  /// Writes the best k of each query as hamming_search does: distances, ids of size nq * k,
-  /// best first, missing results id -1 and INT32_MAX. Leaves `results` unusable.
+                    const RangeResults& results) const override;
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
+  /// As hamming_search writes them: distances INT32_MAX for missing results.
   void finish(const RangeResults& results, int32_t* distances, idx_t* ids) const;
 
  private:
   const uint8_t* queries_;
-  size_t nq_, nbytes_, k_;
+  size_t nbytes_;
 };
 
-/// Asymmetric range search of nq float queries (as BinaryQuantizer::search).
-class BinaryQueries {
+/// What the quantizer's range searches share. `codes` of search_range are rows in the layout
+/// of BinaryQuantizer::pack_rows (a code and its factors side by side, one array for a list);
+/// the overload taking codes and factors reads the two arrays of encode(). finish() writes
+/// smaller-is-better distances, missing results +inf: for Metric::L2 squared distances, for
+/// Metric::IP the negated inner products (negate them to get the similarities search returns).
+class BinaryRangeSearch : public RangeSearch {
  public:
-  /// bq: trained, referenced: it must outlive this object (the queries are copied into
-  /// tables). queries: size nq * dim. Throws std::invalid_argument unless 1 <= k <= kMaxK and
-  /// 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
-  BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq, size_t k,
-                size_t query_bits);
-
-  size_t nq() const { return tables_.nq; }
-  size_t k() const { return k_; }
-  size_t keep() const { return k_; }
-  const BinaryQueryTables& tables() const { return tables_; }
-
-  void init(const RangeResults& results) const;
-  /// Adds the candidates of rows [begin, end) of codes (row r at codes + r * code_size()) and
-  /// factors (row r at factors + r * num_factors()).
+  size_t keep() const override { return k_; }
+  void init(const RangeResults& results) const override;
+  /// rows: row r at rows + r * row_size() of the quantizer.
+  void search_range(const uint8_t* rows, size_t begin, size_t end, const idx_t* ids,
+                    const RangeResults& results) const override;
+  /// codes: row r at codes + r * code_size(); factors: row r at factors + r * num_factors().
   void search_range(const uint8_t* codes, const float* factors, size_t begin, size_t end,
                     const idx_t* ids, const RangeResults& results) const;
-  /// Writes the best k of each query as BinaryQuantizer::search does (IP: similarities,
-  /// largest first). Leaves `results` unusable.
-  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
+  void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
+
+ protected:
+  /// bq: trained, referenced: it must outlive this object. Throws std::invalid_argument
+  /// unless bq is trained and 1 <= k <= kMaxK.
+  BinaryRangeSearch(const BinaryQuantizer& bq, size_t nq, size_t k);
+  /// The block scanner for queries [q0, q1) over `range` of `data` into heaps (row i: query
+  /// q0 + i), on the calling thread.
+  virtual void scan(size_t q0, size_t q1, const detail::BinaryRows& data,
+                    const detail::RowRange& range, const detail::HeapRows& heaps) const = 0;
+
+  const BinaryQuantizer* bq_;
 
  private:
-  const BinaryQuantizer* bq_;
-  size_t k_;
+  void search_rows(const detail::BinaryRows& data, size_t begin, size_t end, const idx_t* ids,
+                   const RangeResults& results) const;
+};
+
+/// The asymmetric search (BinaryQuantizer::search) range by range: the same ids as search, and
+/// its distances (IP: negated, see BinaryRangeSearch).
+class BinaryQueries final : public BinaryRangeSearch {
+ public:
+  /// queries: size nq * dim, turned into tables here. Throws std::invalid_argument unless
+  /// 1 <= k <= kMaxK and 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
+  BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq, size_t k,
+                size_t query_bits);
+  const BinaryQueryTables& tables() const { return tables_; }
+
+ private:
+  void scan(size_t q0, size_t q1, const detail::BinaryRows& data, const detail::RowRange& range,
+            const detail::HeapRows& heaps) const override;
   BinaryQueryTables tables_;
 };
 
-/// Symmetric range search of nq encoded queries (as BinaryQuantizer::search_symmetric).
-class BinarySymmetricQueries {
+/// The symmetric search (BinaryQuantizer::search_symmetric) range by range.
+class BinarySymmetricQueries final : public BinaryRangeSearch {
  public:
-  /// bq: trained; query_codes: size nq * code_size(); query_factors: size nq * num_factors();
-  /// all referenced: they must outlive this object. Throws std::invalid_argument unless
-  /// 1 <= k <= kMaxK.
+  /// query_codes: size nq * code_size(); query_factors: size nq * num_factors(); referenced:
+  /// they must outlive this object.
   BinarySymmetricQueries(const BinaryQuantizer& bq, const uint8_t* query_codes,
                          const float* query_factors, size_t nq, size_t k);
 
-  size_t nq() const { return nq_; }
-  size_t k() const { return k_; }
-  size_t keep() const { return k_; }
-
-  void init(const RangeResults& results) const;
-  /// codes, factors as BinaryQueries::search_range.
-  void search_range(const uint8_t* codes, const float* factors, size_t begin, size_t end,
-                    const idx_t* ids, const RangeResults& results) const;
-  void finish(const RangeResults& results, float* distances, idx_t* ids) const;
-
  private:
-  const BinaryQuantizer* bq_;
+  void scan(size_t q0, size_t q1, const detail::BinaryRows& data, const detail::RowRange& range,
+            const detail::HeapRows& heaps) const override;
   const uint8_t* query_codes_;
   const float* query_factors_;
-  size_t nq_, k_;
 };
 
 }  // namespace qvec
