@@ -264,7 +264,8 @@ class BinaryQuantizer:
                 sample, >= 0; results depend on the seed only.
             max_train: ITQ trains on at most this many vectors (a seeded sample); None: all.
                 The mean is always taken over all of x.
-            verbose: show a progress bar (tqdm if installed) over the ITQ iterations.
+            verbose: report the training step (tqdm if installed); the native training has
+                no per-iteration progress.
             itq_iters: ITQ iterations (rotate="itq").
         Returns:
             self
@@ -275,9 +276,8 @@ class BinaryQuantizer:
         data = self._prepare(as_float_matrix(x, "x", self.dim))
         # The C++ core trains (mean, seeded random rotation, ITQ), so C++ programs train the
         # same quantizer; it reports no progress, so verbose marks the one native step.
-        progress = progress_callback(f"qvec {self.rotate or 'mean'} training"
-                                     if self.rotate != "itq" else "qvec ITQ training",
-                                     verbose, unit="step")
+        label = "ITQ" if self.rotate == "itq" else (self.rotate or "mean")
+        progress = progress_callback(f"qvec {label} training", verbose, unit="step")
         self._bq.train(data, rotation=self.rotate or "none", seed=seed, itq_iters=itq_iters,
                        max_train=limit)
         if progress is not None:
