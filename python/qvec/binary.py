@@ -301,7 +301,7 @@ class BinaryQuantizer:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, codes: BinaryCodes, k: int,
-               query_bits: Optional[int] = None) -> SearchResult:
+               query_bits: Optional[int] = None, filter: object = None) -> SearchResult:
         """Asymmetric search: float queries against binary codes.
 
         Args:
@@ -311,6 +311,8 @@ class BinaryQuantizer:
             query_bits: bits per query coordinate, 1..``MAX_QUERY_BITS`` (8); None picks 4
                 for bits=1 and 8 for bits > 1 (the query must then be finer than the codes).
                 Costs grow in steps of 4 bits: 1-4 cost the same, 5-8 twice as much.
+            filter: only these ids (rows of ``codes``) may be returned: a boolean mask, an
+                array of allowed ids or a range (see :mod:`qvec.index.filter`).
 
         Returns:
             (distances float32 (nq, k), ids int64 (nq, k)), best first: estimated squared
@@ -329,8 +331,11 @@ class BinaryQuantizer:
             raise ValueError(f"query_bits must be in [1, {MAX_QUERY_BITS}]; got {query_bits}")
         q, single = as_queries(queries, "queries", self.dim)
         checked = self._check_codes(codes, "codes")
+        from .index.filter import id_filter   # (qvec.index imports this module)
+
         result: SearchResult = self._bq.search(self._prepare(q), checked.codes, checked.factors,
-                                               k, query_bits)
+                                               k, query_bits,
+                                               id_filter(filter, checked.codes.shape[0]))
         return one_row(result, single)
 
     def search_symmetric(self, query_codes: BinaryCodes, codes: BinaryCodes,

@@ -179,7 +179,7 @@ class ProductQuantizer:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, codes: Union[npt.ArrayLike, FastScanCodes], k: int,
-               rescore: Union[int, str] = 0) -> SearchResult:
+               rescore: Union[int, str] = 0, filter: object = None) -> SearchResult:
         """Asymmetric distance (ADC) search: float queries against codes.
 
         Args:
@@ -195,6 +195,9 @@ class ProductQuantizer:
                 with the float tables and return the best k (removes the table quantization
                 error). "exact": the exact float ADC top-k (any candidate the quantization
                 error bound cannot rule out is re-scored); slower for large m.
+            filter: only these ids (rows of ``codes``) may be returned: a boolean mask, an
+                array of allowed ids or a range (see :mod:`qvec.index.filter`); tested inside
+                the scan, before the top-k (also before the re-scored shortlist).
 
         Returns (distances float32 (nq, k), ids int64 (nq, k)) best-first: squared distances
         smallest first for "l2", inner products (cosine similarities for "cosine") largest
@@ -213,12 +216,15 @@ class ProductQuantizer:
         q, single = as_queries(queries, "queries", self.dim)
         q = self._prepare(q)
         result: SearchResult
+        from .index.filter import id_filter   # (qvec.index imports this module)
+
         if isinstance(codes, FastScanCodes):
             self._require_packed_match(codes)
-            result = self._pq.search_packed(q, codes.data, codes.n, k, factor, exact)
+            result = self._pq.search_packed(q, codes.data, codes.n, k, factor, exact,
+                                            id_filter(filter, codes.n))
         else:
             raw = as_codes(codes, "codes", self.code_size)
-            result = self._pq.search(q, raw, k, factor, exact)
+            result = self._pq.search(q, raw, k, factor, exact, id_filter(filter, raw.shape[0]))
         return one_row(result, single)
 
     def search_sdc(self, query_codes: npt.ArrayLike, codes: Union[npt.ArrayLike, FastScanCodes],

@@ -3,7 +3,7 @@
     index.fit(x, *, seed=0, max_train=None, verbose=False)   # index.train(x) is an alias
     index.add(x, ids=None) -> ids         # int64 user ids; sequential by default
     index.remove(ids) -> int              # number of vectors removed
-    index.search(q, k, rerank=None)       # (distances float32 (nq, k), user ids int64 (nq, k))
+    index.search(q, k, rerank=None, filter=None)  # (distances float32 (nq, k), user ids int64 (nq, k))
     len(index), id in index, index.dim, index.metric, index.ids, repr(index)
     index.save(path); qvec.load(path, mmap=False); pickle.dumps(index)
 
@@ -18,6 +18,7 @@ outside the lock, so adds from several threads encode in parallel.
 from __future__ import annotations
 
 import abc
+import functools
 import os
 import threading
 from typing import (Any, Callable, ClassVar, Dict, Generic, Mapping, Optional, Tuple, TypeVar,
@@ -29,6 +30,7 @@ import numpy.typing as npt
 from .._checks import as_float_matrix, check_int
 from .._errors import NotTrainedError
 from ..rerank import rerank as rerank_exact
+from .filter import FilterLike, row_filter
 from .ids import IdArray, IdMap, as_ids, check_new_ids
 from .storage import Array, Rows, Templates
 
@@ -90,6 +92,7 @@ class Index(abc.ABC, Generic[ModelT]):
 
     kind: ClassVar[str] = ""
     _exact: ClassVar[bool] = False          # search is exact already: rerank changes nothing
+    _filterable: ClassVar[bool] = False     # _search_rows takes filter= (qvec.index.filter)
 
     def __init__(self, dim: int, metric: str, model: ModelT, templates: Templates) -> None:
         self._dim = check_int(dim, "dim")
@@ -105,7 +108,8 @@ class Index(abc.ABC, Generic[ModelT]):
     @abc.abstractmethod
     def _search_rows(self, state: State[ModelT], queries: FloatArray,
                      k: int) -> Tuple[FloatArray, IdArray]:
-        """(distances, rows) of the k best rows of ``state`` for (nq, dim) queries."""
+        """(distances, rows) of the k best rows of ``state`` for (nq, dim) queries. Codecs
+        with ``_filterable`` also take ``filter``: a native filter over rows, or None."""
 
     @abc.abstractmethod
     def _describe(self) -> str:
@@ -252,8 +256,8 @@ class Index(abc.ABC, Generic[ModelT]):
         return int(rows.size)
 
     # -- searching -----------------------------------------------------------------------
-    def search(self, queries: npt.ArrayLike, k: int,
-               rerank: Optional[int] = None) -> SearchResult:
+    def search(self, queries: npt.ArrayLike, k: int, rerank: Optional[int] = None,
+               filter: FilterLike = None) -> SearchResult:
         """The k best vectors for each query: (distances float32 (nq, k), user ids int64
         (nq, k)), best first: squared distances for "l2" (smallest first), inner products for
         "ip" and cosine similarities for "cosine" (largest first). A 1-D query (dim,) is one
@@ -262,6 +266,10 @@ class Index(abc.ABC, Generic[ModelT]):
 
         rerank: when the index keeps its vectors, fetch the best ``rerank`` (>= k) by code
             distance and return the best k of them by exact distance.
+        filter: only these user ids may be returned: a boolean mask over ids, an array of
+            allowed ids or an id range (``range`` or ``(start, stop)``); see
+            :mod:`qvec.index.filter`. Applied inside the scan: k results whenever k allowed
+            ids are stored, fewer pad as above.
         """
         state = self._state
         self._require_trained(state)
@@ -275,15 +283,20 @@ class Index(abc.ABC, Generic[ModelT]):
             rerank = check_int(rerank, "rerank")
             if rerank < k:
                 raise ValueError(f"rerank must be >= k = {k}; got {rerank}")
+        if filter is not None and not self._filterable:
+            raise TypeError(f"{type(self).__name__}.search does not take filter= yet")
+        allowed = row_filter(filter, state.idmap)
+        search_rows = (self._search_rows if allowed is None else
+                       functools.partial(self._search_rows, filter=allowed))
         if state.idmap.n == 0:
             dist, rows = self._padded(q.shape[0], k)
         elif rerank is None or self._exact:
-            dist, rows = self._search_rows(state, q, k)
+            dist, rows = search_rows(state, q, k)
         else:
             if "vectors" not in state.rows.templates:
                 raise ValueError("rerank needs the original vectors: create the index with "
                                  "keep_vectors=True (factory suffix ',Refine')")
-            _, rows = self._search_rows(state, q, rerank)
+            _, rows = search_rows(state, q, rerank)
             dist, rows = rerank_exact(q, rows, state.rows.get("vectors"), k,
                                       metric=self._codec_metric)
         labels = state.idmap.map_rows(rows)

@@ -54,6 +54,7 @@ class BinaryIndex(Index[BinaryQuantizer]):
     """
 
     kind = "binary"
+    _filterable = True
 
     def __init__(self, dim: int, bits: int = 1, metric: str = "l2",
                  rotate: Rotate = "random", keep_vectors: bool = False) -> None:
@@ -125,14 +126,14 @@ class BinaryIndex(Index[BinaryQuantizer]):
         return out
 
     def _search_rows(self, state: State[BinaryQuantizer], queries: FloatArray,
-                     k: int) -> Tuple[FloatArray, IdArray]:
+                     k: int, filter: object = None) -> Tuple[FloatArray, IdArray]:
         # Building the codes object validates every row (a pass over all factors): do it once
         # per state (any add or remove makes a new one), not on every search.
         codes: Optional[BinaryCodes] = state.memo.get("codes")
         if codes is None:
             codes = state.memo.setdefault("codes", _codes_from(state.rows.get("codes"),
                                                                state.rows.get("factors")))
-        return state.model.search(queries, codes, k)
+        return state.model.search(queries, codes, k, filter=filter)
 
     def _describe(self) -> str:
         return (f"dim={self._dim}, bits={self.bits}, metric={self._metric!r}, "

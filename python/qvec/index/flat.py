@@ -1,7 +1,7 @@
 """FlatIndex: the float32 vectors themselves, searched exactly."""
 from __future__ import annotations
 
-from typing import Dict, Tuple, cast
+from typing import Dict, Optional, Tuple, cast
 
 import numpy as np
 
@@ -31,6 +31,7 @@ class FlatIndex(Index[None]):
 
     kind = "flat"
     _exact = True
+    _filterable = True
 
     def __init__(self, dim: int, metric: str = "l2") -> None:
         dim = check_int(dim, "dim")
@@ -40,13 +41,13 @@ class FlatIndex(Index[None]):
     def _encode(self, model: None, x: FloatArray) -> Dict[str, Array]:
         return {"vectors": np.array(x)}
 
-    def _search_rows(self, state: State[None], queries: FloatArray,
-                     k: int) -> Tuple[FloatArray, IdArray]:
+    def _search_rows(self, state: State[None], queries: FloatArray, k: int,
+                     filter: Optional["_core.IdFilter"] = None) -> Tuple[FloatArray, IdArray]:
         # queries are checked by search(); stored vectors were checked when added
         dist: FloatArray
         rows: IdArray
         vectors = cast(FloatArray, state.rows.get("vectors"))
-        dist, rows = _core.exact_search(queries, vectors, k, self._codec_metric)
+        dist, rows = _core.exact_search(queries, vectors, k, self._codec_metric, filter)
         return dist, rows
 
     def _describe(self) -> str:

@@ -44,6 +44,7 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
     """
 
     kind = "pq"
+    _filterable = True
 
     def __init__(self, dim: int, m: int, nbits: int = 8, metric: str = "l2",
                  keep_vectors: bool = False) -> None:
@@ -138,19 +139,19 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
         return out
 
     def _search_rows(self, state: State[Optional[ProductQuantizer]], queries: FloatArray,
-                     k: int) -> Tuple[FloatArray, IdArray]:
+                     k: int, filter: object = None) -> Tuple[FloatArray, IdArray]:
         model = state.model
         assert model is not None       # search() checked that the index is trained
         codes = state.rows.get("codes")
         if isinstance(codes, np.memmap):
             # Packing would read mapped codes into memory; search them as they lie instead.
-            return model.search(queries, codes, k)
+            return model.search(queries, codes, k, filter=filter)
         # The scan layout is built once per state (any add or remove makes a new one), so a
         # stream of small query batches does not rearrange the codes every time.
         packed: Optional[FastScanCodes] = state.memo.get("packed")
         if packed is None:
             packed = state.memo.setdefault("packed", model.pack(codes))
-        return model.search(queries, packed, k)
+        return model.search(queries, packed, k, filter=filter)
 
     def _describe(self) -> str:
         return (f"dim={self._dim}, m={self._m}, nbits={self._nbits}, metric={self._metric!r}, "
