@@ -155,8 +155,54 @@ def rabitq() -> Outputs:
     return out
 
 
+def filters() -> Outputs:
+    """Allowed-id filters inside every scanner (bitset, sorted ids, range): the ids of each
+    filtered search, and whether they equal the search over the allowed rows at this level."""
+    out: Outputs = {}
+    rng = np.random.default_rng(41)
+    base = rng.standard_normal((1201, 24)).astype(np.float32)
+    queries = rng.standard_normal((5, 24)).astype(np.float32)
+    sub = np.sort(rng.choice(1201, 90, replace=False))
+    mask = np.zeros(1201, dtype=bool)
+    mask[sub] = True
+    pq8 = qvec.ProductQuantizer(24, 6, 8).fit(base, iters=3, seed=0)
+    pq4 = qvec.ProductQuantizer(24, 6, 4).fit(base, iters=3, seed=0)
+    bq = qvec.BinaryQuantizer(24, bits=2, rotate=None).fit(base)
+    c8, c4, cb = pq8.encode(base), pq4.encode(base), bq.encode(base)
+    bits = np.packbits(base > 0, axis=1)
+    searches = {
+        "exact": lambda rows, f: qvec.exact_search(queries, base[rows], 7, "l2") if f is None
+        else _core.exact_search(queries, base, 7, "l2", _filter(f)),
+        "pq8": lambda rows, f: pq8.search(queries, c8[rows] if f is None else c8, 7, filter=f),
+        "pq4": lambda rows, f: pq4.search(queries, c4[rows] if f is None else c4, 7, filter=f),
+        "pq4_exact": lambda rows, f: pq4.search(queries, c4[rows] if f is None else c4, 7,
+                                                rescore="exact", filter=f),
+        "hamming": lambda rows, f: qvec.hamming_search(
+            np.packbits(queries > 0, axis=1), bits[rows] if f is None else bits, 7)
+        if f is None else _core.hamming_search(np.packbits(queries > 0, axis=1), bits, 7,
+                                               _filter(f)),
+        "rabitq": lambda rows, f: bq.search(queries, qvec.BinaryCodes(
+            cb.codes[rows], cb.factors[rows]) if f is None else cb, 7, filter=f),
+    }
+    for name, search in searches.items():
+        for form, f, rows in (("mask", mask, sub), ("ids", sub, sub),
+                              ("range", range(300, 420), np.arange(300, 420))):
+            ids = search(None, f)[1]
+            ref = search(rows, None)[1]
+            out[f"{name}_{form}_i"] = ids
+            out[f"{name}_{form}_same"] = np.array_equal(ids, np.where(ref >= 0, rows[ref], -1))
+    return out
+
+
+def _filter(f: object) -> object:
+    from qvec.index.filter import id_filter
+
+    return id_filter(f, 1201)
+
+
 FAMILIES: Dict[str, Callable[[], Outputs]] = {
     "dense": dense, "pq8": pq8, "pq4": pq4, "hamming": hamming, "rabitq": rabitq,
+    "filters": filters,
 }
 
 

@@ -230,3 +230,12 @@ def test_filtered_searches_from_threads_match_serial(data: Tuple[np.ndarray, np.
         t.join()
     for j, (d, i) in enumerate(serial):
         np.testing.assert_array_equal(got[j][1], i)
+
+
+def test_battery_filters_equal_the_allowed_subset_at_this_level() -> None:
+    # tests/test_simd_levels.py compares these outputs of every level with scalar's
+    import _battery
+
+    out = _battery.filters()
+    same = {k: bool(v) for k, v in out.items() if k.endswith("_same")}
+    assert len(same) == 18 and all(same.values()), same
