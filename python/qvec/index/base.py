@@ -22,7 +22,7 @@ import functools
 import os
 import threading
 from typing import (Any, Callable, ClassVar, Dict, Generic, Mapping, Optional, Tuple, TypeVar,
-                    Union)
+                    Union, cast)
 
 import numpy as np
 import numpy.typing as npt
@@ -286,8 +286,9 @@ class Index(abc.ABC, Generic[ModelT]):
         if filter is not None and not self._filterable:
             raise TypeError(f"{type(self).__name__}.search does not take filter= yet")
         allowed = row_filter(filter, state.idmap)
+        # Only filterable codecs take the argument (their _search_rows has it).
         search_rows = (self._search_rows if allowed is None else
-                       functools.partial(self._search_rows, filter=allowed))
+                       functools.partial(cast(Any, self._search_rows), filter=allowed))
         if state.idmap.n == 0:
             dist, rows = self._padded(q.shape[0], k)
         elif rerank is None or self._exact:

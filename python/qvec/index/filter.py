@@ -21,7 +21,7 @@ an id range over sequential ids stays a range; otherwise the allowed rows become
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -41,14 +41,19 @@ def _bound(value: object, what: str) -> int:
     return max(-1, min(int(value), _INT64_MAX))
 
 
-def _parse(filter: object) -> Tuple[str, object]:
-    """("range", (lo, hi)) | ("mask", bool array) | ("ids", sorted unique int64 array)."""
+_Parsed = Tuple[str, int, int, npt.NDArray[Any]]
+_NONE: npt.NDArray[Any] = np.empty(0, dtype=np.int64)
+
+
+def _parse(filter: object) -> _Parsed:
+    """("range", lo, hi, -) | ("mask", -, -, bool array) | ("ids", -, -, sorted unique int64
+    array)."""
     if isinstance(filter, range):
         if filter.step != 1:
             raise ValueError(f"filter range must have step 1; got {filter!r}")
-        return "range", (_bound(filter.start, "start"), _bound(filter.stop, "stop"))
+        return "range", _bound(filter.start, "start"), _bound(filter.stop, "stop"), _NONE
     if isinstance(filter, tuple) and len(filter) == 2:
-        return "range", (_bound(filter[0], "start"), _bound(filter[1], "stop"))
+        return "range", _bound(filter[0], "start"), _bound(filter[1], "stop"), _NONE
     if isinstance(filter, (str, bytes, dict, set)) or np.isscalar(filter):
         raise TypeError("filter must be a boolean mask over ids, an array of allowed ids or an "
                         f"id range (range or (start, stop)); got {type(filter).__name__}")
@@ -57,9 +62,9 @@ def _parse(filter: object) -> Tuple[str, object]:
         raise ValueError(f"filter must be 1-D (a mask or an array of ids); got shape "
                          f"{tuple(arr.shape)}")
     if arr.dtype == np.bool_:
-        return "mask", arr
+        return "mask", 0, 0, arr
     if arr.size == 0:
-        return "ids", np.empty(0, dtype=np.int64)
+        return "ids", 0, 0, _NONE
     if arr.dtype.kind not in "iu":
         raise TypeError(f"filter ids must be integers (or the filter a boolean mask); got "
                         f"dtype {arr.dtype}")
@@ -67,7 +72,7 @@ def _parse(filter: object) -> Tuple[str, object]:
         raise ValueError(f"filter ids must be >= 0; got {int(arr.min())}")
     if arr.dtype.kind == "u" and int(arr.max()) > _INT64_MAX:
         raise ValueError("filter ids must fit in int64")
-    return "ids", np.unique(arr.astype(np.int64))
+    return "ids", 0, 0, np.unique(arr.astype(np.int64))
 
 
 def _bitset(allowed: npt.NDArray[np.bool_]) -> "_core.IdFilter":
@@ -92,35 +97,32 @@ def row_filter(filter: object, idmap: IdMap) -> Optional["_core.IdFilter"]:
     ``filter=`` over its user ids (None stays None; a native filter is taken as it is)."""
     if filter is None or isinstance(filter, _core.IdFilter):
         return filter
-    kind, value = _parse(filter)
+    kind, lo, hi, value = _parse(filter)
     n = idmap.n
     if idmap.ids is None:                       # row r holds id start + r
         start = idmap.start
         if kind == "range":
-            lo, hi = value  # type: ignore[misc]
             return _core.IdFilter(min(max(lo - start, 0), n), min(max(hi - start, 0), n))
         if kind == "mask":
-            mask: npt.NDArray[np.bool_] = value  # type: ignore[assignment]
             allowed = np.zeros(n, dtype=bool)
-            part = mask[start:start + n]
+            part = value[start:start + n]
             allowed[:part.shape[0]] = part
             return _bitset(allowed)
-        ids: npt.NDArray[np.int64] = value  # type: ignore[assignment]
-        rows = ids[(ids >= start) & (ids < start + n)] - start
+        rows = value[(value >= start) & (value < start + n)] - start
         return _from_rows(np.asarray(rows, dtype=np.int64), n)
     row_ids = idmap.ids
+    keep: npt.NDArray[np.bool_]
     if kind == "range":
-        lo, hi = value  # type: ignore[misc]
         keep = (row_ids >= lo) & (row_ids < hi)
     elif kind == "mask":
-        mask = value  # type: ignore[assignment]
-        inside = row_ids < mask.shape[0]
+        inside = row_ids < value.shape[0]
         keep = np.zeros(n, dtype=bool)
-        keep[inside] = mask[row_ids[inside]]
+        keep[inside] = value[row_ids[inside]]
+    elif value.shape[0]:
+        pos = np.minimum(np.searchsorted(value, row_ids), value.shape[0] - 1)
+        keep = value[pos] == row_ids
     else:
-        ids = value  # type: ignore[assignment]
-        pos = np.minimum(np.searchsorted(ids, row_ids), max(ids.shape[0] - 1, 0))
-        keep = ids[pos] == row_ids if ids.shape[0] else np.zeros(n, dtype=bool)
+        keep = np.zeros(n, dtype=bool)
     return _from_rows(np.flatnonzero(keep).astype(np.int64), n)
 
 
