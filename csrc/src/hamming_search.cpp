@@ -39,8 +39,14 @@ void to_hamming(const float* fdist, const idx_t* ids, size_t n, int32_t* distanc
 
 }  // namespace
 
-void detail::hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t nbytes,
-                          const RowRange& range, const HeapRows& rows) {
+namespace detail {
+namespace {
+
+/// The Hamming block scanner; kFiltered: the range has a filter (a separate instantiation, so
+/// the unfiltered tile loop is the one without the filter stage).
+template <bool kFiltered>
+void hamming_scan_tiles(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t nbytes,
+                        const RowRange& range, const HeapRows& rows) {
   const HammingKernels& hamming = hamming_kernels();
   const FilterKernels& filter = filter_kernels();
   const size_t nwords = words_of(nbytes);
@@ -53,7 +59,7 @@ void detail::hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* code
   for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
     detail::check_stop();
     const size_t count = std::min(kBinaryTile, range.end - t0);
-    if (skip_rows(range, t0, t0 + count)) continue;
+    if (kFiltered && skip_rows(range, t0, t0 + count)) continue;
     transpose_tile(codes + t0 * nbytes, nbytes, nbytes, count, nwords, tile.data());
     for (size_t g0 = 0; g0 < nq; g0 += kQueryGroup) {
       const size_t g = std::min(kQueryGroup, nq - g0);
@@ -63,9 +69,8 @@ void detail::hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* code
         const int64_t bound = collector.bound(g0 + r);
         if (bound < 0) continue;
         const int32_t* row = dist.data() + r * kBinaryTile;
-        const size_t nhits = allowed_hits(
-            hits.data(), filter.le_i32(row, count, HammingOrder::threshold(bound), hits.data()),
-            t0, range);
+        size_t nhits = filter.le_i32(row, count, HammingOrder::threshold(bound), hits.data());
+        if (kFiltered) nhits = keep_allowed_hits(hits.data(), nhits, t0, range);
         for (size_t h = 0; h < nhits; ++h)
           collector.push(g0 + r, static_cast<uint32_t>(row[hits[h]]), t0 + hits[h]);
       }
@@ -73,6 +78,18 @@ void detail::hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* code
   }
   collector.finish();
 }
+
+}  // namespace
+
+void hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t nbytes,
+                  const RowRange& range, const HeapRows& rows) {
+  if (range.filter)
+    hamming_scan_tiles<true>(queries, nq, codes, nbytes, range, rows);
+  else
+    hamming_scan_tiles<false>(queries, nq, codes, nbytes, range, rows);
+}
+
+}  // namespace detail
 
 void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbytes,
                        int32_t* out) {
