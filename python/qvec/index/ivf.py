@@ -40,13 +40,15 @@ MAX_AUTO_NLIST = 1 << 16
 
 def auto_nlist(n: int) -> int:
     """The ``nlist`` of ``IVFIndex(dim, nlist=None)`` for n training vectors: 4 * sqrt(n)
-    rounded to the nearest power of two, clamped to [1, min(n // 39, 65536)] (k-means wants
+    rounded to the nearest power of two, halved until it is at most max(1, min(n // 39, 65536)) (k-means wants
     about 39 or more points per centroid). 1M -> 4096, 200k -> 2048, 10k -> 256."""
     if n < 1:
         raise ValueError("the automatic nlist needs at least one training vector")
-    target = 4.0 * math.sqrt(n)
-    power = 1 << max(0, round(math.log2(target)))
-    return max(1, min(power, n // MIN_PER_LIST, MAX_AUTO_NLIST))
+    power = 1 << max(0, round(math.log2(4.0 * math.sqrt(n))))
+    limit = max(1, min(n // MIN_PER_LIST, MAX_AUTO_NLIST))
+    while power > limit:
+        power //= 2
+    return power
 
 
 class IvfModel:
@@ -310,13 +312,15 @@ class IVFIndex(Index[IvfModel]):
     # -- searching -------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, k: int,  # type: ignore[override]
                rerank: Optional[int] = None, *, nprobe: Optional[int] = None,
-               query_bits: int = 4) -> SearchResult:
+               query_bits: Optional[int] = None) -> SearchResult:
         """The k best vectors for each query (see :meth:`Index.search`), probing ``nprobe``
         lists per query (default: the index's ``nprobe``; more lists, higher recall, slower).
         rerank: re-rank the best ``rerank`` (>= k) by exact distance from the kept vectors.
-        query_bits: the query quantization of the binary codec's estimator."""
+        query_bits: the query quantization of the binary codec's estimator (None: 4 for
+            bits=1, 8 for more bits, as :meth:`BinaryQuantizer.search` picks)."""
         self._call.nprobe = self.nprobe if nprobe is None else check_int(nprobe, "nprobe")
-        self._call.query_bits = check_int(query_bits, "query_bits")
+        self._call.query_bits = ((4 if self._bits <= 1 else 8) if query_bits is None
+                                 else check_int(query_bits, "query_bits"))
         return super().search(queries, k, rerank)
 
     def lists(self) -> Any:
