@@ -69,11 +69,16 @@ class IvfModel:
             return False
         return self.codec is None or self.codec.is_trained
 
+    @property
+    def coarse(self) -> FloatArray:
+        """The centroids of a trained model."""
+        assert self.centroids is not None     # callers checked that the model is trained
+        return self.centroids
+
     def pq_search(self) -> Any:
         """The core's IVF-PQ search (precomputed list terms), built on first use."""
         if self._pq_search is None:
-            self._pq_search = _core.IvfPqSearch(self.codec._pq, self.centroids,
-                                                self.by_residual)
+            self._pq_search = _core.IvfPqSearch(self.codec._pq, self.coarse, self.by_residual)
         return self._pq_search
 
 
@@ -160,14 +165,16 @@ class IVFIndex(Index[IvfModel]):
         if isinstance(codec, ProductQuantizer):
             return int(codec.code_size)
         # BinaryQuantizer.pack_rows: the code, zero up to a multiple of 4, the factors
-        return _binary_factor_offset(codec) + 4 * (3 + codec.bits)
+        return _binary_factor_offset(codec) + 4 * (3 + int(codec.bits))
 
     # -- parameters ------------------------------------------------------------------------
     @property
     def nlist(self) -> Optional[int]:
         """Lists (None until fit() when chosen automatically)."""
         centroids = self._state.model.centroids
-        return self._nlist if centroids is None else int(centroids.shape[0])
+        if centroids is None:
+            return self._nlist
+        return int(centroids.shape[0])
 
     @property
     def codec(self) -> str:
@@ -284,10 +291,10 @@ class IVFIndex(Index[IvfModel]):
                                    unit="vector")
         for s in range(0, n, ADD_BATCH):
             part = x[s:s + ADD_BATCH]
-            a = _core.ivf_assign(part, model.centroids)
+            a = _core.ivf_assign(part, model.coarse)
             assign[s:s + part.shape[0]] = a
             if codes is not None:
-                cx = part - model.centroids[a] if self._by_residual else part
+                cx = part - model.coarse[a] if self._by_residual else part
                 codes[s:s + part.shape[0]] = self._codes(model.codec, cx)
             if report is not None:
                 report(s + part.shape[0], n)
@@ -310,7 +317,7 @@ class IVFIndex(Index[IvfModel]):
         return rows
 
     # -- searching -------------------------------------------------------------------------
-    def search(self, queries: npt.ArrayLike, k: int,  # type: ignore[override]
+    def search(self, queries: npt.ArrayLike, k: int,
                rerank: Optional[int] = None, *, nprobe: Optional[int] = None,
                query_bits: Optional[int] = None) -> SearchResult:
         """The k best vectors for each query (see :meth:`Index.search`), probing ``nprobe``
@@ -336,7 +343,7 @@ class IVFIndex(Index[IvfModel]):
             built = _core.ivf_build_lists(CODECS[self._codec], self._m,
                                           np.ascontiguousarray(codes),
                                           np.ascontiguousarray(state.rows.get("assign")),
-                                          int(model.centroids.shape[0]))
+                                          int(model.coarse.shape[0]))
             lists = state.memo.setdefault("lists", _core.IvfListArrays(*built))
         return lists
 
@@ -344,8 +351,9 @@ class IVFIndex(Index[IvfModel]):
                      k: int) -> Tuple[FloatArray, IdArray]:
         model = state.model
         lists = self._lists(state)
-        nprobe = min(getattr(self._call, "nprobe", self.nprobe), int(model.centroids.shape[0]))
-        coarse, probe = _core.ivf_probe(queries, model.centroids, self._codec_metric, nprobe)
+        centroids = model.coarse
+        nprobe = min(getattr(self._call, "nprobe", self.nprobe), int(centroids.shape[0]))
+        coarse, probe = _core.ivf_probe(queries, centroids, self._codec_metric, nprobe)
         dist: FloatArray
         rows: IdArray
         if self._codec == "flat":
@@ -353,7 +361,7 @@ class IVFIndex(Index[IvfModel]):
                                                k)
         elif self._codec == "binary":
             dist, rows = _core.ivf_search_binary(
-                lists, model.codec._bq, model.centroids if model.by_residual else None,
+                lists, model.codec._bq, centroids if model.by_residual else None,
                 model.codec._prepare(queries), probe, coarse, k,
                 getattr(self._call, "query_bits", 4))
         else:

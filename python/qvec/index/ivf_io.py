@@ -13,7 +13,7 @@ lists    lists.offsets uint64 (nlist + 1,), lists.bytes uint64 (nlist + 1,), lis
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, cast
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def _lists(index: IVFIndex, arrays: Mapping[str, Array], n: int) -> Any:
     if codes is None or codes.dtype != np.uint8 or codes.ndim != 1:
         raise FormatError("array 'lists.codes' must be uint8 (bytes,)")
     rows = p._array(arrays, "lists.rows", np.int64, (n,))
-    lists = _core.IvfListArrays(offsets, code_offsets, codes, rows)
+    lists = _core.IvfListArrays(offsets, code_offsets, cast(Any, codes), rows)
     row_bytes = 4 * index.dim if index.codec == "flat" else index._templates["codes"][1][0]
     try:
         _core.ivf_check_lists(CODECS[index.codec], row_bytes, index._m, lists)
