@@ -226,3 +226,25 @@ def test_small_shapes_every_list_equals_exact(n, nlist, k, nq, seed):
     rd, ri = reference_topk(reference_distances(q, x, "l2"), k)
     np.testing.assert_array_equal(i, ri)
     np.testing.assert_allclose(d, rd, rtol=1e-4, atol=1e-4)
+
+
+def test_rerank_from_a_user_memmap(tmp_path, data):
+    x, q = data
+    index = qvec.index_factory(DIM, "IVF8,PQ8x4fs")          # no kept vectors
+    index.fit(x, seed=9)
+    ids = np.arange(1500, dtype=np.int64) * 2                 # the memmap is indexed by id
+    index.add(x, ids)
+    mm = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.float32,
+                                   shape=(3000, DIM))
+    mm[ids] = x
+    mm.flush()
+    d, i = index.search(q, 10, rerank=60, nprobe=8, vectors=np.load(tmp_path / "v.npy",
+                                                                    mmap_mode="r"))
+    kept = qvec.index_factory(DIM, "IVF8,PQ8x4fs,Refine")
+    kept.fit(x, seed=9)
+    kept.add(x, ids)
+    rd, ri = kept.search(q, 10, rerank=60, nprobe=8)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd, rtol=1e-5)
+    with pytest.raises(ValueError, match="rerank"):
+        index.search(q, 10, vectors=mm)

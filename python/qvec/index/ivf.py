@@ -21,6 +21,7 @@ from .._checks import as_float_matrix, check_int
 from .._progress import progress_callback
 from ..binary import BinaryQuantizer
 from ..pq import ProductQuantizer
+from ..rerank import rerank as rerank_exact
 from .base import FloatArray, Index, SearchResult, State, check_index_metric, codec_metric
 from .ids import IdArray
 from .storage import Array
@@ -319,16 +320,29 @@ class IVFIndex(Index[IvfModel]):
     # -- searching -------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, k: int,
                rerank: Optional[int] = None, *, nprobe: Optional[int] = None,
-               query_bits: Optional[int] = None) -> SearchResult:
+               query_bits: Optional[int] = None,
+               vectors: Optional[npt.ArrayLike] = None) -> SearchResult:
         """The k best vectors for each query (see :meth:`Index.search`), probing ``nprobe``
         lists per query (default: the index's ``nprobe``; more lists, higher recall, slower).
-        rerank: re-rank the best ``rerank`` (>= k) by exact distance from the kept vectors.
+        rerank: re-rank the best ``rerank`` (>= k) by exact distance from the kept vectors
+            (in memory, or in the file when loaded with mmap=True), or from ``vectors``.
+        vectors: the caller's (N, dim) float32 vectors indexed by user id, e.g. a
+            ``numpy.memmap`` of the dense vectors on disk while the codes stay in memory; only
+            the candidates' rows are read. Needs ``rerank``.
         query_bits: the query quantization of the binary codec's estimator (None: 4 for
             bits=1, 8 for more bits, as :meth:`BinaryQuantizer.search` picks)."""
         self._call.nprobe = self.nprobe if nprobe is None else check_int(nprobe, "nprobe")
         self._call.query_bits = ((4 if self._bits <= 1 else 8) if query_bits is None
                                  else check_int(query_bits, "query_bits"))
-        return super().search(queries, k, rerank)
+        if vectors is None:
+            return super().search(queries, k, rerank)
+        if rerank is None:
+            raise ValueError("vectors= is the re-ranking source: pass rerank=k' (>= k) too")
+        k = check_int(k, "k")
+        if check_int(rerank, "rerank") < k:
+            raise ValueError(f"rerank must be >= k = {k}; got {rerank}")
+        _, cand = super().search(queries, rerank)
+        return rerank_exact(queries, cand, vectors, k, metric=self._metric)
 
     def lists(self) -> Any:
         """The inverted lists of the current state (the core's IvfListArrays)."""
