@@ -45,7 +45,7 @@ def test_pq_without_residual_every_list_equals_pq_search(data, nbits, metric):
     index.fit(x, seed=4)
     index.add(x)
     pq = index.quantizer
-    d, i = index.search(q, 10, nprobe=NLIST)
+    d, i = index.search(q, 10, nprobe=NLIST, exact=True)
     rd, ri = pq.search(q, pq.encode(x), 10, rescore="exact" if nbits == 4 else 0)
     np.testing.assert_array_equal(i, ri)
     np.testing.assert_array_equal(d, rd)
@@ -248,3 +248,21 @@ def test_rerank_from_a_user_memmap(tmp_path, data):
     np.testing.assert_allclose(d, rd, rtol=1e-5)
     with pytest.raises(ValueError, match="rerank"):
         index.search(q, 10, vectors=mm)
+
+
+def test_quantized_pq4_ranks_close_to_exact(data):
+    x, q = data
+    index = qvec.IVFIndex(DIM, NLIST, "pq4", m=8)
+    index.fit(x, seed=10)
+    index.add(x)
+    d, i = index.search(q, 10, nprobe=4)
+    ed, ei = index.search(q, 10, nprobe=4, exact=True)
+    assert (np.diff(d, axis=1) >= 0).all()
+    assert qvec.recall_at_k(i, ei, 10) >= 0.8
+    # the quantized distances approximate the float ADC ones
+    np.testing.assert_allclose(d[:, 0], ed[:, 0], rtol=0.1, atol=0.05 * float(np.abs(ed).max()))
+    _, truth = reference_topk(reference_distances(q, x, "l2"), 10)
+    index_k = qvec.IVFIndex(DIM, NLIST, "pq4", m=8, keep_vectors=True)
+    index_k.fit(x, seed=10)
+    index_k.add(x)
+    assert qvec.recall_at_k(index_k.search(q, 10, nprobe=NLIST, rerank=100)[1], truth, 10) > 0.97

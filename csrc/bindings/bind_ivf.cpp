@@ -165,7 +165,7 @@ void register_searches(py::module_& m) {
       .def(
           "search",
           [](const IvfPqSearch& s, const ProductQuantizer& pq, const ListArrays& a,
-             FloatArray queries, I64Array plists, FloatArray pcoarse, long long k) {
+             FloatArray queries, I64Array plists, FloatArray pcoarse, long long k, bool exact) {
             require_matrix(queries, "queries", pq.dim());
             const size_t nq = queries.shape(0), kk = require_k(k);
             const IvfLists lists = a.view(layout_of(pq.nbits() == 8 ? 1 : 2, pq.code_size(), pq.m()));
@@ -174,12 +174,12 @@ void register_searches(py::module_& m) {
             {
               py::gil_scoped_release release;
               s.search(lists, queries.data(), nq, probes, kk, out.distances.mutable_data(),
-                       out.ids.mutable_data());
+                       out.ids.mutable_data(), exact);
             }
             return out.to_tuple();
           },
           py::arg("pq"), py::arg("lists"), py::arg("queries"), py::arg("probe_lists"),
-          py::arg("probe_coarse"), py::arg("k"));
+          py::arg("probe_coarse"), py::arg("k"), py::arg("exact"));
   m.def(
       "ivf_search_binary",
       [](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids, FloatArray queries,

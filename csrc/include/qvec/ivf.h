@@ -114,9 +114,11 @@ void ivf_search_flat(const IvfLists& lists, size_t dim, Metric metric, const flo
                      idx_t* ids);
 
 /// PQ search of IVF lists (IvfCodec::Pq8 for nbits 8, Pq4 for nbits 4) with the list terms of
-/// the residual tables precomputed. nbits 8 gives the exact float ADC top-k, nbits 4 the
-/// fast-scan exact mode (FastScanSearchOptions::exact): both exact in float ADC, so the results
-/// of a list do not depend on which other lists are scanned with it.
+/// the residual tables precomputed. nbits 8 gives the exact float ADC top-k. nbits 4: with
+/// `exact`, the fast-scan exact mode (FastScanSearchOptions::exact, the exact float ADC top-k);
+/// without, the quantized tables rank (every table of a query quantized with one scale, so
+/// the quantized distances of its lists compare; distances are bias + sum / scale, as
+/// fast-scan's rescore = 0 reports them): the fast mode, for re-ranking afterwards.
 class IvfPqSearch {
  public:
   /// pq: trained, referenced (it must outlive this object); centroids: size nlist * pq.dim(),
@@ -130,7 +132,7 @@ class IvfPqSearch {
   bool by_residual() const { return by_residual_; }
   /// Lists of the layout Pq8 / Pq4 of this pq (m subquantizers).
   void search(const IvfLists& lists, const float* queries, size_t nq, const IvfProbes& probes,
-              size_t k, float* distances, idx_t* ids) const;
+              size_t k, float* distances, idx_t* ids, bool exact = false) const;
 
   /// The table of query q (its tables row, layout (m, ksub)) for list l: written to out (size
   /// m * ksub). query_norm: ||q||^2; coarse: the probe's coarse value.
@@ -143,6 +145,12 @@ class IvfPqSearch {
   bool by_residual_;
   std::vector<float> centroids_;
   std::vector<float> list_terms_;  // (nlist, m, ksub): 2 <c_lj, p>; L2 residual only
+  // Per list: the largest span (max - min) of one subquantizer's list terms, and their sum
+  // (zero without list terms): bound the spans of every pair table of that list.
+  std::vector<float> list_max_span_, list_sum_span_;
+
+  /// Each query's shared quantization scale over its probed lists. tables: (nq, m, 16).
+  std::vector<float> shared_scales(const float* tables, size_t nq, const IvfProbes& probes) const;
 };
 
 /// Binary search of IVF lists (IvfCodec::Binary rows of bq.pack_rows). centroids: null (the

@@ -5,10 +5,12 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "ivf_pq4_scan.h"
 #include "list_scan.h"
 #include "qvec/error.h"
 #include "qvec/exact.h"
 #include "qvec/ivf.h"
+#include "parallel.h"
 #include "search/topk_merge.h"
 
 namespace qvec {
@@ -59,7 +61,8 @@ constexpr size_t kMaxTableFloats = size_t(1) << 24;
 IvfPqSearch::IvfPqSearch(const ProductQuantizer& pq, const float* centroids, size_t nlist,
                          bool by_residual)
     : pq_(&pq), nlist_(nlist), by_residual_(by_residual),
-      centroids_(centroids, centroids + nlist * pq.dim()) {
+      centroids_(centroids, centroids + nlist * pq.dim()), list_max_span_(nlist, 0.0f),
+      list_sum_span_(nlist, 0.0f) {
   QVEC_CHECK_ARG(pq.is_trained(), "the product quantizer is not trained");
   QVEC_CHECK_ARG(nlist >= 1, "nlist must be >= 1");
   if (!by_residual || pq.metric() != Metric::L2) return;
@@ -73,8 +76,40 @@ IvfPqSearch::IvfPqSearch(const ProductQuantizer& pq, const float* centroids, siz
       const float* c = centroids_.data() + l * pq.dim() + j * dsub;
       float* out = list_terms_.data() + (l * m + j) * ksub;
       for (size_t s = 0; s < ksub; ++s) out[s] = 2.0f * kern.dot(c, book + (j * ksub + s) * dsub, dsub);
+      const auto range = std::minmax_element(out, out + ksub);
+      list_max_span_[l] = std::max(list_max_span_[l], *range.second - *range.first);
+      list_sum_span_[l] += *range.second - *range.first;
     }
   });
+}
+
+std::vector<float> IvfPqSearch::shared_scales(const float* tables, size_t nq,
+                                              const IvfProbes& probes) const {
+  const size_t m = pq_->m();
+  std::vector<float> scales(nq);
+  detail::parallel_for((nq + 63) / 64, [&](size_t task) {
+    std::vector<float> max_span(probes.nprobe), sum_span(probes.nprobe);
+    for (size_t q = task * 64; q < std::min(nq, (task + 1) * 64); ++q) {
+      float tmax = 0.0f, tsum = 0.0f;
+      for (size_t j = 0; j < m; ++j) {
+        const float* row = tables + (q * m + j) * 16;
+        const auto range = std::minmax_element(row, row + 16);
+        tmax = std::max(tmax, *range.second - *range.first);
+        tsum += *range.second - *range.first;
+      }
+      size_t count = 0;
+      for (size_t p = 0; p < probes.nprobe; ++p) {
+        const idx_t l = probes.lists[q * probes.nprobe + p];
+        if (l < 0) continue;
+        // a pair table's spans are at most the query's plus the list's (a float's rounding
+        // of these sums is covered by the clamping quantizer)
+        max_span[count] = tmax + list_max_span_[static_cast<size_t>(l)];
+        sum_span[count++] = tsum + list_sum_span_[static_cast<size_t>(l)];
+      }
+      scales[q] = detail::shared_scale(max_span.data(), sum_span.data(), count, m);
+    }
+  });
+  return scales;
 }
 
 IvfPqSearch::~IvfPqSearch() = default;
@@ -99,7 +134,7 @@ void IvfPqSearch::pair_table(const float* query_table, float query_norm, size_t 
 
 void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
                          const IvfProbes& probes, size_t k, float* distances,
-                         idx_t* ids) const {
+                         idx_t* ids, bool exact) const {
   check_k(k);
   QVEC_CHECK_ARG(lists.nlist == nlist_, "the lists must number nlist");
   detail::check_probes(probes, nq, nlist_);
@@ -110,10 +145,17 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
     const size_t count = std::min(batch, nq - q0);
     pq_->compute_tables(queries + q0 * dim, count, tables.data());
     squared_norms(queries + q0 * dim, count, dim, norms.data());
-    const PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k);
     const IvfProbes part{probes.nprobe, probes.lists + q0 * probes.nprobe,
                          probes.coarse + q0 * probes.nprobe};
-    detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
+    if (pq_->nbits() == 4 && !exact) {
+      const std::vector<float> scales = shared_scales(tables.data(), count, part);
+      const detail::Pq4ListScan scan(*this, *pq_, lists, tables.data(), norms.data(),
+                                     scales.data(), k);
+      detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
+    } else {
+      const PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k);
+      detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
+    }
   }
   if (pq_->metric() == Metric::IP) detail::negate(distances, nq * k);
 }

@@ -320,7 +320,7 @@ class IVFIndex(Index[IvfModel]):
     # -- searching -------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, k: int,
                rerank: Optional[int] = None, *, nprobe: Optional[int] = None,
-               query_bits: Optional[int] = None,
+               query_bits: Optional[int] = None, exact: bool = False,
                vectors: Optional[npt.ArrayLike] = None) -> SearchResult:
         """The k best vectors for each query (see :meth:`Index.search`), probing ``nprobe``
         lists per query (default: the index's ``nprobe``; more lists, higher recall, slower).
@@ -329,9 +329,14 @@ class IVFIndex(Index[IvfModel]):
         vectors: the caller's (N, dim) float32 vectors indexed by user id, e.g. a
             ``numpy.memmap`` of the dense vectors on disk while the codes stay in memory; only
             the candidates' rows are read. Needs ``rerank``.
+        exact: codec "pq4": rank by exact float ADC (as ``PQIndex``'s ``rescore="exact"``)
+            instead of the quantized tables (each query's tables share one scale, so its lists
+            compare; distances are then the quantized approximations). Other codecs: ignored
+            (8-bit PQ is always exact ADC).
         query_bits: the query quantization of the binary codec's estimator (None: 4 for
             bits=1, 8 for more bits, as :meth:`BinaryQuantizer.search` picks)."""
         self._call.nprobe = self.nprobe if nprobe is None else check_int(nprobe, "nprobe")
+        self._call.exact = bool(exact)
         self._call.query_bits = ((4 if self._bits <= 1 else 8) if query_bits is None
                                  else check_int(query_bits, "query_bits"))
         if vectors is None:
@@ -380,7 +385,7 @@ class IVFIndex(Index[IvfModel]):
                 getattr(self._call, "query_bits", 4))
         else:
             dist, rows = model.pq_search().search(model.codec._pq, lists, queries, probe,
-                                                  coarse, k)
+                                                  coarse, k, getattr(self._call, "exact", False))
         return dist, rows
 
     def _describe(self) -> str:
