@@ -266,3 +266,21 @@ def test_quantized_pq4_ranks_close_to_exact(data):
     index_k.fit(x, seed=10)
     index_k.add(x)
     assert qvec.recall_at_k(index_k.search(q, 10, nprobe=NLIST, rerank=100)[1], truth, 10) > 0.97
+
+
+@pytest.mark.parametrize("desc", ["IVF8,Flat", "IVF8,PQ8x8", "IVF8,PQ8x4fs", "IVF8,BIN1"])
+def test_row_filter_never_leaks_and_fills_k(data, desc):
+    from qvec import _core
+    x, q = data
+    index = built(desc, x)
+    allowed = np.zeros(1500, dtype=bool)
+    allowed[::50] = True                              # 30 allowed rows (= ids here)
+    words = np.packbits(allowed, bitorder="little")
+    words = np.pad(words, (0, (-words.size) % 8)).view(np.uint64)
+    native = _core.bitset_filter(np.ascontiguousarray(words), 1500)
+    _, i = index._search_rows(index._state, q, 20, filter=native)  # every list: nprobe = 8
+    assert np.isin(i, np.flatnonzero(allowed)).all()  # k = 20 <= 30 allowed: no padding
+    if desc.endswith("Flat"):
+        _, ri = reference_topk(np.where(allowed[None, :], reference_distances(q, x, "l2"),
+                                        np.inf), 20)
+        np.testing.assert_array_equal(i, ri)

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "filter_arg.h"
 #include "qvec/binary.h"
 #include "qvec/rerank.h"
 
@@ -54,7 +55,7 @@ void register_binary(py::module_& m) {
 
   m.def(
       "hamming_search",
-      [](ByteArray queries, ByteArray codes, long long k) {
+      [](ByteArray queries, ByteArray codes, long long k, const FilterArg* filter) {
         require_codes(queries, "query_codes", 0);
         require_codes(codes, "codes", static_cast<size_t>(queries.shape(1)));
         size_t kk = require_k(k);
@@ -66,11 +67,12 @@ void register_binary(py::module_& m) {
         idx_t* i = ids.mutable_data();
         {
           py::gil_scoped_release release;
-          hamming_search(queries.data(), nq, codes.data(), n, nbytes, kk, d, i);
+          hamming_search(queries.data(), nq, codes.data(), n, nbytes, kk, d, i,
+                         core_filter(filter));
         }
         return py::make_tuple(distances, ids);
       },
-      py::arg("query_codes"), py::arg("codes"), py::arg("k"));
+      py::arg("query_codes"), py::arg("codes"), py::arg("k"), py::arg("filter") = py::none());
 
   m.def(
       "rerank",
@@ -158,7 +160,7 @@ void register_binary(py::module_& m) {
            py::arg("codes"), py::arg("factors"))
       .def("search",
            [](const BinaryQuantizer& q, FloatArray queries, ByteArray codes, FloatArray factors,
-              long long k, size_t query_bits) {
+              long long k, size_t query_bits, const FilterArg* filter) {
              require_matrix(queries, "queries", q.dim());
              require_matrix(codes, "codes", q.code_size());
              require_shape(factors, "factors", codes.shape(0), q.num_factors());
@@ -168,15 +170,16 @@ void register_binary(py::module_& m) {
              {
                py::gil_scoped_release release;
                q.search(queries.data(), nq, codes.data(), factors.data(), codes.shape(0), kk,
-                        query_bits, out.distances.mutable_data(), out.ids.mutable_data());
+                        query_bits, out.distances.mutable_data(), out.ids.mutable_data(),
+                        core_filter(filter));
              }
              return out.to_tuple();
            },
            py::arg("queries"), py::arg("codes"), py::arg("factors"), py::arg("k"),
-           py::arg("query_bits"))
+           py::arg("query_bits"), py::arg("filter") = py::none())
       .def("search_symmetric",
            [](const BinaryQuantizer& q, ByteArray qcodes, FloatArray qfactors, ByteArray codes,
-              FloatArray factors, long long k) {
+              FloatArray factors, long long k, const FilterArg* filter) {
              require_matrix(qcodes, "query_codes", q.code_size());
              require_shape(qfactors, "query_factors", qcodes.shape(0), q.num_factors());
              require_matrix(codes, "codes", q.code_size());
@@ -188,12 +191,13 @@ void register_binary(py::module_& m) {
                py::gil_scoped_release release;
                q.search_symmetric(qcodes.data(), qfactors.data(), nq, codes.data(),
                                   factors.data(), codes.shape(0), kk,
-                                  out.distances.mutable_data(), out.ids.mutable_data());
+                                  out.distances.mutable_data(), out.ids.mutable_data(),
+                                  core_filter(filter));
              }
              return out.to_tuple();
            },
            py::arg("query_codes"), py::arg("query_factors"), py::arg("codes"),
-           py::arg("factors"), py::arg("k"));
+           py::arg("factors"), py::arg("k"), py::arg("filter") = py::none());
 }
 
 }  // namespace qvec::bind

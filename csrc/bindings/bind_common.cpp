@@ -1,5 +1,6 @@
 // Dispatch, threads, validation helpers, exact search and top-k.
 #include "bindings.h"
+#include "filter_arg.h"
 #include "qvec/exact.h"
 #include "qvec/simd.h"
 #include "qvec/threads.h"
@@ -30,7 +31,8 @@ void register_common(py::module_& m) {
 
   m.def(
       "exact_search",
-      [](FloatArray queries, FloatArray base, long long k, const std::string& metric) {
+      [](FloatArray queries, FloatArray base, long long k, const std::string& metric,
+         const FilterArg* filter) {
         require_matrix(queries, "queries");
         require_matrix(base, "base", static_cast<size_t>(queries.shape(1)));
         size_t kk = require_k(k);
@@ -40,11 +42,13 @@ void register_common(py::module_& m) {
         {
           py::gil_scoped_release release;
           exact_search(queries.data(), nq, base.data(), n, d, met, kk,
-                       out.distances.mutable_data(), out.ids.mutable_data());
+                       out.distances.mutable_data(), out.ids.mutable_data(),
+                       core_filter(filter));
         }
         return out.to_tuple();
       },
-      py::arg("queries"), py::arg("base"), py::arg("k"), py::arg("metric"));
+      py::arg("queries"), py::arg("base"), py::arg("k"), py::arg("metric"),
+      py::arg("filter") = py::none());
 
   m.def(
       "topk_smallest",

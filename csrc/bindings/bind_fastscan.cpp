@@ -3,6 +3,7 @@
 #include <string>
 
 #include "bindings.h"
+#include "filter_arg.h"
 #include "qvec/fastscan.h"
 
 namespace qvec::bind {
@@ -86,7 +87,8 @@ void register_fastscan(py::module_& m) {
 
   m.def(
       "fastscan_search",
-      [](FloatArray tables, ByteArray packed, size_t n, long long k, size_t rescore, bool exact) {
+      [](FloatArray tables, ByteArray packed, size_t n, long long k, size_t rescore, bool exact,
+         const FilterArg* filter) {
         require_tables(tables);
         size_t kk = require_k(k);
         size_t nq = tables.shape(0), m_ = tables.shape(1);
@@ -98,12 +100,13 @@ void register_fastscan(py::module_& m) {
         {
           py::gil_scoped_release release;
           fastscan_search(tables.data(), nq, m_, packed.data(), n, kk,
-                          options, out.distances.mutable_data(), out.ids.mutable_data());
+                          options, out.distances.mutable_data(), out.ids.mutable_data(),
+                          core_filter(filter));
         }
         return out.to_tuple();
       },
       py::arg("tables"), py::arg("packed"), py::arg("n"), py::arg("k"), py::arg("rescore"),
-      py::arg("exact"));
+      py::arg("exact"), py::arg("filter") = py::none());
 }
 
 }  // namespace qvec::bind

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "bindings.h"
+#include "filter_arg.h"
 #include "qvec/ivf.h"
 
 namespace qvec::bind {
@@ -140,7 +141,7 @@ void register_searches(py::module_& m) {
   m.def(
       "ivf_search_flat",
       [](const ListArrays& a, FloatArray queries, const std::string& metric, I64Array plists,
-         FloatArray pcoarse, long long k) {
+         FloatArray pcoarse, long long k, const FilterArg* filter) {
         require_matrix(queries, "queries");
         const size_t dim = queries.shape(1), nq = queries.shape(0), kk = require_k(k);
         const IvfLists lists = a.view(layout_of(0, 4 * dim, 0));
@@ -150,12 +151,13 @@ void register_searches(py::module_& m) {
         {
           py::gil_scoped_release release;
           ivf_search_flat(lists, dim, mt, queries.data(), nq, probes, kk,
-                          out.distances.mutable_data(), out.ids.mutable_data());
+                          out.distances.mutable_data(), out.ids.mutable_data(),
+                          core_filter(filter));
         }
         return out.to_tuple();
       },
       py::arg("lists"), py::arg("queries"), py::arg("metric"), py::arg("probe_lists"),
-      py::arg("probe_coarse"), py::arg("k"));
+      py::arg("probe_coarse"), py::arg("k"), py::arg("filter") = py::none());
   py::class_<IvfPqSearch>(m, "IvfPqSearch")
       .def(py::init([](const ProductQuantizer& pq, FloatArray centroids, bool by_residual) {
              require_matrix(centroids, "centroids", pq.dim());
@@ -165,7 +167,8 @@ void register_searches(py::module_& m) {
       .def(
           "search",
           [](const IvfPqSearch& s, const ProductQuantizer& pq, const ListArrays& a,
-             FloatArray queries, I64Array plists, FloatArray pcoarse, long long k, bool exact) {
+             FloatArray queries, I64Array plists, FloatArray pcoarse, long long k, bool exact,
+             const FilterArg* filter) {
             require_matrix(queries, "queries", pq.dim());
             const size_t nq = queries.shape(0), kk = require_k(k);
             const IvfLists lists = a.view(layout_of(pq.nbits() == 8 ? 1 : 2, pq.code_size(), pq.m()));
@@ -174,16 +177,18 @@ void register_searches(py::module_& m) {
             {
               py::gil_scoped_release release;
               s.search(lists, queries.data(), nq, probes, kk, out.distances.mutable_data(),
-                       out.ids.mutable_data(), exact);
+                       out.ids.mutable_data(), exact, core_filter(filter));
             }
             return out.to_tuple();
           },
           py::arg("pq"), py::arg("lists"), py::arg("queries"), py::arg("probe_lists"),
-          py::arg("probe_coarse"), py::arg("k"), py::arg("exact"));
+          py::arg("probe_coarse"), py::arg("k"), py::arg("exact"),
+          py::arg("filter") = py::none());
   m.def(
       "ivf_search_binary",
       [](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids, FloatArray queries,
-         I64Array plists, FloatArray pcoarse, long long k, size_t query_bits) {
+         I64Array plists, FloatArray pcoarse, long long k, size_t query_bits,
+         const FilterArg* filter) {
         require_matrix(queries, "queries", bq.dim());
         const size_t nq = queries.shape(0), kk = require_k(k);
         const IvfLists lists = a.view(layout_of(3, bq.row_size(), 0));
@@ -200,12 +205,14 @@ void register_searches(py::module_& m) {
           py::gil_scoped_release release;
           ivf_search_binary(lists, bq, centroids.is_none() ? nullptr : cents.data(),
                             queries.data(), nq, probes, kk, query_bits,
-                            out.distances.mutable_data(), out.ids.mutable_data());
+                            out.distances.mutable_data(), out.ids.mutable_data(),
+                            core_filter(filter));
         }
         return out.to_tuple();
       },
       py::arg("lists"), py::arg("bq"), py::arg("centroids"), py::arg("queries"),
-      py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"), py::arg("query_bits"));
+      py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"), py::arg("query_bits"),
+      py::arg("filter") = py::none());
 }
 
 }  // namespace

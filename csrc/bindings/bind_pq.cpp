@@ -3,6 +3,7 @@
 #include <string>
 
 #include "bindings.h"
+#include "filter_arg.h"
 #include "qvec/fastscan.h"
 #include "qvec/pq.h"
 
@@ -121,7 +122,7 @@ void register_pq(py::module_& m) {
       .def(
           "search",
           [](const ProductQuantizer& pq, FloatArray q, ByteArray codes, long long k,
-             size_t rescore, bool exact) {
+             size_t rescore, bool exact, const FilterArg* filter) {
             require_matrix(q, "queries", pq.dim());
             require_matrix(codes, "codes", pq.code_size());
             size_t kk = require_k(k);
@@ -133,16 +134,17 @@ void register_pq(py::module_& m) {
             {
               py::gil_scoped_release release;
               pq.search(q.data(), nq, codes.data(), codes.shape(0), kk,
-                        out.distances.mutable_data(), out.ids.mutable_data(), options);
+                        out.distances.mutable_data(), out.ids.mutable_data(), options,
+                        core_filter(filter));
             }
             return out.to_tuple();
           },
           py::arg("queries"), py::arg("codes"), py::arg("k"), py::arg("rescore") = 0,
-          py::arg("exact") = false)
+          py::arg("exact") = false, py::arg("filter") = py::none())
       .def(
           "search_packed",
           [](const ProductQuantizer& pq, FloatArray q, ByteArray packed, size_t n, long long k,
-             size_t rescore, bool exact) {
+             size_t rescore, bool exact, const FilterArg* filter) {
             require_matrix(q, "queries", pq.dim());
             size_t kk = require_k(k);
             size_t want = pq.nbits() == 8 ? pq8_packed_size(n, pq.m())
@@ -158,14 +160,16 @@ void register_pq(py::module_& m) {
             {
               py::gil_scoped_release release;
               pq.search_packed(q.data(), nq, packed.data(), n, kk, options,
-                               out.distances.mutable_data(), out.ids.mutable_data());
+                               out.distances.mutable_data(), out.ids.mutable_data(),
+                               core_filter(filter));
             }
             return out.to_tuple();
           },
           py::arg("queries"), py::arg("packed"), py::arg("n"), py::arg("k"), py::arg("rescore"),
-          py::arg("exact"))
+          py::arg("exact"), py::arg("filter") = py::none())
       .def("search_sdc",
-           [](const ProductQuantizer& pq, ByteArray qcodes, ByteArray codes, long long k) {
+           [](const ProductQuantizer& pq, ByteArray qcodes, ByteArray codes, long long k,
+              const FilterArg* filter) {
              require_matrix(qcodes, "query_codes", pq.code_size());
              require_matrix(codes, "codes", pq.code_size());
              size_t kk = require_k(k);
@@ -175,11 +179,12 @@ void register_pq(py::module_& m) {
                py::gil_scoped_release release;
                pq.search_sdc(qcodes.data(), nq, codes.data(), codes.shape(0),
                              kk, out.distances.mutable_data(),
-                             out.ids.mutable_data());
+                             out.ids.mutable_data(), core_filter(filter));
              }
              return out.to_tuple();
            },
-           py::arg("query_codes"), py::arg("codes"), py::arg("k"));
+           py::arg("query_codes"), py::arg("codes"), py::arg("k"),
+           py::arg("filter") = py::none());
 }
 
 }  // namespace qvec::bind

@@ -16,19 +16,23 @@ void BinaryRangeSearch::init(const RangeResults& results) const {
 }
 
 void BinaryRangeSearch::search_range(const uint8_t* rows, size_t begin, size_t end,
-                                     const idx_t* ids, const RangeResults& results) const {
-  search_rows(detail::BinaryRows::packed(*bq_, rows), begin, end, ids, results);
+                                     const idx_t* ids, const RangeResults& results,
+                                     const IdFilter* filter) const {
+  search_rows(detail::BinaryRows::packed(*bq_, rows), begin, end, ids, results, filter);
 }
 
 void BinaryRangeSearch::search_range(const uint8_t* codes, const float* factors, size_t begin,
                                      size_t end, const idx_t* ids,
-                                     const RangeResults& results) const {
-  search_rows(detail::BinaryRows::arrays(*bq_, codes, factors), begin, end, ids, results);
+                                     const RangeResults& results,
+                                     const IdFilter* filter) const {
+  search_rows(detail::BinaryRows::arrays(*bq_, codes, factors), begin, end, ids, results,
+              filter);
 }
 
 void BinaryRangeSearch::search_rows(const detail::BinaryRows& data, size_t begin, size_t end,
-                                    const idx_t* ids, const RangeResults& results) const {
-  detail::scan_query_blocks(nq_, k_, begin, end, ids, results,
+                                    const idx_t* ids, const RangeResults& results,
+                                    const IdFilter* filter) const {
+  detail::scan_query_blocks(nq_, k_, begin, end, ids, filter, results,
                             [&](size_t q0, size_t q1, const detail::RowRange& range,
                                 const detail::HeapRows& heaps) {
                               scan(q0, q1, data, range, heaps);

@@ -98,14 +98,14 @@ inline void finish_results(const RangeResults& results, size_t nq, size_t k,
 }
 
 /// The search_range() of the binary range searches: checks the range, then runs
-/// scan(q0, q1, range, heaps) over blocks of kBinaryQueryBlock of the nq queries in parallel,
+/// scan(q0, q1, range, heaps) (the range carrying ids and filter) over blocks of kBinaryQueryBlock of the nq queries in parallel,
 /// heaps.at(i) being query q0 + i's results.
 template <class Scan>
 void scan_query_blocks(size_t nq, size_t k, size_t begin, size_t end, const idx_t* ids,
-                       const RangeResults& results, Scan&& scan) {
+                       const IdFilter* filter, const RangeResults& results, Scan&& scan) {
   check_binary_range(begin, end);
   if (begin == end) return;
-  const RowRange range{begin, end, ids};
+  const RowRange range{begin, end, ids, filter};
   parallel_for((nq + kBinaryQueryBlock - 1) / kBinaryQueryBlock, [&](size_t b) {
     const size_t q0 = b * kBinaryQueryBlock, q1 = std::min(nq, q0 + kBinaryQueryBlock);
     scan(q0, q1, range, HeapRows{results.distances + q0 * k, results.ids + q0 * k, nullptr, k});

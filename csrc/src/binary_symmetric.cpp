@@ -12,6 +12,7 @@
 #include "stop.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
+#include "search/filter.h"
 #include "search/topk_merge.h"
 
 namespace qvec {
@@ -56,6 +57,7 @@ void detail::symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_code
   for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
     detail::check_stop();
     const size_t count = std::min(kBinaryTile, range.end - t0), nblocks = blocks_of(count);
+    if (skip_rows(range, t0, t0 + count)) continue;
     for (size_t l = 0; l < bits; ++l)
       transpose_tile(data.codes + t0 * data.code_stride + l * nbytes, data.code_stride, nbytes,
                      count, nwords, tile.data() + l * kBinaryTile * nwords);
@@ -79,8 +81,9 @@ void detail::symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_code
         dist[i] = l2 ? f[0] + qf[0] - 2.0f * dot[i]
                      : -(dot[i] + f[1] + qf[1] + static_cast<float>(mean_norm2));
       }
-      const size_t nhits =
-          filter.le_f32(dist.data(), count, FloatOrder::threshold(bound), hits.data());
+      const size_t nhits = allowed_hits(
+          hits.data(), filter.le_f32(dist.data(), count, FloatOrder::threshold(bound), hits.data()),
+          t0, range);
       for (size_t h = 0; h < nhits; ++h)
         collector.push(q, float_order(dist[hits[h]]), t0 + hits[h]);
     }
@@ -90,7 +93,8 @@ void detail::symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_code
 
 void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* query_factors,
                                        size_t nq, const uint8_t* codes, const float* factors,
-                                       size_t n, size_t k, float* distances, idx_t* ids) const {
+                                       size_t n, size_t k, float* distances, idx_t* ids,
+                                       const IdFilter* filter) const {
   require_trained();
   check_k(k);
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
@@ -98,7 +102,7 @@ void BinaryQuantizer::search_symmetric(const uint8_t* query_codes, const float* 
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     detail::symmetric_scan(*this, query_codes + q0 * code_size(),
                            query_factors + q0 * num_factors(), q1 - q0, data,
-                           detail::RowRange{b0, b1, nullptr}, detail::HeapRows::of(heaps, k));
+                           detail::RowRange{b0, b1, nullptr, filter}, detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);

@@ -18,6 +18,7 @@
 
 #include "kernels/dispatch.h"
 #include "qvec/error.h"
+#include "search/filter.h"
 #include "search/topk_merge.h"
 #include "stop.h"
 
@@ -96,9 +97,9 @@ struct L2Filter {
 /// One exact_search: the scan of one (query block x base range) task for grid_search.
 class ExactScan {
  public:
-  ExactScan(const float* queries, const float* base, size_t d, bool l2)
+  ExactScan(const float* queries, const float* base, size_t d, bool l2, const IdFilter* allowed)
       : kern_(detail::dense_kernels()), filter_(detail::filter_kernels()), queries_(queries),
-        base_(base), d_(d), l2_(l2), bound_(d) {}
+        base_(base), d_(d), l2_(l2), bound_(d), allowed_(allowed) {}
 
   void operator()(size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) const {
     if (q1 - q0 > kDirectRows) scan_packed(q0, q1, b0, b1, heaps);
@@ -114,6 +115,7 @@ class ExactScan {
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
       detail::check_stop();
       size_t count = std::min(b1, bb + kBaseBlock) - bb;
+      if (skip(bb, bb + count)) continue;
       for (size_t q = q0; q < q1; ++q) {
         const float* query = queries_ + q * d_;
         bool finite = true;
@@ -123,7 +125,9 @@ class ExactScan {
         }
         if (!finite) throw std::invalid_argument(kNonFinite);
         detail::HeapView heap = heaps.at(q - q0);
-        size_t nhits = filter_.le_f32(dist.data(), count, heap.threshold(), hits.data());
+        size_t nhits = detail::allowed_hits(
+            hits.data(), filter_.le_f32(dist.data(), count, heap.threshold(), hits.data()), bb,
+            row_range(bb, bb + count));
         for (size_t h = 0; h < nhits; ++h)
           heap.push(dist[hits[h]], static_cast<idx_t>(bb + hits[h]));
       }
@@ -135,6 +139,7 @@ class ExactScan {
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
       detail::check_stop();
       size_t count = std::min(b1, bb + kBaseBlock) - bb;
+      if (skip(bb, bb + count)) continue;
       kern_.dot_direct(queries_ + q0 * d_, d_, q1 - q0, base_ + bb * d_, d_, count, d_,
                        dots.data(), kBaseBlock);
       for (size_t c0 = 0; c0 < count; c0 += kPackWidth)
@@ -158,6 +163,7 @@ class ExactScan {
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
       detail::check_stop();
       size_t be = std::min(b1, bb + kBaseBlock), count = be - bb;
+      if (skip(bb, be)) continue;
       size_t npacks = (count + kPackWidth - 1) / kPackWidth;
       pack_rows(base_, d_, bb, be, l2_ ? shift.data() : nullptr, packed.data(),
                 l2_ ? bnorms.data() : nullptr);
@@ -205,6 +211,7 @@ class ExactScan {
     // one-query search); a bad value surfaces here as a non-finite distance.
     if (!kern_.tile_distances16(dots, ldt, rows, cols, nullptr, nullptr, thresholds, masks))
       throw std::invalid_argument(kNonFinite);
+    allowed_columns(first, masks, rows);
     for (size_t r = 0; r < rows; ++r) {
       detail::HeapView heap = heaps.at(r0 + r);
       for (uint32_t m = masks[r]; m != 0; m &= m - 1) {
@@ -226,6 +233,7 @@ class ExactScan {
     if (!kern_.tile_distances16(tile, kPackWidth, rows, cols, qnorms + r0, bnorms, thresholds,
                                 masks))
       throw std::invalid_argument(kNonFinite);
+    allowed_columns(first, masks, rows);
     for (size_t r = 0; r < rows; ++r) {
       detail::HeapView heap = heaps.at(r0 + r);
       const float* query = queries_ + (q0 + r0 + r) * d_;
@@ -238,6 +246,17 @@ class ExactScan {
     }
   }
 
+  /// Rows [r0, r1) as a range with this search's filter (ids are rows).
+  detail::RowRange row_range(size_t r0, size_t r1) const { return {r0, r1, nullptr, allowed_}; }
+  /// True when rows [r0, r1) hold no allowed id.
+  bool skip(size_t r0, size_t r1) const { return detail::skip_rows(row_range(r0, r1), r0, r1); }
+  /// Clears the tile's mask bits (bit c: row first + c) of rows the filter rejects.
+  void allowed_columns(size_t first, uint32_t* masks, size_t nrows) const {
+    if (!allowed_) return;
+    const uint32_t allow = allowed_->word32(static_cast<idx_t>(first));
+    for (size_t r = 0; r < nrows; ++r) masks[r] &= allow;
+  }
+
   const detail::DenseKernels& kern_;
   const detail::FilterKernels& filter_;
   const float* queries_;
@@ -245,6 +264,7 @@ class ExactScan {
   size_t d_;
   bool l2_;
   L2Filter bound_;
+  const IdFilter* allowed_;  // null: every row
 };
 
 }  // namespace
@@ -259,11 +279,12 @@ void squared_norms(const float* x, size_t n, size_t d, float* out) {
 }
 
 void exact_search(const float* queries, size_t nq, const float* base, size_t n, size_t d,
-                  Metric metric, size_t k, float* distances, idx_t* ids) {
+                  Metric metric, size_t k, float* distances, idx_t* ids,
+                  const IdFilter* filter) {
   check_k(k);
   QVEC_CHECK_ARG(d >= 1, "d must be >= 1");
   const bool l2 = metric == Metric::L2;
-  ExactScan scan(queries, base, d, l2);
+  ExactScan scan(queries, base, d, l2, filter);
   detail::grid_search(nq, n, k, kQueryBlock, kBaseBlock, scan, distances, ids);
   if (!l2) detail::negate(distances, nq * k);
 }

@@ -46,7 +46,7 @@ size_t fastscan_keep(size_t k, const FastScanSearchOptions& options) {
 
 void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* packed, size_t n,
                      size_t k, const FastScanSearchOptions& options, float* distances,
-                     idx_t* ids) {
+                     idx_t* ids, const IdFilter* filter) {
   const size_t keep = fastscan_keep(k, options);
   detail::check_lut_m(m);
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "fast-scan search handles fewer than 2^32 vectors");
@@ -54,7 +54,7 @@ void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* pa
   const detail::QueryLuts luts(tables, nq, m, 16, m2, 0);
   const detail::Pq4Batch batch{tables, &luts, m, keep};
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
-    scan_range(batch, options.exact, q0, q1, packed, detail::RowRange{b0, b1, nullptr},
+    scan_range(batch, options.exact, q0, q1, packed, detail::RowRange{b0, b1, nullptr, filter},
                detail::HeapRows::of(heaps, keep));
   };
   if (options.exact || options.rescore == 0) {
@@ -104,7 +104,8 @@ void FastScanQueries::init(const RangeResults& results) const {
 }
 
 void FastScanQueries::search_range(const uint8_t* codes, size_t begin, size_t end,
-                                   const idx_t* ids, const RangeResults& results) const {
+                                   const idx_t* ids, const RangeResults& results,
+                                   const IdFilter* filter) const {
   QVEC_CHECK_ARG(begin <= end, "search_range needs begin <= end; got begin = " +
                                    std::to_string(begin) + ", end = " + std::to_string(end));
   QVEC_CHECK_ARG(end - begin < (size_t(1) << 32), "search_range scans fewer than 2^32 rows");
@@ -112,7 +113,7 @@ void FastScanQueries::search_range(const uint8_t* codes, size_t begin, size_t en
                  "RangeResults::rescored must hold nq * keep() floats when rescore > 0");
   if (begin == end) return;
   const detail::Pq4Batch batch{tables_, luts_.get(), m_, keep_};
-  const detail::RowRange range{begin, end, ids};
+  const detail::RowRange range{begin, end, ids, filter};
   detail::parallel_for((nq_ + kQueryBlock - 1) / kQueryBlock, [&](size_t block) {
     const size_t q0 = block * kQueryBlock, q1 = std::min(nq_, q0 + kQueryBlock);
     const size_t at = q0 * keep_;

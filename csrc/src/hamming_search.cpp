@@ -13,6 +13,7 @@
 #include "parallel.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
+#include "search/filter.h"
 #include "search/topk_merge.h"
 
 namespace qvec {
@@ -52,6 +53,7 @@ void detail::hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* code
   for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
     detail::check_stop();
     const size_t count = std::min(kBinaryTile, range.end - t0);
+    if (skip_rows(range, t0, t0 + count)) continue;
     transpose_tile(codes + t0 * nbytes, nbytes, nbytes, count, nwords, tile.data());
     for (size_t g0 = 0; g0 < nq; g0 += kQueryGroup) {
       const size_t g = std::min(kQueryGroup, nq - g0);
@@ -61,8 +63,9 @@ void detail::hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* code
         const int64_t bound = collector.bound(g0 + r);
         if (bound < 0) continue;
         const int32_t* row = dist.data() + r * kBinaryTile;
-        const size_t nhits =
-            filter.le_i32(row, count, HammingOrder::threshold(bound), hits.data());
+        const size_t nhits = allowed_hits(
+            hits.data(), filter.le_i32(row, count, HammingOrder::threshold(bound), hits.data()),
+            t0, range);
         for (size_t h = 0; h < nhits; ++h)
           collector.push(g0 + r, static_cast<uint32_t>(row[hits[h]]), t0 + hits[h]);
       }
@@ -96,13 +99,14 @@ void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb,
 }
 
 void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t n,
-                    size_t nbytes, size_t k, int32_t* distances, idx_t* ids) {
+                    size_t nbytes, size_t k, int32_t* distances, idx_t* ids,
+                    const IdFilter* filter) {
   check_k(k);
   check_nbytes(nbytes);
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     detail::hamming_scan(queries + q0 * nbytes, q1 - q0, codes, nbytes,
-                         detail::RowRange{b0, b1, nullptr}, detail::HeapRows::of(heaps, k));
+                         detail::RowRange{b0, b1, nullptr, filter}, detail::HeapRows::of(heaps, k));
   };
   std::vector<float> fdist(nq * k);
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, fdist.data(), ids);
@@ -120,8 +124,9 @@ void HammingQueries::init(const RangeResults& results) const {
 }
 
 void HammingQueries::search_range(const uint8_t* codes, size_t begin, size_t end,
-                                  const idx_t* ids, const RangeResults& results) const {
-  detail::scan_query_blocks(nq_, k_, begin, end, ids, results,
+                                  const idx_t* ids, const RangeResults& results,
+                                  const IdFilter* filter) const {
+  detail::scan_query_blocks(nq_, k_, begin, end, ids, filter, results,
                             [&](size_t q0, size_t q1, const detail::RowRange& range,
                                 const detail::HeapRows& heaps) {
                               detail::hamming_scan(queries_ + q0 * nbytes_, q1 - q0, codes,

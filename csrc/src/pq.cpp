@@ -282,7 +282,8 @@ void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* ta
 
 void ProductQuantizer::search(const float* queries, size_t nq, const uint8_t* codes, size_t n,
                               size_t k, float* distances, idx_t* ids,
-                              const FastScanSearchOptions& fastscan) const {
+                              const FastScanSearchOptions& fastscan,
+                              const IdFilter* filter) const {
   require_trained();
   if (nbits_ == 4) fastscan_keep(k, fastscan);  // checks k (and k * rescore) before packing
   check_k(k);
@@ -294,12 +295,13 @@ void ProductQuantizer::search(const float* queries, size_t nq, const uint8_t* co
     pq8_pack(codes, n, m_, packed.data());
   else
     fastscan_pack(codes, n, m_, packed.data());
-  search_packed(queries, nq, packed.data(), n, k, fastscan, distances, ids);
+  search_packed(queries, nq, packed.data(), n, k, fastscan, distances, ids, filter);
 }
 
 void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint8_t* packed,
                                      size_t n, size_t k, const FastScanSearchOptions& options,
-                                     float* distances, idx_t* ids) const {
+                                     float* distances, idx_t* ids,
+                                     const IdFilter* filter) const {
   require_trained();
   if (nbits_ == 4) fastscan_keep(k, options);  // checks k (and k * rescore) before the tables
   check_k(k);
@@ -311,16 +313,17 @@ void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint
     compute_tables(queries + q0 * dim_, count, tables.data());
     if (nbits_ == 8)
       adc_search_u8_packed(tables.data(), count, m_, packed, n, k, distances + q0 * k,
-                           ids + q0 * k);
+                           ids + q0 * k, filter);
     else
       fastscan_search(tables.data(), count, m_, packed, n, k, options, distances + q0 * k,
-                      ids + q0 * k);
+                      ids + q0 * k, filter);
   }
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);
 }
 
 void ProductQuantizer::search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes,
-                                  size_t n, size_t k, float* distances, idx_t* ids) const {
+                                  size_t n, size_t k, float* distances, idx_t* ids,
+                                  const IdFilter* filter) const {
   require_trained();
   check_k(k);
   // A table built from a decoded query holds exactly one row of each subspace's
@@ -329,7 +332,7 @@ void ProductQuantizer::search_sdc(const uint8_t* query_codes, size_t nq, const u
   decode(query_codes, nq, decoded.data());
   FastScanSearchOptions exact;
   exact.exact = true;
-  search(decoded.data(), nq, codes, n, k, distances, ids, exact);
+  search(decoded.data(), nq, codes, n, k, distances, ids, exact, filter);
 }
 
 }  // namespace qvec

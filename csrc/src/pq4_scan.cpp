@@ -9,6 +9,7 @@
 
 #include "kernels/dispatch.h"
 #include "qvec/fastscan.h"
+#include "search/filter.h"
 #include "search/rescore.h"
 #include "stop.h"
 
@@ -67,6 +68,7 @@ void group_quantized(const Pq4Batch& batch, size_t q, size_t count, SumReservoir
     if (!((hit >> i) & 1u) || res[i].limit() < 0) continue;
     uint32_t* masks = s.masks.data() + i * nblk;
     clip_masks(masks, nblk, cb * kFsBlock, range);
+    allowed_masks(masks, nblk, cb * kFsBlock, range);
     res[i].append(s.sums.data() + i * s.stride, masks, nblk, cb * kFsBlock);
   }
 }
@@ -140,6 +142,10 @@ void group_exact(const Pq4Batch& batch, size_t q, size_t count, const HeapRows& 
   const uint32_t hit = scan_chunk(batch, q, count, packed, cb, nblk, limits, s);
   for (size_t i = 0; i < count; ++i) {
     if (!((hit >> i) & 1u) || thr[i] < 0) continue;
+    if (range.filter) {  // the exact collector clips rows itself; the filter needs them clipped
+      clip_masks(s.masks.data() + i * nblk, nblk, cb * kFsBlock, range);
+      allowed_masks(s.masks.data() + i * nblk, nblk, cb * kFsBlock, range);
+    }
     collect_exact(s.sums.data() + i * s.stride, s.masks.data() + i * nblk, nblk, cb * kFsBlock,
                   thr[i], batch.tables + (q + i) * batch.m * 16, batch.luts->scale(q + i),
                   batch, packed, range, rows.at(i0 + i));
@@ -165,6 +171,9 @@ void pq4_scan_quantized(const Pq4Batch& batch, size_t q0, size_t q1, const uint8
   for (size_t cb = range.begin / kFsBlock, nblk = 0; cb < end_block; cb += nblk) {
     detail::check_stop();
     nblk = std::min(scratch.chunk, end_block - cb);
+    if (skip_rows(range, std::max(range.begin, cb * kFsBlock),
+                  std::min(range.end, (cb + nblk) * kFsBlock)))
+      continue;
     for (size_t g = 0; g < nq; g += kFsMaxQueries)
       group_quantized(batch, q0 + g, std::min(kFsMaxQueries, nq - g), res.data() + g, packed,
                       cb, nblk, range, scratch);
@@ -187,6 +196,9 @@ void pq4_scan_exact(const Pq4Batch& batch, size_t q0, size_t q1, const uint8_t* 
     detail::check_stop();
     nblk = std::min(std::min(scratch.chunk, ramp), end_block - cb);
     ramp = std::min(scratch.chunk, 2 * ramp);
+    if (skip_rows(range, std::max(range.begin, cb * kFsBlock),
+                  std::min(range.end, (cb + nblk) * kFsBlock)))
+      continue;
     for (size_t g = 0; g < nq; g += kFsMaxQueries)
       group_exact(batch, q0 + g, std::min(kFsMaxQueries, nq - g), rows, g, packed, cb, nblk,
                   range, scratch);

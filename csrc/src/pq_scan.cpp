@@ -10,6 +10,7 @@
 #include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/pq.h"
+#include "search/filter.h"
 #include "search/lut_quantizer.h"
 #include "search/rescore.h"
 #include "search/topk_merge.h"
@@ -38,8 +39,9 @@ void scan_chunk(const Pq8Kernels& pq8, const FilterKernels& filter, const Pq8Bat
   if (thr < 0) return;
   const size_t m = batch.m, base_row = cb * kCodeBlock;
   pq8.scan(batch.luts->lut(q), packed + cb * m * kCodeBlock, nblk, m, sums);
-  const size_t count =
-      filter.le_u16(sums, nblk * kCodeBlock, static_cast<uint16_t>(thr), candidates);
+  const size_t count = allowed_hits(
+      candidates, filter.le_u16(sums, nblk * kCodeBlock, static_cast<uint16_t>(thr), candidates),
+      base_row, range);
   const float* table = batch.tables + q * m * 256;
   for (size_t c = 0; c < count; ++c) {
     const size_t row = base_row + candidates[c];
@@ -65,6 +67,9 @@ void pq8_scan_range(const Pq8Batch& batch, size_t q0, size_t q1, const uint8_t* 
   for (size_t cb = range.begin / kCodeBlock; cb < end_block; cb += kChunkBlocks) {
     detail::check_stop();
     const size_t nblk = std::min(kChunkBlocks, end_block - cb);
+    if (skip_rows(range, std::max(range.begin, cb * kCodeBlock),
+                  std::min(range.end, (cb + nblk) * kCodeBlock)))
+      continue;
     for (size_t q = q0; q < q1; ++q)
       scan_chunk(pq8, filter, batch, q, rows.at(q - q0), packed, cb, nblk, range, sums.data(),
                  candidates.data());
@@ -100,22 +105,23 @@ void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes) {
 }
 
 void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
-                   size_t k, float* out_distances, idx_t* out_ids) {
+                   size_t k, float* out_distances, idx_t* out_ids, const IdFilter* filter) {
   check_k(k);
   detail::check_lut_m(m);
   std::vector<uint8_t> packed(pq8_packed_size(n, m));
   pq8_pack(codes, n, m, packed.data());
-  adc_search_u8_packed(tables, nq, m, packed.data(), n, k, out_distances, out_ids);
+  adc_search_u8_packed(tables, nq, m, packed.data(), n, k, out_distances, out_ids, filter);
 }
 
 void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
-                          size_t n, size_t k, float* out_distances, idx_t* out_ids) {
+                          size_t n, size_t k, float* out_distances, idx_t* out_ids,
+                          const IdFilter* filter) {
   check_k(k);
   detail::check_lut_m(m);
   const detail::QueryLuts luts(tables, nq, m, 256, m, detail::kLutPadding);
   const detail::Pq8Batch batch{tables, &luts, m};
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
-    detail::pq8_scan_range(batch, q0, q1, packed, detail::RowRange{b0, b1, nullptr},
+    detail::pq8_scan_range(batch, q0, q1, packed, detail::RowRange{b0, b1, nullptr, filter},
                            detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kQueryBlock, detail::kCodeBlock, scan, out_distances,
@@ -139,11 +145,11 @@ void Pq8Queries::init(const RangeResults& results) const {
 }
 
 void Pq8Queries::search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
-                              const RangeResults& results) const {
+                              const RangeResults& results, const IdFilter* filter) const {
   QVEC_CHECK_ARG(begin <= end, "search_range needs begin <= end; got begin = " +
                                    std::to_string(begin) + ", end = " + std::to_string(end));
   const detail::Pq8Batch batch{tables_, luts_.get(), m_};
-  const detail::RowRange range{begin, end, ids};
+  const detail::RowRange range{begin, end, ids, filter};
   detail::parallel_for((nq_ + detail::kQueryBlock - 1) / detail::kQueryBlock, [&](size_t block) {
     const size_t q0 = block * detail::kQueryBlock, q1 = std::min(nq_, q0 + detail::kQueryBlock);
     const detail::HeapRows rows{results.distances + q0 * k_, results.ids + q0 * k_, nullptr, k_};

@@ -21,6 +21,7 @@
 #include "stop.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
+#include "search/filter.h"
 #include "search/topk_merge.h"
 
 namespace qvec {
@@ -98,15 +99,17 @@ void detail::rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tab
   for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
     detail::check_stop();
     const size_t count = std::min(kBinaryTile, range.end - t0);
+    if (skip_rows(range, t0, t0 + count)) continue;
     load_base_tile(hamming, data, t0, count, bits, nbytes, bq.metric() == Metric::L2, tile);
     for (size_t q = q0; q < q1; ++q) {
       const int64_t bound = collector.bound(q - q0);
       if (bound < 0) continue;
-      const size_t nhits = rabitq.scan(
+      size_t nhits = rabitq.scan(
           tables.planes.data() + q * qb * nwords, qb, tables.luts.data() + q * sets * nwords * 256,
           tile.codes.data(), bits, blocks_of(count), nwords, tile.factors.data(),
           tables.constants.data() + q * 4, count, FloatOrder::threshold(bound), dist.data(),
           hits.data());
+      nhits = allowed_hits(hits.data(), nhits, t0, range);
       for (size_t j = 0; j < nhits; ++j)
         collector.push(q - q0, float_order(dist[hits[j]]), t0 + hits[j]);
     }
@@ -116,7 +119,7 @@ void detail::rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tab
 
 void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* codes,
                              const float* factors, size_t n, size_t k, size_t query_bits,
-                             float* distances, idx_t* ids) const {
+                             float* distances, idx_t* ids, const IdFilter* filter) const {
   require_trained();
   check_k(k);
   detail::check_query_bits(query_bits);
@@ -124,7 +127,7 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
   const detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     const BinaryQueryTables tables = prepare_queries(queries + q0 * dim_, q1 - q0, query_bits);
-    detail::rabitq_scan(*this, tables, 0, q1 - q0, data, detail::RowRange{b0, b1, nullptr},
+    detail::rabitq_scan(*this, tables, 0, q1 - q0, data, detail::RowRange{b0, b1, nullptr, filter},
                         detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);

@@ -175,3 +175,26 @@ TEST(Ivf, ContractErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Ivf, FilteredSearchEqualsTheFilteredFlatSearch) {
+  auto x = qvec_test::gaussian(kN, kDim, 16), c = qvec_test::gaussian(kNlist, kDim, 17);
+  auto q = qvec_test::gaussian(kNq, kDim, 18);
+  Built b = build({IvfCodec::Flat, 4 * kDim, 0}, reinterpret_cast<const uint8_t*>(x.data()), x,
+                  kN, kDim, c, kNlist);
+  AllProbes p(q.data(), kNq, kDim, c, kNlist, Metric::L2);
+  std::vector<uint64_t> words((kN + 63) / 64, 0);
+  for (size_t i = 0; i < kN; i += 3) words[i / 64] |= uint64_t(1) << (i % 64);
+  const qvec::IdFilter filter = qvec::IdFilter::bitset(words.data(), kN);
+  std::vector<float> d(kNq * kK), rd(kNq * kK);
+  std::vector<idx_t> i(kNq * kK), ri(kNq * kK);
+  qvec::ivf_search_flat(b.lists, kDim, Metric::L2, q.data(), kNq, p.view, kK, d.data(), i.data(),
+                        &filter);
+  qvec::exact_search(q.data(), kNq, x.data(), kN, kDim, Metric::L2, kK, rd.data(), ri.data(),
+                     &filter);
+  EXPECT_EQ(i, ri);
+  for (idx_t id : i) EXPECT_EQ(id % 3, 0);
+}
+
+}  // namespace

@@ -30,8 +30,11 @@ void hamming_distances(const uint8_t* a, size_t na, const uint8_t* b, size_t nb,
 /// smaller id; missing results (k > n) hold id -1 and INT32_MAX. Throws std::invalid_argument
 /// unless 1 <= k <= kMaxK, 1 <= nbytes < 2^21 and n < 2^32.
 /// queries: size nq * nbytes; codes: size n * nbytes; distances, ids: size nq * k, layout (nq, k).
+/// filter (here and in every search below): null, or the ids (= rows; with a row map of a
+/// range search, the mapped ids) that may be returned (qvec/id_filter.h).
 void hamming_search(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t n,
-                    size_t nbytes, size_t k, int32_t* distances, idx_t* ids);
+                    size_t nbytes, size_t k, int32_t* distances, idx_t* ids,
+                    const IdFilter* filter = nullptr);
 
 /// Float queries prepared for the asymmetric scan (BinaryQuantizer::prepare_queries, the
 /// table-build stage): each centred, rotated, quantized to query_bits bits per coordinate
@@ -149,7 +152,8 @@ class BinaryQuantizer {
   /// 1 <= query_bits <= kMaxQueryBits; distances, ids: size nq * k, layout (nq, k).
   /// Throws std::invalid_argument unless trained, 1 <= k <= kMaxK and n < 2^32.
   void search(const float* queries, size_t nq, const uint8_t* codes, const float* factors,
-              size_t n, size_t k, size_t query_bits, float* distances, idx_t* ids) const;
+              size_t n, size_t k, size_t query_bits, float* distances, idx_t* ids,
+              const IdFilter* filter = nullptr) const;
 
   /// Symmetric search: codes against codes, <xhat, yhat> = sum_{l,m} alpha_l beta_m
   /// (dim - 2 hamming(b_l, c_m)) from popcounts of level pairs, plus the exact norm and mean
@@ -157,7 +161,7 @@ class BinaryQuantizer {
   /// Throws std::invalid_argument unless trained and 1 <= k <= kMaxK.
   void search_symmetric(const uint8_t* query_codes, const float* query_factors, size_t nq,
                         const uint8_t* codes, const float* factors, size_t n, size_t k,
-                        float* distances, idx_t* ids) const;
+                        float* distances, idx_t* ids, const IdFilter* filter = nullptr) const;
 
   /// Throws std::invalid_argument unless trained (train or set_transform).
   void require_trained() const;
@@ -197,7 +201,8 @@ class HammingQueries final : public RangeSearch {
   size_t keep() const override { return k_; }
   void init(const RangeResults& results) const override;
   void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const override;
+                    const RangeResults& results,
+                    const IdFilter* filter = nullptr) const override;
   void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
   /// As hamming_search writes them: distances INT32_MAX for missing results.
   void finish(const RangeResults& results, int32_t* distances, idx_t* ids) const;
@@ -218,10 +223,12 @@ class BinaryRangeSearch : public RangeSearch {
   void init(const RangeResults& results) const override;
   /// rows: row r at rows + r * row_size() of the quantizer.
   void search_range(const uint8_t* rows, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const override;
+                    const RangeResults& results,
+                    const IdFilter* filter = nullptr) const override;
   /// codes: row r at codes + r * code_size(); factors: row r at factors + r * num_factors().
   void search_range(const uint8_t* codes, const float* factors, size_t begin, size_t end,
-                    const idx_t* ids, const RangeResults& results) const;
+                    const idx_t* ids, const RangeResults& results,
+                    const IdFilter* filter = nullptr) const;
   void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
 
  protected:
@@ -237,7 +244,7 @@ class BinaryRangeSearch : public RangeSearch {
 
  private:
   void search_rows(const detail::BinaryRows& data, size_t begin, size_t end, const idx_t* ids,
-                   const RangeResults& results) const;
+                   const RangeResults& results, const IdFilter* filter) const;
 };
 
 /// The asymmetric search (BinaryQuantizer::search) range by range: the same ids as search, and

@@ -76,10 +76,12 @@ size_t fastscan_keep(size_t k, const FastScanSearchOptions& options);
 /// of n vectors (n < 2^32); distances, ids: size nq * k, layout (nq, k), smallest first, in
 /// the tables' units; ties to the smaller id; k > n pads with id -1 and +inf.
 /// Throws std::invalid_argument unless 1 <= k <= kMaxK, k * rescore <= kMaxK and
-/// 1 <= m <= kMaxScanM.
+/// 1 <= m <= kMaxScanM. filter: null, or the ids (= rows) that may be returned
+/// (qvec/id_filter.h), tested before a candidate enters any collector (also in the
+/// quantized and re-score modes).
 void fastscan_search(const float* tables, size_t nq, size_t m, const uint8_t* packed, size_t n,
                      size_t k, const FastScanSearchOptions& options, float* distances,
-                     idx_t* ids);
+                     idx_t* ids, const IdFilter* filter = nullptr);
 
 namespace detail {
 class QueryLuts;
@@ -107,7 +109,8 @@ class FastScanQueries final : public RangeSearch {
   bool needs_rescored() const override { return options_.rescore > 0 && !options_.exact; }
   void init(const RangeResults& results) const override;
   void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const override;
+                    const RangeResults& results,
+                    const IdFilter* filter = nullptr) const override;
   void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
 
  private:

@@ -20,6 +20,7 @@
 
 #include "qvec/binary.h"
 #include "qvec/common.h"
+#include "qvec/id_filter.h"
 #include "qvec/pq.h"
 
 namespace qvec {
@@ -106,12 +107,14 @@ void ivf_probe(const float* queries, size_t nq, size_t dim, const float* centroi
 /// distances, ids: size nq * k, layout (nq, k), best first (L2 ascending, IP descending),
 /// ties to the smaller id, missing results id -1 and +inf (L2) or -inf (IP). Throws
 /// std::invalid_argument unless 1 <= k <= kMaxK. All threads; a single query runs its
-/// probed lists in parallel. Results do not depend on the thread count.
+/// probed lists in parallel. Results do not depend on the thread count. filter: null, or the
+/// ids that may be returned (qvec/id_filter.h), tested on each list row's id inside the scan,
+/// before any collector sees it.
 
 /// Exact distances to the float32 vectors of the lists (IvfCodec::Flat, row_bytes 4 * dim).
 void ivf_search_flat(const IvfLists& lists, size_t dim, Metric metric, const float* queries,
                      size_t nq, const IvfProbes& probes, size_t k, float* distances,
-                     idx_t* ids);
+                     idx_t* ids, const IdFilter* filter = nullptr);
 
 /// PQ search of IVF lists (IvfCodec::Pq8 for nbits 8, Pq4 for nbits 4) with the list terms of
 /// the residual tables precomputed. nbits 8 gives the exact float ADC top-k. nbits 4: with
@@ -132,7 +135,8 @@ class IvfPqSearch {
   bool by_residual() const { return by_residual_; }
   /// Lists of the layout Pq8 / Pq4 of this pq (m subquantizers).
   void search(const IvfLists& lists, const float* queries, size_t nq, const IvfProbes& probes,
-              size_t k, float* distances, idx_t* ids, bool exact = false) const;
+              size_t k, float* distances, idx_t* ids, bool exact = false,
+              const IdFilter* filter = nullptr) const;
 
   /// The table of query q (its tables row, layout (m, ksub)) for list l: written to out (size
   /// m * ksub). query_norm: ||q||^2; coarse: the probe's coarse value.
@@ -160,6 +164,7 @@ class IvfPqSearch {
 /// BinaryQuantizer::kMaxQueryBits and (with centroids) the metric is L2.
 void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
                        const float* queries, size_t nq, const IvfProbes& probes, size_t k,
-                       size_t query_bits, float* distances, idx_t* ids);
+                       size_t query_bits, float* distances, idx_t* ids,
+                       const IdFilter* filter = nullptr);
 
 }  // namespace qvec

@@ -74,8 +74,11 @@ class ProductQuantizer {
   /// nbits = 4: the codes are packed to the fast-scan layout and searched with search_packed.
   /// queries: size nq * dim; codes: size n * code_size(); distances, ids: size nq * k.
   /// L2 distances ascending; IP similarities descending; padding as exact_search.
+  /// filter (here and in every search below): null, or the ids (= rows) that may be returned
+  /// (qvec/id_filter.h); fewer than k allowed ids pad as exact_search.
   void search(const float* queries, size_t nq, const uint8_t* codes, size_t n, size_t k,
-              float* distances, idx_t* ids, const FastScanSearchOptions& fastscan = {}) const;
+              float* distances, idx_t* ids, const FastScanSearchOptions& fastscan = {},
+              const IdFilter* filter = nullptr) const;
 
   /// Searches codes already in the scan layout of this quantizer's nbits: for nbits = 8 the
   /// layout of pq8_pack (size pq8_packed_size(n, m); exact ADC top-k, options ignored); for
@@ -83,13 +86,15 @@ class ProductQuantizer {
   /// the quantized tables (options.rescore == 0), re-scored candidates, or exact ADC (see
   /// FastScanSearchOptions). Other arguments as search.
   void search_packed(const float* queries, size_t nq, const uint8_t* packed, size_t n, size_t k,
-                     const FastScanSearchOptions& options, float* distances, idx_t* ids) const;
+                     const FastScanSearchOptions& options, float* distances, idx_t* ids,
+                     const IdFilter* filter = nullptr) const;
 
   /// Symmetric search: query codes against codes, through centroid-to-centroid distances
   /// (exact, for both nbits).
   /// query_codes: size nq * code_size(); other arguments as search().
   void search_sdc(const uint8_t* query_codes, size_t nq, const uint8_t* codes, size_t n,
-                  size_t k, float* distances, idx_t* ids) const;
+                  size_t k, float* distances, idx_t* ids,
+                  const IdFilter* filter = nullptr) const;
 
   /// Centroids of subspace j minus their mean subspace_mean(j) (size dsub), packed for the
   /// kernels: size ksub * dsub, layout (ksub / 16, dsub, 16), and their squared norms: size ksub.
@@ -122,15 +127,18 @@ void pq8_unpack(const uint8_t* packed, size_t n, size_t m, uint8_t* codes);
 
 /// adc_search_u8 on codes already in the 8-bit scan layout (packed: pq8_packed_size(n, m)).
 /// Throws std::invalid_argument unless 1 <= k <= kMaxK and 1 <= m <= kMaxScanM.
+/// filter: null, or the ids (= rows) that may be returned (qvec/id_filter.h).
 void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_t* packed,
-                          size_t n, size_t k, float* out_distances, idx_t* out_ids);
+                          size_t n, size_t k, float* out_distances, idx_t* out_ids,
+                          const IdFilter* filter = nullptr);
 
 /// Exact ADC top-k of row-major 8-bit codes with caller-supplied float tables (packs the codes,
 /// then adc_search_u8_packed).
 /// tables: size nq * m * 256 (smaller is better); codes: size n * m, layout (n, m);
 /// out_distances, out_ids: size nq * k, smallest-first (tables' own units, not negated).
 void adc_search_u8(const float* tables, size_t nq, size_t m, const uint8_t* codes, size_t n,
-                   size_t k, float* out_distances, idx_t* out_ids);
+                   size_t k, float* out_distances, idx_t* out_ids,
+                   const IdFilter* filter = nullptr);
 
 /// A batch of queries prepared for 8-bit ADC search range by range (the RangeSearch contract,
 /// qvec/topk.h): the tables are quantized once; `codes` of search_range is in the 8-bit scan
@@ -150,7 +158,8 @@ class Pq8Queries final : public RangeSearch {
   size_t keep() const override { return k_; }
   void init(const RangeResults& results) const override;
   void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const override;
+                    const RangeResults& results,
+                    const IdFilter* filter = nullptr) const override;
   void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
 
  private:

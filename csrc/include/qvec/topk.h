@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "qvec/common.h"
+#include "qvec/id_filter.h"
 
 namespace qvec {
 
@@ -34,6 +35,7 @@ struct RangeResults {
 ///   RangeResults state{d.data(), i.data(), r.data()};
 ///   s.init(state);
 ///   for (const auto& list : lists) s.search_range(list.codes, 0, list.n, list.ids, state);
+///   // (or s.search_range(..., state, &filter) to return only ids the IdFilter allows)
 ///   s.finish(state, distances, ids);   // (nq, k), best first
 class RangeSearch {
  public:
@@ -50,10 +52,13 @@ class RangeSearch {
   virtual void init(const RangeResults& results) const = 0;
   /// Adds the candidates of rows [begin, end) of `codes` (the codec's scan layout of at least
   /// `end` vectors). ids: null (the id of row r is r) or size end - begin, the id of row r at
-  /// ids[r - begin], in any order (ids >= 0). Query blocks run in parallel. Throws
+  /// ids[r - begin], in any order (ids >= 0). filter: null (every id) or the ids that may be
+  /// returned (qvec/id_filter.h), tested on the id of each row (ids[r - begin] with a map),
+  /// inside the scan: referenced during the call only. Query blocks run in parallel. Throws
   /// std::invalid_argument when begin > end.
   virtual void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
-                            const RangeResults& results) const = 0;
+                            const RangeResults& results,
+                            const IdFilter* filter = nullptr) const = 0;
   /// Writes the best k of each query: distances, ids of size nq * k, layout (nq, k), best
   /// first, in the search's units; missing results are id -1 and +inf. Leaves `results`
   /// unusable for further ranges.

@@ -17,8 +17,10 @@ namespace {
 
 class FlatListScan final : public detail::ListScan {
  public:
-  FlatListScan(const IvfLists& lists, size_t dim, Metric metric, const float* queries, size_t k)
-      : lists_(lists), dim_(dim), l2_(metric == Metric::L2), queries_(queries), k_(k) {}
+  FlatListScan(const IvfLists& lists, size_t dim, Metric metric, const float* queries, size_t k,
+               const IdFilter* filter)
+      : lists_(lists), dim_(dim), l2_(metric == Metric::L2), queries_(queries), k_(k),
+        filter_(filter) {}
 
   void scan(const detail::ListGroup& group, const RangeResults& results) const override {
     const detail::DenseKernels& kern = detail::dense_kernels();
@@ -29,6 +31,7 @@ class FlatListScan final : public detail::ListScan {
       const float* q = queries_ + group.queries[i] * dim_;
       detail::HeapView heap{results.distances + i * k_, results.ids + i * k_, k_};
       for (size_t r = 0; r < n; ++r) {
+        if (filter_ && !filter_->allows(ids[r])) continue;
         const float* x = rows + r * dim_;
         const float d = l2_ ? kern.l2sqr(q, x, dim_) : -kern.dot(q, x, dim_);
         QVEC_CHECK_ARG(std::isfinite(d), "a distance is not finite (NaN or inf in the data)");
@@ -43,14 +46,15 @@ class FlatListScan final : public detail::ListScan {
   bool l2_;
   const float* queries_;
   size_t k_;
+  const IdFilter* filter_;
 };
 
 class BinaryListScan final : public detail::ListScan {
  public:
   BinaryListScan(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
-                 const float* queries, size_t k, size_t query_bits)
+                 const float* queries, size_t k, size_t query_bits, const IdFilter* filter)
       : lists_(lists), bq_(bq), centroids_(centroids), queries_(queries), k_(k),
-        query_bits_(query_bits) {}
+        query_bits_(query_bits), filter_(filter) {}
 
   void scan(const detail::ListGroup& group, const RangeResults& results) const override {
     const size_t dim = bq_.dim();
@@ -67,7 +71,7 @@ class BinaryListScan final : public detail::ListScan {
     }
     BinaryQueries(bq_, q.data(), group.count, k_, query_bits_)
         .search_range(lists_.list_codes(group.list), 0, lists_.size(group.list),
-                      lists_.list_ids(group.list), results);
+                      lists_.list_ids(group.list), results, filter_);
   }
 
  private:
@@ -76,23 +80,25 @@ class BinaryListScan final : public detail::ListScan {
   const float* centroids_;
   const float* queries_;
   size_t k_, query_bits_;
+  const IdFilter* filter_;
 };
 
 }  // namespace
 
 void ivf_search_flat(const IvfLists& lists, size_t dim, Metric metric, const float* queries,
                      size_t nq, const IvfProbes& probes, size_t k, float* distances,
-                     idx_t* ids) {
+                     idx_t* ids, const IdFilter* filter) {
   check_k(k);
   QVEC_CHECK_ARG(dim >= 1, "dim must be >= 1");
-  const FlatListScan scan(lists, dim, metric, queries, k);
+  const FlatListScan scan(lists, dim, metric, queries, k, filter);
   detail::ivf_run(lists, nq, probes, k, scan, distances, ids);
   if (metric == Metric::IP) detail::negate(distances, nq * k);
 }
 
 void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
                        const float* queries, size_t nq, const IvfProbes& probes, size_t k,
-                       size_t query_bits, float* distances, idx_t* ids) {
+                       size_t query_bits, float* distances, idx_t* ids,
+                       const IdFilter* filter) {
   check_k(k);
   bq.require_trained();
   QVEC_CHECK_ARG(query_bits >= 1 && query_bits <= BinaryQuantizer::kMaxQueryBits,
@@ -100,7 +106,7 @@ void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const f
                      "]");
   QVEC_CHECK_ARG(!centroids || bq.metric() == Metric::L2,
                  "residual binary codes need Metric::L2");
-  const BinaryListScan scan(lists, bq, centroids, queries, k, query_bits);
+  const BinaryListScan scan(lists, bq, centroids, queries, k, query_bits, filter);
   detail::ivf_run(lists, nq, probes, k, scan, distances, ids);
   if (bq.metric() == Metric::IP) detail::negate(distances, nq * k);
 }

@@ -20,8 +20,9 @@ namespace {
 class PqListScan final : public detail::ListScan {
  public:
   PqListScan(const IvfPqSearch& ivf, const ProductQuantizer& pq, const IvfLists& lists,
-             const float* tables, const float* norms, size_t k)
-      : ivf_(ivf), pq_(pq), lists_(lists), tables_(tables), norms_(norms), k_(k) {}
+             const float* tables, const float* norms, size_t k, const IdFilter* filter)
+      : ivf_(ivf), pq_(pq), lists_(lists), tables_(tables), norms_(norms), k_(k),
+        filter_(filter) {}
 
   void scan(const detail::ListGroup& group, const RangeResults& results) const override {
     const size_t size = pq_.m() * pq_.ksub();
@@ -35,12 +36,13 @@ class PqListScan final : public detail::ListScan {
     const size_t n = lists_.size(group.list);
     const idx_t* ids = lists_.list_ids(group.list);
     if (pq_.nbits() == 8) {
-      Pq8Queries(tables.data(), group.count, pq_.m(), k_).search_range(codes, 0, n, ids, results);
+      Pq8Queries(tables.data(), group.count, pq_.m(), k_)
+          .search_range(codes, 0, n, ids, results, filter_);
     } else {
       FastScanSearchOptions exact;
       exact.exact = true;
       FastScanQueries(tables.data(), group.count, pq_.m(), k_, exact)
-          .search_range(codes, 0, n, ids, results);
+          .search_range(codes, 0, n, ids, results, filter_);
     }
   }
 
@@ -51,6 +53,7 @@ class PqListScan final : public detail::ListScan {
   const float* tables_;  // (nq, m, ksub) of the batch
   const float* norms_;   // (nq,) ||q||^2
   size_t k_;
+  const IdFilter* filter_;
 };
 
 /// Query tables held at once are bounded (8-bit tables of large m are big).
@@ -134,7 +137,7 @@ void IvfPqSearch::pair_table(const float* query_table, float query_norm, size_t 
 
 void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
                          const IvfProbes& probes, size_t k, float* distances,
-                         idx_t* ids, bool exact) const {
+                         idx_t* ids, bool exact, const IdFilter* filter) const {
   check_k(k);
   QVEC_CHECK_ARG(lists.nlist == nlist_, "the lists must number nlist");
   detail::check_probes(probes, nq, nlist_);
@@ -150,10 +153,10 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
     if (pq_->nbits() == 4 && !exact) {
       const std::vector<float> scales = shared_scales(tables.data(), count, part);
       const detail::Pq4ListScan scan(*this, *pq_, lists, tables.data(), norms.data(),
-                                     scales.data(), k);
+                                     scales.data(), k, filter);
       detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
     } else {
-      const PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k);
+      const PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k, filter);
       detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
     }
   }

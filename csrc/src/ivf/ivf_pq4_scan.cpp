@@ -50,15 +50,17 @@ float quantize_shared(const float* table, size_t m, size_t m2, float s, uint8_t*
 }
 
 /// Hands the candidates of one kernel call (query i's masks over nblk blocks from block cb)
-/// to its collector; rows at or past n are not rows of the list.
+/// to its collector; rows at or past n are not rows of the list; ids the filter rejects never
+/// enter.
 void collect(Pq4Query& q, const uint16_t* sums, const uint32_t* masks, size_t cb, size_t nblk,
-             size_t n, const idx_t* ids) {
+             size_t n, const idx_t* ids, const IdFilter* filter) {
   long lim = q.limit();
   for (size_t b = 0; b < nblk && lim >= 0; ++b)
     for (uint32_t mask = masks[b]; mask != 0; mask &= mask - 1) {
       const size_t at = b * kFsBlock + static_cast<size_t>(__builtin_ctz(mask));
       const size_t row = cb * kFsBlock + at;
       if (row >= n || static_cast<long>(sums[at]) > lim) continue;
+      if (filter && !filter->allows(ids[row])) continue;  // before the collector sees it
       const float d = q.bias + static_cast<float>(sums[at]) / q.scale;
       if (q.heap.admits(d, ids[row])) {
         q.heap.push(d, ids[row]);
@@ -125,7 +127,7 @@ void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) cons
       for (size_t i = 0; i < gq; ++i)
         if ((hit >> i) & 1u)
           collect(queries[g + i], sums.data() + i * kChunkBlocks * kFsBlock,
-                  masks.data() + i * nblk, cb, nblk, n, ids);
+                  masks.data() + i * nblk, cb, nblk, n, ids, filter_);
     }
   }
 }

@@ -22,9 +22,10 @@ class Pq4ListScan final : public ListScan {
   /// tables: the batch's query tables (nq, m, 16); norms: ||q||^2 (nq,); scales: each query's
   /// shared_scale (nq,); keep: collector entries per query.
   Pq4ListScan(const IvfPqSearch& ivf, const ProductQuantizer& pq, const IvfLists& lists,
-              const float* tables, const float* norms, const float* scales, size_t keep)
+              const float* tables, const float* norms, const float* scales, size_t keep,
+              const IdFilter* filter)
       : ivf_(ivf), pq_(pq), lists_(lists), tables_(tables), norms_(norms), scales_(scales),
-        keep_(keep) {}
+        keep_(keep), filter_(filter) {}
 
   void scan(const ListGroup& group, const RangeResults& results) const override;
 
@@ -36,6 +37,7 @@ class Pq4ListScan final : public ListScan {
   const float* norms_;
   const float* scales_;
   size_t keep_;
+  const IdFilter* filter_;  // null: every id
 };
 
 }  // namespace qvec::detail

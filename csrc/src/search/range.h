@@ -12,9 +12,13 @@
 // - The collectors (collector.h) own each query's threshold and persist across ranges: scanning
 //   several ranges one after another, in any order, into the same collectors gives the top-k of
 //   their union, with the global tie rule (distance, then smaller id).
+// - An optional allowed-id filter (qvec/id_filter.h) travels with the range: a scanner hands
+//   its candidates through the filter stage (search/filter.h) before any collector sees them,
+//   so a row whose id the filter rejects is never reported and never moves a threshold.
 #include <cstddef>
 
 #include "qvec/common.h"
+#include "qvec/id_filter.h"
 
 namespace qvec::detail {
 
@@ -23,6 +27,8 @@ struct RowRange {
   size_t end = 0;
   /// Row -> id map, size end - begin; null: the id of row r is r.
   const idx_t* ids = nullptr;
+  /// Ids a candidate may have (tested on id(row)); null: every id.
+  const IdFilter* filter = nullptr;
 
   size_t size() const { return end - begin; }
   idx_t id(size_t row) const { return ids ? ids[row - begin] : static_cast<idx_t>(row); }

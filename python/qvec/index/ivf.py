@@ -115,6 +115,7 @@ class IVFIndex(Index[IvfModel]):
     """
 
     kind = "ivf"
+    _filterable = True      # _search_rows takes a native row filter (qvec.index.filter)
 
     def __init__(self, dim: int, nlist: Optional[int] = None, codec: str = "flat",
                  metric: str = "l2", *, m: Optional[int] = None, bits: int = 1,
@@ -321,7 +322,7 @@ class IVFIndex(Index[IvfModel]):
     def search(self, queries: npt.ArrayLike, k: int,
                rerank: Optional[int] = None, *, nprobe: Optional[int] = None,
                query_bits: Optional[int] = None, exact: bool = False,
-               vectors: Optional[npt.ArrayLike] = None) -> SearchResult:
+               vectors: Optional[npt.ArrayLike] = None, filter: Any = None) -> SearchResult:
         """The k best vectors for each query (see :meth:`Index.search`), probing ``nprobe``
         lists per query (default: the index's ``nprobe``; more lists, higher recall, slower).
         rerank: re-rank the best ``rerank`` (>= k) by exact distance from the kept vectors
@@ -329,6 +330,8 @@ class IVFIndex(Index[IvfModel]):
         vectors: the caller's (N, dim) float32 vectors indexed by user id, e.g. a
             ``numpy.memmap`` of the dense vectors on disk while the codes stay in memory; only
             the candidates' rows are read. Needs ``rerank``.
+        filter: only these user ids may be returned (a boolean mask over ids, an array of
+            ids, or an id range; :mod:`qvec.index.filter`), tested inside each list's scan.
         exact: codec "pq4": rank by exact float ADC (as ``PQIndex``'s ``rescore="exact"``)
             instead of the quantized tables (each query's tables share one scale, so its lists
             compare; distances are then the quantized approximations). Other codecs: ignored
@@ -339,14 +342,17 @@ class IVFIndex(Index[IvfModel]):
         self._call.exact = bool(exact)
         self._call.query_bits = ((4 if self._bits <= 1 else 8) if query_bits is None
                                  else check_int(query_bits, "query_bits"))
+        # filter= is forwarded only when given, so this works with and without the index
+        # protocol's filter support
+        extra: Dict[str, Any] = {} if filter is None else {"filter": filter}
         if vectors is None:
-            return super().search(queries, k, rerank)
+            return super().search(queries, k, rerank, **extra)
         if rerank is None:
             raise ValueError("vectors= is the re-ranking source: pass rerank=k' (>= k) too")
         k = check_int(k, "k")
         if check_int(rerank, "rerank") < k:
             raise ValueError(f"rerank must be >= k = {k}; got {rerank}")
-        _, cand = super().search(queries, rerank)
+        _, cand = super().search(queries, rerank, **extra)
         return rerank_exact(queries, cand, vectors, k, metric=self._metric)
 
     def lists(self) -> Any:
@@ -366,8 +372,8 @@ class IVFIndex(Index[IvfModel]):
             lists = state.memo.setdefault("lists", _core.IvfListArrays(*built))
         return lists
 
-    def _search_rows(self, state: State[IvfModel], queries: FloatArray,
-                     k: int) -> Tuple[FloatArray, IdArray]:
+    def _search_rows(self, state: State[IvfModel], queries: FloatArray, k: int,
+                     filter: Any = None) -> Tuple[FloatArray, IdArray]:
         model = state.model
         lists = self._lists(state)
         centroids = model.coarse
@@ -377,15 +383,16 @@ class IVFIndex(Index[IvfModel]):
         rows: IdArray
         if self._codec == "flat":
             dist, rows = _core.ivf_search_flat(lists, queries, self._codec_metric, probe, coarse,
-                                               k)
+                                               k, filter)
         elif self._codec == "binary":
             dist, rows = _core.ivf_search_binary(
                 lists, model.codec._bq, centroids if model.by_residual else None,
                 model.codec._prepare(queries), probe, coarse, k,
-                getattr(self._call, "query_bits", 4))
+                getattr(self._call, "query_bits", 4), filter)
         else:
             dist, rows = model.pq_search().search(model.codec._pq, lists, queries, probe,
-                                                  coarse, k, getattr(self._call, "exact", False))
+                                                  coarse, k, getattr(self._call, "exact", False),
+                                                  filter)
         return dist, rows
 
     def _describe(self) -> str:
