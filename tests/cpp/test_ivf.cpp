@@ -119,7 +119,7 @@ TEST(Ivf, PqWithEveryListEqualsTheFlatAdcSearch) {
     const qvec::IvfPqSearch ivf(pq, c.data(), kNlist, /*by_residual=*/false);
     std::vector<float> d(kNq * kK), rd(kNq * kK);
     std::vector<idx_t> i(kNq * kK), ri(kNq * kK);
-    ivf.search(b.lists, q.data(), kNq, p.view, kK, d.data(), i.data());
+    ivf.search(b.lists, q.data(), kNq, p.view, kK, d.data(), i.data(), /*exact=*/true);
     qvec::FastScanSearchOptions exact;
     exact.exact = true;
     pq.search(q.data(), kNq, codes.data(), kN, kK, rd.data(), ri.data(), exact);
