@@ -19,6 +19,8 @@ from .pq import ProductQuantizer
 from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
 from . import io
+# IVF partitioning
+from .index.ivf import IVFIndex
 
 __version__ = "0.1.0"
 
@@ -29,6 +31,7 @@ __all__ = [
     "FastScanCodes",
     "FlatIndex",
     "FormatError",
+    "IVFIndex",
     "MAX_K",
     "METRICS",
     "NotTrainedError",

@@ -23,7 +23,8 @@ from .base import METRICS, Index
 from .binary import BinaryIndex
 from .factory import index_factory
 from .flat import FlatIndex
+from .ivf import IVFIndex
 from .persistence import load
 from .pq import PQIndex
 
-__all__ = ["BinaryIndex", "FlatIndex", "Index", "METRICS", "PQIndex", "index_factory", "load"]
+__all__ = ["BinaryIndex", "FlatIndex", "IVFIndex", "Index", "METRICS", "PQIndex", "index_factory", "load"]

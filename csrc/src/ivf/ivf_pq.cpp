@@ -1,0 +1,166 @@
+// IVF-PQ search: per (query, list) tables from the query's own tables plus the list's
+// precomputed term, scanned with Pq8Queries (8-bit) or FastScanQueries in exact mode (4-bit),
+// whose collectors hold float ADC distances and so persist across lists with different tables.
+#include <algorithm>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "ivf_pq4_scan.h"
+#include "list_scan.h"
+#include "qvec/error.h"
+#include "qvec/exact.h"
+#include "qvec/ivf.h"
+#include "parallel.h"
+#include "search/topk_merge.h"
+
+namespace qvec {
+namespace {
+
+/// Query tables of one batch, and the scan of one list for a group of its queries.
+class PqListScan final : public detail::ListScan {
+ public:
+  PqListScan(const IvfPqSearch& ivf, const ProductQuantizer& pq, const IvfLists& lists,
+             const float* tables, const float* norms, size_t k, const IdFilter* filter)
+      : ivf_(ivf), pq_(pq), lists_(lists), tables_(tables), norms_(norms), k_(k),
+        filter_(filter) {}
+
+  void scan(const detail::ListGroup& group, const RangeResults& results) const override {
+    const size_t size = pq_.m() * pq_.ksub();
+    std::vector<float> tables(group.count * size);
+    for (size_t i = 0; i < group.count; ++i) {
+      const size_t q = group.queries[i];
+      ivf_.pair_table(tables_ + q * size, norms_[q], group.list, group.coarse[i],
+                      tables.data() + i * size);
+    }
+    const uint8_t* codes = lists_.list_codes(group.list);
+    const size_t n = lists_.size(group.list);
+    const idx_t* ids = lists_.list_ids(group.list);
+    if (pq_.nbits() == 8) {
+      Pq8Queries(tables.data(), group.count, pq_.m(), k_)
+          .search_range(codes, 0, n, ids, results, filter_);
+    } else {
+      FastScanSearchOptions exact;
+      exact.exact = true;
+      FastScanQueries(tables.data(), group.count, pq_.m(), k_, exact)
+          .search_range(codes, 0, n, ids, results, filter_);
+    }
+  }
+
+ private:
+  const IvfPqSearch& ivf_;
+  const ProductQuantizer& pq_;
+  const IvfLists& lists_;
+  const float* tables_;  // (nq, m, ksub) of the batch
+  const float* norms_;   // (nq,) ||q||^2
+  size_t k_;
+  const IdFilter* filter_;
+};
+
+/// Query tables held at once are bounded (8-bit tables of large m are big).
+constexpr size_t kMaxTableFloats = size_t(1) << 24;
+
+}  // namespace
+
+IvfPqSearch::IvfPqSearch(const ProductQuantizer& pq, const float* centroids, size_t nlist,
+                         bool by_residual)
+    : pq_(&pq), nlist_(nlist), by_residual_(by_residual),
+      centroids_(centroids, centroids + nlist * pq.dim()), list_max_span_(nlist, 0.0f),
+      list_sum_span_(nlist, 0.0f) {
+  QVEC_CHECK_ARG(pq.is_trained(), "the product quantizer is not trained");
+  QVEC_CHECK_ARG(nlist >= 1, "nlist must be >= 1");
+  if (!by_residual || pq.metric() != Metric::L2) return;
+  // list term of list l, subquantizer j, centroid c: 2 <c_lj, p_jc>
+  const size_t m = pq.m(), ksub = pq.ksub(), dsub = pq.dsub();
+  list_terms_.resize(nlist * m * ksub);
+  const float* book = pq.centroids().data();
+  detail::parallel_for(nlist, [&](size_t l) {
+    const detail::DenseKernels& kern = detail::dense_kernels();
+    for (size_t j = 0; j < m; ++j) {
+      const float* c = centroids_.data() + l * pq.dim() + j * dsub;
+      float* out = list_terms_.data() + (l * m + j) * ksub;
+      for (size_t s = 0; s < ksub; ++s) out[s] = 2.0f * kern.dot(c, book + (j * ksub + s) * dsub, dsub);
+      const auto range = std::minmax_element(out, out + ksub);
+      list_max_span_[l] = std::max(list_max_span_[l], *range.second - *range.first);
+      list_sum_span_[l] += *range.second - *range.first;
+    }
+  });
+}
+
+std::vector<float> IvfPqSearch::shared_scales(const float* tables, size_t nq,
+                                              const IvfProbes& probes) const {
+  const size_t m = pq_->m();
+  std::vector<float> scales(nq);
+  detail::parallel_for((nq + 63) / 64, [&](size_t task) {
+    std::vector<float> max_span(probes.nprobe), sum_span(probes.nprobe);
+    for (size_t q = task * 64; q < std::min(nq, (task + 1) * 64); ++q) {
+      float tmax = 0.0f, tsum = 0.0f;
+      for (size_t j = 0; j < m; ++j) {
+        const float* row = tables + (q * m + j) * 16;
+        const auto range = std::minmax_element(row, row + 16);
+        tmax = std::max(tmax, *range.second - *range.first);
+        tsum += *range.second - *range.first;
+      }
+      size_t count = 0;
+      for (size_t p = 0; p < probes.nprobe; ++p) {
+        const idx_t l = probes.lists[q * probes.nprobe + p];
+        if (l < 0) continue;
+        // a pair table's spans are at most the query's plus the list's (a float's rounding
+        // of these sums is covered by the clamping quantizer)
+        max_span[count] = tmax + list_max_span_[static_cast<size_t>(l)];
+        sum_span[count++] = tsum + list_sum_span_[static_cast<size_t>(l)];
+      }
+      scales[q] = detail::shared_scale(max_span.data(), sum_span.data(), count, m);
+    }
+  });
+  return scales;
+}
+
+IvfPqSearch::~IvfPqSearch() = default;
+
+void IvfPqSearch::pair_table(const float* query_table, float query_norm, size_t list,
+                             float coarse, float* out) const {
+  const size_t size = pq_->m() * pq_->ksub(), ksub = pq_->ksub();
+  if (!by_residual_) {
+    std::copy(query_table, query_table + size, out);
+    return;
+  }
+  if (pq_->metric() == Metric::L2) {
+    const float* term = list_terms_.data() + list * size;
+    for (size_t i = 0; i < size; ++i) out[i] = query_table[i] + term[i];
+    const float shift = coarse - query_norm;  // ||q - c_l||^2 - ||q||^2, in subquantizer 0
+    for (size_t c = 0; c < ksub; ++c) out[c] += shift;
+  } else {
+    std::copy(query_table, query_table + size, out);
+    for (size_t c = 0; c < ksub; ++c) out[c] -= coarse;  // -<q, c_l>
+  }
+}
+
+void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
+                         const IvfProbes& probes, size_t k, float* distances,
+                         idx_t* ids, bool exact, const IdFilter* filter) const {
+  check_k(k);
+  QVEC_CHECK_ARG(lists.nlist == nlist_, "the lists must number nlist");
+  detail::check_probes(probes, nq, nlist_);
+  const size_t size = pq_->m() * pq_->ksub(), dim = pq_->dim();
+  const size_t batch = std::max<size_t>(1, kMaxTableFloats / size);
+  std::vector<float> tables(std::min(nq, batch) * size), norms(std::min(nq, batch));
+  for (size_t q0 = 0; q0 < nq; q0 += batch) {
+    const size_t count = std::min(batch, nq - q0);
+    pq_->compute_tables(queries + q0 * dim, count, tables.data());
+    squared_norms(queries + q0 * dim, count, dim, norms.data());
+    const IvfProbes part{probes.nprobe, probes.lists + q0 * probes.nprobe,
+                         probes.coarse + q0 * probes.nprobe};
+    if (pq_->nbits() == 4 && !exact) {
+      const std::vector<float> scales = shared_scales(tables.data(), count, part);
+      const detail::Pq4ListScan scan(*this, *pq_, lists, tables.data(), norms.data(),
+                                     scales.data(), k, filter);
+      detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
+    } else {
+      const PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k, filter);
+      detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
+    }
+  }
+  if (pq_->metric() == Metric::IP) detail::negate(distances, nq * k);
+}
+
+}  // namespace qvec

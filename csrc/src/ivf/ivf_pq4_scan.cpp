@@ -1,0 +1,135 @@
+// The quantized 4-bit scan of IVF lists (ivf_pq4_scan.h): per (query, list) pair, the float
+// table is quantized with the query's shared scale; the fast-scan kernel sums and compares
+// with each query's limit; candidates enter the query's float collector as bias + sum / scale.
+#include "ivf_pq4_scan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "qvec/fastscan.h"
+#include "search/collector.h"
+#include "stop.h"
+
+namespace qvec::detail {
+namespace {
+
+constexpr size_t kChunkBlocks = 32;
+
+/// One query of a group: its quantized table, bias and scale, and its collector.
+struct Pq4Query {
+  float bias, scale;
+  HeapView heap;
+
+  /// The largest sum that may still enter (one step of slack for the float conversion): 65535
+  /// while the collector is not full, -1 when nothing can.
+  long limit() const {
+    if (heap.ids[0] < 0) return 65535;
+    const float t = std::floor((heap.threshold() - bias) * scale) + 1.0f;
+    if (!(t < 65535.0f)) return 65535;
+    return t < 0.0f ? -1 : static_cast<long>(t);
+  }
+};
+
+/// Quantizes one float table (m rows of 16) with scale s into lut (m2 rows; padded row zero);
+/// returns the bias sum_j min_c t[j][c].
+float quantize_shared(const float* table, size_t m, size_t m2, float s, uint8_t* lut) {
+  double bias = 0.0;
+  for (size_t j = 0; j < m; ++j) {
+    const float* row = table + j * 16;
+    const float low = *std::min_element(row, row + 16);
+    bias += low;
+    for (size_t c = 0; c < 16; ++c) {
+      const float v = std::min(255.0f, std::max(0.0f, (row[c] - low) * s + 0.5f));
+      lut[j * 16 + c] = static_cast<uint8_t>(static_cast<int>(v));
+    }
+  }
+  std::fill(lut + m * 16, lut + m2 * 16, uint8_t(0));
+  return static_cast<float>(bias);
+}
+
+/// Hands the candidates of one kernel call (query i's masks over nblk blocks from block cb)
+/// to its collector; rows at or past n are not rows of the list; ids the filter rejects never
+/// enter.
+void collect(Pq4Query& q, const uint16_t* sums, const uint32_t* masks, size_t cb, size_t nblk,
+             size_t n, const idx_t* ids, const IdFilter* filter) {
+  long lim = q.limit();
+  for (size_t b = 0; b < nblk && lim >= 0; ++b)
+    for (uint32_t mask = masks[b]; mask != 0; mask &= mask - 1) {
+      const size_t at = b * kFsBlock + static_cast<size_t>(__builtin_ctz(mask));
+      const size_t row = cb * kFsBlock + at;
+      if (row >= n || static_cast<long>(sums[at]) > lim) continue;
+      if (filter && !filter->allows(ids[row])) continue;  // before the collector sees it
+      const float d = q.bias + static_cast<float>(sums[at]) / q.scale;
+      if (q.heap.admits(d, ids[row])) {
+        q.heap.push(d, ids[row]);
+        lim = q.limit();
+        if (lim < 0) break;
+      }
+    }
+}
+
+}  // namespace
+
+float shared_scale(const float* max_span, const float* sum_span, size_t count, size_t m) {
+  double s = 1e30;
+  bool any = false;
+  for (size_t i = 0; i < count; ++i) {
+    if (max_span[i] > 0.0f) {
+      s = std::min(s, 255.0 / max_span[i]);
+      any = true;
+    }
+    if (sum_span[i] > 0.0f) s = std::min(s, (65535.0 - static_cast<double>(m)) / sum_span[i]);
+  }
+  if (!any) return 1.0f;
+  float out = static_cast<float>(s);
+  if (static_cast<double>(out) > s) out = std::nextafter(out, 0.0f);
+  return out;
+}
+
+void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) const {
+  const size_t m = pq_.m(), m2 = fastscan_padded_m(m), size = m * 16, count = group.count;
+  const size_t n = lists_.size(group.list);
+  const uint8_t* packed = lists_.list_codes(group.list);
+  const idx_t* ids = lists_.list_ids(group.list);
+  std::vector<float> table(size);
+  std::vector<uint8_t> luts(count * m2 * 16);
+  std::vector<Pq4Query> queries;
+  queries.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    const size_t q = group.queries[i];
+    ivf_.pair_table(tables_ + q * size, norms_[q], group.list, group.coarse[i], table.data());
+    const float bias = quantize_shared(table.data(), m, m2, scales_[q], luts.data() + i * m2 * 16);
+    queries.push_back({bias, scales_[q],
+                       HeapView{results.distances + i * keep_, results.ids + i * keep_, keep_}});
+  }
+  const Pq4Kernels& kern = pq4_kernels();
+  std::vector<uint16_t> sums(kFsMaxQueries * kChunkBlocks * kFsBlock);
+  std::vector<uint32_t> masks(kFsMaxQueries * kChunkBlocks);
+  const size_t nblocks = (n + kFsBlock - 1) / kFsBlock;
+  for (size_t cb = 0; cb < nblocks; cb += kChunkBlocks) {
+    check_stop();
+    const size_t nblk = std::min(kChunkBlocks, nblocks - cb);
+    for (size_t g = 0; g < count; g += kFsMaxQueries) {
+      const size_t gq = std::min(kFsMaxQueries, count - g);
+      uint16_t limits[kFsMaxQueries];
+      bool any = false;
+      for (size_t i = 0; i < gq; ++i) {
+        const long lim = queries[g + i].limit();
+        limits[i] = static_cast<uint16_t>(std::max(0L, lim));
+        any = any || lim >= 0;
+      }
+      if (!any) continue;
+      const uint32_t hit =
+          kern.scan(luts.data() + g * m2 * 16, m2 * 16, gq, packed + cb * m2 * 16, nblk, m2,
+                    limits, sums.data(), kChunkBlocks * kFsBlock, masks.data());
+      for (size_t i = 0; i < gq; ++i)
+        if ((hit >> i) & 1u)
+          collect(queries[g + i], sums.data() + i * kChunkBlocks * kFsBlock,
+                  masks.data() + i * nblk, cb, nblk, n, ids, filter_);
+    }
+  }
+}
+
+}  // namespace qvec::detail
