@@ -23,7 +23,9 @@ from .base import METRICS, Index
 from .binary import BinaryIndex
 from .factory import index_factory
 from .flat import FlatIndex
+from .hamming import HammingIndex
 from .persistence import load
 from .pq import PQIndex
 
-__all__ = ["BinaryIndex", "FlatIndex", "Index", "METRICS", "PQIndex", "index_factory", "load"]
+__all__ = ["BinaryIndex", "FlatIndex", "HammingIndex", "Index", "METRICS", "PQIndex",
+           "index_factory", "load"]
