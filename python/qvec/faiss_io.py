@@ -227,7 +227,7 @@ def _read_pq_fastscan(r: _Reader, fourcc: str) -> _Parsed:
     if packed.size != ntotal2 * m2 // 2:
         raise r.fail(f"fast-scan codes hold {packed.size} bytes, ntotal2 x M2 / 2 = "
                      f"{ntotal2 * m2 // 2} expected")
-    codes = unpack_fastscan(packed, ntotal, m, bbs)
+    codes = unpack_fastscan(packed.astype(np.uint8, copy=False), ntotal, m, bbs)
     return _Parsed("pq", d, ntotal, metric, {"codes": codes},
                    {"m": m, "nbits": 4, "codebooks": centroids})
 

@@ -395,9 +395,8 @@ def _to_matrix(path: str, column: str, chunk: Any, first_row: int) -> npt.NDArra
         raise ValueError(f"column={column!r} of {path}: null values inside the vectors")
     if d < 1 or d > _MAX_DIM:
         raise ValueError(f"column={column!r} of {path}: vectors of dimension {d}")
-    flat = values.to_numpy(zero_copy_only=False)
-    if flat.dtype != np.float32:
-        flat = flat.astype(np.float32)
+    # zero-copy for float32 values; other numbers are converted
+    flat = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float32)
     return flat.reshape(n, d)
 
 

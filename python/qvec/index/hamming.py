@@ -57,8 +57,7 @@ class HammingIndex(Index[None]):
     @property
     def codes(self) -> npt.NDArray[np.uint8]:
         """The stored codes, uint8 (n, code_size), in row order (read-only view when mapped)."""
-        codes: npt.NDArray[np.uint8] = self._state.rows.get("codes")
-        return codes
+        return cast(npt.NDArray[np.uint8], self._state.rows.get("codes"))
 
     def _input_rows(self, x: Any, name: str) -> FloatArray:
         # The rows are packed codes, not floats; the codes flow through as they are.
