@@ -37,12 +37,12 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-import tempfile
 from typing import Any, BinaryIO, Dict, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
+from . import _format
 from ._errors import FormatError
 from .index.base import Index
 from .index.flat import FlatIndex
@@ -50,6 +50,7 @@ from .index.hamming import HammingIndex
 from .index.ids import IdMap
 from .index.pq import PQIndex
 from .index.storage import Array, Rows
+from .pq import ProductQuantizer
 
 __all__ = ["read_faiss", "write_faiss"]
 
@@ -430,10 +431,20 @@ class _Writer:
         self.pack("<iiqBi", d, d // 8, ntotal, 1, _METRIC_L2)
 
 
+def _faiss_metric(index: Index[Any]) -> str:
+    """The faiss metric of a qvec index: "cosine" is inner product on its unit vectors."""
+    return "l2" if index.metric == "l2" else "ip"
+
+
+def _write_pq_model(w: _Writer, d: int, pq: ProductQuantizer) -> None:
+    w.pack("<QQQ", d, pq.m, pq.nbits)
+    w.vector(pq.codebooks, np.float32)
+
+
 def _write_inner(w: _Writer, index: Index[Any]) -> None:
     state = index._state
     n = state.idmap.n
-    metric = "l2" if index.metric == "l2" else "ip"
+    metric = _faiss_metric(index)
     if isinstance(index, FlatIndex):
         w.fourcc("IxF2" if metric == "l2" else "IxFI")
         w.index_header(index.dim, n, metric)
@@ -451,8 +462,7 @@ def _write_inner(w: _Writer, index: Index[Any]) -> None:
         codes = state.rows.get("codes")
         w.fourcc("IxPq" if index.nbits == 8 else "IPfs")
         w.index_header(index.dim, n, metric)
-        w.pack("<QQQ", index.dim, index.m, index.nbits)
-        w.vector(pq.codebooks, np.float32)
+        _write_pq_model(w, index.dim, pq)
         if index.nbits == 8:
             w.vector(codes, np.uint8)
             w.pack("<iBi", 0, 0, 0)            # search_type ST_PQ, encode_signs, ht
@@ -477,7 +487,7 @@ def _write(w: _Writer, index: Index[Any]) -> None:
         w.binary_header(index.dim, n)
     else:
         w.fourcc("IxMp")
-        w.index_header(index.dim, n, "l2" if index.metric == "l2" else "ip")
+        w.index_header(index.dim, n, _faiss_metric(index))
     _write_inner(w, index)
     w.vector(idmap.row_ids(), np.int64)
 
@@ -492,19 +502,9 @@ def write_faiss(index: Index[Any], path: PathLike) -> int:
     if not isinstance(index, (FlatIndex, PQIndex, HammingIndex)):
         raise TypeError(f"write_faiss: cannot write a {type(index).__name__} (supported: "
                         f"FlatIndex, PQIndex, HammingIndex)")
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write(_Writer(f), index)
-            size = f.tell()
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return size
+
+    def write(f: BinaryIO) -> int:
+        _write(_Writer(f), index)
+        return f.tell()
+
+    return _format.write_atomic(path, write)
