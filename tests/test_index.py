@@ -250,7 +250,7 @@ def test_factory():
     assert (pq.m, pq.nbits, pq.metric, pq.keeps_vectors) == (48, 8, "ip", False)
     assert f(DIM, "pq4").nbits == 8
     assert f(DIM, "PQ4x8,Refine").keeps_vectors
-    for bad, token in (("PQ4x8,Bogus", "'Bogus'"), ("IVF100,PQ4", "'IVF100'"),
+    for bad, token in (("PQ4x8,Bogus", "'Bogus'"), ("HNSW32,PQ4", "'HNSW32'"),
                        ("PQ4x8fs", "x4fs"), ("", "''"), ("Flat,Refine", "Refine")):
         with pytest.raises(ValueError, match=token):
             f(DIM, bad)

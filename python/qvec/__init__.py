@@ -22,6 +22,8 @@ from . import io
 # faiss files and HammingIndex (faiss-io)
 from .faiss_io import read_faiss, write_faiss
 from .index import HammingIndex
+# IVF partitioning
+from .index.ivf import IVFIndex
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,7 @@ __all__ = [
     "FlatIndex",
     "FormatError",
     "HammingIndex",
+    "IVFIndex",
     "MAX_K",
     "METRICS",
     "NotTrainedError",

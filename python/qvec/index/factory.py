@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, List
 
 from .base import Index
 from .binary import BinaryIndex
 from .flat import FlatIndex
+from .ivf import IVFIndex
 from .pq import PQIndex
 
 _HELP = ("expected 'Flat', 'PQ<m>[x<nbits>][fs]' (e.g. 'PQ48x8', 'PQ96x4fs') or "
@@ -24,12 +25,17 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
     ``"Flat"`` exact search; ``"PQ48x8"`` (or ``"PQ48"``) 8-bit PQ with 48 subquantizers;
     ``"PQ96x4fs"`` 4-bit fast-scan PQ; ``"BIN1"`` binary codes with 1 bit per dimension.
     A ``",Refine"`` suffix keeps the float32 vectors so ``search(..., rerank=k')`` works.
+    ``"IVF4096,PQ64x4fs,Refine"`` an :class:`IVFIndex` (codecs ``Flat``, ``PQ<m>x8``,
+    ``PQ<m>x4fs``, ``BIN<bits>``); ``"IVF,..."`` picks nlist at fit (:func:`auto_nlist`).
     ``metric``: "l2", "ip" or "cosine". A bad description raises ValueError naming the bad
     token.
     """
     if not isinstance(description, str):
         raise TypeError(f"description must be a string; got {type(description).__name__}")
     tokens = [t.strip() for t in description.split(",")]
+    ivf = re.fullmatch(r"IVF(\d*)", tokens[0], flags=re.IGNORECASE)
+    if ivf is not None:
+        return _ivf_factory(dim, description, tokens, ivf.group(1), metric)
     main, mods = tokens[0], tokens[1:]
     pq = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs)?", main, flags=re.IGNORECASE)
     binary = re.fullmatch(r"BIN(\d+)", main, flags=re.IGNORECASE)
@@ -57,3 +63,39 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
     if binary is None:                    # ruled out above; keeps the type checker informed
         raise _unknown(main, description)
     return BinaryIndex(dim, int(binary.group(1)), metric, keep_vectors=keep)
+
+
+# -- IVF tokens: IVF<nlist>,{Flat|PQ<m>x8|PQ<m>x4fs|BIN<bits>}[,Refine] ----------------------
+def _ivf_factory(dim: int, description: str, tokens: List[str], nlist_text: str,
+                 metric: str) -> Index[Any]:
+    nlist = int(nlist_text) if nlist_text else None
+    if nlist is not None and nlist < 1:
+        raise ValueError(f"index_factory: nlist in {description!r} must be >= 1")
+    if len(tokens) < 2:
+        raise ValueError(f"index_factory: {description!r} needs a codec after 'IVF<nlist>', "
+                         f"e.g. 'IVF1024,PQ32x4fs'")
+    codec, mods = tokens[1], tokens[2:]
+    keep = False
+    for tok in mods:
+        if tok.lower() not in ("refine", "rflat"):
+            raise _unknown(tok, description)
+        keep = True
+    pq = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs)?", codec, flags=re.IGNORECASE)
+    binary = re.fullmatch(r"BIN(\d+)", codec, flags=re.IGNORECASE)
+    if codec.lower() == "flat":
+        if keep:
+            raise ValueError(f"index_factory: token 'Refine' in {description!r} does not apply "
+                             f"to 'Flat' (it already keeps the vectors)")
+        return IVFIndex(dim, nlist, "flat", metric)
+    if pq is not None:
+        m = int(pq.group(1))
+        nbits = int(pq.group(2)) if pq.group(2) else (4 if pq.group(3) else 8)
+        if nbits not in (4, 8) or (pq.group(3) and nbits != 4):
+            raise ValueError(f"index_factory: token {codec!r} in {description!r}: write "
+                             f"'PQ{m}x8' or 'PQ{m}x4fs'")
+        return IVFIndex(dim, nlist, "pq8" if nbits == 8 else "pq4", metric, m=m,
+                        keep_vectors=keep)
+    if binary is not None:
+        return IVFIndex(dim, nlist, "binary", metric, bits=int(binary.group(1)),
+                        keep_vectors=keep)
+    raise _unknown(codec, description)

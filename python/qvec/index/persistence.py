@@ -33,6 +33,10 @@ from .storage import Array, Rows, Templates
 LAYOUT = 2
 #: Arrays with one row per vector: memory-mapped by ``load(mmap=True)`` (layout 1 names too).
 ROW_ARRAYS = frozenset({"vectors", "ids", "codes", "factors", "codes.codes", "codes.factors"})
+# IVF: the kind "ivf" (ivf_io.py) and its mapped arrays
+from .ivf import IVFIndex  # noqa: E402
+from .ivf_io import MAPPED as _IVF_MAPPED, ivf_layout, read_ivf  # noqa: E402
+ROW_ARRAYS = ROW_ARRAYS | _IVF_MAPPED
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
 Params = Dict[str, Any]
@@ -72,6 +76,9 @@ def layout(index: Index[Any]) -> Tuple[str, Params, NamedArrays]:
             rotation = bq.rotation
             if rotation is not None:
                 model.append(("rotation", rotation))
+    elif isinstance(index, IVFIndex):   # IVF: params, model and the inverted lists
+        params, model, ivf_lists = ivf_layout(index)
+        model = model + ivf_lists
     else:
         raise TypeError(f"cannot save a {type(index).__name__}")
     idmap = state.idmap
@@ -308,4 +315,5 @@ def _binary_rows_layout_1(params: Params, arrays: Arrays, n: int) -> Optional[Ar
 
 _READERS: Dict[str, Callable[[Params, Arrays, int], Index[Any]]] = {
     "flat": _read_flat, "pq": _read_pq, "binary": _read_binary,
-    "hamming": _read_hamming}
+    "hamming": _read_hamming,
+    "ivf": read_ivf}  # IVF

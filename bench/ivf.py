@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""IVF benchmark: qvec.IVFIndex beside the faiss IVF index of the same codec, nlist and bytes
+per vector, on the same data, in one run: build time, then recall@10 and queries/s over an
+nprobe x rerank sweep (batches of all queries and single queries), at --threads threads.
+
+    python bench/ivf.py                                  # cached synthetic 200k x 128
+    python bench/ivf.py --n 1000000 --nlist 4096         # synthetic 1M x 128 (built here)
+    python bench/ivf.py --codec pq4 --m 64 --nprobe 8,16,32,64 --rerank 0,50,100
+
+The 1M set repeats the shared synthetic generator (256 anisotropic Gaussian clusters, seed 4004)
+with n = 1M; its ground truth is computed here (exact, faiss IndexFlatL2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+import qvec
+
+
+def log(*args: object) -> None:
+    print(time.strftime("[%H:%M:%S]"), *args, file=sys.stderr, flush=True)
+
+
+def synthetic(n: int, nq: int = 1000, seed: int = 4004) -> Tuple[np.ndarray, np.ndarray]:
+    """The shared synthetic generator (/work/shared/data/embeddings.py) at n base vectors."""
+    rng = np.random.default_rng(seed)
+    d, k = 128, 256
+    centers = rng.standard_normal((k, d)).astype(np.float32) * 4.0
+    scales = rng.gamma(2.0, 0.5, (k, d)).astype(np.float32)
+    lab = rng.integers(0, k, n + nq)
+    x = centers[lab] + rng.standard_normal((n + nq, d)).astype(np.float32) * scales[lab]
+    perm = np.random.default_rng(seed).permutation(n + nq)
+    return np.ascontiguousarray(x[perm[nq:]]), np.ascontiguousarray(x[perm[:nq]])
+
+
+def load(n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    cached = Path.home() / ".cache/qvec-data/synthetic"
+    if n == 200_000 and (cached / "base.npy").exists():
+        return (np.load(cached / "base.npy"), np.load(cached / "queries.npy"),
+                np.load(cached / "gt_l2.npy"), "synthetic 200k x 128 (cached)")
+    import faiss
+
+    base, queries = synthetic(n)
+    flat = faiss.IndexFlatL2(base.shape[1])
+    flat.add(base)
+    _, gt = flat.search(queries, 100)
+    return base, queries, gt, f"synthetic {n} x 128 (generated)"
+
+
+def timed(fn, runs: int) -> Tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def recall10(ids: np.ndarray, gt: np.ndarray) -> float:
+    return float(qvec.recall_at_k(np.asarray(ids, dtype=np.int64), gt[:, :10], 10))
+
+
+def faiss_key(codec: str, nlist: int, m: int, bits: int, refine: bool) -> str:
+    body = {"pq4": f"PQ{m}x4fs", "pq8": f"PQ{m}x8", "flat": "Flat",
+            "binary": "RaBitQ"}[codec]
+    return f"IVF{nlist},{body}" + (",RFlat" if refine else "")
+
+
+def qvec_key(codec: str, nlist: int, m: int, bits: int, refine: bool) -> str:
+    body = {"pq4": f"PQ{m}x4fs", "pq8": f"PQ{m}x8", "flat": "Flat",
+            "binary": f"BIN{bits}"}[codec]
+    return f"IVF{nlist},{body}" + (",Refine" if refine else "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--nlist", type=int, default=0, help="0: qvec's automatic rule")
+    ap.add_argument("--codec", default="pq4", choices=["pq4", "pq8", "flat", "binary"])
+    ap.add_argument("--m", type=int, default=64)
+    ap.add_argument("--bits", type=int, default=1)
+    ap.add_argument("--nprobe", default="4,8,16,32,64")
+    ap.add_argument("--rerank", default="0,40,100", help="0: no re-ranking")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--single", type=int, default=200, help="single-query latency queries")
+    ap.add_argument("--max-train", type=int, default=0)
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+
+    import faiss
+
+    base, queries, gt, name = load(args.n)
+    n, dim = base.shape
+    nlist = args.nlist or qvec.index.ivf.auto_nlist(n)
+    reranks = [int(r) for r in args.rerank.split(",")]
+    refine = any(reranks) and args.codec != "flat"
+    nprobes = [int(p) for p in args.nprobe.split(",")]
+    train = base[:args.max_train or min(n, 64 * nlist)]
+    qvec.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    log(f"{name}, nlist={nlist}, codec={args.codec}, threads={args.threads}")
+
+    rows: List[Dict[str, object]] = []
+    builds: Dict[str, float] = {}
+    # qvec
+    index = qvec.index_factory(dim, qvec_key(args.codec, nlist, args.m, args.bits, refine))
+    t0 = time.perf_counter()
+    index.fit(train, seed=0)
+    index.add(base)
+    index.search(queries[:1], 1)                       # builds the lists (part of the build)
+    builds["qvec"] = time.perf_counter() - t0
+    log(f"qvec build {builds['qvec']:.1f}s")
+    # faiss
+    fidx = faiss.index_factory(dim, faiss_key(args.codec, nlist, args.m, args.bits, refine))
+    t0 = time.perf_counter()
+    fidx.train(train)
+    fidx.add(base)
+    builds["faiss"] = time.perf_counter() - t0
+    log(f"faiss build {builds['faiss']:.1f}s")
+    ivf = faiss.extract_index_ivf(fidx)
+
+    for nprobe in nprobes:
+        for rr in reranks if refine else [0]:
+            rerank = rr or None
+            t, (_, ids) = timed(lambda: index.search(queries, 10, rerank=rerank, nprobe=nprobe),
+                                args.runs)
+            one = queries[:args.single]
+            ts, _ = timed(lambda: [index.search(q, 10, rerank=rerank, nprobe=nprobe)
+                                   for q in one], 1)
+            rows.append({"lib": "qvec", "nprobe": nprobe, "rerank": rr,
+                         "recall10": recall10(ids, gt), "qps": len(queries) / t,
+                         "latency_ms": 1000 * ts / len(one)})
+            ivf.nprobe = nprobe
+            params = None
+            if refine:
+                params = faiss.IndexRefineSearchParameters(
+                    k_factor=max(1.0, rr / 10.0), base_index_params=faiss.SearchParametersIVF(
+                        nprobe=nprobe))
+            if refine and rr == 0:
+                search = lambda q: ivf.search(q, 10)  # noqa: E731  (the codes alone)
+            elif params is not None:
+                search = lambda q: fidx.search(q, 10, params=params)  # noqa: E731
+            else:
+                search = lambda q: fidx.search(q, 10)  # noqa: E731
+            t, (_, ids) = timed(lambda: search(queries), args.runs)
+            ts, _ = timed(lambda: [search(q[None]) for q in one], 1)
+            rows.append({"lib": "faiss", "nprobe": nprobe, "rerank": rr,
+                         "recall10": recall10(ids, gt), "qps": len(queries) / t,
+                         "latency_ms": 1000 * ts / len(one)})
+            log(rows[-2], rows[-1])
+
+    print(f"\n{name}; nlist={nlist}; qvec {qvec_key(args.codec, nlist, args.m, args.bits, refine)}"
+          f" vs faiss {faiss_key(args.codec, nlist, args.m, args.bits, refine)}; "
+          f"{args.threads} threads; {len(queries)} queries per batch; build qvec "
+          f"{builds['qvec']:.1f}s, faiss {builds['faiss']:.1f}s\n")
+    print("| nprobe | rerank | qvec recall@10 | qvec QPS | faiss recall@10 | faiss QPS | "
+          "QPS ratio | qvec 1-query ms | faiss 1-query ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for a, b in zip(rows[0::2], rows[1::2]):
+        print(f"| {a['nprobe']} | {a['rerank']} | {a['recall10']:.3f} | {a['qps']:.0f} | "
+              f"{b['recall10']:.3f} | {b['qps']:.0f} | {a['qps'] / b['qps']:.2f} | "
+              f"{a['latency_ms']:.3f} | {b['latency_ms']:.3f} |")
+    for level in (0.9, 0.95):
+        best = {lib: max([r["qps"] for r in rows if r["lib"] == lib and r["recall10"] >= level],
+                         default=0.0) for lib in ("qvec", "faiss")}
+        ratio = best["qvec"] / best["faiss"] if best["faiss"] else float("nan")
+        print(f"\nbest QPS at recall@10 >= {level}: qvec {best['qvec']:.0f}, faiss "
+              f"{best['faiss']:.0f}, ratio {ratio:.2f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"dataset": name, "nlist": nlist, "builds": builds,
+                                              "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+// IVF partitioning: coarse training, assignment and probing, list building, and the searches
+// of the lists (arrays owned by Python: in memory or mapped from a file).
+#include <string>
+
+#include "bindings.h"
+#include "qvec/ivf.h"
+
+namespace qvec::bind {
+namespace {
+
+using U64Array = py::array_t<uint64_t, py::array::c_style>;
+using I64Array = py::array_t<idx_t, py::array::c_style>;
+using I32Array = py::array_t<int32_t, py::array::c_style>;
+
+/// The lists' arrays, validated against the layout.
+struct ListArrays {
+  U64Array offsets, code_offsets;
+  ByteArray codes;
+  I64Array ids;
+
+  IvfLists view(const IvfLayout& layout) const {
+    if (offsets.ndim() != 1 || code_offsets.ndim() != 1 || offsets.size() < 2 ||
+        offsets.size() != code_offsets.size())
+      throw py::value_error("list offsets must be 1-D arrays of nlist + 1 entries");
+    IvfLists lists;
+    lists.nlist = static_cast<size_t>(offsets.size()) - 1;
+    lists.offsets = offsets.data();
+    lists.code_offsets = code_offsets.data();
+    lists.codes = codes.data();
+    lists.ids = ids.data();
+    lists.check(layout, static_cast<size_t>(codes.size()), static_cast<size_t>(ids.size()));
+    return lists;
+  }
+};
+
+/// Probes of nq queries: (nq, nprobe) lists and coarse values.
+IvfProbes probes_of(const I64Array& lists, const FloatArray& coarse, size_t nq) {
+  require_matrix(lists, "probe lists");
+  if (static_cast<size_t>(lists.shape(0)) != nq || coarse.ndim() != 2 ||
+      coarse.shape(0) != lists.shape(0) || coarse.shape(1) != lists.shape(1))
+    throw py::value_error("probe lists and coarse values must both have shape (nq, nprobe)");
+  return IvfProbes{static_cast<size_t>(lists.shape(1)), lists.data(), coarse.data()};
+}
+
+IvfLayout layout_of(int codec, size_t row_bytes, size_t m) {
+  if (codec < 0 || codec > 3) throw py::value_error("codec must be 0 (flat) .. 3 (binary)");
+  IvfLayout layout{static_cast<IvfCodec>(codec), row_bytes, m};
+  layout.check();
+  return layout;
+}
+
+void register_lists(py::module_& m) {
+  m.def(
+      "ivf_build_lists",
+      [](int codec, size_t m_, ByteArray codes, I32Array assign, size_t nlist) {
+        require_matrix(codes, "codes");
+        const size_t n = codes.shape(0);
+        const IvfLayout layout = layout_of(codec, codes.shape(1), m_);
+        if (assign.ndim() != 1 || static_cast<size_t>(assign.size()) != n)
+          throw py::value_error("assign must be int32 of shape (n,)");
+        U64Array offsets(nlist + 1), code_offsets(nlist + 1);
+        {
+          py::gil_scoped_release release;
+          ivf_list_offsets(layout, assign.data(), n, nlist, offsets.mutable_data(),
+                           code_offsets.mutable_data());
+        }
+        ByteArray packed(code_offsets.data()[nlist]);
+        I64Array ids(n);
+        {
+          py::gil_scoped_release release;
+          ivf_build_lists(layout, codes.data(), assign.data(), n, nlist, offsets.data(),
+                          code_offsets.data(), packed.mutable_data(), ids.mutable_data());
+        }
+        return py::make_tuple(offsets, code_offsets, packed, ids);
+      },
+      py::arg("codec"), py::arg("m"), py::arg("codes"), py::arg("assign"), py::arg("nlist"));
+  m.def(
+      "ivf_check_lists",
+      [](int codec, size_t row_bytes, size_t m_, const ListArrays& a) {
+        a.view(layout_of(codec, row_bytes, m_));
+      },
+      py::arg("codec"), py::arg("row_bytes"), py::arg("m"), py::arg("lists"));
+}
+
+void register_coarse(py::module_& m) {
+  m.def(
+      "ivf_train_centroids",
+      [](FloatArray x, size_t nlist, size_t max_train, size_t iters, uint64_t seed) {
+        require_matrix(x, "x");
+        const size_t n = x.shape(0), dim = x.shape(1);
+        if (nlist < 1 || nlist > n)
+          throw py::value_error("nlist must be in [1, n = " + std::to_string(n) + "]; got " +
+                                std::to_string(nlist));
+        py::array_t<float> centroids({nlist, dim});
+        float* out = centroids.mutable_data();
+        py::gil_scoped_release release;
+        ivf_train_centroids(x.data(), n, dim, nlist, max_train, iters, seed, out);
+        return centroids;
+      },
+      py::arg("x"), py::arg("nlist"), py::arg("max_train"), py::arg("iters"), py::arg("seed"));
+  m.def(
+      "ivf_assign",
+      [](FloatArray x, FloatArray centroids) {
+        require_matrix(centroids, "centroids");
+        require_matrix(x, "x", centroids.shape(1));
+        const size_t n = x.shape(0);
+        I32Array assign(n);
+        int32_t* out = assign.mutable_data();
+        py::gil_scoped_release release;
+        ivf_assign(x.data(), n, x.shape(1), centroids.data(), centroids.shape(0), out);
+        return assign;
+      },
+      py::arg("x"), py::arg("centroids"));
+  m.def(
+      "ivf_probe",
+      [](FloatArray queries, FloatArray centroids, const std::string& metric, long long nprobe) {
+        require_matrix(centroids, "centroids");
+        require_matrix(queries, "queries", centroids.shape(1));
+        const size_t np = require_k(nprobe), nq = queries.shape(0);
+        SearchResult out(nq, np);
+        const Metric mt = parse_metric(metric.c_str());
+        {
+          py::gil_scoped_release release;
+          ivf_probe(queries.data(), nq, queries.shape(1), centroids.data(), centroids.shape(0),
+                    mt, np, out.distances.mutable_data(), out.ids.mutable_data());
+        }
+        return out.to_tuple();
+      },
+      py::arg("queries"), py::arg("centroids"), py::arg("metric"), py::arg("nprobe"));
+}
+
+void register_searches(py::module_& m) {
+  py::class_<ListArrays>(m, "IvfListArrays")
+      .def(py::init<U64Array, U64Array, ByteArray, I64Array>(), py::arg("offsets"),
+           py::arg("code_offsets"), py::arg("codes"), py::arg("ids"))
+      .def_readonly("offsets", &ListArrays::offsets)
+      .def_readonly("code_offsets", &ListArrays::code_offsets)
+      .def_readonly("codes", &ListArrays::codes)
+      .def_readonly("ids", &ListArrays::ids);
+  m.def(
+      "ivf_search_flat",
+      [](const ListArrays& a, FloatArray queries, const std::string& metric, I64Array plists,
+         FloatArray pcoarse, long long k) {
+        require_matrix(queries, "queries");
+        const size_t dim = queries.shape(1), nq = queries.shape(0), kk = require_k(k);
+        const IvfLists lists = a.view(layout_of(0, 4 * dim, 0));
+        const IvfProbes probes = probes_of(plists, pcoarse, nq);
+        const Metric mt = parse_metric(metric.c_str());
+        SearchResult out(nq, kk);
+        {
+          py::gil_scoped_release release;
+          ivf_search_flat(lists, dim, mt, queries.data(), nq, probes, kk,
+                          out.distances.mutable_data(), out.ids.mutable_data());
+        }
+        return out.to_tuple();
+      },
+      py::arg("lists"), py::arg("queries"), py::arg("metric"), py::arg("probe_lists"),
+      py::arg("probe_coarse"), py::arg("k"));
+  py::class_<IvfPqSearch>(m, "IvfPqSearch")
+      .def(py::init([](const ProductQuantizer& pq, FloatArray centroids, bool by_residual) {
+             require_matrix(centroids, "centroids", pq.dim());
+             return new IvfPqSearch(pq, centroids.data(), centroids.shape(0), by_residual);
+           }),
+           py::arg("pq"), py::arg("centroids"), py::arg("by_residual"), py::keep_alive<1, 2>())
+      .def(
+          "search",
+          [](const IvfPqSearch& s, const ProductQuantizer& pq, const ListArrays& a,
+             FloatArray queries, I64Array plists, FloatArray pcoarse, long long k) {
+            require_matrix(queries, "queries", pq.dim());
+            const size_t nq = queries.shape(0), kk = require_k(k);
+            const IvfLists lists = a.view(layout_of(pq.nbits() == 8 ? 1 : 2, pq.code_size(), pq.m()));
+            const IvfProbes probes = probes_of(plists, pcoarse, nq);
+            SearchResult out(nq, kk);
+            {
+              py::gil_scoped_release release;
+              s.search(lists, queries.data(), nq, probes, kk, out.distances.mutable_data(),
+                       out.ids.mutable_data());
+            }
+            return out.to_tuple();
+          },
+          py::arg("pq"), py::arg("lists"), py::arg("queries"), py::arg("probe_lists"),
+          py::arg("probe_coarse"), py::arg("k"));
+  m.def(
+      "ivf_search_binary",
+      [](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids, FloatArray queries,
+         I64Array plists, FloatArray pcoarse, long long k, size_t query_bits) {
+        require_matrix(queries, "queries", bq.dim());
+        const size_t nq = queries.shape(0), kk = require_k(k);
+        const IvfLists lists = a.view(layout_of(3, bq.row_size(), 0));
+        const IvfProbes probes = probes_of(plists, pcoarse, nq);
+        FloatArray cents;
+        if (!centroids.is_none()) {
+          cents = centroids.cast<FloatArray>();
+          require_matrix(cents, "centroids", bq.dim());
+          if (static_cast<size_t>(cents.shape(0)) != lists.nlist)
+            throw py::value_error("centroids must have one row per list");
+        }
+        SearchResult out(nq, kk);
+        {
+          py::gil_scoped_release release;
+          ivf_search_binary(lists, bq, centroids.is_none() ? nullptr : cents.data(),
+                            queries.data(), nq, probes, kk, query_bits,
+                            out.distances.mutable_data(), out.ids.mutable_data());
+        }
+        return out.to_tuple();
+      },
+      py::arg("lists"), py::arg("bq"), py::arg("centroids"), py::arg("queries"),
+      py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"), py::arg("query_bits"));
+}
+
+}  // namespace
+
+void register_ivf(py::module_& m) {
+  register_lists(m);
+  register_coarse(m);
+  register_searches(m);
+}
+
+}  // namespace qvec::bind

@@ -1,0 +1,157 @@
+#pragma once
+// IVF partitioning: a coarse quantizer (nlist centroids) splits the vectors into inverted lists;
+// a search probes the nprobe lists whose centroids are nearest each query and scans only those.
+// Each list is one contiguous code range in its codec's scan layout, with its ids, so the
+// scan of a list is the codec's RangeSearch over that range (qvec/topk.h). Queries probing the
+// same list are grouped so its codes are read once for all of them; each query's collector
+// persists across the lists it probes.
+//
+// Residual encoding: with by_residual, a vector x of list l is encoded as x - c_l (PQ, as FAISS
+// does; binary codes, the RaBitQ setting). The 8- and 4-bit PQ searches then build the tables
+// of query q and list l as
+//   L2: ||q_j - p||^2 + 2 <c_lj, p> (+ ||q - c_l||^2 - ||q||^2 in subquantizer 0)
+//   IP: -<q_j, p>                   (- <q, c_l> in subquantizer 0)
+// where the list term 2 <c_lj, p> is precomputed once per list (the FAISS precomputed-table
+// trick), so a pair costs one table addition, not a table computation.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "qvec/binary.h"
+#include "qvec/common.h"
+#include "qvec/pq.h"
+
+namespace qvec {
+
+/// The codes an inverted list holds, and so its scan layout.
+enum class IvfCodec : int {
+  Flat = 0,    ///< float32 vectors, row-major (row_bytes = 4 * dim)
+  Pq8 = 1,     ///< 8-bit PQ codes in the pq8 scan layout (pq8_pack), row_bytes = m
+  Pq4 = 2,     ///< 4-bit PQ codes in the fast-scan layout (fastscan_pack), row_bytes = ceil(m / 2)
+  Binary = 3,  ///< BinaryQuantizer::pack_rows rows (code and factors), row_bytes = row_size()
+};
+
+/// One list's scan layout: what a row-major code of row_bytes bytes becomes.
+struct IvfLayout {
+  IvfCodec codec = IvfCodec::Flat;
+  size_t row_bytes = 0;  // bytes of one row-major code (the input of ivf_build_lists)
+  size_t m = 0;          // subquantizers (Pq8, Pq4); unused otherwise
+
+  /// Throws std::invalid_argument unless row_bytes >= 1 and, for Pq8 / Pq4, row_bytes matches m.
+  void check() const;
+  /// Bytes of the scan layout of a list of n rows.
+  size_t packed_size(size_t n) const;
+};
+
+/// Inverted lists in caller memory (e.g. arrays mapped from a file).
+struct IvfLists {
+  size_t nlist = 0;
+  /// size nlist + 1: list l holds rows [offsets[l], offsets[l + 1]) of `ids`.
+  const uint64_t* offsets = nullptr;
+  /// size nlist + 1: list l's codes are bytes [code_offsets[l], code_offsets[l + 1]) of `codes`,
+  /// the layout's packed_size of its row count.
+  const uint64_t* code_offsets = nullptr;
+  const uint8_t* codes = nullptr;  // size code_offsets[nlist]
+  const idx_t* ids = nullptr;      // size offsets[nlist]: the id of each row (>= 0)
+
+  size_t size(size_t list) const { return static_cast<size_t>(offsets[list + 1] - offsets[list]); }
+  const uint8_t* list_codes(size_t list) const { return codes + code_offsets[list]; }
+  const idx_t* list_ids(size_t list) const { return ids + offsets[list]; }
+
+  /// Throws std::invalid_argument unless the offsets start at 0 and never decrease, each
+  /// list's bytes are layout.packed_size of its rows, and the lists span exactly codes_bytes
+  /// bytes and nids ids (what a file read back must satisfy before it is searched).
+  void check(const IvfLayout& layout, size_t codes_bytes, size_t nids) const;
+};
+
+/// Row and byte offsets of the lists of vectors assigned to lists as `assign` says.
+/// assign: size n, each in [0, nlist), else std::out_of_range; offsets, code_offsets: size
+/// nlist + 1, written (see IvfLists). Throws std::invalid_argument unless nlist >= 1.
+void ivf_list_offsets(const IvfLayout& layout, const int32_t* assign, size_t n, size_t nlist,
+                      uint64_t* offsets, uint64_t* code_offsets);
+
+/// Builds the lists: list l holds the rows i with assign[i] == l, in increasing i, with id i.
+/// codes: size n * row_bytes, layout (n, row_bytes); offsets, code_offsets from
+/// ivf_list_offsets; packed: size code_offsets[nlist], written; ids: size n, written.
+void ivf_build_lists(const IvfLayout& layout, const uint8_t* codes, const int32_t* assign,
+                     size_t n, size_t nlist, const uint64_t* offsets,
+                     const uint64_t* code_offsets, uint8_t* packed, idx_t* ids);
+
+/// Coarse training: k-means (qvec/kmeans.h, seeded, on all threads) on at most max_train rows
+/// of x (a seeded sample; 0 means 256 * nlist). x: size n * dim; centroids: size nlist * dim,
+/// layout (nlist, dim), written. Throws std::invalid_argument unless 1 <= nlist <= n.
+void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, size_t max_train,
+                         size_t iters, uint64_t seed, float* centroids);
+
+/// The nearest centroid (L2, ties to the smaller list) of each row: what add() assigns.
+/// x: size n * dim; centroids: size nlist * dim; assign: size n, written.
+void ivf_assign(const float* x, size_t n, size_t dim, const float* centroids, size_t nlist,
+                int32_t* assign);
+
+/// The lists each query probes, as the coarse quantizer ranks them: L2 the nprobe nearest
+/// centroids (coarse = ||q - c||^2), IP the nprobe largest <q, c> (coarse = <q, c>).
+/// queries: size nq * dim; lists, coarse: size nq * nprobe, layout (nq, nprobe), written
+/// (-1 where nprobe > nlist). Throws std::invalid_argument unless 1 <= nprobe <= kMaxK.
+struct IvfProbes {
+  size_t nprobe = 0;
+  const idx_t* lists = nullptr;   // size nq * nprobe; -1 entries are skipped
+  const float* coarse = nullptr;  // size nq * nprobe
+};
+void ivf_probe(const float* queries, size_t nq, size_t dim, const float* centroids,
+               size_t nlist, Metric metric, size_t nprobe, float* coarse, idx_t* lists);
+
+/// Every IVF search below: queries: size nq * dim, layout (nq, dim); probes from ivf_probe for
+/// the same queries (list entries in [0, lists.nlist) or -1, else std::out_of_range);
+/// distances, ids: size nq * k, layout (nq, k), best first (L2 ascending, IP descending),
+/// ties to the smaller id, missing results id -1 and +inf (L2) or -inf (IP). Throws
+/// std::invalid_argument unless 1 <= k <= kMaxK. All threads; a single query runs its
+/// probed lists in parallel. Results do not depend on the thread count.
+
+/// Exact distances to the float32 vectors of the lists (IvfCodec::Flat, row_bytes 4 * dim).
+void ivf_search_flat(const IvfLists& lists, size_t dim, Metric metric, const float* queries,
+                     size_t nq, const IvfProbes& probes, size_t k, float* distances,
+                     idx_t* ids);
+
+/// PQ search of IVF lists (IvfCodec::Pq8 for nbits 8, Pq4 for nbits 4) with the list terms of
+/// the residual tables precomputed. nbits 8 gives the exact float ADC top-k, nbits 4 the
+/// fast-scan exact mode (FastScanSearchOptions::exact): both exact in float ADC, so the results
+/// of a list do not depend on which other lists are scanned with it.
+class IvfPqSearch {
+ public:
+  /// pq: trained, referenced (it must outlive this object); centroids: size nlist * pq.dim(),
+  /// copied. by_residual: the lists hold codes of x - c_l. Throws std::invalid_argument unless
+  /// pq is trained and nlist >= 1.
+  IvfPqSearch(const ProductQuantizer& pq, const float* centroids, size_t nlist,
+              bool by_residual);
+  ~IvfPqSearch();
+
+  size_t nlist() const { return nlist_; }
+  bool by_residual() const { return by_residual_; }
+  /// Lists of the layout Pq8 / Pq4 of this pq (m subquantizers).
+  void search(const IvfLists& lists, const float* queries, size_t nq, const IvfProbes& probes,
+              size_t k, float* distances, idx_t* ids) const;
+
+  /// The table of query q (its tables row, layout (m, ksub)) for list l: written to out (size
+  /// m * ksub). query_norm: ||q||^2; coarse: the probe's coarse value.
+  void pair_table(const float* query_table, float query_norm, size_t list, float coarse,
+                  float* out) const;
+
+ private:
+  const ProductQuantizer* pq_;
+  size_t nlist_;
+  bool by_residual_;
+  std::vector<float> centroids_;
+  std::vector<float> list_terms_;  // (nlist, m, ksub): 2 <c_lj, p>; L2 residual only
+};
+
+/// Binary search of IVF lists (IvfCodec::Binary rows of bq.pack_rows). centroids: null (the
+/// lists hold codes of x), or size nlist * dim (codes of x - c_l, L2 only: the queries are
+/// then q - c_l per list, the RaBitQ setting). Distances are the quantizer's estimates.
+/// Throws std::invalid_argument unless bq is trained, 1 <= query_bits <=
+/// BinaryQuantizer::kMaxQueryBits and (with centroids) the metric is L2.
+void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
+                       const float* queries, size_t nq, const IvfProbes& probes, size_t k,
+                       size_t query_bits, float* distances, idx_t* ids);
+
+}  // namespace qvec

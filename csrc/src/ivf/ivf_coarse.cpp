@@ -1,0 +1,65 @@
+// The coarse quantizer: k-means centroids on a seeded sample, nearest-centroid assignment,
+// and the lists each query probes.
+#include <algorithm>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "qvec/error.h"
+#include "qvec/exact.h"
+#include "qvec/ivf.h"
+#include "qvec/kmeans.h"
+#include "rng.h"
+
+namespace qvec {
+
+void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, size_t max_train,
+                         size_t iters, uint64_t seed, float* centroids) {
+  QVEC_CHECK_ARG(dim >= 1, "dim must be >= 1");
+  QVEC_CHECK_ARG(nlist >= 1 && nlist <= n,
+                 "training needs 1 <= nlist <= n; got nlist = " + std::to_string(nlist) +
+                     ", n = " + std::to_string(n));
+  if (max_train == 0) max_train = 256 * nlist;
+  max_train = std::max(max_train, nlist);
+  KMeansOptions options;
+  options.iters = iters;
+  options.seed = seed;
+  if (n <= max_train) {
+    kmeans(x, n, dim, dim, nlist, options, centroids);
+    return;
+  }
+  // A seeded partial Fisher-Yates shuffle picks the sample; rows kept in input order.
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t(0));
+  detail::SplitMix64 rng(seed ^ 0x1F5A3C7Eull);
+  for (size_t i = 0; i < max_train; ++i)
+    std::swap(order[i], order[i + rng.below(n - i)]);
+  std::sort(order.begin(), order.begin() + max_train);
+  std::vector<float> sample(max_train * dim);
+  for (size_t i = 0; i < max_train; ++i)
+    std::copy(x + order[i] * dim, x + (order[i] + 1) * dim, sample.data() + i * dim);
+  kmeans(sample.data(), max_train, dim, dim, nlist, options, centroids);
+}
+
+void ivf_assign(const float* x, size_t n, size_t dim, const float* centroids, size_t nlist,
+                int32_t* assign) {
+  QVEC_CHECK_ARG(nlist >= 1 && nlist < (size_t(1) << 31), "nlist must be in [1, 2^31)");
+  constexpr size_t kChunk = 4096;  // bounds the result buffers
+  std::vector<float> dist(kChunk);
+  std::vector<idx_t> best(kChunk);
+  for (size_t i0 = 0; i0 < n; i0 += kChunk) {
+    const size_t count = std::min(kChunk, n - i0);
+    exact_search(x + i0 * dim, count, centroids, nlist, dim, Metric::L2, 1, dist.data(),
+                 best.data());
+    for (size_t i = 0; i < count; ++i) assign[i0 + i] = static_cast<int32_t>(best[i]);
+  }
+}
+
+void ivf_probe(const float* queries, size_t nq, size_t dim, const float* centroids,
+               size_t nlist, Metric metric, size_t nprobe, float* coarse, idx_t* lists) {
+  check_k(nprobe);
+  QVEC_CHECK_ARG(nlist >= 1, "nlist must be >= 1");
+  exact_search(queries, nq, centroids, nlist, dim, metric, nprobe, coarse, lists);
+}
+
+}  // namespace qvec

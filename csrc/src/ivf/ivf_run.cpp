@@ -1,0 +1,126 @@
+// The IVF search driver (list_scan.h). A batch is split into (query block x probe split) tasks:
+// large batches give one split, so every list a block probes is read once for all the block's
+// queries; small batches (one query) split the probes so all cores scan lists. Each task fills
+// its own collectors; the partial top-k lists are merged with the global tie rule, so results
+// do not depend on the task grid.
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "list_scan.h"
+#include "parallel.h"
+#include "qvec/error.h"
+#include "search/collector.h"
+#include "search/topk_merge.h"
+#include "stop.h"
+
+namespace qvec::detail {
+namespace {
+
+struct Grid {
+  size_t qblock, qblocks, splits;
+};
+
+Grid task_grid(size_t nq, size_t nprobe) {
+  const size_t threads = static_cast<size_t>(get_num_threads());
+  Grid g;
+  // A few blocks per thread balance the load; larger blocks share more list reads.
+  g.qblock = std::max<size_t>(1, (nq + 4 * threads - 1) / (4 * threads));
+  g.qblocks = (nq + g.qblock - 1) / g.qblock;
+  g.splits = 1;
+  if (g.qblocks < 2 * threads)
+    g.splits = std::min(nprobe, (2 * threads + g.qblocks - 1) / g.qblocks);
+  return g;
+}
+
+/// A (query, probe) pair of a task, ordered by list then query.
+struct Pair {
+  idx_t list;
+  size_t query;
+  float coarse;
+};
+
+/// Scans the pairs of one task, list by list, into the collectors rows (query q at row
+/// q - q0 of (count, keep) arrays dist / ids).
+void run_pairs(std::vector<Pair>& pairs, size_t q0, size_t keep, float* dist, idx_t* ids,
+               const ListScan& scan) {
+  std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) {
+    return a.list != b.list ? a.list < b.list : a.query < b.query;
+  });
+  std::vector<size_t> queries;
+  std::vector<float> coarse, gdist;
+  std::vector<idx_t> gids;
+  for (size_t i = 0; i < pairs.size();) {
+    size_t j = i;
+    queries.clear();
+    coarse.clear();
+    for (; j < pairs.size() && pairs[j].list == pairs[i].list; ++j) {
+      queries.push_back(pairs[j].query);
+      coarse.push_back(pairs[j].coarse);
+    }
+    check_stop();
+    const ListGroup group{static_cast<size_t>(pairs[i].list), queries.size(), queries.data(),
+                          coarse.data()};
+    if (group.count == 1) {  // the collector's row as it lies
+      const size_t at = (queries[0] - q0) * keep;
+      scan.scan(group, RangeResults{dist + at, ids + at});
+    } else {  // gathered into contiguous rows, scanned, put back
+      gdist.resize(group.count * keep);
+      gids.resize(group.count * keep);
+      for (size_t g = 0; g < group.count; ++g) {
+        const size_t at = (queries[g] - q0) * keep;
+        std::copy(dist + at, dist + at + keep, gdist.data() + g * keep);
+        std::copy(ids + at, ids + at + keep, gids.data() + g * keep);
+      }
+      scan.scan(group, RangeResults{gdist.data(), gids.data()});
+      for (size_t g = 0; g < group.count; ++g) {
+        const size_t at = (queries[g] - q0) * keep;
+        std::copy(gdist.data() + g * keep, gdist.data() + (g + 1) * keep, dist + at);
+        std::copy(gids.data() + g * keep, gids.data() + (g + 1) * keep, ids + at);
+      }
+    }
+    i = j;
+  }
+}
+
+}  // namespace
+
+void check_probes(const IvfProbes& probes, size_t nq, size_t nlist) {
+  check_k(probes.nprobe);
+  for (size_t i = 0; i < nq * probes.nprobe; ++i) {
+    const idx_t l = probes.lists[i];
+    if (l < -1 || (l >= 0 && static_cast<size_t>(l) >= nlist))
+      throw std::out_of_range("probed list " + std::to_string(l) + " is not in [0, " +
+                              std::to_string(nlist) + ")");
+  }
+}
+
+void ivf_run(const IvfLists& lists, size_t nq, const IvfProbes& probes, size_t keep,
+             const ListScan& scan, float* distances, idx_t* ids) {
+  check_k(keep);
+  check_probes(probes, nq, lists.nlist);
+  if (nq == 0) return;
+  const size_t nprobe = probes.nprobe;
+  const Grid g = task_grid(nq, nprobe);
+  std::vector<float> part_dist(g.splits * nq * keep, std::numeric_limits<float>::infinity());
+  std::vector<idx_t> part_ids(g.splits * nq * keep, idx_t(-1));
+  parallel_for(g.qblocks * g.splits, [&](size_t task) {
+    const size_t qb = task / g.splits, s = task % g.splits;
+    const size_t q0 = qb * g.qblock, q1 = std::min(nq, q0 + g.qblock);
+    const size_t p0 = s * nprobe / g.splits, p1 = (s + 1) * nprobe / g.splits;
+    std::vector<Pair> pairs;
+    pairs.reserve((q1 - q0) * (p1 - p0));
+    for (size_t q = q0; q < q1; ++q)
+      for (size_t p = p0; p < p1; ++p) {
+        const idx_t l = probes.lists[q * nprobe + p];
+        if (l >= 0 && lists.size(static_cast<size_t>(l)) > 0)
+          pairs.push_back({l, q, probes.coarse[q * nprobe + p]});
+      }
+    const size_t at = (s * nq + q0) * keep;
+    run_pairs(pairs, q0, keep, part_dist.data() + at, part_ids.data() + at, scan);
+  });
+  merge_partial_topk(part_dist.data(), part_ids.data(), g.splits, nq, keep, distances, ids);
+}
+
+}  // namespace qvec::detail

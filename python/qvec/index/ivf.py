@@ -1,0 +1,403 @@
+"""IVFIndex: inverted lists over a coarse quantizer, each list holding one codec's codes (float32
+vectors, 8-bit PQ, 4-bit fast-scan PQ or binary codes), so a search reads only the ``nprobe``
+lists nearest each query.
+
+Rows follow the index protocol (:mod:`qvec.index.base`): the row arrays hold each vector's
+codes in insertion order and its list; the inverted lists (each list's codes contiguous in the
+codec's scan layout, with its row numbers) are built from them once per state and kept with it,
+or mapped from the file by ``qvec.load(path, mmap=True)``.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from .. import _core  # type: ignore[attr-defined, unused-ignore]
+from .._checks import as_float_matrix, check_int
+from .._progress import progress_callback
+from ..binary import BinaryQuantizer
+from ..pq import ProductQuantizer
+from ..rerank import rerank as rerank_exact
+from .base import FloatArray, Index, SearchResult, State, check_index_metric, codec_metric
+from .ids import IdArray
+from .storage import Array
+
+#: Codec names of IVFIndex, and the layout code the core uses for each.
+CODECS = {"flat": 0, "pq8": 1, "pq4": 2, "binary": 3}
+#: Vectors encoded per batch by add(); a progress bar is shown (verbose=True) per batch.
+ADD_BATCH = 1 << 16
+#: Coarse training: k-means iterations, and training vectors per list at most by default.
+COARSE_ITERS = 10
+COARSE_TRAIN_PER_LIST = 64
+#: The automatic rule's bounds: nlist = 4 * sqrt(n) rounded to a power of two, at most
+#: n // MIN_PER_LIST and at most MAX_AUTO_NLIST, at least 1.
+MIN_PER_LIST = 39
+MAX_AUTO_NLIST = 1 << 16
+
+
+def auto_nlist(n: int) -> int:
+    """The ``nlist`` of ``IVFIndex(dim, nlist=None)`` for n training vectors: 4 * sqrt(n)
+    rounded to the nearest power of two, halved until it is at most max(1, min(n // 39, 65536)) (k-means wants
+    about 39 or more points per centroid). 1M -> 4096, 200k -> 2048, 10k -> 256."""
+    if n < 1:
+        raise ValueError("the automatic nlist needs at least one training vector")
+    power = 1 << max(0, round(math.log2(4.0 * math.sqrt(n))))
+    limit = max(1, min(n // MIN_PER_LIST, MAX_AUTO_NLIST))
+    while power > limit:
+        power //= 2
+    return power
+
+
+class IvfModel:
+    """The trained model of an IVFIndex: coarse centroids and the codec's quantizer. Never
+    changed once built (setting centroids or codebooks builds a new one)."""
+
+    __slots__ = ("centroids", "codec", "by_residual", "_pq_search")
+
+    def __init__(self, centroids: Optional[FloatArray], codec: Any, by_residual: bool) -> None:
+        self.centroids = centroids
+        self.codec = codec
+        self.by_residual = by_residual
+        self._pq_search: Any = None
+
+    @property
+    def trained(self) -> bool:
+        if self.centroids is None:
+            return False
+        return self.codec is None or self.codec.is_trained
+
+    @property
+    def coarse(self) -> FloatArray:
+        """The centroids of a trained model."""
+        assert self.centroids is not None     # callers checked that the model is trained
+        return self.centroids
+
+    def pq_search(self) -> Any:
+        """The core's IVF-PQ search (precomputed list terms), built on first use."""
+        if self._pq_search is None:
+            self._pq_search = _core.IvfPqSearch(self.codec._pq, self.coarse, self.by_residual)
+        return self._pq_search
+
+
+class IVFIndex(Index[IvfModel]):
+    """An inverted-file index: ``nlist`` k-means centroids partition the vectors; a search
+    scans the ``nprobe`` lists whose centroids are nearest each query (queries probing the same
+    list share one read of its codes; all cores; the GIL is released).
+
+    Args:
+        dim: vector dimension.
+        nlist: number of lists; None picks it at :meth:`fit` from the training size
+            (:func:`auto_nlist`: 4 * sqrt(n) rounded to a power of two, clamped).
+        codec: "flat" (float32 vectors, exact distances), "pq8" / "pq4" (product quantization
+            with ``m`` subquantizers of 8 bits / 4-bit fast-scan) or "binary" (``bits`` bits
+            per dimension, :class:`qvec.BinaryQuantizer` with a random rotation).
+        metric: "l2", "ip" or "cosine".
+        m: PQ subquantizers (codec "pq8" / "pq4"); must divide dim.
+        bits: binary levels (codec "binary").
+        by_residual: encode x - (its list's centroid) instead of x. Default: True for PQ (the
+            FAISS default; L2 tables use the precomputed list terms), True for binary with
+            "l2" (the RaBitQ setting), False for binary with "ip" / "cosine" (not supported).
+        keep_vectors: also store the float32 vectors, for ``search(..., rerank=k')``.
+        nprobe: the default lists probed per query (search's ``nprobe`` overrides it).
+
+    ``fit`` trains the centroids (k-means on a seeded sample) then the codec on the training
+    vectors' residuals; refused once the index holds vectors. ``centroids`` and ``codebooks``
+    (PQ) can be read and set on an empty index, for centroids and codebooks trained elsewhere.
+
+    Example:
+        >>> index = qvec.IVFIndex(128, 4096, codec="pq4", m=64, keep_vectors=True)
+        >>> index.fit(base[:300_000]); index.add(base)
+        >>> dist, ids = index.search(queries, 10, nprobe=32, rerank=100)
+    """
+
+    kind = "ivf"
+
+    def __init__(self, dim: int, nlist: Optional[int] = None, codec: str = "flat",
+                 metric: str = "l2", *, m: Optional[int] = None, bits: int = 1,
+                 by_residual: Optional[bool] = None, keep_vectors: bool = False,
+                 nprobe: int = 8) -> None:
+        dim = check_int(dim, "dim")
+        self._nlist = None if nlist is None else check_int(nlist, "nlist")
+        if not isinstance(codec, str) or codec.lower() not in CODECS:
+            raise ValueError(f"codec must be one of {tuple(CODECS)}; got {codec!r}")
+        self._codec = codec.lower()
+        metric = check_index_metric(metric)
+        self._m = self._bits = 0
+        if self._codec in ("pq8", "pq4"):
+            if m is None:
+                raise ValueError(f"codec {self._codec!r} needs m (the PQ subquantizers)")
+            self._m = check_int(m, "m")
+        elif m is not None:
+            raise ValueError(f"m applies to the PQ codecs only; got codec {self._codec!r}")
+        if self._codec == "binary":
+            self._bits = check_int(bits, "bits")
+        if by_residual is None:
+            by_residual = self._codec != "binary" or metric == "l2"
+        if self._codec == "binary" and by_residual and metric != "l2":
+            raise ValueError("by_residual binary codes need metric='l2'")
+        self._by_residual = bool(by_residual) and self._codec != "flat"
+        self._keep = bool(keep_vectors) or self._codec == "flat"
+        self.nprobe = check_int(nprobe, "nprobe")
+        self._call = threading.local()     # this thread's search / add options
+        codec_obj = self._new_codec(dim, metric)
+        templates: Dict[str, Tuple[np.dtype, Tuple[int, ...]]] = {
+            "assign": (np.dtype(np.int32), ())}
+        if self._codec != "flat":
+            templates["codes"] = (np.dtype(np.uint8), (self._row_bytes(dim, codec_obj),))
+        if self._keep:
+            templates["vectors"] = (np.dtype(np.float32), (dim,))
+        super().__init__(dim, metric, IvfModel(None, codec_obj, self._by_residual), templates)
+
+    def _new_codec(self, dim: int, metric: str) -> Any:
+        if self._codec in ("pq8", "pq4"):
+            return ProductQuantizer(dim, self._m, 8 if self._codec == "pq8" else 4,
+                                    codec_metric(metric))
+        if self._codec == "binary":
+            return BinaryQuantizer(dim, bits=self._bits, metric=codec_metric(metric),
+                                   rotate="random")
+        return None
+
+    @staticmethod
+    def _row_bytes(dim: int, codec: Any) -> int:
+        if isinstance(codec, ProductQuantizer):
+            return int(codec.code_size)
+        # BinaryQuantizer.pack_rows: the code, zero up to a multiple of 4, the factors
+        return _binary_factor_offset(codec) + 4 * (3 + int(codec.bits))
+
+    # -- parameters ------------------------------------------------------------------------
+    @property
+    def nlist(self) -> Optional[int]:
+        """Lists (None until fit() when chosen automatically)."""
+        centroids = self._state.model.centroids
+        if centroids is None:
+            return self._nlist
+        return int(centroids.shape[0])
+
+    @property
+    def codec(self) -> str:
+        return self._codec
+
+    @property
+    def by_residual(self) -> bool:
+        return self._by_residual
+
+    @property
+    def quantizer(self) -> Any:
+        """The codec's quantizer (ProductQuantizer, BinaryQuantizer, or None for "flat"), shared;
+        set PQ codebooks through :attr:`codebooks`, not on it."""
+        return self._state.model.codec
+
+    @property
+    def centroids(self) -> FloatArray:
+        """Coarse centroids, float32 (nlist, dim) (a copy)."""
+        centroids = self._state.model.centroids
+        if centroids is None:
+            raise ValueError("this IVFIndex has no centroids yet: fit() or set them")
+        return np.array(centroids)
+
+    @centroids.setter
+    def centroids(self, value: npt.ArrayLike) -> None:
+        arr = as_float_matrix(value, "centroids", self._dim)
+        if self._nlist is not None and arr.shape[0] != self._nlist:
+            raise ValueError(f"centroids must have nlist = {self._nlist} rows; got "
+                             f"{arr.shape[0]}")
+        arr = np.array(arr)
+        arr.setflags(write=False)
+        self._swap_model(lambda model: IvfModel(arr, model.codec, model.by_residual))
+
+    @property
+    def codebooks(self) -> FloatArray:
+        """PQ codebooks, float32 (m, 2**nbits, dim // m) (a copy)."""
+        return self._pq_codec().codebooks
+
+    @codebooks.setter
+    def codebooks(self, value: npt.ArrayLike) -> None:
+        old = self._pq_codec()
+        pq = ProductQuantizer(self._dim, old.m, old.nbits, old.metric)
+        pq.codebooks = value
+        self._swap_model(lambda model: IvfModel(model.centroids, pq, model.by_residual))
+
+    def _pq_codec(self) -> ProductQuantizer:
+        codec = self._state.model.codec
+        if not isinstance(codec, ProductQuantizer):
+            raise ValueError(f"codebooks apply to the PQ codecs; this index is {self._codec!r}")
+        return codec
+
+    def _swap_model(self, build: Any) -> None:
+        self._require_empty()
+        with self._lock:
+            self._require_empty()
+            state = self._state
+            self._state = State(build(state.model), state.rows, state.idmap)
+
+    def _model_trained(self, model: IvfModel) -> bool:
+        return model.trained
+
+    # -- training --------------------------------------------------------------------------
+    def fit(self, x: npt.ArrayLike, *, seed: int = 0, max_train: Optional[int] = None,
+            verbose: bool = False, iters: int = COARSE_ITERS) -> "IVFIndex":
+        """Trains the coarse centroids (k-means with ``iters`` iterations on at most
+        ``max_train`` vectors, a seeded sample; None: 64 per list) and then the codec on the
+        residuals of the training vectors (its own default sample size); returns self.
+        Raises ValueError if the index holds vectors or x has fewer rows than nlist."""
+        seed = check_int(seed, "seed", minimum=0)
+        iters = check_int(iters, "iters")
+        limit = None if max_train is None else check_int(max_train, "max_train")
+
+        def train() -> IvfModel:
+            data = as_float_matrix(self._fit_input(x), "x", self._dim)
+            n = data.shape[0]
+            nlist = self._nlist if self._nlist is not None else auto_nlist(n)
+            if n < nlist:
+                raise ValueError(f"fit needs at least nlist = {nlist} training vectors; got {n}")
+            sample = limit if limit is not None else COARSE_TRAIN_PER_LIST * nlist
+            progress = progress_callback("qvec IVF coarse training", verbose, unit="step")
+            centroids = _core.ivf_train_centroids(data, nlist, max(sample, nlist), iters, seed)
+            centroids.setflags(write=False)
+            if progress is not None:
+                progress(1, 1)
+            codec = self._new_codec(self._dim, self._metric)
+            if codec is not None:
+                cx = _residuals(data, centroids) if self._by_residual else data
+                if isinstance(codec, ProductQuantizer):
+                    codec.fit(cx, seed=seed, verbose=verbose)
+                else:
+                    codec.fit(cx, seed=seed)
+            return IvfModel(centroids, codec, self._by_residual)
+
+        self._install_model(train)
+        return self
+
+    # -- adding ----------------------------------------------------------------------------
+    def add(self, x: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *,
+            verbose: bool = False) -> IdArray:
+        """Adds vectors (see :meth:`Index.add`); they are encoded in batches of ADD_BATCH,
+        with a progress bar when ``verbose``."""
+        self._call.verbose = verbose
+        try:
+            return super().add(x, ids)
+        finally:
+            self._call.verbose = False
+
+    def _encode(self, model: IvfModel, x: FloatArray) -> Dict[str, Array]:
+        n = x.shape[0]
+        assign = np.empty(n, dtype=np.int32)
+        codes = None if self._codec == "flat" else np.empty(
+            (n, self._templates["codes"][1][0]), dtype=np.uint8)
+        report = progress_callback("qvec IVF add", getattr(self._call, "verbose", False),
+                                   unit="vector")
+        for s in range(0, n, ADD_BATCH):
+            part = x[s:s + ADD_BATCH]
+            a = _core.ivf_assign(part, model.coarse)
+            assign[s:s + part.shape[0]] = a
+            if codes is not None:
+                cx = part - model.coarse[a] if self._by_residual else part
+                codes[s:s + part.shape[0]] = self._codes(model.codec, cx)
+            if report is not None:
+                report(s + part.shape[0], n)
+        out: Dict[str, Array] = {"assign": assign}
+        if codes is not None:
+            out["codes"] = codes
+        if self._keep:
+            out["vectors"] = np.array(x)
+        return out
+
+    @staticmethod
+    def _codes(codec: Any, x: FloatArray) -> Array:
+        if isinstance(codec, ProductQuantizer):
+            return codec.encode(x)
+        encoded = codec.encode(x)
+        n, offset = x.shape[0], _binary_factor_offset(codec)
+        rows = np.zeros((n, offset + 4 * encoded.factors.shape[1]), dtype=np.uint8)
+        rows[:, :encoded.codes.shape[1]] = encoded.codes
+        rows[:, offset:] = np.ascontiguousarray(encoded.factors, dtype=np.float32).view(np.uint8)
+        return rows
+
+    # -- searching -------------------------------------------------------------------------
+    def search(self, queries: npt.ArrayLike, k: int,
+               rerank: Optional[int] = None, *, nprobe: Optional[int] = None,
+               query_bits: Optional[int] = None,
+               vectors: Optional[npt.ArrayLike] = None) -> SearchResult:
+        """The k best vectors for each query (see :meth:`Index.search`), probing ``nprobe``
+        lists per query (default: the index's ``nprobe``; more lists, higher recall, slower).
+        rerank: re-rank the best ``rerank`` (>= k) by exact distance from the kept vectors
+            (in memory, or in the file when loaded with mmap=True), or from ``vectors``.
+        vectors: the caller's (N, dim) float32 vectors indexed by user id, e.g. a
+            ``numpy.memmap`` of the dense vectors on disk while the codes stay in memory; only
+            the candidates' rows are read. Needs ``rerank``.
+        query_bits: the query quantization of the binary codec's estimator (None: 4 for
+            bits=1, 8 for more bits, as :meth:`BinaryQuantizer.search` picks)."""
+        self._call.nprobe = self.nprobe if nprobe is None else check_int(nprobe, "nprobe")
+        self._call.query_bits = ((4 if self._bits <= 1 else 8) if query_bits is None
+                                 else check_int(query_bits, "query_bits"))
+        if vectors is None:
+            return super().search(queries, k, rerank)
+        if rerank is None:
+            raise ValueError("vectors= is the re-ranking source: pass rerank=k' (>= k) too")
+        k = check_int(k, "k")
+        if check_int(rerank, "rerank") < k:
+            raise ValueError(f"rerank must be >= k = {k}; got {rerank}")
+        _, cand = super().search(queries, rerank)
+        return rerank_exact(queries, cand, vectors, k, metric=self._metric)
+
+    def lists(self) -> Any:
+        """The inverted lists of the current state (the core's IvfListArrays)."""
+        return self._lists(self._state)
+
+    def _lists(self, state: State[IvfModel]) -> Any:
+        lists = state.memo.get("lists")
+        if lists is None:
+            model = state.model
+            codes = (state.rows.get("vectors").view(np.uint8) if self._codec == "flat"
+                     else state.rows.get("codes"))
+            built = _core.ivf_build_lists(CODECS[self._codec], self._m,
+                                          np.ascontiguousarray(codes),
+                                          np.ascontiguousarray(state.rows.get("assign")),
+                                          int(model.coarse.shape[0]))
+            lists = state.memo.setdefault("lists", _core.IvfListArrays(*built))
+        return lists
+
+    def _search_rows(self, state: State[IvfModel], queries: FloatArray,
+                     k: int) -> Tuple[FloatArray, IdArray]:
+        model = state.model
+        lists = self._lists(state)
+        centroids = model.coarse
+        nprobe = min(getattr(self._call, "nprobe", self.nprobe), int(centroids.shape[0]))
+        coarse, probe = _core.ivf_probe(queries, centroids, self._codec_metric, nprobe)
+        dist: FloatArray
+        rows: IdArray
+        if self._codec == "flat":
+            dist, rows = _core.ivf_search_flat(lists, queries, self._codec_metric, probe, coarse,
+                                               k)
+        elif self._codec == "binary":
+            dist, rows = _core.ivf_search_binary(
+                lists, model.codec._bq, centroids if model.by_residual else None,
+                model.codec._prepare(queries), probe, coarse, k,
+                getattr(self._call, "query_bits", 4))
+        else:
+            dist, rows = model.pq_search().search(model.codec._pq, lists, queries, probe,
+                                                  coarse, k)
+        return dist, rows
+
+    def _describe(self) -> str:
+        extra = (f", m={self._m}" if self._m else "") + (f", bits={self._bits}"
+                                                         if self._bits else "")
+        return (f"dim={self._dim}, nlist={self.nlist}, codec={self._codec!r}{extra}, "
+                f"metric={self._metric!r}, by_residual={self._by_residual}, "
+                f"keep_vectors={self._keep}")
+
+
+def _binary_factor_offset(codec: BinaryQuantizer) -> int:
+    return (int(codec.code_size) + 3) // 4 * 4
+
+
+def _residuals(x: FloatArray, centroids: FloatArray) -> FloatArray:
+    out = np.empty_like(x)
+    for s in range(0, x.shape[0], ADD_BATCH):
+        part = x[s:s + ADD_BATCH]
+        out[s:s + part.shape[0]] = part - centroids[_core.ivf_assign(part, centroids)]
+    return out

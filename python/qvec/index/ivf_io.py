@@ -1,0 +1,131 @@
+"""The file layout of the ``ivf`` index kind (docs/FORMAT.md, "ivf"): what
+:mod:`qvec.index.persistence` writes and reads for an :class:`IVFIndex`.
+
+params   nlist (null: chosen at fit, untrained), codec, m, bits, by_residual, keep_vectors,
+         nprobe, trained (and the common dim, metric, ntotal, ids parameters)
+model    centroids float32 (nlist, dim); PQ: codebooks float32 (m, 2**nbits, dim / m);
+         binary: mean float32 (dim,), rotation float32 (dim, dim) (when trained)
+rows     assign int32 (n,); codes uint8 (n, row_bytes) (not for "flat"); vectors float32
+         (n, dim) (flat, or keep_vectors)
+lists    lists.offsets uint64 (nlist + 1,), lists.bytes uint64 (nlist + 1,), lists.codes uint8
+         (bytes,), lists.rows int64 (n,): the inverted lists in the codec's scan layout, mapped
+         by ``load(mmap=True)`` so a search reads them from the file
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Tuple, cast
+
+import numpy as np
+
+from .. import _core  # type: ignore[attr-defined, unused-ignore]
+from .._errors import FormatError
+from ..binary import BinaryQuantizer
+from .ivf import CODECS, IVFIndex, IvfModel
+from .storage import Array
+
+#: Arrays of an ivf file with one entry per vector or list byte: mapped by load(mmap=True).
+MAPPED = frozenset({"assign", "lists.codes", "lists.rows"})
+_LIST_ARRAYS = ("lists.offsets", "lists.bytes", "lists.codes", "lists.rows")
+
+
+def ivf_layout(index: IVFIndex) -> Tuple[Dict[str, Any], List[Tuple[str, Array]],
+                                         List[Tuple[str, Array]]]:
+    """(params, model arrays, list arrays) of one consistent state of ``index``."""
+    state = index._state
+    model = state.model
+    trained = model.trained
+    params: Dict[str, Any] = {
+        "nlist": index.nlist, "codec": index.codec, "m": index._m, "bits": index._bits,
+        "by_residual": index.by_residual, "keep_vectors": index._keep, "nprobe": index.nprobe,
+        "trained": trained}
+    arrays: List[Tuple[str, Array]] = []
+    if trained:
+        arrays.append(("centroids", np.asarray(model.centroids)))
+        codec = model.codec
+        if codec is not None and index.codec != "binary":
+            arrays.append(("codebooks", codec.codebooks))
+        elif codec is not None:
+            arrays.append(("mean", codec.mean))
+            if codec.rotation is not None:
+                arrays.append(("rotation", codec.rotation))
+    lists: List[Tuple[str, Array]] = []
+    if trained and state.idmap.n:
+        built = index._lists(state)
+        lists = list(zip(_LIST_ARRAYS, (built.offsets, built.code_offsets, built.codes,
+                                        built.ids)))
+    return params, arrays, lists
+
+
+def read_ivf(params: Mapping[str, Any], arrays: Mapping[str, Array], version: int) -> IVFIndex:
+    """The IVFIndex an ``ivf`` file describes (every parameter checked against its arrays)."""
+    from . import persistence as p
+
+    dim, metric, n = p._common(dict(params))
+    codec = p._param(dict(params), "codec", str)
+    if codec not in CODECS:
+        raise FormatError(f"unknown IVF codec {codec!r}")
+    trained = p._param(dict(params), "trained", bool)
+    nlist_value = params.get("nlist")
+    nlist: Optional[int] = None if nlist_value is None else p._count(dict(params), "nlist", 1)
+    centroids = None
+    if trained:
+        if nlist is None:
+            raise FormatError("a trained IVF index must state nlist")
+        centroids = p._array(arrays, "centroids", np.float32, (nlist, dim))
+    elif n:
+        raise FormatError("untrained IVF index with stored vectors")
+    m = p._count(dict(params), "m", 0)
+    bits = p._count(dict(params), "bits", 0)
+    index = IVFIndex(dim, nlist, codec, metric, m=m or None, bits=bits or 1,
+                     by_residual=p._param(dict(params), "by_residual", bool),
+                     keep_vectors=p._param(dict(params), "keep_vectors", bool),
+                     nprobe=p._count(dict(params), "nprobe", 1))
+    model = index._state.model
+    if trained:
+        frozen = np.array(centroids, dtype=np.float32)
+        frozen.setflags(write=False)
+        model = IvfModel(frozen, _codec_state(index, arrays, dim), index.by_residual)
+    rows = p._rows(index._templates, n, arrays)
+    index._restore_state(model, rows, p._idmap(n, dict(params), arrays))
+    if trained and n:
+        index._state.memo["lists"] = _lists(index, arrays, n)
+    return index
+
+
+def _codec_state(index: IVFIndex, arrays: Mapping[str, Array], dim: int) -> Any:
+    from . import persistence as p
+
+    codec = index._state.model.codec
+    if codec is None:
+        return None
+    if isinstance(codec, BinaryQuantizer):
+        mean = p._array(arrays, "mean", np.float32, (dim,))
+        rotation = arrays.get("rotation")
+        if rotation is not None:
+            rotation = p._array(arrays, "rotation", np.float32, (dim, dim))
+        p._set_quantizer_state(codec, {"dim": dim, "bits": codec.bits, "metric": codec.metric,
+                                       "rotate": codec.rotate, "mean": mean,
+                                       "rotation": rotation})
+        return codec
+    codec.codebooks = p._array(arrays, "codebooks", np.float32,
+                               (codec.m, 1 << codec.nbits, dim // codec.m))
+    return codec
+
+
+def _lists(index: IVFIndex, arrays: Mapping[str, Array], n: int) -> Any:
+    from . import persistence as p
+
+    nlist = int(index.nlist or 0)
+    offsets = p._array(arrays, "lists.offsets", np.uint64, (nlist + 1,))
+    code_offsets = p._array(arrays, "lists.bytes", np.uint64, (nlist + 1,))
+    codes = arrays.get("lists.codes")
+    if codes is None or codes.dtype != np.uint8 or codes.ndim != 1:
+        raise FormatError("array 'lists.codes' must be uint8 (bytes,)")
+    rows = p._array(arrays, "lists.rows", np.int64, (n,))
+    lists = _core.IvfListArrays(offsets, code_offsets, cast(Any, codes), rows)
+    row_bytes = 4 * index.dim if index.codec == "flat" else index._templates["codes"][1][0]
+    try:
+        _core.ivf_check_lists(CODECS[index.codec], row_bytes, index._m, lists)
+    except ValueError as e:
+        raise FormatError(f"inconsistent inverted lists: {e}") from None
+    return lists

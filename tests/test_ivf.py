@@ -1,0 +1,250 @@
+"""IVFIndex: with every list probed it equals the flat search of the same codes; recall rises
+with nprobe; save / load / mmap round trips; remove; bad arguments; small random shapes."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import qvec
+from qvec.index.ivf import auto_nlist
+from conftest import clustered, reference_distances, reference_topk
+
+DIM, NLIST = 16, 8
+
+
+@pytest.fixture(scope="module")
+def data():
+    x = clustered(1500, DIM, 12, seed=1)
+    q = clustered(40, DIM, 12, seed=2)
+    return x, q
+
+
+def built(desc, x, metric="l2", **kwargs):
+    index = qvec.index_factory(DIM, desc, metric)
+    index.fit(x, seed=3)
+    index.add(x)
+    return index
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_flat_every_list_equals_flat_index(data, metric):
+    x, q = data
+    index = built(f"IVF{NLIST},Flat", x, metric)
+    flat = qvec.FlatIndex(DIM, metric)
+    flat.add(x)
+    d, i = index.search(q, 10, nprobe=NLIST)
+    rd, ri = flat.search(q, 10)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("nbits", [8, 4])
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_pq_without_residual_every_list_equals_pq_search(data, nbits, metric):
+    x, q = data
+    index = qvec.IVFIndex(DIM, NLIST, f"pq{nbits}", metric, m=4, by_residual=False)
+    index.fit(x, seed=4)
+    index.add(x)
+    pq = index.quantizer
+    d, i = index.search(q, 10, nprobe=NLIST)
+    rd, ri = pq.search(q, pq.encode(x), 10, rescore="exact" if nbits == 4 else 0)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_array_equal(d, rd)
+
+
+def test_binary_without_residual_every_list_equals_quantizer_search(data):
+    x, q = data
+    index = qvec.IVFIndex(DIM, NLIST, "binary", "l2", bits=2, by_residual=False)
+    index.fit(x, seed=5)
+    index.add(x)
+    bq = index.quantizer
+    d, i = index.search(q, 10, nprobe=NLIST)
+    rd, ri = bq.search(q, bq.encode(x), 10)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("desc", ["IVF32,Flat", "IVF32,PQ8x8,Refine", "IVF32,PQ8x4fs,Refine",
+                                  "IVF32,BIN1,Refine"])
+def test_recall_rises_with_nprobe(data, desc):
+    x, q = data
+    index = qvec.index_factory(DIM, desc)
+    index.fit(x, seed=6)
+    index.add(x)
+    _, truth = reference_topk(reference_distances(q, x, "l2"), 10)
+    rerank = None if desc.endswith("Flat") else 100
+    recalls = [qvec.recall_at_k(index.search(q, 10, rerank=rerank, nprobe=p)[1], truth, 10)
+               for p in (1, 4, 32)]
+    assert recalls[0] < recalls[2] and recalls[0] <= recalls[1] <= recalls[2]
+    assert recalls[2] >= (0.99 if rerank or desc.endswith("Flat") else 0.5)
+
+
+def test_residual_pq_beats_plain_pq(data):
+    x, q = data
+    _, truth = reference_topk(reference_distances(q, x, "l2"), 10)
+    recall = {}
+    for residual in (False, True):
+        index = qvec.IVFIndex(DIM, NLIST, "pq8", m=4, by_residual=residual)
+        index.fit(x, seed=7)
+        index.add(x)
+        recall[residual] = qvec.recall_at_k(index.search(q, 10, nprobe=NLIST)[1], truth, 10)
+    assert recall[True] > recall[False]
+
+
+def test_single_query_and_threads_give_the_batch_results(data):
+    x, q = data
+    index = built("IVF16,PQ8x4fs", x)
+    d, i = index.search(q, 7, nprobe=5)
+    for row in (0, 17):
+        d1, i1 = index.search(q[row], 7, nprobe=5)
+        np.testing.assert_array_equal(i1, i[row])
+        np.testing.assert_array_equal(d1, d[row])
+    before = qvec.get_num_threads()
+    try:
+        qvec.set_num_threads(1)
+        d2, i2 = index.search(q, 7, nprobe=5)
+    finally:
+        qvec.set_num_threads(before)
+    np.testing.assert_array_equal(i2, i)
+    np.testing.assert_array_equal(d2, d)
+
+
+@pytest.mark.parametrize("desc", ["IVF8,Flat", "IVF8,PQ8x8", "IVF8,PQ8x4fs,Refine", "IVF8,BIN1"])
+@pytest.mark.parametrize("mmap", [False, True])
+def test_save_load_round_trip(tmp_path, data, desc, mmap):
+    x, q = data
+    index = built(desc, x)
+    index.remove(np.arange(0, 1500, 7))
+    path = tmp_path / "ivf.qvec"
+    index.save(path)
+    loaded = qvec.load(path, mmap=mmap)
+    assert isinstance(loaded, qvec.IVFIndex) and len(loaded) == len(index)
+    np.testing.assert_array_equal(loaded.centroids, index.centroids)
+    for kwargs in ({"nprobe": 3}, {"nprobe": 3, "rerank": 30} if "Refine" in desc else {}):
+        d, i = index.search(q, 10, **kwargs)
+        ld, li = loaded.search(q, 10, **kwargs)
+        np.testing.assert_array_equal(li, i)
+        np.testing.assert_array_equal(ld, d)
+    assert ("mmap" in repr(loaded)) == mmap
+    loaded.add(x[:5])                      # a mapped index copies on change
+    assert len(loaded) == len(index) + 5
+
+
+def test_corrupt_file_raises_format_error(tmp_path, data):
+    x, _ = data
+    index = built("IVF8,PQ8x8", x)
+    path = tmp_path / "ivf.qvec"
+    index.save(path)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    bad = tmp_path / "bad.qvec"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(qvec.FormatError):
+        qvec.load(bad)
+
+
+def test_remove_and_user_ids(data):
+    x, q = data
+    index = qvec.index_factory(DIM, "IVF8,PQ8x4fs,Refine")
+    index.fit(x, seed=8)
+    ids = np.arange(1500, dtype=np.int64) * 10 + 5
+    index.add(x, ids)
+    gone = ids[::3]
+    assert index.remove(gone) == gone.size
+    assert len(index) == 1500 - gone.size
+    _, found = index.search(q, 20, nprobe=8, rerank=50)
+    assert not np.isin(found, gone).any()
+    assert np.isin(found[found >= 0], ids).all()
+
+
+def test_centroids_and_codebooks_are_settable(data):
+    x, q = data
+    trained = built("IVF8,PQ8x8", x)
+    index = qvec.IVFIndex(DIM, NLIST, "pq8", m=8)
+    index.centroids = trained.centroids
+    index.codebooks = trained.codebooks
+    assert index.is_trained
+    index.add(x)
+    d, i = index.search(q, 5, nprobe=4)
+    rd, ri = trained.search(q, 5, nprobe=4)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_array_equal(d, rd)
+    with pytest.raises(ValueError, match="holds"):
+        index.centroids = trained.centroids            # stored codes belong to these
+    with pytest.raises(ValueError, match="rows"):
+        qvec.IVFIndex(DIM, 4).centroids = trained.centroids
+
+
+def test_bad_arguments(data):
+    x, q = data
+    with pytest.raises(ValueError, match="codec"):
+        qvec.IVFIndex(DIM, 8, codec="lsh")
+    with pytest.raises(ValueError, match="needs m"):
+        qvec.IVFIndex(DIM, 8, codec="pq8")
+    with pytest.raises(ValueError, match="nlist"):
+        qvec.IVFIndex(DIM, 0)
+    with pytest.raises(ValueError, match="at least nlist"):
+        qvec.IVFIndex(DIM, 64).fit(x[:10])
+    with pytest.raises(ValueError, match="metric='l2'"):
+        qvec.IVFIndex(DIM, 8, codec="binary", metric="ip", by_residual=True)
+    index = built("IVF8,Flat", x)
+    with pytest.raises(ValueError, match="nprobe"):
+        index.search(q, 5, nprobe=0)
+    with pytest.raises(ValueError, match="k"):
+        index.search(q, 0)
+    with pytest.raises(ValueError):
+        index.search(q[:, :3], 5)
+    with pytest.raises(qvec.NotTrainedError):
+        qvec.IVFIndex(DIM, 8).search(q, 5)
+    for bad in ("IVF8", "IVF8,PQ8x5", "IVF8,Flat,Refine", "IVF8,HNSW", "IVFx,Flat"):
+        with pytest.raises(ValueError):
+            qvec.index_factory(DIM, bad)
+
+
+def test_auto_nlist_rule(data):
+    assert auto_nlist(1_000_000) == 4096
+    assert auto_nlist(200_000) == 2048
+    assert auto_nlist(100) == 2
+    assert auto_nlist(1) == 1
+    x, q = data
+    index = qvec.index_factory(DIM, "IVF,Flat")
+    assert index.nlist is None
+    index.fit(x)
+    assert index.nlist == auto_nlist(len(x)) == 32
+
+
+@settings(max_examples=15)
+@given(n=st.integers(1, 60), nlist=st.integers(1, 12), k=st.integers(1, 9),
+       nq=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_small_shapes_every_list_equals_exact(n, nlist, k, nq, seed):
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((n, 4)).astype(np.float32)
+    q = r.standard_normal((nq, 4)).astype(np.float32)
+    index = qvec.IVFIndex(4, nlist, "flat")
+    index.centroids = r.standard_normal((nlist, 4)).astype(np.float32)  # lists may be empty
+    index.add(x)
+    d, i = index.search(q, k, nprobe=nlist)
+    rd, ri = reference_topk(reference_distances(q, x, "l2"), k)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd, rtol=1e-4, atol=1e-4)
+
+
+def test_rerank_from_a_user_memmap(tmp_path, data):
+    x, q = data
+    index = qvec.index_factory(DIM, "IVF8,PQ8x4fs")          # no kept vectors
+    index.fit(x, seed=9)
+    ids = np.arange(1500, dtype=np.int64) * 2                 # the memmap is indexed by id
+    index.add(x, ids)
+    mm = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.float32,
+                                   shape=(3000, DIM))
+    mm[ids] = x
+    mm.flush()
+    d, i = index.search(q, 10, rerank=60, nprobe=8, vectors=np.load(tmp_path / "v.npy",
+                                                                    mmap_mode="r"))
+    kept = qvec.index_factory(DIM, "IVF8,PQ8x4fs,Refine")
+    kept.fit(x, seed=9)
+    kept.add(x, ids)
+    rd, ri = kept.search(q, 10, rerank=60, nprobe=8)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd, rtol=1e-5)
+    with pytest.raises(ValueError, match="rerank"):
+        index.search(q, 10, vectors=mm)
