@@ -1,6 +1,6 @@
 """qvec.read_faiss / qvec.write_faiss against faiss-cpu: both directions for every supported
-type (flat L2/IP, PQ 8-bit and 4-bit, PQ fast-scan, binary flat, ID maps), the same search
-results, and crafted or truncated files -> FormatError."""
+type (flat L2/IP, PQ 8-bit and 4-bit, PQ fast-scan, binary flat, ID maps, IVF flat and PQ), the
+same search results, and crafted or truncated files -> FormatError."""
 import os
 import struct
 
@@ -228,6 +228,10 @@ def test_write_refuses_what_faiss_cannot_hold(tmp_path, data):
         qvec.write_faiss(qvec.BinaryIndex(DIM).fit(base), tmp_path / "x.index")
     with pytest.raises(ValueError, match="not trained"):
         qvec.write_faiss(qvec.PQIndex(DIM, 4), tmp_path / "x.index")
+    with pytest.raises(TypeError, match="codec 'binary'"):
+        qvec.write_faiss(qvec.IVFIndex(DIM, 4, "binary").fit(base), tmp_path / "x.index")
+    with pytest.raises(ValueError, match="not trained"):
+        qvec.write_faiss(qvec.IVFIndex(DIM, 4, "flat"), tmp_path / "x.index")
     assert not os.listdir(tmp_path)          # nothing left behind
 
 
@@ -288,6 +292,9 @@ def faiss_files(tmp_path_factory, data, trained_pq):
     files["idmap"] = flat
     files["pq"] = _faiss_pq(trained_pq[8], base[:50], "l2")
     files["fastscan"] = faiss.IndexPQFastScan(_faiss_pq(trained_pq[4], base[:50], "l2"))
+    ivf = _faiss_ivf("pq", base, "l2", nbits=4)
+    ivf.add(base[:50])
+    files["ivfpq"] = ivf
     out = {}
     for name, index in files.items():
         path = str(d / f"{name}.index")
@@ -300,7 +307,7 @@ def faiss_files(tmp_path_factory, data, trained_pq):
     return out
 
 
-@pytest.mark.parametrize("name", ["idmap", "pq", "fastscan", "binary"])
+@pytest.mark.parametrize("name", ["idmap", "pq", "fastscan", "binary", "ivfpq"])
 def test_truncated_files_raise_format_error(tmp_path, faiss_files, name):
     raw = faiss_files[name]
     path = tmp_path / "t.index"
@@ -315,7 +322,7 @@ def test_truncated_files_raise_format_error(tmp_path, faiss_files, name):
         qvec.read_faiss(path)
 
 
-@pytest.mark.parametrize("name", ["idmap", "pq", "fastscan", "binary"])
+@pytest.mark.parametrize("name", ["idmap", "pq", "fastscan", "binary", "ivfpq"])
 def test_corrupted_bytes_never_crash(tmp_path, faiss_files, name):
     """Any single corrupted header byte gives FormatError or a valid index, never a crash or
     a huge allocation (the counts are checked against the file size)."""
@@ -375,3 +382,77 @@ def test_id_map_with_negative_or_repeated_ids(tmp_path, data):
         faiss.write_index(ref, str(tmp_path / "i.index"))
         with pytest.raises(qvec.FormatError, match="unique ids >= 0"):
             qvec.read_faiss(tmp_path / "i.index")
+
+
+# ------------------------------------------------------------------------------------------
+# IVF (IndexIVFFlat, IndexIVFPQ) both ways
+# ------------------------------------------------------------------------------------------
+NLIST = 8
+
+
+def _faiss_ivf(kind, base, metric, nbits=8, by_residual=True):
+    mt = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    quantizer = faiss.IndexFlatL2(DIM) if metric == "l2" else faiss.IndexFlatIP(DIM)
+    if kind == "flat":
+        index = faiss.IndexIVFFlat(quantizer, DIM, NLIST, mt)
+    else:
+        index = faiss.IndexIVFPQ(quantizer, DIM, NLIST, 4, nbits, mt)
+        index.by_residual = by_residual
+    index.train(base)
+    return index
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+@pytest.mark.parametrize("kind,nbits,by_residual", [("flat", 8, False), ("pq", 8, True),
+                                                     ("pq", 8, False), ("pq", 4, True)])
+def test_read_ivf(tmp_path, data, kind, nbits, by_residual, metric):
+    base, queries = data
+    ref = _faiss_ivf(kind, base, metric, nbits, by_residual)
+    ids = np.arange(N, dtype=np.int64) * 3 + 1
+    ref.add_with_ids(base, ids)
+    ref.nprobe = 3
+    faiss.write_index(ref, str(tmp_path / "ivf.index"))
+    index = qvec.read_faiss(tmp_path / "ivf.index")
+    assert isinstance(index, qvec.IVFIndex) and index.nlist == NLIST and index.nprobe == 3
+    assert index.metric == metric and len(index) == N
+    np.testing.assert_array_equal(np.sort(index.ids), ids)
+    for nprobe in (3, NLIST):
+        ref.nprobe = nprobe
+        expected = ref.search(queries, K)
+        got = index.search(queries, K, nprobe=nprobe)
+        if nbits == 4:     # qvec's 4-bit search quantizes its tables: nearly the same
+            overlap = np.mean([len(set(a) & set(b)) / K for a, b in zip(expected[1], got[1])])
+            assert overlap > 0.8
+        else:
+            _same_results(expected, got)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+@pytest.mark.parametrize("codec", ["flat", "pq8"])
+def test_write_ivf_read_by_faiss(tmp_path, data, codec, metric):
+    base, queries = data
+    index = qvec.IVFIndex(DIM, NLIST, codec, metric, m=4 if codec != "flat" else None,
+                          nprobe=2)
+    index.fit(base, seed=3)
+    index.add(base, ids=np.arange(N, dtype=np.int64)[::-1] * 2)
+    path = str(tmp_path / "ivf.index")
+    qvec.write_faiss(index, path)
+    ref = faiss.read_index(path)
+    assert ref.ntotal == N and ref.nlist == NLIST and ref.nprobe == 2
+    for nprobe in (2, NLIST):
+        ref.nprobe = nprobe
+        _same_results(index.search(queries, K, nprobe=nprobe), ref.search(queries, K))
+    again = qvec.read_faiss(path)
+    np.testing.assert_array_equal(again.search(queries, K)[1], index.search(queries, K)[1])
+
+
+def test_ivf_inside_id_map(tmp_path, data):
+    base, queries = data
+    ref = faiss.IndexIDMap(_faiss_ivf("flat", base, "l2"))
+    ids = np.arange(N, dtype=np.int64) + 1000
+    ref.add_with_ids(base, ids)
+    faiss.write_index(ref, str(tmp_path / "m.index"))
+    index = qvec.read_faiss(tmp_path / "m.index")
+    np.testing.assert_array_equal(np.sort(index.ids), ids)
+    faiss.downcast_index(ref.index).nprobe = NLIST
+    _same_results(ref.search(queries, K), index.search(queries, K, nprobe=NLIST))

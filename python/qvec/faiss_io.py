@@ -18,7 +18,15 @@ IndexPQFastScan (nbits 4)        IPfs        :class:`PQIndex` nbits=4 (the packe
 IndexBinaryFlat                  IBxF        :class:`HammingIndex`
 IndexIDMap / IndexIDMap2         IxMp IxM2   the inner index with these user ids
 IndexBinaryIDMap / IDMap2        IBMp IBM2   the inner HammingIndex with these user ids
+IndexIVFFlat                     IwFl        :class:`IVFIndex` codec "flat" (the same
+                                             centroids, lists and ids)
+IndexIVFPQ (nbits 8 or 4)        IwPQ        :class:`IVFIndex` codec "pq8" / "pq4", the same
+                                             by_residual, codebooks, codes and lists
 ===============================  ==========  ============================================
+
+An IVF's coarse quantizer must be an IndexFlat (its vectors are the centroids) and its lists
+faiss's in-file "ilar" lists (not an on-disk or mmap'ed OnDiskInvertedLists); the lists are
+read into memory (qvec rebuilds its scan layout from them).
 
 Distances are the same as faiss's on the same file (squared L2, inner products, Hamming
 counts); 4-bit PQ searches with quantized tables in both libraries, each its own way, so
@@ -30,14 +38,16 @@ huge allocation.
 Writing: a FlatIndex or PQIndex with metric "cosine" is written as inner product over its
 (stored unit) vectors, so faiss answers like qvec only for normalized queries; vectors kept
 for re-ranking (``keep_vectors=True``) are not written (no faiss PQ index holds them). Ids
-other than 0..n-1 are written as an IndexIDMap (IndexBinaryIDMap) wrapper.
+other than 0..n-1 are written as an IndexIDMap (IndexBinaryIDMap) wrapper, except for an
+IVFIndex, whose lists hold the user ids (codecs "flat", "pq8", "pq4"; "binary" has no faiss
+counterpart).
 """
 from __future__ import annotations
 
 import mmap
 import os
 import struct
-from typing import Any, BinaryIO, Dict, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +58,7 @@ from .index.base import Index
 from .index.flat import FlatIndex
 from .index.hamming import HammingIndex
 from .index.ids import IdMap
+from .index.ivf import IVFIndex
 from .index.pq import PQIndex
 from .index.storage import Array, Rows
 from .pq import ProductQuantizer
@@ -189,7 +200,7 @@ def _pq_model(r: _Reader, d: int) -> Tuple[int, int, Array]:
     return m, nbits, centroids.reshape(m, ksub, d // m)
 
 
-def _read_flat(r: _Reader, fourcc: str) -> _Parsed:
+def _read_flat(r: _Reader, fourcc: str, depth: int) -> _Parsed:
     d, ntotal, metric = _index_header(r)
     if fourcc != "IxFl" and metric != {"IxF2": "l2", "IxFI": "ip"}[fourcc]:
         raise r.fail(f"{fourcc} with metric {metric}")
@@ -199,7 +210,7 @@ def _read_flat(r: _Reader, fourcc: str) -> _Parsed:
                    {"vectors": _rows_of(r, vectors, ntotal, d, "flat vectors")})
 
 
-def _read_pq(r: _Reader, fourcc: str) -> _Parsed:
+def _read_pq(r: _Reader, fourcc: str, depth: int) -> _Parsed:
     d, ntotal, metric = _index_header(r)
     m, nbits, centroids = _pq_model(r, d)
     width = m if nbits == 8 else (m + 1) // 2
@@ -211,7 +222,7 @@ def _read_pq(r: _Reader, fourcc: str) -> _Parsed:
                    {"m": m, "nbits": nbits, "codebooks": centroids})
 
 
-def _read_pq_fastscan(r: _Reader, fourcc: str) -> _Parsed:
+def _read_pq_fastscan(r: _Reader, fourcc: str, depth: int) -> _Parsed:
     d, ntotal, metric = _index_header(r)
     m, nbits, centroids = _pq_model(r, d)
     if nbits != 4:
@@ -241,9 +252,13 @@ def _read_id_map(r: _Reader, fourcc: str, depth: int) -> _Parsed:
     if inner.ntotal != ntotal or ids.size != ntotal or inner.dim != d:
         raise r.fail(f"{fourcc}: id map of {ids.size} ids, wrapper ntotal {ntotal}, inner "
                      f"index ntotal {inner.ntotal} (d {d} vs {inner.dim}) disagree")
-    if inner.ids is not None:
-        raise r.fail(f"{fourcc} wraps another id map")
-    inner.ids = np.asarray(ids, dtype=np.int64)
+    if inner.ids is None:
+        inner.ids = np.asarray(ids, dtype=np.int64)
+    else:
+        # the inner index (an IVF, or another map) labels its rows 0..ntotal-1 in the map
+        if inner.ids.size and (int(inner.ids.min()) < 0 or int(inner.ids.max()) >= ntotal):
+            raise r.fail(f"{fourcc}: the inner index's labels are not positions in the map")
+        inner.ids = np.asarray(ids, dtype=np.int64)[inner.ids]
     return inner
 
 
@@ -259,15 +274,110 @@ def _binary_header(r: _Reader) -> Tuple[int, int]:
     return d, ntotal
 
 
-def _read_binary_flat(r: _Reader, fourcc: str) -> _Parsed:
+def _read_binary_flat(r: _Reader, fourcc: str, depth: int) -> _Parsed:
     d, ntotal = _binary_header(r)
     codes = _rows_of(r, r.vector(np.uint8, "binary codes"), ntotal, d // 8, "binary codes")
     return _Parsed("hamming", d, ntotal, "hamming", {"codes": codes})
 
 
-_FLOAT_READERS = {"IxF2": _read_flat, "IxFI": _read_flat, "IxFl": _read_flat,
-                  "IxPq": _read_pq, "IPfs": _read_pq_fastscan}
-_BINARY_READERS = {"IBxF": _read_binary_flat}
+# ------------------------------------------------------------------------------------------
+# IVF (IndexIVFFlat, IndexIVFPQ)
+# ------------------------------------------------------------------------------------------
+def _ivf_header(r: _Reader, depth: int) -> Tuple[int, int, str, int, int, Array]:
+    """faiss ``IndexIVF`` fields: the index header, uint64 nlist and nprobe, the coarse
+    quantizer (a flat index: its vectors are the centroids) and the direct map (skipped).
+    Returns (d, ntotal, metric, nlist, nprobe, centroids)."""
+    d, ntotal, metric = _index_header(r)
+    nlist, nprobe = r.u64("nlist"), r.u64("nprobe")
+    if not 0 < nlist <= r.size:
+        raise r.fail(f"corrupt IVF header (nlist={nlist})")
+    quantizer = _read(r, depth + 1, False)
+    if (quantizer.kind != "flat" or quantizer.ids is not None or quantizer.dim != d
+            or quantizer.ntotal != nlist):
+        raise r.fail(f"the IVF coarse quantizer must be an IndexFlat of {nlist} centroids of "
+                     f"dimension {d}")
+    kind = r.scalar("<b", "direct map type")
+    r.vector(np.int64, "direct map")
+    if kind == 2:
+        r.vector(np.int64, "direct map hash table")
+    elif kind not in (0, 1):
+        raise r.fail(f"unknown direct map type {kind}")
+    return d, ntotal, metric, nlist, nprobe, quantizer.rows["vectors"]
+
+
+def _inverted_lists(r: _Reader, nlist: int, code_size: int, ntotal: int
+                    ) -> Tuple[Array, Array, npt.NDArray[np.int64]]:
+    """faiss ``ArrayInvertedLists`` ("ilar"): nlist, code_size, the list sizes ("full": all
+    of them; "sprs": (list, size) pairs), then each non-empty list's codes and ids. Returns
+    (codes (ntotal, code_size), list of each code int32 (ntotal,), ids int64 (ntotal,))."""
+    fourcc = r.fourcc()
+    if fourcc != "ilar":
+        raise r.fail(f"inverted lists of type {fourcc!r} are not supported (qvec reads 'ilar' "
+                     f"lists stored in the file)")
+    if r.u64("nlist") != nlist or r.u64("code_size") != code_size:
+        raise r.fail("the inverted lists disagree with the index on nlist or code_size")
+    kind = r.fourcc()
+    if kind == "full":
+        sizes = r.vector(np.uint64, "list sizes").astype(np.int64)
+        if sizes.size != nlist:
+            raise r.fail(f"{sizes.size} list sizes for nlist={nlist}")
+    elif kind == "sprs":
+        pairs = r.vector(np.uint64, "list sizes")
+        if pairs.size % 2 or (pairs.size and int(pairs[0::2].max()) >= nlist):
+            raise r.fail("corrupt sparse list sizes")
+        sizes = np.zeros(nlist, dtype=np.int64)
+        sizes[pairs[0::2].astype(np.int64)] = pairs[1::2].astype(np.int64)
+    else:
+        raise r.fail(f"unknown list size type {kind!r}")
+    total = sum(sizes.tolist())          # Python ints: crafted sizes cannot overflow
+    if sizes.min() < 0 or total != ntotal:
+        raise r.fail(f"the inverted lists hold {total} entries, ntotal is {ntotal}")
+    if ntotal * (code_size + 8) > r.size - r.pos:
+        raise r.fail(f"file is truncated: {ntotal} list entries of {code_size + 8} bytes do "
+                     f"not fit in the {r.size - r.pos} bytes left")
+    codes = np.empty((ntotal, code_size), dtype=np.uint8)
+    ids = np.empty(ntotal, dtype=np.int64)
+    start = 0
+    for size in sizes.tolist():
+        if size:
+            codes[start:start + size] = r.array(np.uint8, size * code_size,
+                                                 "list codes").reshape(size, code_size)
+            ids[start:start + size] = r.array(np.int64, size, "list ids")
+            start += size
+    assign = np.repeat(np.arange(nlist, dtype=np.int32), sizes)
+    return codes, assign, ids
+
+
+def _read_ivf_flat(r: _Reader, fourcc: str, depth: int) -> _Parsed:
+    d, ntotal, metric, nlist, nprobe, centroids = _ivf_header(r, depth)
+    codes, assign, ids = _inverted_lists(r, nlist, 4 * d, ntotal)
+    p = _Parsed("ivf_flat", d, ntotal, metric,
+                {"assign": assign, "vectors": codes.view("<f4").reshape(ntotal, d)},
+                {"nlist": nlist, "nprobe": nprobe, "centroids": centroids})
+    p.ids = ids
+    return p
+
+
+def _read_ivf_pq(r: _Reader, fourcc: str, depth: int) -> _Parsed:
+    d, ntotal, metric, nlist, nprobe, centroids = _ivf_header(r, depth)
+    by_residual = r.boolean("by_residual")
+    code_size = r.u64("code_size")
+    m, nbits, codebooks = _pq_model(r, d)
+    if code_size != (m if nbits == 8 else (m + 1) // 2):
+        raise r.fail(f"IVFPQ code_size {code_size} does not match M={m}, nbits={nbits}")
+    codes, assign, ids = _inverted_lists(r, nlist, code_size, ntotal)
+    p = _Parsed("ivf_pq", d, ntotal, metric, {"assign": assign, "codes": codes},
+                {"nlist": nlist, "nprobe": nprobe, "centroids": centroids, "m": m,
+                 "nbits": nbits, "codebooks": codebooks, "by_residual": by_residual})
+    p.ids = ids
+    return p
+
+
+_Read = Callable[[_Reader, str, int], _Parsed]
+_FLOAT_READERS: Dict[str, _Read] = {
+    "IxF2": _read_flat, "IxFI": _read_flat, "IxFl": _read_flat, "IxPq": _read_pq,
+    "IPfs": _read_pq_fastscan, "IwFl": _read_ivf_flat, "IwPQ": _read_ivf_pq}
+_BINARY_READERS: Dict[str, _Read] = {"IBxF": _read_binary_flat}
 _ID_MAPS = {"IxMp", "IxM2", "IBMp", "IBM2"}
 
 
@@ -286,7 +396,7 @@ def _read(r: _Reader, depth: int, binary: Optional[bool]) -> _Parsed:
         known = ", ".join(sorted(set(_FLOAT_READERS) | set(_BINARY_READERS) | _ID_MAPS))
         raise FormatError(f"{r.where}: faiss index type {fourcc!r} is not supported by "
                           f"qvec.read_faiss (supported: {known})")
-    return reader(r, fourcc)
+    return reader(r, fourcc, depth)
 
 
 def _build(p: _Parsed) -> Index[Any]:
@@ -297,6 +407,9 @@ def _build(p: _Parsed) -> Index[Any]:
         index = FlatIndex(p.dim, p.metric)
     elif p.kind == "hamming":
         index = HammingIndex(p.dim)
+    elif p.kind.startswith("ivf"):
+        index = _ivf_index(p)
+        model = index._state.model
     else:
         pq_index = PQIndex(p.dim, p.model["m"], p.model["nbits"], p.metric)
         pq_index.pq.codebooks = p.model["codebooks"]
@@ -304,6 +417,21 @@ def _build(p: _Parsed) -> Index[Any]:
         index = pq_index
     parts = {name: (arr,) for name, arr in p.rows.items()}
     index._restore_state(model, Rows(index._templates, parts), _idmap(p))
+    return index
+
+
+def _ivf_index(p: _Parsed) -> IVFIndex:
+    """An empty IVFIndex with the file's centroids, codec and codebooks."""
+    mdl = p.model
+    nlist = mdl["nlist"]
+    nprobe = max(1, min(mdl["nprobe"], nlist))
+    if p.kind == "ivf_flat":
+        index = IVFIndex(p.dim, nlist, "flat", p.metric, nprobe=nprobe)
+    else:
+        index = IVFIndex(p.dim, nlist, "pq8" if mdl["nbits"] == 8 else "pq4", p.metric,
+                         m=mdl["m"], by_residual=mdl["by_residual"], nprobe=nprobe)
+        index.codebooks = mdl["codebooks"]
+    index.centroids = np.reshape(mdl["centroids"], (nlist, p.dim))
     return index
 
 
@@ -321,8 +449,8 @@ def _idmap(p: _Parsed) -> IdMap:
 
 def read_faiss(path: PathLike, mmap: bool = False) -> Index[Any]:
     """Reads a faiss index file (``faiss.write_index`` / ``write_index_binary``) into the
-    matching qvec index: FlatIndex, PQIndex or HammingIndex, with the user ids of an ID-map
-    wrapper (see the module docstring for the types).
+    matching qvec index: FlatIndex, PQIndex, HammingIndex or IVFIndex, with the user ids of
+    an ID-map wrapper (see the module docstring for the types).
 
     mmap: leave the codes (and aligned float vectors) in the file, memory-mapped read-only,
         instead of copying them into memory.
@@ -476,7 +604,55 @@ def _write_inner(w: _Writer, index: Index[Any]) -> None:
                         f"FlatIndex, PQIndex, HammingIndex)")
 
 
+def _write_ivf(w: _Writer, index: IVFIndex) -> None:
+    """IndexIVFFlat / IndexIVFPQ: the coarse centroids as an IndexFlat quantizer, no direct
+    map, and "ilar" inverted lists holding each list's codes and user ids."""
+    if index.codec not in ("flat", "pq8", "pq4"):
+        raise TypeError(f"write_faiss: cannot write an IVFIndex with codec {index.codec!r} "
+                        f"(supported: 'flat', 'pq8', 'pq4')")
+    state = index._state
+    centroids = state.model.centroids
+    if centroids is None or not state.model.trained:
+        raise ValueError("write_faiss: the IVFIndex is not trained (faiss files hold trained "
+                         "indexes only)")
+    n, d, metric = state.idmap.n, index.dim, _faiss_metric(index)
+    nlist = int(centroids.shape[0])
+    w.fourcc("IwFl" if index.codec == "flat" else "IwPQ")
+    w.index_header(d, n, metric)
+    w.pack("<QQ", nlist, min(index.nprobe, nlist))
+    w.fourcc("IxF2" if metric == "l2" else "IxFI")
+    w.index_header(d, nlist, metric)
+    w.vector(centroids, np.float32)
+    w.pack("<bQ", 0, 0)                        # direct map: none, empty array
+    if index.codec == "flat":
+        codes = np.asarray(state.rows.get("vectors"), dtype="<f4").view(np.uint8)
+    else:
+        pq = index.quantizer
+        w.pack("<BQ", index.by_residual, pq.code_size)
+        _write_pq_model(w, d, pq)
+        codes = np.asarray(state.rows.get("codes"), dtype=np.uint8)
+    codes = codes.reshape(n, -1)
+    assign = np.asarray(state.rows.get("assign"), dtype=np.int64)
+    order = np.argsort(assign, kind="stable")
+    sizes = np.bincount(assign, minlength=nlist)
+    ids = state.idmap.row_ids()
+    w.fourcc("ilar")
+    w.pack("<QQ", nlist, codes.shape[1])
+    w.fourcc("full")
+    w.vector(sizes, np.uint64)
+    start = 0
+    for size in sizes.tolist():
+        if size:
+            rows = order[start:start + size]
+            w.f.write(np.ascontiguousarray(codes[rows]).tobytes())
+            w.f.write(np.ascontiguousarray(ids[rows], dtype="<i8").tobytes())
+            start += size
+
+
 def _write(w: _Writer, index: Index[Any]) -> None:
+    if isinstance(index, IVFIndex):
+        _write_ivf(w, index)              # the inverted lists hold the user ids
+        return
     idmap = index._state.idmap
     if idmap.ids is None and idmap.start == 0:
         _write_inner(w, index)
@@ -493,15 +669,17 @@ def _write(w: _Writer, index: Index[Any]) -> None:
 
 
 def write_faiss(index: Index[Any], path: PathLike) -> int:
-    """Writes ``index`` (FlatIndex, PQIndex or HammingIndex) as a faiss index file; returns
-    its size in bytes. Read it with ``faiss.read_index(path)`` (``faiss.read_index_binary``
-    for a HammingIndex). Ids other than 0..n-1 become an IndexIDMap (IndexBinaryIDMap)
-    wrapper; 8-bit PQ becomes IndexPQ, 4-bit PQ IndexPQFastScan. The file is written to a
-    temporary file renamed over ``path``, so a failed write leaves ``path`` as it was."""
+    """Writes ``index`` (FlatIndex, PQIndex, HammingIndex or IVFIndex) as a faiss index
+    file; returns its size in bytes. Read it with ``faiss.read_index(path)``
+    (``faiss.read_index_binary`` for a HammingIndex). Ids other than 0..n-1 become an
+    IndexIDMap (IndexBinaryIDMap) wrapper (an IVF's lists hold them instead); 8-bit PQ
+    becomes IndexPQ, 4-bit PQ IndexPQFastScan, an IVFIndex IndexIVFFlat or IndexIVFPQ. The
+    file is written to a temporary file renamed over ``path``, so a failed write leaves
+    ``path`` as it was."""
     # Checked before anything is written: unsupported indexes raise TypeError here.
-    if not isinstance(index, (FlatIndex, PQIndex, HammingIndex)):
+    if not isinstance(index, (FlatIndex, PQIndex, HammingIndex, IVFIndex)):
         raise TypeError(f"write_faiss: cannot write a {type(index).__name__} (supported: "
-                        f"FlatIndex, PQIndex, HammingIndex)")
+                        f"FlatIndex, PQIndex, HammingIndex, IVFIndex)")
 
     def write(f: BinaryIO) -> int:
         _write(_Writer(f), index)
