@@ -81,8 +81,9 @@ _PERM0 = np.array([0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15])
 # the faiss objects this module knows, parsed
 # ------------------------------------------------------------------------------------------
 class _Parsed:
-    """What a faiss file held: ``kind`` ("flat", "pq", "hamming"), dim, metric, and the row
-    arrays; ``ids`` when an ID map wrapped it."""
+    """What a faiss file held: ``kind`` ("flat", "pq", "hamming", "ivf_flat", "ivf_pq"), dim,
+    metric, the row arrays (as the qvec index keeps them) and the model; ``ids`` when an ID
+    map wrapped it or the IVF lists held them."""
 
     def __init__(self, kind: str, dim: int, ntotal: int, metric: str,
                  rows: Dict[str, Array], model: Optional[Dict[str, Any]] = None) -> None:
