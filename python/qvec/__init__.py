@@ -19,6 +19,9 @@ from .pq import ProductQuantizer
 from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
 from . import io
+# faiss files and HammingIndex (faiss-io)
+from .faiss_io import read_faiss, write_faiss
+from .index import HammingIndex
 # IVF partitioning
 from .index.ivf import IVFIndex
 
@@ -31,6 +34,7 @@ __all__ = [
     "FastScanCodes",
     "FlatIndex",
     "FormatError",
+    "HammingIndex",
     "IVFIndex",
     "MAX_K",
     "METRICS",
@@ -46,11 +50,13 @@ __all__ = [
     "hamming_search",
     "load",
     "recall_at_k",
+    "read_faiss",
     "rerank",
     "set_num_threads",
     "simd_level",
     "supported_simd_level",
     "topk",
+    "write_faiss",
 ]
 
 

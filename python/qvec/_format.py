@@ -127,16 +127,22 @@ def _write_payload(f: BinaryIO, payload: memoryview, chunk: int = 1 << 24) -> No
 
 def save_atomic(path: PathLike, kind: str, params: Dict[str, Any],
                 arrays: Sequence[Tuple[str, np.ndarray]]) -> int:
-    """Writes a container to ``path`` atomically: a temporary file in the same folder is
-    written, fsync'ed and renamed over ``path``. If anything fails the temporary file is
-    removed and a previous file at ``path`` is left untouched."""
+    """Writes a container to ``path`` atomically (see :func:`write_atomic`)."""
+    return write_atomic(path, lambda f: write_container(f, kind, params, arrays))
+
+
+def write_atomic(path: PathLike, write: Callable[[BinaryIO], int]) -> int:
+    """Writes a file to ``path`` atomically: ``write(f)`` fills a temporary file in the same
+    folder (and returns the bytes written), which is fsync'ed and renamed over ``path``. If
+    anything fails the temporary file is removed and a previous file at ``path`` is left
+    untouched."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            written = write_container(f, kind, params, arrays)
+            written = write(f)
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)

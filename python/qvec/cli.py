@@ -6,7 +6,9 @@
     qvec eval index.qvec queries.fvecs groundtruth.ivecs --k 10
 
 Vector files: .npy, .fvecs/.ivecs/.bvecs, .fbin/.u8bin/.i8bin/.ibin (see :mod:`qvec.io`); they
-are memory-mapped and streamed in chunks, so inputs larger than memory work. Every command takes
+are memory-mapped and streamed in chunks, so inputs larger than memory work. ``build`` also
+reads parquet (``qvec build vectors/ index.qvec --column embedding -f PQ16``: a .parquet file or
+a folder of them, streamed row group by row group). Every command takes
 ``--threads``. Bad input exits with status 1 (2 for bad arguments) and one line on stderr.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, NoReturn, Optional, Protocol, Tuple
+from typing import Any, Dict, Iterator, List, NoReturn, Optional, Protocol, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -66,13 +68,57 @@ def _float_rows(data: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------
+class _Source:
+    """The base vectors of ``qvec build``: (n, dim), a sample of rows, and batches in order.
+    A memory-mapped array, or parquet files streamed row group by row group (never loaded
+    whole: training takes one pass to pick its sample, adding one more)."""
+
+    def __init__(self, path: str, column: Optional[str]) -> None:
+        self.path, self.column = path, column
+        self.parquet = os.path.isdir(path) or path.lower().endswith(".parquet")
+        if self.parquet:
+            self.n, self.dim = qio.parquet_shape(path, column)
+            self.data: Optional[npt.NDArray[Any]] = None
+        else:
+            if column is not None:
+                raise ValueError(f"--column applies to parquet input only, not {path!r}")
+            self.data = qio.read_vectors(path, mmap=True)
+            self.n, self.dim = self.data.shape
+
+    def batches(self, size: int) -> Iterator[FloatArray]:
+        if self.data is not None:
+            for s in range(0, self.n, size):
+                yield _float_rows(self.data, s, s + size)
+            return
+        for group in qio.iter_parquet(self.path, self.column):
+            for s in range(0, group.shape[0], size):
+                yield group[s:s + size]
+
+    def rows(self, rows: IdArray, size: int) -> FloatArray:
+        """float32 vectors of the sorted ``rows``, read ``size`` at a time."""
+        out = np.empty((rows.shape[0], self.dim), dtype=np.float32)
+        if self.data is not None:
+            for s in range(0, rows.shape[0], size):
+                out[s:s + size] = self.data[rows[s:s + size]]
+            return out
+        start, filled = 0, 0
+        for batch in self.batches(size):
+            stop = start + batch.shape[0]
+            hi = int(np.searchsorted(rows, stop))
+            out[filled:hi] = batch[rows[filled:hi] - start]
+            filled, start = hi, stop
+            if filled == rows.shape[0]:
+                break
+        return out
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    data = qio.read_vectors(args.input, mmap=True)
-    n, dim = data.shape
-    if n == 0:
-        raise ValueError(f"{args.input}: no vectors")
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be >= 1; got {args.chunk_size}")
+    source = _Source(args.input, args.column)
+    n, dim = source.n, source.dim
+    if n == 0:
+        raise ValueError(f"{args.input}: no vectors")
     index = index_factory(dim, args.factory, metric=args.metric)
     show = not args.quiet
     t0 = time.perf_counter()
@@ -82,9 +128,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise ValueError(f"--train-size must be >= 1; got {args.train_size}")
         rows = (np.arange(n) if size == n else
                 np.sort(np.random.default_rng(args.seed).choice(n, size, replace=False)))
-        sample = np.empty((size, dim), dtype=np.float32)
-        for s in range(0, size, args.chunk_size):
-            sample[s:s + args.chunk_size] = data[rows[s:s + args.chunk_size]]
+        sample = source.rows(rows, args.chunk_size)
         if show:
             print(f"training {index!r} on {size} vectors", file=sys.stderr)
         if isinstance(index, PQIndex):
@@ -94,8 +138,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         del sample
     t_train = time.perf_counter() - t0
     bar = _progress(n, "adding", show)
-    for s in range(0, n, args.chunk_size):
-        chunk = _float_rows(data, s, s + args.chunk_size)
+    for chunk in source.batches(args.chunk_size):
         index.add(chunk)
         if bar is not None:
             bar.update(chunk.shape[0])
@@ -223,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     b = sub.add_parser("build", parents=[common], help="train and fill an index, save it")
-    b.add_argument("input", help="base vectors (.npy, .fvecs, .bvecs, .fbin, .u8bin, ...)")
+    b.add_argument("input", help="base vectors (.npy, .fvecs, .bvecs, .fbin, .u8bin, ...; "
+                   ".parquet or a folder of .parquet files, streamed by row group)")
     b.add_argument("output", help="index file to write")
     b.add_argument("--factory", "-f", required=True,
                    help="index description: Flat, PQ48x8, PQ96x4fs, BIN1, PQ16x8,Refine")
@@ -232,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vectors sampled for training (default 100000)")
     b.add_argument("--iters", type=int, default=25, help="k-means iterations (PQ)")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--column", default=None,
+                   help="parquet input: the column holding the vectors (default: the only "
+                        "list column)")
     b.add_argument("--chunk-size", type=int, default=65_536,
                    help="vectors read and added at a time (default 65536)")
     b.set_defaults(func=cmd_build)
@@ -277,7 +324,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except FormatError as e:
         print(f"qvec: error: {e}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, KeyError, OSError, NotImplementedError, MemoryError) as e:
+    except (ValueError, TypeError, KeyError, OSError, NotImplementedError, MemoryError,
+            ImportError) as e:
         msg = e.strerror + f": {e.filename!r}" if isinstance(e, OSError) and e.strerror \
             and e.filename else str(e)
         print(f"qvec: error: {msg}", file=sys.stderr)

@@ -11,7 +11,13 @@ extension      layout (little-endian)                                       valu
 ``.u8bin``     uint32 n, uint32 d, then n*d uint8                           uint8
 ``.i8bin``     uint32 n, uint32 d, then n*d int8                            int8
 ``.ibin``      uint32 n, uint32 d, then n*d int32 (ground truth ids)        int32
+``.parquet``   one column of fixed-size lists or lists of numbers            float32
 =============  ===========================================================  ==============
+
+Parquet (the optional extra ``qvec[parquet]``, pyarrow): ``read_vectors("x.parquet",
+column="embedding")`` reads one column of vectors, FixedSizeList<float32> zero-copy, lists of
+other numbers converted to float32; :func:`iter_parquet` streams several files row group by
+row group, which ``qvec build`` uses to fill an index without loading everything.
 
 Readers return an (n, d) array, memory-mapped read-only by default (``mmap=True``) so files
 larger than memory can be streamed in chunks; TEXMEX files then come back as a strided view
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +42,8 @@ from ._errors import FormatError
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["read_vectors", "write_vectors", "read_fvecs", "read_ivecs", "read_bvecs",
-           "write_fvecs", "write_ivecs", "write_bvecs", "read_bin", "write_bin", "EXTENSIONS"]
+           "write_fvecs", "write_ivecs", "write_bvecs", "read_bin", "write_bin", "EXTENSIONS",
+           "read_parquet", "iter_parquet", "parquet_shape"]
 
 _MAX_DIM = 1 << 24
 _CHUNK_ROWS = 1 << 16
@@ -46,7 +53,7 @@ _VECS: Dict[str, np.dtype[Any]] = {".fvecs": np.dtype("<f4"), ".ivecs": np.dtype
                                    ".bvecs": np.dtype("u1")}
 _BINS: Dict[str, np.dtype[Any]] = {".fbin": np.dtype("<f4"), ".u8bin": np.dtype("u1"),
                                    ".i8bin": np.dtype("i1"), ".ibin": np.dtype("<i4")}
-EXTENSIONS = (".npy",) + tuple(_VECS) + tuple(_BINS)
+EXTENSIONS = (".npy",) + tuple(_VECS) + tuple(_BINS) + (".parquet",)
 
 
 def _ext(path: PathLike) -> str:
@@ -250,18 +257,28 @@ _READERS: Dict[str, Callable[..., npt.NDArray[Any]]] = {
 }
 
 
-def read_vectors(path: PathLike, mmap: bool = True) -> npt.NDArray[Any]:
+def read_vectors(path: PathLike, mmap: bool = True,
+                 column: Optional[str] = None) -> npt.NDArray[Any]:
     """Reads an (n, d) array from any supported file (chosen by extension, see the module
-    docstring). Memory-mapped read-only by default."""
+    docstring). Memory-mapped read-only by default. ``column``: the vector column of a
+    .parquet file (see :func:`read_parquet`); other formats take none."""
     ext = _ext(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.fspath(path))
+    if ext == ".parquet":
+        return read_parquet(path, column)
+    if column is not None:
+        raise ValueError(f"column={column!r} applies to .parquet files only, not "
+                         f"{os.fspath(path)!r}")
     return _READERS[ext](path, mmap=mmap)
 
 
 def write_vectors(path: PathLike, x: npt.ArrayLike) -> None:
     """Writes an (n, d) array to any supported file (chosen by extension)."""
     ext = _ext(path)
+    if ext == ".parquet":
+        raise ValueError("write_vectors does not write .parquet files (write them with "
+                         "pyarrow: a FixedSizeList<float32> column)")
     if ext == ".npy":
         arr = np.asarray(x)
         if arr.ndim != 2:
@@ -276,3 +293,182 @@ def write_vectors(path: PathLike, x: npt.ArrayLike) -> None:
 def chunks(n: int, size: int) -> Tuple[Tuple[int, int], ...]:
     """(start, stop) row ranges of at most ``size`` rows covering ``0..n``."""
     return tuple((s, min(n, s + size)) for s in range(0, n, size))
+
+
+# ------------------------------------------------------------------------------------------
+# Parquet (pyarrow, optional)
+# ------------------------------------------------------------------------------------------
+def _pyarrow() -> Any:
+    try:
+        import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        import pyarrow.parquet  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        raise ImportError("reading .parquet files needs pyarrow: pip install 'qvec[parquet]'"
+                          ) from None
+    return pyarrow
+
+
+def _parquet_files(paths: Union[PathLike, Sequence[PathLike]]) -> List[str]:
+    """One path, a folder (its *.parquet files, sorted) or a sequence of paths."""
+    if isinstance(paths, (str, os.PathLike)):
+        one = os.fspath(paths)
+        if os.path.isdir(one):
+            found = sorted(os.path.join(one, f) for f in os.listdir(one)
+                           if f.lower().endswith(".parquet"))
+            if not found:
+                raise ValueError(f"{one!r}: a folder with no .parquet files")
+            return found
+        files = [one]
+    else:
+        files = [os.fspath(p) for p in paths]
+        if not files:
+            raise ValueError("no .parquet files given")
+    for f in files:
+        if not os.path.isfile(f):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", f)
+    return files
+
+
+def _open_parquet(path: str) -> Any:
+    pa = _pyarrow()
+    try:
+        return pa.parquet.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise FormatError(f"{path}: not a readable parquet file ({e})") from None
+
+
+def _list_columns(schema: Any) -> List[str]:
+    pa = _pyarrow()
+    return [f.name for f in schema if pa.types.is_fixed_size_list(f.type)
+            or pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
+
+
+def _column_name(path: str, schema: Any, column: Optional[str]) -> str:
+    """The vector column: ``column``, or the only list column when None."""
+    names = list(schema.names)
+    if column is None:
+        lists = _list_columns(schema)
+        if len(lists) != 1:
+            raise ValueError(f"{path}: pass column= to say which column holds the vectors "
+                             f"(list columns: {lists or 'none'}; all columns: {names})")
+        return lists[0]
+    if column not in names:
+        raise ValueError(f"column={column!r} is not in {path} (columns: {names})")
+    return column
+
+
+def _check_value_type(path: str, column: str, list_type: Any) -> None:
+    pa = _pyarrow()
+    ok = (pa.types.is_fixed_size_list(list_type) or pa.types.is_list(list_type)
+          or pa.types.is_large_list(list_type))
+    if ok:
+        value = list_type.value_type
+        ok = pa.types.is_floating(value) or pa.types.is_integer(value)
+    if not ok:
+        raise TypeError(f"column={column!r} of {path} has type {list_type}; expected a "
+                        f"(fixed-size) list of numbers, e.g. fixed_size_list<float>[d]")
+
+
+def _to_matrix(path: str, column: str, chunk: Any, first_row: int) -> npt.NDArray[np.float32]:
+    """One Arrow array of lists as float32 (n, d): zero-copy for fixed-size lists of float32
+    without nulls; equal-length variable lists are converted; rows of differing lengths or
+    null rows raise ValueError."""
+    pa = _pyarrow()
+    n = len(chunk)
+    if chunk.null_count:
+        bad = first_row + int(np.flatnonzero(chunk.is_null().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(f"column={column!r} of {path}: row {bad} is null")
+    if pa.types.is_fixed_size_list(chunk.type):
+        d = chunk.type.list_size
+        values = chunk.flatten()
+    else:
+        offsets = np.asarray(chunk.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        lengths = np.diff(offsets)
+        d = int(lengths[0]) if n else 0
+        if n and np.any(lengths != d):
+            bad = int(np.flatnonzero(lengths != d)[0])
+            raise ValueError(f"column={column!r} of {path}: row {first_row + bad} has "
+                             f"{int(lengths[bad])} values, row {first_row} has {d} (ragged "
+                             f"lists cannot form a matrix)")
+        values = chunk.flatten()
+    if values.null_count:
+        raise ValueError(f"column={column!r} of {path}: null values inside the vectors")
+    if d < 1 or d > _MAX_DIM:
+        raise ValueError(f"column={column!r} of {path}: vectors of dimension {d}")
+    # zero-copy for float32 values; other numbers are converted
+    flat = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float32)
+    return flat.reshape(n, d)
+
+
+def parquet_shape(paths: Union[PathLike, Sequence[PathLike]],
+                  column: Optional[str] = None) -> Tuple[int, int]:
+    """(rows, dimension) of the vector column over one or several parquet files, from the
+    file footers (and the first row for variable-length lists), without reading the data."""
+    files = _parquet_files(paths)
+    total, dim = 0, None
+    for path in files:
+        pf = _open_parquet(path)
+        schema = pf.schema_arrow
+        name = _column_name(path, schema, column)
+        _check_value_type(path, name, schema.field(name).type)
+        total += pf.metadata.num_rows
+        if dim is None and pf.metadata.num_rows:
+            ftype = schema.field(name).type
+            if _pyarrow().types.is_fixed_size_list(ftype):
+                dim = int(ftype.list_size)
+            else:
+                dim = next(iter_parquet(path, name, batch_rows=1)).shape[1]
+    if dim is None:
+        raise ValueError(f"no vectors in {files[0] if len(files) == 1 else files}")
+    return total, dim
+
+
+def iter_parquet(paths: Union[PathLike, Sequence[PathLike]], column: Optional[str] = None,
+                 batch_rows: Optional[int] = None) -> Iterator[npt.NDArray[np.float32]]:
+    """Streams the vector column of one or several parquet files (a path, a folder of
+    *.parquet files, or a list of paths) as float32 (rows, d) arrays, one row group at a time
+    (or ``batch_rows`` rows at a time), so memory holds one batch, not the data set. Every
+    batch must have the dimension of the first: a file whose vectors differ raises
+    ValueError naming it."""
+    if batch_rows is not None and (not isinstance(batch_rows, int) or batch_rows < 1):
+        raise ValueError(f"batch_rows must be an integer >= 1; got {batch_rows!r}")
+    dim: Optional[int] = None
+    for path in _parquet_files(paths):
+        pf = _open_parquet(path)
+        name = _column_name(path, pf.schema_arrow, column)
+        _check_value_type(path, name, pf.schema_arrow.field(name).type)
+        batches = (pf.iter_batches(batch_size=batch_rows, columns=[name]) if batch_rows
+                   else (pf.read_row_group(g, columns=[name])
+                         for g in range(pf.num_row_groups)))
+        row = 0
+        for batch in batches:
+            col = batch.column(0)
+            for chunk in getattr(col, "chunks", [col]):
+                if not len(chunk):
+                    continue
+                x = _to_matrix(path, name, chunk, row)
+                row += x.shape[0]
+                if dim is None:
+                    dim = x.shape[1]
+                elif x.shape[1] != dim:
+                    raise ValueError(f"column={name!r} of {path} holds vectors of dimension "
+                                     f"{x.shape[1]} from row {row - x.shape[0]}; the first "
+                                     f"had {dim}")
+                yield x
+
+
+def read_parquet(paths: Union[PathLike, Sequence[PathLike]],
+                 column: Optional[str] = None) -> npt.NDArray[np.float32]:
+    """The vector column of one or several parquet files as float32 (n, d).
+
+    column: the column holding the vectors, a FixedSizeList (zero-copy when it is float32,
+        in one chunk, without nulls) or a list of numbers (converted; every row must have
+        the same length). None: the only list column of the file.
+
+    Raises ValueError naming ``column`` when it is missing, ragged or null, TypeError when
+    it is not a list of numbers, FormatError for a file that is not parquet."""
+    parts = list(iter_parquet(paths, column))
+    if not parts:
+        _, dim = parquet_shape(paths, column)     # raises: no vectors
+        return np.empty((0, dim), dtype=np.float32)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

@@ -23,8 +23,10 @@ from .base import METRICS, Index
 from .binary import BinaryIndex
 from .factory import index_factory
 from .flat import FlatIndex
+from .hamming import HammingIndex
 from .ivf import IVFIndex
 from .persistence import load
 from .pq import PQIndex
 
-__all__ = ["BinaryIndex", "FlatIndex", "IVFIndex", "Index", "METRICS", "PQIndex", "index_factory", "load"]
+__all__ = ["BinaryIndex", "FlatIndex", "HammingIndex", "IVFIndex", "Index", "METRICS", "PQIndex",
+           "index_factory", "load"]

@@ -196,6 +196,12 @@ class Index(abc.ABC, Generic[ModelT]):
             return x                      # the quantizer checks and converts them
         return unit_rows(as_float_matrix(x, "x", self._dim))
 
+    def _input_rows(self, x: Any, name: str) -> FloatArray:
+        """Vectors passed to add() or search() as the codec takes them: float32 (n, dim),
+        unit rows for metric="cosine". (An index of codes overrides it.)"""
+        rows = as_float_matrix(x, name, self._dim)
+        return unit_rows(rows) if self._metric == "cosine" else rows
+
     def _install_model(self, train: Callable[[], ModelT]) -> None:
         """Trains a new model with ``train()`` (outside the lock: searches and other threads go
         on) and swaps it in, if the index is still empty."""
@@ -226,9 +232,7 @@ class Index(abc.ABC, Generic[ModelT]):
         add changes nothing. Safe beside searches and other adds (see the module docstring)."""
         state = self._state
         self._require_trained(state)
-        vectors = as_float_matrix(x, "x", self._dim)
-        if self._metric == "cosine":
-            vectors = unit_rows(vectors)
+        vectors = self._input_rows(x, "x")
         wanted = None if ids is None else check_new_ids(ids, vectors.shape[0])
         encoded = self._encode(state.model, vectors)
         with self._lock:
@@ -276,9 +280,7 @@ class Index(abc.ABC, Generic[ModelT]):
         k = check_int(k, "k")
         arr = np.asarray(queries) if queries is not None else queries
         single = isinstance(arr, np.ndarray) and arr.ndim == 1
-        q = as_float_matrix(arr.reshape(1, -1) if single else arr, "queries", self._dim)
-        if self._metric == "cosine":
-            q = unit_rows(q)
+        q = self._input_rows(arr.reshape(1, -1) if single else arr, "queries")
         if rerank is not None:
             rerank = check_int(rerank, "rerank")
             if rerank < k:

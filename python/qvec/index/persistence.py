@@ -25,6 +25,7 @@ from ..pq import SUPPORTED_NBITS
 from .base import Index, check_index_metric
 from .binary import BinaryIndex, spell_rotate
 from .flat import FlatIndex
+from .hamming import HammingIndex
 from .ids import IdMap
 from .pq import PQIndex, code_size
 from .storage import Array, Rows, Templates
@@ -57,7 +58,7 @@ def layout(index: Index[Any]) -> Tuple[str, Params, NamedArrays]:
     state = index._state
     params: Params
     model: NamedArrays = []
-    if isinstance(index, FlatIndex):
+    if isinstance(index, (FlatIndex, HammingIndex)):
         params = {}
     elif isinstance(index, PQIndex):
         pq = state.model
@@ -212,6 +213,16 @@ def _read_flat(params: Params, arrays: Arrays, version: int) -> Index[Any]:
     return index
 
 
+def _read_hamming(params: Params, arrays: Arrays, version: int) -> Index[Any]:
+    """arrays codes uint8 (n, dim // 8)."""
+    dim, _, n = _common(params)
+    if dim % 8:
+        raise FormatError(f"dim must be a multiple of 8 bits; got {dim}")
+    index = HammingIndex(dim)               # allocates nothing
+    index._restore_state(None, _rows(index._templates, n, arrays), _idmap(n, params, arrays))
+    return index
+
+
 def _read_pq(params: Params, arrays: Arrays, version: int) -> Index[Any]:
     """params m, nbits, keep_vectors, trained; arrays codebooks float32 (m, 2**nbits, dim/m)
     if trained, codes uint8 (n, code_size), vectors float32 (n, dim) if keep_vectors."""
@@ -304,4 +315,5 @@ def _binary_rows_layout_1(params: Params, arrays: Arrays, n: int) -> Optional[Ar
 
 _READERS: Dict[str, Callable[[Params, Arrays, int], Index[Any]]] = {
     "flat": _read_flat, "pq": _read_pq, "binary": _read_binary,
+    "hamming": _read_hamming,
     "ivf": read_ivf}  # IVF
