@@ -19,6 +19,9 @@ from .pq import ProductQuantizer
 from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
 from . import io
+# sq8: int8 scalar quantization (sentence-transformers' convention) and its indexes
+from .scalar import ScalarQuantizer
+from .index.sq import RescoreSQ8Index, SQ8Index
 
 __version__ = "0.1.0"
 
@@ -48,6 +51,10 @@ __all__ = [
     "simd_level",
     "supported_simd_level",
     "topk",
+    # sq8
+    "RescoreSQ8Index",
+    "SQ8Index",
+    "ScalarQuantizer",
 ]
 
 

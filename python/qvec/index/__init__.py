@@ -25,5 +25,7 @@ from .factory import index_factory
 from .flat import FlatIndex
 from .persistence import load
 from .pq import PQIndex
+from .sq import RescoreSQ8Index, SQ8Index
 
-__all__ = ["BinaryIndex", "FlatIndex", "Index", "METRICS", "PQIndex", "index_factory", "load"]
+__all__ = ["BinaryIndex", "FlatIndex", "Index", "METRICS", "PQIndex", "index_factory", "load",
+           "RescoreSQ8Index", "SQ8Index"]
