@@ -8,8 +8,9 @@ import numpy.typing as npt
 
 from . import _core
 from ._checks import (ROTATIONS, ByteMatrix, FloatMatrix, IdMatrix, Rotation, SearchResult,
-                      as_float_matrix, as_packed_bits, as_queries, as_query_bits, check_int, check_k,
-                      check_metric, check_rotate, core_metric, normalized, one_row)
+                      as_codes, as_float_matrix, as_packed_bits, as_queries, as_query_bits,
+                      check_int, check_k, check_metric, check_rotate, core_metric, normalized,
+                      one_row)
 from ._errors import NotTrainedError
 from ._progress import progress_callback
 
@@ -124,7 +125,9 @@ class BinaryCodes:
             raise ValueError(f"factors must be float32 of shape (n, 3 + bits); got "
                              f"{tuple(factors_arr.shape)}")
         bits = factors_arr.shape[1] - _FIXED_FACTORS
-        codes_arr = _as_packed(codes, "codes")
+        # Quantizer codes, not bring-your-own bits: no int8 "binary" convention here.
+        codes_arr = as_codes(codes, "codes",
+                             kind="uint8 packed bits (numpy.packbits(bits, axis=1))")
         if codes_arr.shape[1] % bits != 0:
             raise ValueError(f"codes has {codes_arr.shape[1]} bytes per vector, not a multiple of "
                              f"bits = {bits} (from factors)")
