@@ -104,6 +104,7 @@ void sorted_results(const HeapRows& rows, size_t nq, size_t k, float* distances,
 /// norms (L2) per row.
 struct SymmetricBatch {
   const int8_t* queries;
+  const int32_t* query_sums;
   const int64_t* query_norms;
   const int64_t* code_norms;
   size_t d4;
@@ -117,7 +118,7 @@ void scan_symmetric(const SymmetricBatch& s, size_t q0, size_t q1, const uint8_t
   int32_t tile[kSq8Rows * kSq8Block];
   for (size_t b = begin / kSq8Block; b * kSq8Block < end; ++b) {
     if (b % kStopBlocks == 0) check_stop();
-    kernels.dot_i8(s.queries + q0 * ld, ld, q1 - q0,
+    kernels.dot_i8(s.queries + q0 * ld, ld, s.query_sums + q0, q1 - q0,
                    reinterpret_cast<const int8_t*>(packed + b * bytes + 64), s.d4, tile, kSq8Block);
     const size_t v1 = std::min(kSq8Block, end - b * kSq8Block);
     for (size_t r = 0; r < q1 - q0; ++r) {
@@ -176,8 +177,11 @@ void sq8_search_symmetric(const int8_t* query_codes, size_t nq, const int8_t* co
                  "dim must be in [1, " + std::to_string(kSq8MaxDim) + "]; got " + std::to_string(dim));
   const size_t d4 = (dim + 3) / 4;
   std::vector<int8_t> queries(nq * d4 * 4, 0);
-  for (size_t q = 0; q < nq; ++q)
+  std::vector<int32_t> sums(nq, 0);
+  for (size_t q = 0; q < nq; ++q) {
     std::copy(query_codes + q * dim, query_codes + (q + 1) * dim, queries.data() + q * d4 * 4);
+    for (size_t t = 0; t < dim; ++t) sums[q] += query_codes[q * dim + t];
+  }
   std::vector<int64_t> qnorms, cnorms;
   if (metric == Metric::L2) {
     qnorms = detail::code_norms(query_codes, nq, dim);
@@ -185,7 +189,7 @@ void sq8_search_symmetric(const int8_t* query_codes, size_t nq, const int8_t* co
   }
   std::vector<uint8_t> packed(sq8_packed_size(n, dim));
   sq8_pack(codes, n, dim, packed.data());
-  const detail::SymmetricBatch batch{queries.data(), qnorms.data(), cnorms.data(), d4, metric};
+  const detail::SymmetricBatch batch{queries.data(), sums.data(), qnorms.data(), cnorms.data(), d4, metric};
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     detail::scan_symmetric(batch, q0, q1, packed.data(), dim, b0, b1, heaps);
   };

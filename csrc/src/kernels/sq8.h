@@ -38,10 +38,12 @@ struct Sq8Kernels {
                   float* out, size_t ldo);
 
   /// out[r * ldo + v] = sum_t q[r * ldq + t] * code(v, t), exact in int32, r < rows <=
-  /// kSq8Rows, v < 16. q: rows of d4 * 4 int8 codes (zero past the dimension); block as
-  /// dot_f32. Exact while d4 * 4 * 128 * 128 < 2^31.
-  void (*dot_i8)(const int8_t* q, size_t ldq, size_t rows, const int8_t* block, size_t d4,
-                 int32_t* out, size_t ldo);
+  /// kSq8Rows, v < 16. q: rows of d4 * 4 int8 codes (zero past the dimension); qsums: size
+  /// rows, qsums[r] = sum_t q[r * ldq + t] (the VNNI table offsets the codes to unsigned bytes
+  /// and takes 128 * qsums[r] off again); block as dot_f32. Exact while d4 * 4 * 255 * 128 <
+  /// 2^31.
+  void (*dot_i8)(const int8_t* q, size_t ldq, const int32_t* qsums, size_t rows,
+                 const int8_t* block, size_t d4, int32_t* out, size_t ldo);
 };
 
 }  // namespace qvec::detail

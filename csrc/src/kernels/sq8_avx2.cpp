@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/dispatch.h"
+#include "kernels/sq8_rows.h"
 
 namespace qvec::detail {
 namespace {
@@ -23,7 +24,6 @@ inline void fma_dim(const float* w, size_t ldw, size_t t0, __m256i lo, __m256i h
   }
 }
 
-// At most 4 rows per pass: 8 accumulators plus the codes fit the 16 registers.
 template <int R>
 void dot_f32_rows(const float* w, size_t ldw, const int8_t* block, size_t d4, float* out,
                   size_t ldo) {
@@ -73,26 +73,20 @@ void dot_i8_rows(const int8_t* q, size_t ldq, const int8_t* block, size_t d4, in
 
 void dot_f32(const float* w, size_t ldw, size_t rows, const int8_t* block, size_t d4,
              float* out, size_t ldo) {
-  size_t r = 0;
-  for (; r + 4 <= rows; r += 4) dot_f32_rows<4>(w + r * ldw, ldw, block, d4, out + r * ldo, ldo);
-  switch (rows - r) {
-    case 3: dot_f32_rows<3>(w + r * ldw, ldw, block, d4, out + r * ldo, ldo); break;
-    case 2: dot_f32_rows<2>(w + r * ldw, ldw, block, d4, out + r * ldo, ldo); break;
-    case 1: dot_f32_rows<1>(w + r * ldw, ldw, block, d4, out + r * ldo, ldo); break;
-    default: break;
-  }
+  // At most 4 rows per pass (the accumulators of more do not fit the 16 registers).
+  for (size_t r = 0; r < rows; r += 4)
+    sq8_with_rows(rows - r < 4 ? rows - r : 4, [&](auto n) {
+      dot_f32_rows<decltype(n)::value>(w + r * ldw, ldw, block, d4, out + r * ldo, ldo);
+    });
 }
 
-void dot_i8(const int8_t* q, size_t ldq, size_t rows, const int8_t* block, size_t d4,
-            int32_t* out, size_t ldo) {
-  size_t r = 0;
-  for (; r + 4 <= rows; r += 4) dot_i8_rows<4>(q + r * ldq, ldq, block, d4, out + r * ldo, ldo);
-  switch (rows - r) {
-    case 3: dot_i8_rows<3>(q + r * ldq, ldq, block, d4, out + r * ldo, ldo); break;
-    case 2: dot_i8_rows<2>(q + r * ldq, ldq, block, d4, out + r * ldo, ldo); break;
-    case 1: dot_i8_rows<1>(q + r * ldq, ldq, block, d4, out + r * ldo, ldo); break;
-    default: break;
-  }
+void dot_i8(const int8_t* q, size_t ldq, const int32_t* /*qsums*/, size_t rows,
+            const int8_t* block, size_t d4, int32_t* out, size_t ldo) {
+  // At most 4 rows per pass (the accumulators of more do not fit the 16 registers).
+  for (size_t r = 0; r < rows; r += 4)
+    sq8_with_rows(rows - r < 4 ? rows - r : 4, [&](auto n) {
+      dot_i8_rows<decltype(n)::value>(q + r * ldq, ldq, block, d4, out + r * ldo, ldo);
+    });
 }
 
 }  // namespace

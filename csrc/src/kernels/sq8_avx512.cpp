@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/dispatch.h"
+#include "kernels/sq8_rows.h"
 
 namespace qvec::detail {
 namespace {
@@ -38,17 +39,7 @@ void dot_f32_rows(const float* w, size_t ldw, const int8_t* block, size_t d4, fl
 
 void dot_f32(const float* w, size_t ldw, size_t rows, const int8_t* block, size_t d4,
              float* out, size_t ldo) {
-  switch (rows) {
-    case 8: dot_f32_rows<8>(w, ldw, block, d4, out, ldo); break;
-    case 7: dot_f32_rows<7>(w, ldw, block, d4, out, ldo); break;
-    case 6: dot_f32_rows<6>(w, ldw, block, d4, out, ldo); break;
-    case 5: dot_f32_rows<5>(w, ldw, block, d4, out, ldo); break;
-    case 4: dot_f32_rows<4>(w, ldw, block, d4, out, ldo); break;
-    case 3: dot_f32_rows<3>(w, ldw, block, d4, out, ldo); break;
-    case 2: dot_f32_rows<2>(w, ldw, block, d4, out, ldo); break;
-    case 1: dot_f32_rows<1>(w, ldw, block, d4, out, ldo); break;
-    default: break;
-  }
+  sq8_with_rows(rows, [&](auto r) { dot_f32_rows<decltype(r)::value>(w, ldw, block, d4, out, ldo); });
 }
 
 // Without VNNI: codes 0, 2 and 1, 3 of each lane as 16-bit pairs, multiplied with the query's
@@ -73,19 +64,9 @@ void dot_i8_rows(const int8_t* q, size_t ldq, const int8_t* block, size_t d4, in
   for (int r = 0; r < R; ++r) _mm512_storeu_si512(out + r * ldo, acc[r]);
 }
 
-void dot_i8(const int8_t* q, size_t ldq, size_t rows, const int8_t* block, size_t d4,
-            int32_t* out, size_t ldo) {
-  switch (rows) {
-    case 8: dot_i8_rows<8>(q, ldq, block, d4, out, ldo); break;
-    case 7: dot_i8_rows<7>(q, ldq, block, d4, out, ldo); break;
-    case 6: dot_i8_rows<6>(q, ldq, block, d4, out, ldo); break;
-    case 5: dot_i8_rows<5>(q, ldq, block, d4, out, ldo); break;
-    case 4: dot_i8_rows<4>(q, ldq, block, d4, out, ldo); break;
-    case 3: dot_i8_rows<3>(q, ldq, block, d4, out, ldo); break;
-    case 2: dot_i8_rows<2>(q, ldq, block, d4, out, ldo); break;
-    case 1: dot_i8_rows<1>(q, ldq, block, d4, out, ldo); break;
-    default: break;
-  }
+void dot_i8(const int8_t* q, size_t ldq, const int32_t* /*qsums*/, size_t rows,
+            const int8_t* block, size_t d4, int32_t* out, size_t ldo) {
+  sq8_with_rows(rows, [&](auto r) { dot_i8_rows<decltype(r)::value>(q, ldq, block, d4, out, ldo); });
 }
 
 }  // namespace

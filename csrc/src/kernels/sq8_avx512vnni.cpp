@@ -5,47 +5,38 @@
 #include <immintrin.h>
 
 #include "kernels/dispatch.h"
+#include "kernels/sq8_rows.h"
 
 namespace qvec::detail {
 namespace {
 
-// VPDPBUSD multiplies unsigned by signed bytes: the query is offset to q + 128 (XOR 0x80) and
-// the 128 * sum(code) this adds is taken off again, so the sums stay exact:
-//   sum (q + 128) c - 128 sum c = sum q c.
+// VPDPBUSD multiplies unsigned by signed bytes: the codes are offset to c + 128 (XOR 0x80, once
+// per group for all rows), the query bytes are the signed operand, read straight from memory as
+// a broadcast, and the 128 * sum(q) this adds is taken off at the end, so the sums stay exact:
+//   sum (c + 128) q - 128 sum q = sum q c.
 template <int R>
-void dot_i8_rows(const int8_t* q, size_t ldq, const int8_t* block, size_t d4, int32_t* out,
-                 size_t ldo) {
-  const __m512i ones = _mm512_set1_epi8(1);
+void dot_i8_rows(const int8_t* q, size_t ldq, const int32_t* qsums, const int8_t* block,
+                 size_t d4, int32_t* out, size_t ldo) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   __m512i acc[R];
-  __m512i sum = _mm512_setzero_si512();
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
   for (size_t g = 0; g < d4; ++g) {
-    const __m512i group = _mm512_loadu_si512(block + g * 64);
-    sum = _mm512_dpbusd_epi32(sum, ones, group);
+    const __m512i codes = _mm512_xor_si512(_mm512_loadu_si512(block + g * 64), flip);
     for (int r = 0; r < R; ++r) {
       int32_t word;
       __builtin_memcpy(&word, q + r * ldq + g * 4, 4);
-      const __m512i x = _mm512_set1_epi32(word ^ int32_t(0x80808080u));
-      acc[r] = _mm512_dpbusd_epi32(acc[r], x, group);
+      acc[r] = _mm512_dpbusd_epi32(acc[r], codes, _mm512_set1_epi32(word));
     }
   }
-  const __m512i offset = _mm512_slli_epi32(sum, 7);
-  for (int r = 0; r < R; ++r) _mm512_storeu_si512(out + r * ldo, _mm512_sub_epi32(acc[r], offset));
+  for (int r = 0; r < R; ++r)
+    _mm512_storeu_si512(out + r * ldo, _mm512_sub_epi32(acc[r], _mm512_set1_epi32(qsums[r] * 128)));
 }
 
-void dot_i8(const int8_t* q, size_t ldq, size_t rows, const int8_t* block, size_t d4,
-            int32_t* out, size_t ldo) {
-  switch (rows) {
-    case 8: dot_i8_rows<8>(q, ldq, block, d4, out, ldo); break;
-    case 7: dot_i8_rows<7>(q, ldq, block, d4, out, ldo); break;
-    case 6: dot_i8_rows<6>(q, ldq, block, d4, out, ldo); break;
-    case 5: dot_i8_rows<5>(q, ldq, block, d4, out, ldo); break;
-    case 4: dot_i8_rows<4>(q, ldq, block, d4, out, ldo); break;
-    case 3: dot_i8_rows<3>(q, ldq, block, d4, out, ldo); break;
-    case 2: dot_i8_rows<2>(q, ldq, block, d4, out, ldo); break;
-    case 1: dot_i8_rows<1>(q, ldq, block, d4, out, ldo); break;
-    default: break;
-  }
+void dot_i8(const int8_t* q, size_t ldq, const int32_t* qsums, size_t rows,
+            const int8_t* block, size_t d4, int32_t* out, size_t ldo) {
+  sq8_with_rows(rows, [&](auto r) {
+    dot_i8_rows<decltype(r)::value>(q, ldq, qsums, block, d4, out, ldo);
+  });
 }
 
 }  // namespace

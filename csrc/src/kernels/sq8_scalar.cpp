@@ -23,8 +23,8 @@ void dot_f32(const float* w, size_t ldw, size_t rows, const int8_t* block, size_
     }
 }
 
-void dot_i8(const int8_t* q, size_t ldq, size_t rows, const int8_t* block, size_t d4,
-            int32_t* out, size_t ldo) {
+void dot_i8(const int8_t* q, size_t ldq, const int32_t* /*qsums*/, size_t rows,
+            const int8_t* block, size_t d4, int32_t* out, size_t ldo) {
   for (size_t r = 0; r < rows; ++r)
     for (size_t v = 0; v < kSq8Block; ++v) {
       int32_t acc = 0;
