@@ -100,7 +100,7 @@ class ScalarQuantizer:
                                  f"got {ranges!r}")
             self._mode = mode
         else:
-            self.ranges = ranges  # type: ignore[assignment]
+            self.ranges = ranges
 
     # -- parameters ---------------------------------------------------------------------------
     @property

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Optional
 
 from .base import Index
 from .binary import BinaryIndex
@@ -63,7 +63,8 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
     return BinaryIndex(dim, int(binary.group(1)), metric, keep_vectors=keep)
 
 
-def _sq8(dim: int, main: str, mods: "list[str]", metric: str, description: str) -> Any:
+def _sq8(dim: int, main: str, mods: "list[str]", metric: str,
+         description: str) -> Optional[SQ8Index]:
     """"SQ8[,Refine]" -> SQ8Index; "BIN1,RescoreSQ8[x<m>][,Refine]" -> RescoreSQ8Index (m: the
     shortlist multiplier, default DEFAULT_RESCORE); None for other descriptions."""
     rescore = [re.fullmatch(r"RescoreSQ8(?:x(\d+))?", t, flags=re.IGNORECASE) for t in mods]

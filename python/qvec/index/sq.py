@@ -162,8 +162,8 @@ class RescoreSQ8Index(SQ8Index):
                      k: int) -> Tuple[FloatArray, IdArray]:
         n = state.idmap.n
         shortlist = min(n, k * self._rescore)
-        _, rows = _core.hamming_search(np.packbits(queries > 0, axis=1),
-                                       state.rows.get("bits"), shortlist)
+        bits = cast(npt.NDArray[np.uint8], state.rows.get("bits"))
+        _, rows = _core.hamming_search(np.packbits(queries > 0, axis=1), bits, shortlist)
         return rescore_int8(state.model, queries, rows, state.rows.get("codes"), k)
 
     def _describe(self) -> str:
