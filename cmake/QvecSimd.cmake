@@ -13,6 +13,8 @@ set(QVEC_FLAGS_avx2 -mavx2 -mfma -mbmi2 -mpopcnt -mf16c)
 # what the code scanners are built on, so CPUs without them run the AVX2 kernels.
 set(QVEC_FLAGS_avx512 -mavx512f -mavx512cd -mavx512bw -mavx512dq -mavx512vl
     -mavx512vbmi -mavx512vpopcntdq -mavx512bitalg -mavx2 -mfma -mbmi2 -mpopcnt -mf16c)
+# The VNNI variant of the AVX-512 level (VPDPBUSD), chosen at run time only where the CPU has it.
+set(QVEC_FLAGS_avx512vnni ${QVEC_FLAGS_avx512} -mavx512vnni)
 
 # qvec_add_kernels(target LEVEL file [LEVEL file ...])
 function(qvec_add_kernels target)

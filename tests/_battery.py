@@ -200,9 +200,35 @@ def _filter(f: object) -> object:
     return id_filter(f, 1201)
 
 
+def sq8() -> Outputs:
+    """Int8 scalar quantization: the float-query kernel (its sums are fused multiply-adds in
+    dimension order at every level, so equal, not close) and the int8 kernel (exact int32), over
+    dims around the 4-dimension groups, blocks of 16, 1..8+ query rows, and extreme codes."""
+    out: Outputs = {}
+    rng = np.random.default_rng(16)
+    for dim in (1, 5, 37, 64):
+        x = rng.standard_normal((301, dim)).astype(np.float32)
+        q = rng.standard_normal((11, dim)).astype(np.float32)
+        for metric in ("l2", "ip"):
+            sq = qvec.ScalarQuantizer(dim, metric=metric).fit(x)
+            codes = sq.encode(x)
+            tag = f"d{dim}_{metric}"
+            out[f"{tag}_codes"] = codes
+            out[f"{tag}_d"], out[f"{tag}_i"] = sq.search(q, codes, 13)
+            out[f"{tag}_one_d"], out[f"{tag}_one_i"] = sq.search(q[:1], codes, 5)
+            out[f"{tag}_sym_d"], out[f"{tag}_sym_i"] = sq.search_symmetric(sq.encode(q), codes,
+                                                                           13)
+    extreme = rng.choice(np.array([-128, 127, -1], dtype=np.int8), size=(150, 300))
+    for metric in ("l2", "ip"):
+        sq = qvec.ScalarQuantizer(300, metric=metric)
+        out[f"extreme_{metric}_d"], out[f"extreme_{metric}_i"] = sq.search_symmetric(
+            extreme[:9], extreme, 20)
+    return out
+
+
 FAMILIES: Dict[str, Callable[[], Outputs]] = {
     "dense": dense, "pq8": pq8, "pq4": pq4, "hamming": hamming, "rabitq": rabitq,
-    "filters": filters,
+    "filters": filters, "sq8": sq8,
 }
 
 

@@ -1,5 +1,5 @@
 """Every SIMD level against the scalar reference: the one parity harness for every kernel
-family (dense, pq8, pq4 fast-scan, hamming, rabitq).
+family (dense, pq8, pq4 fast-scan, hamming, rabitq, sq8).
 
 Each level runs tests/_battery.py in its own process (the level is chosen once per process from
 QVEC_SIMD), and every output is compared with the scalar run, per family: exactly, or as

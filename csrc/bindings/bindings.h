@@ -24,6 +24,7 @@ void register_binary(py::module_& m);
 void register_binary_train(py::module_& m);  // after register_binary: adds a method
 void register_fastscan(py::module_& m);
 void register_ivf(py::module_& m);  // bind_ivf.cpp: IVF partitioning
+void register_scalar(py::module_& m);  // bind_scalar.cpp: ScalarQuantizer (int8)
 
 /// Throws ValueError unless `a` is 2-D with `cols` columns (any count when cols == 0).
 template <class Array>

@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   qvec::bind::register_fastscan(m);
   qvec::bind::register_interrupt(m);
   qvec::bind::register_ivf(m);
+  qvec::bind::register_scalar(m);
 }

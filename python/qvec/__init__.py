@@ -24,6 +24,9 @@ from .faiss_io import read_faiss, write_faiss
 from .index import HammingIndex
 # IVF partitioning
 from .index.ivf import IVFIndex
+# sq8: int8 scalar quantization (sentence-transformers' convention) and its indexes
+from .scalar import ScalarQuantizer
+from .index.sq import RescoreSQ8Index, SQ8Index
 
 __version__ = "0.1.0"
 
@@ -57,6 +60,10 @@ __all__ = [
     "supported_simd_level",
     "topk",
     "write_faiss",
+    # sq8
+    "RescoreSQ8Index",
+    "SQ8Index",
+    "ScalarQuantizer",
 ]
 
 

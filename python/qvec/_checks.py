@@ -126,6 +126,27 @@ def as_query_codes(codes: npt.ArrayLike, name: str, width: Optional[int] = None,
     return as_codes(arr, name, width, kind), single
 
 
+def as_packed_bits(codes: npt.ArrayLike, name: str, width: Optional[int] = None,
+                   kind: str = "uint8") -> ByteMatrix:
+    """as_codes for packed bits, which also takes sentence-transformers' "binary" precision:
+    int8 codes ``packbits(x > 0) - 128`` are the "ubinary" bytes with the top bit flipped
+    (b - 128 == b ^ 0x80 modulo 256), flipped back here (a copy)."""
+    arr = codes if isinstance(codes, np.ndarray) or codes is None else np.asarray(codes)
+    if isinstance(arr, np.ndarray) and arr.dtype == np.int8:
+        arr = arr.view(np.uint8) ^ np.uint8(0x80)
+    return as_codes(arr, name, width, kind)
+
+
+def as_query_bits(codes: npt.ArrayLike, name: str,
+                  kind: str = "uint8") -> Tuple[ByteMatrix, bool]:
+    """as_query_codes for packed bits, taking the int8 "binary" convention as as_packed_bits."""
+    arr = codes if isinstance(codes, np.ndarray) or codes is None else np.asarray(codes)
+    single = isinstance(arr, np.ndarray) and arr.ndim == 1
+    if single:
+        arr = arr.reshape(1, -1)
+    return as_packed_bits(arr, name, None, kind), single
+
+
 def as_ids(ids: npt.ArrayLike, name: str, rows: int) -> Tuple[IdMatrix, bool]:
     """Returns row ids as C-contiguous int64 (rows, c), and whether the input was 1-D (one
     query's ids). -1 is the padding of a search result; any other negative id, and any value

@@ -8,12 +8,13 @@ import numpy.typing as npt
 
 from . import _core
 from ._checks import (ROTATIONS, ByteMatrix, FloatMatrix, IdMatrix, Rotation, SearchResult,
-                      as_codes, as_float_matrix, as_queries, as_query_codes, check_int, check_k,
-                      check_metric, check_rotate, core_metric, normalized, one_row)
+                      as_codes, as_float_matrix, as_packed_bits, as_queries, as_query_bits,
+                      check_int, check_k, check_metric, check_rotate, core_metric, normalized,
+                      one_row)
 from ._errors import NotTrainedError
 from ._progress import progress_callback
 
-__all__ = ["BinaryCodes", "BinaryQuantizer", "hamming_distances", "hamming_search", "MAX_BITS",
+__all__ = ["BIT_ORDER", "BinaryCodes", "BinaryQuantizer", "hamming_distances", "hamming_search", "MAX_BITS",
            "MAX_QUERY_BITS", "ROTATIONS"]
 
 # Per-vector floats before the per-level scales: ||x_r||^2, <x - mean, mean>, rho.
@@ -25,7 +26,17 @@ MAX_BITS: int = int(_core.BINARY_MAX_BITS)
 MAX_QUERY_BITS: int = int(_core.BINARY_MAX_QUERY_BITS)
 #: Hamming search: (distances int32 (nq, k), ids int64 (nq, k)).
 HammingResult = Tuple[npt.NDArray[np.int32], IdMatrix]
-_PACKED = "uint8 packed bits (numpy.packbits(bits, axis=1))"
+#: How the Hamming entry points read packed bits, which is ``numpy.packbits(bits, axis=1)``'s
+#: order (and sentence-transformers' "ubinary" / "binary" precisions, which call it): bit j of
+#: a vector is bit ``7 - j % 8`` (the most significant first) of byte ``j // 8``; a dimension
+#: that is not a multiple of 8 is padded with zero bits at the end of the last byte, so codes
+#: of ``dim`` bits are ``ceil(dim / 8)`` bytes and the padding never adds to a distance. int8
+#: codes ("binary": ``packbits(x > 0) - 128`` stored as int8) are the same bytes with the top
+#: bit flipped; they are flipped back, so a distance between an int8 and a uint8 code is the
+#: distance of their bits.
+BIT_ORDER = "numpy.packbits, big-endian within each byte, zero padding at the end"
+_PACKED = ("uint8 packed bits (numpy.packbits(bits, axis=1)), or int8 packed bits - 128 "
+           "(sentence-transformers' \"binary\")")
 
 
 def _as_packed(codes: Union[npt.ArrayLike, BinaryCodes], name: str,
@@ -33,7 +44,7 @@ def _as_packed(codes: Union[npt.ArrayLike, BinaryCodes], name: str,
     """Returns packed codes (or a BinaryCodes' bits) as C-contiguous uint8 (n, nbytes)."""
     if isinstance(codes, BinaryCodes):
         codes = codes.codes
-    return as_codes(codes, name, nbytes, kind=_PACKED)
+    return as_packed_bits(codes, name, nbytes, kind=_PACKED)
 
 
 def hamming_distances(a: Union[npt.ArrayLike, BinaryCodes],
@@ -42,8 +53,10 @@ def hamming_distances(a: Union[npt.ArrayLike, BinaryCodes],
 
     Args:
         a: uint8 (na, nbytes), bits packed as ``numpy.packbits(bits, axis=1)``, or one code as
-            a 1-D (nbytes,) array; any nbytes >= 1 (not only multiples of 8 or 64).
-        b: uint8 (nb, nbytes), same nbytes.
+            a 1-D (nbytes,) array; any nbytes >= 1 (not only multiples of 8 or 64). Also int8
+            codes in sentence-transformers' "binary" precision (``packbits - 128``); see
+            :data:`BIT_ORDER`.
+        b: uint8 (nb, nbytes) (or int8 "binary"), same nbytes.
 
     Returns:
         int32 (na, nb): ``out[i, j]`` = number of differing bits between ``a[i]`` and ``b[j]``;
@@ -51,7 +64,7 @@ def hamming_distances(a: Union[npt.ArrayLike, BinaryCodes],
     """
     if isinstance(a, BinaryCodes):
         a = a.codes
-    left, single = as_query_codes(a, "a", kind=_PACKED)
+    left, single = as_query_bits(a, "a", kind=_PACKED)
     out = _core.hamming_distances(left, _as_packed(b, "b", left.shape[1]))
     return out[0] if single else out
 
@@ -67,7 +80,9 @@ def hamming_search(query_codes: Union[npt.ArrayLike, BinaryCodes],
         query_codes: uint8 (nq, nbytes), bits packed as ``numpy.packbits(bits, axis=1)``, or
             one query code as a 1-D (nbytes,) array; any nbytes >= 1 (not only multiples of 8
             or 64).
-        codes: uint8 (n, nbytes), same nbytes.
+        codes: uint8 (n, nbytes), same nbytes. Either argument may be int8 codes in
+            sentence-transformers' "binary" precision (``packbits - 128``); see
+            :data:`BIT_ORDER`.
         k: neighbours per query, 1 <= k <= ``qvec.MAX_K``.
 
     Returns:
@@ -78,7 +93,7 @@ def hamming_search(query_codes: Union[npt.ArrayLike, BinaryCodes],
     k = check_k(k)
     if isinstance(query_codes, BinaryCodes):
         query_codes = query_codes.codes
-    qcodes, single = as_query_codes(query_codes, "query_codes", kind=_PACKED)
+    qcodes, single = as_query_bits(query_codes, "query_codes", kind=_PACKED)
     result: HammingResult = _core.hamming_search(
         qcodes, _as_packed(codes, "codes", qcodes.shape[1]), k)
     return one_row(result, single)
@@ -110,7 +125,9 @@ class BinaryCodes:
             raise ValueError(f"factors must be float32 of shape (n, 3 + bits); got "
                              f"{tuple(factors_arr.shape)}")
         bits = factors_arr.shape[1] - _FIXED_FACTORS
-        codes_arr = _as_packed(codes, "codes")
+        # Quantizer codes, not bring-your-own bits: no int8 "binary" convention here.
+        codes_arr = as_codes(codes, "codes",
+                             kind="uint8 packed bits (numpy.packbits(bits, axis=1))")
         if codes_arr.shape[1] % bits != 0:
             raise ValueError(f"codes has {codes_arr.shape[1]} bytes per vector, not a multiple of "
                              f"bits = {bits} (from factors)")

@@ -2,6 +2,9 @@
 // Baseline ISA: nothing here runs a kernel, it only hands out pointers.
 #include "kernels/dispatch.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace qvec::detail {
 namespace {
 
@@ -52,6 +55,23 @@ const FilterKernels& filter_kernels() {
   return chosen;
 }
 
+const Sq8Kernels& sq8_kernels() {
+  static const Sq8Kernels& chosen = [] () -> const Sq8Kernels& {
+    const Sq8Kernels& level = select(sq8_scalar_kernels(), sq8_avx2_kernels(), sq8_avx512_kernels());
+#if defined(__x86_64__) || defined(__i386__)
+    const Sq8Kernels* vnni = sq8_avx512vnni_kernels();
+    // QVEC_SQ8_VNNI=0 keeps the plain AVX-512 table, so tests reach it on VNNI CPUs too.
+    const char* env = std::getenv("QVEC_SQ8_VNNI");
+    const bool allowed = env == nullptr || std::strcmp(env, "0") != 0;
+    if (level.level == SimdLevel::AVX512 && vnni != nullptr && allowed &&
+        __builtin_cpu_supports("avx512vnni"))
+      return *vnni;
+#endif
+    return level;
+  }();
+  return chosen;
+}
+
 bool build_has_level(SimdLevel level) {
   switch (level) {
 #if defined(QVEC_HAVE_AVX512)
@@ -74,6 +94,7 @@ const Pq4Kernels* pq4_avx2_kernels() { return nullptr; }
 const HammingKernels* hamming_avx2_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx2_kernels() { return nullptr; }
 const FilterKernels* filter_avx2_kernels() { return nullptr; }
+const Sq8Kernels* sq8_avx2_kernels() { return nullptr; }
 #endif
 #if !defined(QVEC_HAVE_AVX512)
 const DenseKernels* dense_avx512_kernels() { return nullptr; }
@@ -82,6 +103,10 @@ const Pq4Kernels* pq4_avx512_kernels() { return nullptr; }
 const HammingKernels* hamming_avx512_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx512_kernels() { return nullptr; }
 const FilterKernels* filter_avx512_kernels() { return nullptr; }
+const Sq8Kernels* sq8_avx512_kernels() { return nullptr; }
+#endif
+#if !defined(QVEC_HAVE_AVX512VNNI)
+const Sq8Kernels* sq8_avx512vnni_kernels() { return nullptr; }
 #endif
 
 }  // namespace qvec::detail

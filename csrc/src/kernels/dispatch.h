@@ -9,6 +9,7 @@
 #include "kernels/pq4.h"
 #include "kernels/pq8.h"
 #include "kernels/rabitq.h"
+#include "kernels/sq8.h"
 #include "qvec/simd.h"
 
 namespace qvec::detail {
@@ -20,6 +21,8 @@ const Pq4Kernels& pq4_kernels();
 const HammingKernels& hamming_kernels();
 const RabitqKernels& rabitq_kernels();
 const FilterKernels& filter_kernels();
+/// The AVX-512 level with the VNNI variant where the CPU has AVX512_VNNI.
+const Sq8Kernels& sq8_kernels();
 
 /// Whether this build compiled the kernels of a level (the CPU may still lack it).
 bool build_has_level(SimdLevel level);
@@ -44,5 +47,9 @@ const RabitqKernels* rabitq_avx512_kernels();
 const FilterKernels* filter_scalar_kernels();
 const FilterKernels* filter_avx2_kernels();
 const FilterKernels* filter_avx512_kernels();
+const Sq8Kernels* sq8_scalar_kernels();
+const Sq8Kernels* sq8_avx2_kernels();
+const Sq8Kernels* sq8_avx512_kernels();
+const Sq8Kernels* sq8_avx512vnni_kernels();
 
 }  // namespace qvec::detail

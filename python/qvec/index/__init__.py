@@ -27,6 +27,7 @@ from .hamming import HammingIndex
 from .ivf import IVFIndex
 from .persistence import load
 from .pq import PQIndex
+from .sq import RescoreSQ8Index, SQ8Index
 
 __all__ = ["BinaryIndex", "FlatIndex", "HammingIndex", "IVFIndex", "Index", "METRICS", "PQIndex",
-           "index_factory", "load"]
+           "RescoreSQ8Index", "SQ8Index", "index_factory", "load"]

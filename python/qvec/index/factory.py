@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any, List
+from typing import Any, List, Optional
 
 from .base import Index
 from .binary import BinaryIndex
 from .flat import FlatIndex
 from .ivf import IVFIndex
 from .pq import PQIndex
+from .sq import DEFAULT_RESCORE, RescoreSQ8Index, SQ8Index
 
 _HELP = ("expected 'Flat', 'PQ<m>[x<nbits>][fs]' (e.g. 'PQ48x8', 'PQ96x4fs') or "
-         "'BIN<bits>' (e.g. 'BIN1'), optionally followed by ',Refine' to keep the "
+         "'BIN<bits>' (e.g. 'BIN1'), 'SQ8', 'BIN1,RescoreSQ8[x<multiplier>]', optionally followed by ',Refine' to keep the "
          "vectors for re-ranking")
 
 
@@ -37,6 +38,9 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
     if ivf is not None:
         return _ivf_factory(dim, description, tokens, ivf.group(1), metric)
     main, mods = tokens[0], tokens[1:]
+    sq8 = _sq8(dim, main, mods, metric, description)
+    if sq8 is not None:
+        return sq8
     pq = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs)?", main, flags=re.IGNORECASE)
     binary = re.fullmatch(r"BIN(\d+)", main, flags=re.IGNORECASE)
     if main.lower() != "flat" and pq is None and binary is None:
@@ -99,3 +103,28 @@ def _ivf_factory(dim: int, description: str, tokens: List[str], nlist_text: str,
         return IVFIndex(dim, nlist, "binary", metric, bits=int(binary.group(1)),
                         keep_vectors=keep)
     raise _unknown(codec, description)
+
+
+def _sq8(dim: int, main: str, mods: "list[str]", metric: str,
+         description: str) -> Optional[SQ8Index]:
+    """"SQ8[,Refine]" -> SQ8Index; "BIN1,RescoreSQ8[x<m>][,Refine]" -> RescoreSQ8Index (m: the
+    shortlist multiplier, default DEFAULT_RESCORE); None for other descriptions."""
+    rescore = [re.fullmatch(r"RescoreSQ8(?:x(\d+))?", t, flags=re.IGNORECASE) for t in mods]
+    if main.lower() != "sq8" and not any(rescore):
+        return None
+    if main.lower() == "sq8" and any(rescore):
+        raise ValueError(f"index_factory: 'RescoreSQ8' in {description!r} follows 'BIN1', not 'SQ8'")
+    if main.lower() != "sq8" and main.lower() != "bin1":
+        raise ValueError(f"index_factory: 'RescoreSQ8' in {description!r} needs the first stage "
+                         f"'BIN1'; got {main!r}")
+    keep, multiplier = False, None
+    for tok, match in zip(mods, rescore):
+        if match is not None and multiplier is None:
+            multiplier = int(match.group(1)) if match.group(1) else DEFAULT_RESCORE
+        elif tok.lower() in ("refine", "rflat"):
+            keep = True
+        else:
+            raise _unknown(tok, description)
+    if multiplier is None:
+        return SQ8Index(dim, metric, keep_vectors=keep)
+    return RescoreSQ8Index(dim, metric, keep_vectors=keep, rescore=multiplier)

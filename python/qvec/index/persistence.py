@@ -28,11 +28,13 @@ from .flat import FlatIndex
 from .hamming import HammingIndex
 from .ids import IdMap
 from .pq import PQIndex, code_size
+from .sq import RescoreSQ8Index, SQ8Index, ranges_mode
 from .storage import Array, Rows, Templates
 
 LAYOUT = 2
 #: Arrays with one row per vector: memory-mapped by ``load(mmap=True)`` (layout 1 names too).
-ROW_ARRAYS = frozenset({"vectors", "ids", "codes", "factors", "codes.codes", "codes.factors"})
+ROW_ARRAYS = frozenset({"vectors", "ids", "codes", "factors", "codes.codes", "codes.factors",
+                        "bits"})
 # IVF: the kind "ivf" (ivf_io.py) and its mapped arrays
 from .ivf import IVFIndex  # noqa: E402
 from .ivf_io import MAPPED as _IVF_MAPPED, ivf_layout, read_ivf  # noqa: E402
@@ -79,6 +81,8 @@ def layout(index: Index[Any]) -> Tuple[str, Params, NamedArrays]:
     elif isinstance(index, IVFIndex):   # IVF: params, model and the inverted lists
         params, model, ivf_lists = ivf_layout(index)
         model = model + ivf_lists
+    elif isinstance(index, SQ8Index):     # and RescoreSQ8Index
+        params, model = _sq8_layout(index, state.model)
     else:
         raise TypeError(f"cannot save a {type(index).__name__}")
     idmap = state.idmap
@@ -313,7 +317,42 @@ def _binary_rows_layout_1(params: Params, arrays: Arrays, n: int) -> Optional[Ar
     return {name: arr for name, arr in renamed.items() if arr is not None}
 
 
+# -- sq8 / bin_sq8 (qvec.index.sq) ------------------------------------------------------------
+def _sq8_layout(index: SQ8Index, sq: Any) -> Tuple[Params, NamedArrays]:
+    params: Params = {"keep_vectors": index.keeps_vectors, "trained": sq.is_trained,
+                      "ranges_mode": ranges_mode(sq), "quantile": sq._quantile}
+    if isinstance(index, RescoreSQ8Index):
+        params["rescore"] = index.rescore
+    return params, ([("ranges", sq.ranges)] if sq.is_trained else [])
+
+
+def _read_sq8(params: Params, arrays: Arrays, version: int) -> Index[Any]:
+    """params keep_vectors, trained, ranges_mode ("minmax" / "quantile"), quantile (float),
+    rescore (bin_sq8 only, >= 1); arrays ranges float32 (2, dim) if trained, codes int8
+    (n, dim), bits uint8 (n, ceil(dim / 8)) (bin_sq8 only), vectors float32 (n, dim) if
+    keep_vectors."""
+    dim, metric, n = _common(params)
+    keep = _param(params, "keep_vectors", bool)
+    mode = _param(params, "ranges_mode", str)
+    quantile = _param(params, "quantile", float)
+    ranges = _array(arrays, "ranges", np.float32, (2, dim)) if _param(params, "trained", bool) \
+        else None
+    if ranges is None and n:
+        raise FormatError("untrained sq8 index with stored codes")
+    if "rescore" in params:
+        index: SQ8Index = RescoreSQ8Index(dim, metric, mode, keep, _count(params, "rescore", 1))
+    else:
+        index = SQ8Index(dim, metric, mode, keep)
+    model = index.quantizer
+    model._quantile = quantile if 0.0 <= quantile < 0.5 else model._quantile
+    if ranges is not None:
+        model.ranges = ranges   # the quantizer validates them (a ValueError -> FormatError)
+    index._restore_state(model, _rows(index._templates, n, arrays), _idmap(n, params, arrays))
+    return index
+
+
 _READERS: Dict[str, Callable[[Params, Arrays, int], Index[Any]]] = {
     "flat": _read_flat, "pq": _read_pq, "binary": _read_binary,
     "hamming": _read_hamming,
-    "ivf": read_ivf}  # IVF
+    "ivf": read_ivf,  # IVF
+    "sq8": _read_sq8, "bin_sq8": _read_sq8}
