@@ -19,6 +19,7 @@ from .pq import ProductQuantizer
 from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
 from . import io
+from .index.multivector import MultiVectorIndex  # multivec
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "FlatIndex",
     "FormatError",
     "MAX_K",
+    "MultiVectorIndex",  # multivec
     "METRICS",
     "NotTrainedError",
     "PQIndex",

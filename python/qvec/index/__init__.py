@@ -25,5 +25,6 @@ from .factory import index_factory
 from .flat import FlatIndex
 from .persistence import load
 from .pq import PQIndex
+from .multivector import MultiVectorIndex  # multivec
 
-__all__ = ["BinaryIndex", "FlatIndex", "Index", "METRICS", "PQIndex", "index_factory", "load"]
+__all__ = ["BinaryIndex", "FlatIndex", "Index", "METRICS", "MultiVectorIndex", "PQIndex", "index_factory", "load"]

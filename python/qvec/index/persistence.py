@@ -297,3 +297,7 @@ def _binary_rows_layout_1(params: Params, arrays: Arrays, n: int) -> Optional[Ar
 
 _READERS: Dict[str, Callable[[Params, Arrays, int], Index[Any]]] = {
     "flat": _read_flat, "pq": _read_pq, "binary": _read_binary}
+
+# multivec: the "multivector" kind (its layout lives with the index, docs/FORMAT.md)
+from .multivector import read as _read_multivector  # noqa: E402
+_READERS["multivector"] = cast(Callable[[Params, Arrays, int], Any], _read_multivector)
