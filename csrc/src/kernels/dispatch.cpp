@@ -52,6 +52,13 @@ const FilterKernels& filter_kernels() {
   return chosen;
 }
 
+// multivec
+const MaxSimKernels& maxsim_kernels() {
+  static const MaxSimKernels& chosen =
+      select(maxsim_scalar_kernels(), maxsim_avx2_kernels(), maxsim_avx512_kernels());
+  return chosen;
+}
+
 bool build_has_level(SimdLevel level) {
   switch (level) {
 #if defined(QVEC_HAVE_AVX512)
@@ -74,6 +81,7 @@ const Pq4Kernels* pq4_avx2_kernels() { return nullptr; }
 const HammingKernels* hamming_avx2_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx2_kernels() { return nullptr; }
 const FilterKernels* filter_avx2_kernels() { return nullptr; }
+const MaxSimKernels* maxsim_avx2_kernels() { return nullptr; }  // multivec
 #endif
 #if !defined(QVEC_HAVE_AVX512)
 const DenseKernels* dense_avx512_kernels() { return nullptr; }
@@ -82,6 +90,7 @@ const Pq4Kernels* pq4_avx512_kernels() { return nullptr; }
 const HammingKernels* hamming_avx512_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx512_kernels() { return nullptr; }
 const FilterKernels* filter_avx512_kernels() { return nullptr; }
+const MaxSimKernels* maxsim_avx512_kernels() { return nullptr; }  // multivec
 #endif
 
 }  // namespace qvec::detail

@@ -6,6 +6,7 @@
 #include "kernels/dense.h"
 #include "kernels/filter.h"
 #include "kernels/hamming.h"
+#include "kernels/maxsim.h"  // multivec
 #include "kernels/pq4.h"
 #include "kernels/pq8.h"
 #include "kernels/rabitq.h"
@@ -20,6 +21,7 @@ const Pq4Kernels& pq4_kernels();
 const HammingKernels& hamming_kernels();
 const RabitqKernels& rabitq_kernels();
 const FilterKernels& filter_kernels();
+const MaxSimKernels& maxsim_kernels();  // multivec
 
 /// Whether this build compiled the kernels of a level (the CPU may still lack it).
 bool build_has_level(SimdLevel level);
@@ -44,5 +46,9 @@ const RabitqKernels* rabitq_avx512_kernels();
 const FilterKernels* filter_scalar_kernels();
 const FilterKernels* filter_avx2_kernels();
 const FilterKernels* filter_avx512_kernels();
+// multivec
+const MaxSimKernels* maxsim_scalar_kernels();
+const MaxSimKernels* maxsim_avx2_kernels();
+const MaxSimKernels* maxsim_avx512_kernels();
 
 }  // namespace qvec::detail

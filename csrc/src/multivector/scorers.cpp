@@ -1,95 +1,83 @@
-// The MaxSim scorers (scorers.h). Sums run in a fixed order (code byte j ascending, then query
-// token i ascending), so scores never depend on the thread count or on how documents are split.
+// The MaxSim scorers (scorers.h). Sums run in a fixed order (code byte j, or dimension d,
+// ascending), so scores never depend on the thread count or on how documents are split.
 #include "multivector/scorers.h"
 
 #include <algorithm>
-#include <limits>
+#include <cstdint>
+
+#include "kernels/dispatch.h"
 
 namespace qvec::detail {
 namespace {
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+size_t blocks_of(size_t t) { return (t + kLanes - 1) / kLanes; }
 
-/// best[i] = max(best[i], acc[i]) for i < t.
-inline void keep_best(const float* acc, size_t t, float* best) {
-  for (size_t i = 0; i < t; ++i) best[i] = std::max(best[i], acc[i]);
-}
-
-/// Sum of the best similarities (plus the per-token bias when given).
-inline float total(const float* best, const float* bias, size_t t) {
+/// Sum of the real lanes' best similarities (plus the per-token bias when given).
+float total(const float* best, const float* bias, size_t t) {
   float s = 0.0f;
   for (size_t i = 0; i < t; ++i) s += bias ? best[i] + bias[i] : best[i];
   return s;
 }
 
+/// transposed (layout (blocks, rows, kLanes)) from src: row `row` of query token i at
+/// src[i * rows + row], for i < t; padded lanes zero.
+void transpose(const float* src, size_t t, size_t rows, float* transposed) {
+  std::fill(transposed, transposed + blocks_of(t) * rows * kLanes, 0.0f);
+  for (size_t i = 0; i < t; ++i) {
+    float* dst = transposed + (i / kLanes) * rows * kLanes + i % kLanes;
+    const float* in = src + i * rows;
+    for (size_t row = 0; row < rows; ++row) dst[row * kLanes] = in[row];
+  }
+}
+
 }  // namespace
+
+float* LineBuffer::resize(size_t n) {
+  storage_.resize(n + 16);
+  const auto address = reinterpret_cast<uintptr_t>(storage_.data());
+  return storage_.data() + ((64 - address % 64) % 64) / sizeof(float);
+}
 
 void ByteMaxSim::prepare(int64_t t0, int64_t t1) {
   t0_ = t0;
   t_ = static_cast<size_t>(t1 - t0);
-  const size_t m = tables_.m;
-  transposed_.resize(m * 256 * t_);
-  for (size_t i = 0; i < t_; ++i) {
-    const float* src = tables_.tables + (static_cast<size_t>(t0) + i) * m * 256;
-    for (size_t jc = 0; jc < m * 256; ++jc) transposed_[jc * t_ + i] = src[jc];
-  }
-  acc_.resize(t_);
-  run_.resize(t_);
-  best_.resize(t_);
+  const size_t rows = tables_.m * 256;
+  transposed_ = buffer_.resize(blocks_of(t_) * rows * kLanes);
+  transpose(tables_.tables + static_cast<size_t>(t0) * rows, t_, rows, transposed_);
+  best_.resize(blocks_of(t_) * kLanes);
 }
 
 float ByteMaxSim::score(int64_t r0, int64_t r1) {
-  const size_t m = tables_.m, t = t_, groups = tables_.groups, run = m / groups;
-  const float* tt = transposed_.data();
-  float* acc = acc_.data();
-  float* part = run_.data();
-  std::fill(best_.begin(), best_.end(), kNegInf);
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* code = codes_.codes + static_cast<size_t>(r) * m;
-    const float* w = codes_.weights ? codes_.weights + static_cast<size_t>(r) * codes_.weight_stride
-                                    : nullptr;
-    std::fill(acc, acc + t, 0.0f);
-    for (size_t g = 0; g < groups; ++g) {
-      std::fill(part, part + t, 0.0f);
-      for (size_t j = g * run; j < (g + 1) * run; ++j) {
-        const float* row = tt + (j * 256 + code[j]) * t;
-        for (size_t i = 0; i < t; ++i) part[i] += row[i];
-      }
-      const float wg = w ? w[g] : 1.0f;
-      for (size_t i = 0; i < t; ++i) acc[i] += wg * part[i];
-    }
-    keep_best(acc, t, best_.data());
+  const MaxSimKernels& kernels = maxsim_kernels();
+  const size_t m = tables_.m, ntok = static_cast<size_t>(r1 - r0);
+  const uint8_t* codes = codes_.codes + static_cast<size_t>(r0) * m;
+  for (size_t b = 0; b < blocks_of(t_); ++b) {
+    const float* block = transposed_ + b * m * 256 * kLanes;
+    float* best = best_.data() + b * kLanes;
+    if (codes_.weights)
+      kernels.weighted_block(block, codes, m, tables_.groups,
+                             codes_.weights + static_cast<size_t>(r0) * codes_.weight_stride,
+                             codes_.weight_stride, ntok, best);
+    else
+      kernels.byte_block(block, codes, m, ntok, best);
   }
-  const float* bias = tables_.bias ? tables_.bias + t0_ : nullptr;
-  return total(best_.data(), bias, t);
+  return total(best_.data(), tables_.bias ? tables_.bias + t0_ : nullptr, t_);
 }
 
 void FloatMaxSim::prepare(int64_t t0, int64_t t1) {
   t_ = static_cast<size_t>(t1 - t0);
-  transposed_.resize(dim_ * t_);
-  for (size_t i = 0; i < t_; ++i) {
-    const float* q = queries_ + (static_cast<size_t>(t0) + i) * dim_;
-    for (size_t d = 0; d < dim_; ++d) transposed_[d * t_ + i] = q[d];
-  }
-  acc_.resize(t_);
-  best_.resize(t_);
+  transposed_ = buffer_.resize(blocks_of(t_) * dim_ * kLanes);
+  transpose(queries_ + static_cast<size_t>(t0) * dim_, t_, dim_, transposed_);
+  best_.resize(blocks_of(t_) * kLanes);
 }
 
 float FloatMaxSim::score(int64_t r0, int64_t r1) {
-  const size_t t = t_;
-  float* acc = acc_.data();
-  std::fill(best_.begin(), best_.end(), kNegInf);
-  for (int64_t r = r0; r < r1; ++r) {
-    const float* x = tokens_ + static_cast<size_t>(r) * dim_;
-    std::fill(acc, acc + t, 0.0f);
-    for (size_t d = 0; d < dim_; ++d) {
-      const float xd = x[d];
-      const float* row = transposed_.data() + d * t;
-      for (size_t i = 0; i < t; ++i) acc[i] += xd * row[i];
-    }
-    keep_best(acc, t, best_.data());
-  }
-  return total(best_.data(), nullptr, t);
+  const MaxSimKernels& kernels = maxsim_kernels();
+  const float* x = tokens_ + static_cast<size_t>(r0) * dim_;
+  for (size_t b = 0; b < blocks_of(t_); ++b)
+    kernels.float_block(transposed_ + b * dim_ * kLanes, x, dim_, static_cast<size_t>(r1 - r0),
+                        best_.data() + b * kLanes);
+  return total(best_.data(), nullptr, t_);
 }
 
 }  // namespace qvec::detail
