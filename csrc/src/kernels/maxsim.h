@@ -5,8 +5,9 @@
 // per SIMD level (maxsim_scalar.cpp, maxsim_avx2.cpp, maxsim_avx512.cpp), chosen in
 // dispatch.cpp; only POD types cross this boundary (see dense.h).
 //
-// Every level sums in the same order (code byte j or dimension d ascending, each product
-// rounded before it is added: no FMA), so every level's results are identical to scalar's.
+// Every level sums in the same order (code byte j or dimension d ascending), so byte_block is
+// identical to scalar at every level; weighted_block and float_block may differ in the last
+// bits where the compiler fuses a product and its sum into an FMA in the ISA files.
 #include <cstddef>
 #include <cstdint>
 
