@@ -285,6 +285,14 @@ class MultiVectorIndex:
 
     fit = train
 
+    def empty_like(self, keep_floats: Optional[bool] = None) -> "MultiVectorIndex":
+        """A new empty index with this one's trained codec (to add the same documents pruned
+        differently, or another collection, without training again)."""
+        other = MultiVectorIndex(self._dim, self.codec, self._metric,
+                                 self._keep_floats if keep_floats is None else keep_floats)
+        other._model = self._model          # never changed once trained: safe to share
+        return other
+
     def _km_train(self, x: FloatArray, seed: int, max_train: Optional[int],
                   iters: int) -> FloatArray:
         k = self._a
