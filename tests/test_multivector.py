@@ -312,3 +312,20 @@ def test_bag_shapes_property(seed, ndocs, t, k, hi):
     for mode in ("exhaustive", "two-stage"):
         scores, ids = index.search([q], k=k, mode=mode, kprime=index.ntokens)
         check_against_reference(index, [q], scores, ids, k)
+
+
+def test_filter_restricts_documents():
+    docs = bags(18, 30)
+    index = build("PQ8x8", docs)
+    queries = bags(19, 3)
+    allowed = np.array([1, 4, 5, 9, 22, 29, 1000])
+    for mode in ("exhaustive", "two-stage"):
+        scores, ids = index.search(queries, k=4, mode=mode, kprime=index.ntokens,
+                                   filter=allowed)
+        assert np.isin(ids[ids >= 0], allowed).all()
+        ref = ref_scores(queries, decoded_tokens(index), index._state.offsets)
+        masked = np.where(np.isin(np.arange(30), allowed), ref, -np.inf)
+        want, _ = ref_topk(masked, np.arange(30), 4)
+        np.testing.assert_allclose(scores, want, atol=ATOL)
+    scores, ids = index.search(queries[0], k=3, filter=[])
+    assert (ids == -1).all()

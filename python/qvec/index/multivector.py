@@ -406,13 +406,16 @@ class MultiVectorIndex:
     # -- search ----------------------------------------------------------------------------
     def search(self, queries: Bags, k: int = 10, *, offsets: Optional[npt.ArrayLike] = None,
                mode: str = "two-stage", kprime: int = 64, rescore: Optional[int] = None,
-               hamming: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+               hamming: bool = False,
+               filter: Optional[npt.ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
         """MaxSim top-k. queries: one (t, dim) query -> (scores float32 (k,), ids int64 (k,));
         a list of (t_i, dim) arrays, or one (T, dim) array with ``offsets`` -> (nq, k) each.
         mode: "two-stage" (candidates from each query token's ``kprime`` best tokens, then
         exact MaxSim over their codes) or "exhaustive". rescore=r: re-score the best r * k
         with the kept float tokens (keep_floats=True). hamming: KM<K> only, score with the
-        centroid-index bit strings."""
+        centroid-index bit strings. filter: the document ids allowed (an integer array; ids
+        not in the index are ignored): only they are scored (in two-stage mode, among the
+        documents the query tokens' hits point to)."""
         self._require_trained()
         k = check_k(k)
         single = offsets is None and isinstance(queries, np.ndarray) and queries.ndim == 2
@@ -434,17 +437,37 @@ class MultiVectorIndex:
             scores = np.full((nq, k), -np.inf, dtype=np.float32)
             ids = np.full((nq, k), -1, dtype=np.int64)
         else:
+            allowed = None if filter is None else self._allowed_rows(state, filter)
             scores, ids = self._search(state, q, qoff, k, mode, check_int(kprime, "kprime"),
-                                       rescore, hamming)
+                                       rescore, hamming, allowed)
         return (scores[0], ids[0]) if single else (scores, ids)
 
+    @staticmethod
+    def _allowed_rows(state: _State, filter: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Boolean mask over the document rows of the allowed ids."""
+        ids = as_ids(filter, -1, "filter")
+        mask = np.zeros(state.idmap.n, dtype=bool)
+        mask[state.idmap.rows_of(ids[state.idmap.contains(ids)])] = True
+        return mask
+
     def _search(self, state: _State, q: FloatArray, qoff: Offsets, k: int, mode: str,
-                kprime: int, rescore: Optional[int], hamming: bool) -> Tuple[np.ndarray, np.ndarray]:
+                kprime: int, rescore: Optional[int], hamming: bool,
+                allowed: Optional[npt.NDArray[np.bool_]] = None) -> Tuple[np.ndarray, np.ndarray]:
         doc_ids = state.idmap.row_ids()
         cand: Tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
+        nq = qoff.size - 1
         if mode == "two-stage":
             hits = self._token_hits(state, q, min(kprime, state.ntokens), hamming)
             cand = _core.maxsim_candidates(hits, qoff, self._doc_of_token(state), state.idmap.n)
+        elif allowed is not None:
+            rows = np.flatnonzero(allowed).astype(np.int64)
+            cand = (np.tile(rows, nq), np.arange(nq + 1, dtype=np.int64) * rows.size)
+        if allowed is not None and mode == "two-stage":
+            docs, coff = cand
+            keep = allowed[docs]
+            kept = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+            new_off = np.ascontiguousarray(kept[coff], dtype=np.int64)
+            cand = (np.ascontiguousarray(docs[keep]), new_off)
         depth = k if rescore is None else k * rescore
         scores, ids = self._score(state, q, qoff, depth, cand, doc_ids, hamming)
         if rescore is None:
