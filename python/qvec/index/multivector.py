@@ -38,7 +38,7 @@ import math
 import os
 import re
 import threading
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -113,7 +113,7 @@ def _bags(docs: Bags, dim: int, offsets: Optional[npt.ArrayLike],
         sizes = np.array([p.shape[0] for p in parts], dtype=np.int64)
         tokens = as_float_matrix(np.concatenate(parts), name, dim)
     else:
-        tokens = as_float_matrix(docs, name, dim)
+        tokens = as_float_matrix(cast(npt.ArrayLike, docs), name, dim)
         off = np.asarray(offsets)
         if off.ndim != 1 or off.dtype.kind not in "iu" or off.size < 2:
             raise ValueError(f"offsets must be a 1-D integer array of n + 1 >= 2 entries; got "
@@ -152,6 +152,9 @@ class _State:
     (scan layouts, token -> document map)."""
 
     __slots__ = ("codes", "factors", "floats", "offsets", "idmap", "memo")
+    codes: Any          # uint8 (T, code_size), or None for Flat / before the first add
+    factors: Any        # float32 (T, 3 + bits) for BIN, else None
+    floats: Any         # float32 (T, dim) for Flat / keep_floats, else None
 
     def __init__(self, codes: Optional[np.ndarray], factors: Optional[np.ndarray],
                  floats: Optional[np.ndarray], offsets: Offsets, idmap: IdMap) -> None:
@@ -419,9 +422,8 @@ class MultiVectorIndex:
         self._require_trained()
         k = check_k(k)
         single = offsets is None and isinstance(queries, np.ndarray) and queries.ndim == 2
-        if single:
-            queries = [queries]
-        q, qoff = _bags(queries, self._dim, offsets, "queries")
+        bag_list = cast(Bags, [queries] if single else queries)
+        q, qoff = _bags(bag_list, self._dim, offsets, "queries")
         q = self._prepare(q)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
@@ -463,7 +465,7 @@ class MultiVectorIndex:
             rows = np.flatnonzero(allowed).astype(np.int64)
             cand = (np.tile(rows, nq), np.arange(nq + 1, dtype=np.int64) * rows.size)
         if allowed is not None and mode == "two-stage":
-            docs, coff = cand
+            docs, coff = cast(Tuple[np.ndarray, np.ndarray], cand)
             keep = allowed[docs]
             kept = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
             new_off = np.ascontiguousarray(kept[coff], dtype=np.int64)
@@ -535,7 +537,9 @@ class MultiVectorIndex:
         if self._family != "km":
             raise ValueError(f"centroid bit codes need a KM<K> codec; this index is {self.codec}")
         state = self._state
-        return self._memo(state, "bits", lambda: self._bit_strings(state.codes[:, 0]))
+        bits: npt.NDArray[np.uint8] = self._memo(
+            state, "bits", lambda: self._bit_strings(state.codes[:, 0]))
+        return bits
 
     def _bit_strings(self, centroid: np.ndarray) -> npt.NDArray[np.uint8]:
         shifted = np.left_shift(centroid.astype(np.uint16), 8 - self._centroid_bits())
@@ -549,17 +553,17 @@ class MultiVectorIndex:
             return _core.exact_search(q, state.floats, kprime, "ip")[1]
         if f == "bin":
             codes = BinaryCodes(state.codes, state.factors)
-            return self._model.search(q, codes, kprime)[1]
+            return cast(npt.NDArray[np.int64], self._model.search(q, codes, kprime)[1])
         if f == "km" and hamming:
             qbits = self._bit_strings(self._model[0].encode(q)[:, 0])
             return _core.hamming_search(qbits, self.centroid_bit_codes(), kprime)[1]
         pq = self._model if f == "pq" else self._model[0]
         packed = self._memo(state, "packed", lambda: pq.pack(state.codes))
-        return pq.search(q, packed, kprime)[1]
+        return cast(npt.NDArray[np.int64], pq.search(q, packed, kprime)[1])
 
     def _doc_of_token(self, state: _State) -> npt.NDArray[np.int64]:
-        return self._memo(state, "doc_of_token", lambda: np.repeat(
-            np.arange(state.idmap.n, dtype=np.int64), np.diff(state.offsets)))
+        return cast(npt.NDArray[np.int64], self._memo(state, "doc_of_token", lambda: np.repeat(
+            np.arange(state.idmap.n, dtype=np.int64), np.diff(state.offsets))))
 
     @staticmethod
     def _memo(state: _State, key: str, build: Any) -> Any:
@@ -630,7 +634,7 @@ def _array(arrays: Dict[str, Any], name: str, dtype: type, shape: Tuple[int, ...
     if arr is None or arr.dtype != np.dtype(dtype) or arr.shape != shape:
         got = None if arr is None else f"{arr.dtype} {arr.shape}"
         raise FormatError(f"array {name!r} must be {np.dtype(dtype)} {shape}; got {got}")
-    return arr
+    return cast(np.ndarray, arr)
 
 
 def _int(params: Dict[str, Any], key: str) -> int:
