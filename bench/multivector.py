@@ -163,11 +163,12 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def plaid_rows(python: str, d: Dict[str, Any], all_threads: int) -> List[Row]:
+def plaid_rows(python: str, d: Dict[str, Any], all_threads: int,
+               nbits_list: Sequence[int]) -> List[Row]:
     rows: List[Row] = []
     nq = len(d["queries"])
     script = _PLAID
-    for nbits in (2, 4):
+    for nbits in nbits_list:
         with tempfile.TemporaryDirectory() as folder:
             proc = subprocess.run([python, "-c", script, str(nq), str(nbits),
                                    os.path.join(folder, "plaid"), f"1:{all_threads}"],
@@ -225,6 +226,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--numpy-queries", type=int, default=50,
                    help="queries timed for the exhaustive numpy baseline (it is slow)")
     p.add_argument("--plaid-python", default=None)
+    p.add_argument("--plaid-nbits", default="2,4", help="fast-plaid residual bits to run")
     p.add_argument("--codecs", default=None, help="comma-separated subset of codecs")
     p.add_argument("--out", default=None, help="write the markdown table here (+ .json)")
     args = p.parse_args(argv)
@@ -240,7 +242,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         c for c in CONFIGS if c["codec"] in args.codecs.split(",")]
     rows += qvec_rows(d, configs, all_threads, sample)
     if args.plaid_python:
-        rows += plaid_rows(args.plaid_python, d, all_threads)
+        rows += plaid_rows(args.plaid_python, d, all_threads,
+                           [int(b) for b in args.plaid_nbits.split(",")])
     meta = (f"gcide-tokens: {len(d['doc_offsets']) - 1} documents, {int(d['doc_offsets'][-1])} "
             f"tokens of 384 dims, {args.queries} queries (numpy: the first "
             f"{args.numpy_queries}); {all_threads} threads; qvec SIMD level "
