@@ -25,8 +25,11 @@ Search modes: ``mode="exhaustive"`` scores every document (the reference); the d
 scanner (8-bit ADC, fast-scan, binary or exact search over all token codes), then scores only
 the documents holding them, exactly over their codes; with ``rescore=r`` (index built with
 ``keep_floats=True``) the best ``r * k`` of those are re-scored with the float tokens. For a
-KM<K> codec, ``hamming=True`` scores with the ceil(log2 K)-bit strings of the centroid indices:
-a query token becomes its nearest centroid's bits and sim = bits - Hamming distance.
+KM<K> codec, many tokens share each code, so a query token's kprime best tokens are an
+arbitrary part (the smallest rows) of its best centroid's tokens: use ``mode="exhaustive"``
+with KM<K> (1 byte per token, already the cheapest scan). ``hamming=True`` (KM<K> only) scores
+with the ceil(log2 K)-bit strings of the centroid indices: a query token becomes its nearest
+centroid's bits and sim = bits - Hamming distance.
 
 Rules: scores float32 descending, ties to the smaller id, missing results id -1 and -inf.
 An empty document or an empty query is refused (ValueError); a document may hold one token.
