@@ -43,6 +43,9 @@ TOLERANCE: Dict[str, Tolerance] = {
     "pq8/trained_codebooks": ("close", 1e-3, 1e-3),
     # rabitq: a rotated encode goes through the dense matmul kernel.
     "rabitq/rotated_codes": ("bits", 1e-3), "rabitq/rotated_factors": ("close", 1e-4, 1e-4),
+    # maxsim (multivec): products may be fused into FMAs in the ISA files; sums are identical.
+    "maxsim/m6g2_s": ("close", 1e-5, 1e-5), "maxsim/float7_s": ("close", 1e-5, 1e-5),
+    "maxsim/float33_s": ("close", 1e-5, 1e-5),
 }
 
 
@@ -226,9 +229,38 @@ def sq8() -> Outputs:
     return out
 
 
+def maxsim() -> Outputs:
+    """MaxSim (multivec): byte-code, weighted byte-code and float scorers over bags of 1..9
+    tokens (the four-token passes and their tails) and 1..21 query tokens (one and two lane
+    blocks); every level sums in the scalar order, so the unweighted byte scores are
+    identical."""
+    rng = np.random.default_rng(13)
+    sizes = rng.integers(1, 10, size=60)
+    doc_off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    ntok = int(doc_off[-1])
+    q_off = np.array([0, 1, 6, 22, 43], dtype=np.int64)
+    nt = int(q_off[-1])
+    out: Outputs = {}
+    for m, groups in ((5, 1), (6, 2)):
+        tables = rng.standard_normal((nt, m, 256)).astype(np.float32)
+        codes = rng.integers(0, 256, size=(ntok, m), dtype=np.uint8)
+        weights = rng.uniform(0.1, 2, size=(ntok, groups)).astype(np.float32) if groups > 1 \
+            else None
+        bias = rng.standard_normal(nt).astype(np.float32)
+        tag = f"m{m}g{groups}"
+        out[f"{tag}_s"], out[f"{tag}_i"] = _core.maxsim_search_codes(
+            tables, bias, groups, q_off, codes, weights, doc_off, None, None, None, 70)
+    for dim in (7, 33):
+        q = rng.standard_normal((nt, dim)).astype(np.float32)
+        x = rng.standard_normal((ntok, dim)).astype(np.float32)
+        out[f"float{dim}_s"], out[f"float{dim}_i"] = _core.maxsim_search_float(
+            q, q_off, x, doc_off, None, None, None, 70)
+    return out
+
+
 FAMILIES: Dict[str, Callable[[], Outputs]] = {
     "dense": dense, "pq8": pq8, "pq4": pq4, "hamming": hamming, "rabitq": rabitq,
-    "filters": filters, "sq8": sq8,
+    "filters": filters, "sq8": sq8, "maxsim": maxsim,  # maxsim: multivec
 }
 
 

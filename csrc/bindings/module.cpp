@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   qvec::bind::register_interrupt(m);
   qvec::bind::register_ivf(m);
   qvec::bind::register_scalar(m);
+  qvec::bind::register_multivector(m);  // multivec
 }

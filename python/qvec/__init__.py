@@ -27,6 +27,7 @@ from .index.ivf import IVFIndex
 # sq8: int8 scalar quantization (sentence-transformers' convention) and its indexes
 from .scalar import ScalarQuantizer
 from .index.sq import RescoreSQ8Index, SQ8Index
+from .index.multivector import MultiVectorIndex  # multivec
 
 __version__ = "0.1.0"
 
@@ -40,6 +41,7 @@ __all__ = [
     "HammingIndex",
     "IVFIndex",
     "MAX_K",
+    "MultiVectorIndex",  # multivec
     "METRICS",
     "NotTrainedError",
     "PQIndex",

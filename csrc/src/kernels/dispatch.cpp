@@ -72,6 +72,13 @@ const Sq8Kernels& sq8_kernels() {
   return chosen;
 }
 
+// multivec
+const MaxSimKernels& maxsim_kernels() {
+  static const MaxSimKernels& chosen =
+      select(maxsim_scalar_kernels(), maxsim_avx2_kernels(), maxsim_avx512_kernels());
+  return chosen;
+}
+
 bool build_has_level(SimdLevel level) {
   switch (level) {
 #if defined(QVEC_HAVE_AVX512)
@@ -95,6 +102,7 @@ const HammingKernels* hamming_avx2_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx2_kernels() { return nullptr; }
 const FilterKernels* filter_avx2_kernels() { return nullptr; }
 const Sq8Kernels* sq8_avx2_kernels() { return nullptr; }
+const MaxSimKernels* maxsim_avx2_kernels() { return nullptr; }  // multivec
 #endif
 #if !defined(QVEC_HAVE_AVX512)
 const DenseKernels* dense_avx512_kernels() { return nullptr; }
@@ -104,6 +112,7 @@ const HammingKernels* hamming_avx512_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx512_kernels() { return nullptr; }
 const FilterKernels* filter_avx512_kernels() { return nullptr; }
 const Sq8Kernels* sq8_avx512_kernels() { return nullptr; }
+const MaxSimKernels* maxsim_avx512_kernels() { return nullptr; }  // multivec
 #endif
 #if !defined(QVEC_HAVE_AVX512VNNI)
 const Sq8Kernels* sq8_avx512vnni_kernels() { return nullptr; }

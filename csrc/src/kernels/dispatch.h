@@ -6,6 +6,7 @@
 #include "kernels/dense.h"
 #include "kernels/filter.h"
 #include "kernels/hamming.h"
+#include "kernels/maxsim.h"  // multivec
 #include "kernels/pq4.h"
 #include "kernels/pq8.h"
 #include "kernels/rabitq.h"
@@ -23,6 +24,7 @@ const RabitqKernels& rabitq_kernels();
 const FilterKernels& filter_kernels();
 /// The AVX-512 level with the VNNI variant where the CPU has AVX512_VNNI.
 const Sq8Kernels& sq8_kernels();
+const MaxSimKernels& maxsim_kernels();  // multivec
 
 /// Whether this build compiled the kernels of a level (the CPU may still lack it).
 bool build_has_level(SimdLevel level);
@@ -51,5 +53,9 @@ const Sq8Kernels* sq8_scalar_kernels();
 const Sq8Kernels* sq8_avx2_kernels();
 const Sq8Kernels* sq8_avx512_kernels();
 const Sq8Kernels* sq8_avx512vnni_kernels();
+// multivec
+const MaxSimKernels* maxsim_scalar_kernels();
+const MaxSimKernels* maxsim_avx2_kernels();
+const MaxSimKernels* maxsim_avx512_kernels();
 
 }  // namespace qvec::detail

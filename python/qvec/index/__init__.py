@@ -28,6 +28,7 @@ from .ivf import IVFIndex
 from .persistence import load
 from .pq import PQIndex
 from .sq import RescoreSQ8Index, SQ8Index
+from .multivector import MultiVectorIndex  # multivec
 
-__all__ = ["BinaryIndex", "FlatIndex", "HammingIndex", "IVFIndex", "Index", "METRICS", "PQIndex",
-           "RescoreSQ8Index", "SQ8Index", "index_factory", "load"]
+__all__ = ["BinaryIndex", "FlatIndex", "HammingIndex", "IVFIndex", "Index", "METRICS",
+           "MultiVectorIndex", "PQIndex", "RescoreSQ8Index", "SQ8Index", "index_factory", "load"]

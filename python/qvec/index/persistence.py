@@ -356,3 +356,7 @@ _READERS: Dict[str, Callable[[Params, Arrays, int], Index[Any]]] = {
     "hamming": _read_hamming,
     "ivf": read_ivf,  # IVF
     "sq8": _read_sq8, "bin_sq8": _read_sq8}
+
+# multivec: the "multivector" kind (its layout lives with the index, docs/FORMAT.md)
+from .multivector import read as _read_multivector  # noqa: E402
+_READERS["multivector"] = cast(Callable[[Params, Arrays, int], Any], _read_multivector)
