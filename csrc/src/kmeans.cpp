@@ -135,7 +135,12 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
   lda = d;
   const detail::DenseKernels& kern = detail::dense_kernels();
   detail::SplitMix64 rng(options.seed * 0x2545F4914F6CDD1DULL + 0x9E3779B97F4A7C15ULL);
-  kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
+  if (options.warm_start) {
+    for (size_t c = 0; c < k; ++c)
+      for (size_t t = 0; t < d; ++t) centroids[c * d + t] -= mean[t];
+  } else {
+    kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
+  }
 
   size_t npacks = (k + kPackWidth - 1) / kPackWidth;
   std::vector<float> packed(npacks * d * kPackWidth), norms(npacks * kPackWidth);

@@ -117,12 +117,15 @@ void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& opt
       std::copy(x + rows[i] * dim_, x + (rows[i] + 1) * dim_, sample.data() + i * dim_);
   });
 
+  if (options.warm_start) require_trained();
   std::vector<float> trained(m_ * ksub_ * dsub_);
+  if (options.warm_start) trained = centroids_;
   for (size_t j = 0; j < m_; ++j) {
     detail::check_stop();
     KMeansOptions km;
     km.iters = options.iters;
     km.seed = options.seed + j;
+    km.warm_start = options.warm_start;
     kmeans(sample.data() + j * dsub_, nt, dsub_, dim_, ksub_, km,
            trained.data() + j * ksub_ * dsub_);
     if (options.progress) options.progress(j + 1, m_);

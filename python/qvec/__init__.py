@@ -18,6 +18,7 @@ from .fastscan import FastScanCodes
 from .pq import ProductQuantizer
 from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
+from .index import OPQIndex  # train: OPQ
 from . import io
 
 __version__ = "0.1.0"

@@ -27,3 +27,8 @@ from .persistence import load
 from .pq import PQIndex
 
 __all__ = ["BinaryIndex", "FlatIndex", "Index", "METRICS", "PQIndex", "index_factory", "load"]
+
+# train: OPQ
+from .opq import OPQIndex  # noqa: E402
+
+__all__ += ["OPQIndex"]
