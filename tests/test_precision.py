@@ -149,6 +149,40 @@ def test_pq_distance_tables_far_from_origin(nbits):
     np.testing.assert_allclose(tables, ref, rtol=1e-4, atol=1e-4)
 
 
+def far_apart_clusters(n, d, seed, spread=0.3):
+    """Two tight clusters 1e3 apart (near 0 and near 1e3 on every axis): one codebook spans
+    both, so centring on its mean leaves both halves ~500 from the origin."""
+    r = np.random.default_rng(seed)
+    centre = np.where(np.arange(n) % 2 == 0, 0.0, 1e3)[:, None]
+    return (centre + spread * r.standard_normal((n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize("nbits", [8, 4])
+def test_pq_encode_nearest_when_a_codebook_spans_far_clusters(nbits):
+    d, m = 16, 4
+    x = far_apart_clusters(3000, d, seed=26)
+    pq = qvec.ProductQuantizer(d, m, nbits).fit(x, iters=4, seed=1)
+    codes = unpack_codes(pq, pq.encode(x))
+    dist = nearest_codes(pq, x)
+    chosen = np.take_along_axis(dist, codes[:, :, None], axis=2)[:, :, 0]
+    best = dist.min(axis=2)
+    assert np.all(chosen <= best * (1 + TIE_RTOL) + 1e-30), np.mean(chosen > best * (1 + TIE_RTOL))
+
+
+def test_kmeans_assignment_exact_when_clusters_are_far_apart():
+    # ksub training points: k-means++ seeds one centroid on each, and an exact assignment keeps
+    # every point on its own centroid, so the codebook is the points themselves. A wrong
+    # assignment (expansion cancelling at ~500 from the origin) empties a centroid instead.
+    d, m = 8, 2
+    x = far_apart_clusters(16, d, seed=27, spread=0.2)
+    cb = qvec.ProductQuantizer(d, m, 4).fit(x, iters=3, seed=2).codebooks
+    for j in range(m):
+        sub = x[:, j * 4 : (j + 1) * 4]
+        want = sub[np.lexsort(sub.T[::-1])]
+        got = cb[j][np.lexsort(cb[j].T[::-1])]
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-4)
+
+
 def test_pq_training_is_translation_invariant():
     # k-means on data at 1000 + N(0, 1) matches k-means on the same points moved to the origin
     # (x - 1000 is exact in float32 there), up to float32 rounding of the shift.

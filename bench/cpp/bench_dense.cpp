@@ -53,11 +53,11 @@ void BM_nearest16(benchmark::State& state, const DenseKernels* kern) {
         norms[p * kPackWidth + c] += v * v;
       }
   int32_t best_index[kTileRows];
-  float best_value[kTileRows];
+  float best_value[kTileRows], second_value[kTileRows];
   for (auto _ : state) {
     for (size_t r = 0; r < n; r += kTileRows) {
       kern->nearest16(x.data() + r * dsub, dsub, kTileRows, cent.data(), norms.data(), npacks,
-                      dsub, best_index, best_value);
+                      dsub, best_index, best_value, second_value);
       benchmark::DoNotOptimize(best_index);
     }
   }

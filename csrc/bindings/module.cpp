@@ -18,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
   qvec::bind::register_ivf(m);
   qvec::bind::register_scalar(m);
   qvec::bind::register_multivector(m);  // multivec
+  qvec::bind::register_training(m);
 }

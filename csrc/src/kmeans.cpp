@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "nearest_check.h"
 #include "pack.h"
 #include "parallel.h"
 #include "qvec/error.h"
@@ -134,12 +135,17 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
   lda = d;
   const detail::DenseKernels& kern = detail::dense_kernels();
   detail::SplitMix64 rng(options.seed * 0x2545F4914F6CDD1DULL + 0x9E3779B97F4A7C15ULL);
-  kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
+  if (options.warm_start) {
+    for (size_t c = 0; c < k; ++c)
+      for (size_t t = 0; t < d; ++t) centroids[c * d + t] -= mean[t];
+  } else {
+    kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
+  }
 
   size_t npacks = (k + kPackWidth - 1) / kPackWidth;
   std::vector<float> packed(npacks * d * kPackWidth), norms(npacks * kPackWidth);
   std::vector<int32_t> assign(n);
-  std::vector<float> best(n);
+  std::vector<float> dist(n);
   std::vector<double> sums(k * d), counts(k);
 
   for (size_t iter = 0; iter < std::max<size_t>(options.iters, 1); ++iter) {
@@ -149,8 +155,11 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
       size_t end = std::min(n, (chunk + 1) * kAssignChunk);
       for (size_t i = chunk * kAssignChunk; i < end; i += kTileRows) {
         size_t rows = std::min(kTileRows, end - i);
+        float best[kTileRows], second[kTileRows];
         kern.nearest16(x + i * lda, lda, rows, packed.data(), norms.data(), npacks, d,
-                       assign.data() + i, best.data() + i);
+                       assign.data() + i, best, second);
+        detail::settle_nearest(x + i * lda, lda, x + i * lda, lda, rows, centroids, k, d,
+                               assign.data() + i, best, second, dist.data() + i);
       }
     });
     std::fill(sums.begin(), sums.end(), 0.0);
@@ -169,13 +178,8 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
   }
   for (size_t c = 0; c < k; ++c)
     for (size_t t = 0; t < d; ++t) centroids[c * d + t] += mean[t];
-  // Mean squared distance of the last assignment: ||x||^2 + (||c||^2 - 2 <x, c>).
-  double objective = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    double norm = 0.0;
-    for (size_t t = 0; t < d; ++t) norm += static_cast<double>(x[i * lda + t]) * x[i * lda + t];
-    objective += std::max(0.0, norm + best[i]);
-  }
+  double objective = 0.0;  // of the last assignment
+  for (size_t i = 0; i < n; ++i) objective += dist[i];
   return objective / static_cast<double>(n);
 }
 

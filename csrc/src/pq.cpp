@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "nearest_check.h"
 #include "pack.h"
 #include "parallel.h"
 #include "qvec/error.h"
@@ -116,12 +117,15 @@ void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& opt
       std::copy(x + rows[i] * dim_, x + (rows[i] + 1) * dim_, sample.data() + i * dim_);
   });
 
+  if (options.warm_start) require_trained();
   std::vector<float> trained(m_ * ksub_ * dsub_);
+  if (options.warm_start) trained = centroids_;
   for (size_t j = 0; j < m_; ++j) {
     detail::check_stop();
     KMeansOptions km;
     km.iters = options.iters;
     km.seed = options.seed + j;
+    km.warm_start = options.warm_start;
     kmeans(sample.data() + j * dsub_, nt, dsub_, dim_, ksub_, km,
            trained.data() + j * ksub_ * dsub_);
     if (options.progress) options.progress(j + 1, m_);
@@ -188,13 +192,17 @@ void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
     centre_subvectors(x + begin * dim_, end - begin, m_, dsub_, means_.data(), limits.data(),
                       centred.data());
     int32_t index[kTileRows];
-    float value[kTileRows];
+    float value[kTileRows], second[kTileRows];
     if (nibbles) std::fill(codes + begin * cs, codes + end * cs, uint8_t(0));
     for (size_t i = begin; i < end; i += kTileRows) {
       size_t rows = std::min(kTileRows, end - i);
       for (size_t j = 0; j < m_; ++j) {
-        kern.nearest16(centred.data() + (i - begin) * dim_ + j * dsub_, dim_, rows,
-                       packed_centroids(j), centroid_norms(j), npacks, dsub_, index, value);
+        const float* sub = centred.data() + (i - begin) * dim_ + j * dsub_;
+        kern.nearest16(sub, dim_, rows, packed_centroids(j), centroid_norms(j), npacks, dsub_,
+                       index, value, second);
+        detail::settle_nearest(sub, dim_, x + i * dim_ + j * dsub_, dim_, rows,
+                               centroids_.data() + j * ksub_ * dsub_, ksub_, dsub_, index,
+                               value, second, nullptr);
         if (nibbles) {
           for (size_t r = 0; r < rows; ++r) {
             uint8_t& byte = codes[(i + r) * cs + j / 2];

@@ -18,6 +18,7 @@ from .fastscan import FastScanCodes
 from .pq import ProductQuantizer
 from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
+from .index import OPQIndex  # train: OPQ
 from . import io
 # faiss files and HammingIndex (faiss-io)
 from .faiss_io import read_faiss, write_faiss

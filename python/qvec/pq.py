@@ -37,6 +37,18 @@ class ProductQuantizer:
             first: the quantizer normalizes a copy of every vector it trains on, encodes or
             searches with, and scores by inner product, so decode returns unit-norm
             reconstructions). Codebooks are trained with k-means (L2) for all three.
+        opq: also learn an orthogonal rotation R with the codebooks (OPQ, Ge et al. 2013):
+            vectors and queries are quantized as ``x @ R``, which spreads their variance over
+            the subspaces; :attr:`rotation` holds R, :attr:`codebooks` live in the rotated
+            space and :meth:`decode` rotates back. Costs one (dim, dim) product per vector.
+        loss: what the codes minimise. "mse": the squared reconstruction error (nearest
+            centroids). "anisotropic" ("ip" and "cosine" only; ScaNN's score-aware loss, Guo et
+            al. 2020): the residual's part along x weighs ``eta`` times its orthogonal part,
+            ``eta = (dim - 1) T**2 / (1 - T**2)`` for ``T = anisotropic_threshold``, which
+            keeps the large inner products (the ones top-k search ranks) more accurate; codes
+            are chosen by coordinate descent and the codebooks refined for that loss.
+        anisotropic_threshold: T in (0, 1), the score (relative to ``||q|| ||x||``) whose
+            accuracy matters; 0.2 as in ScaNN.
 
     Example:
         >>> pq = qvec.ProductQuantizer(128, m=16).fit(train)
@@ -49,7 +61,22 @@ class ProductQuantizer:
         >>> dist, ids = pq4.search(queries, fast, k=10, rescore=4)
     """
 
-    def __init__(self, dim: int, m: int, nbits: int = 8, metric: str = "l2") -> None:
+    def __init__(self, dim: int, m: int, nbits: int = 8, metric: str = "l2", *,
+                 opq: bool = False, loss: str = "mse",
+                 anisotropic_threshold: float = 0.2) -> None:
+        if not isinstance(opq, (bool, np.bool_)):
+            raise TypeError(f"opq must be a bool; got {type(opq).__name__}")
+        if loss not in ("mse", "anisotropic"):
+            raise ValueError(f"loss must be 'mse' or 'anisotropic'; got {loss!r}")
+        if loss == "anisotropic" and check_metric(metric, allow_cosine=True) == "l2":
+            raise ValueError("loss='anisotropic' is for metric 'ip' or 'cosine' (it keeps inner "
+                             "products accurate); use loss='mse' for 'l2'")
+        threshold = float(anisotropic_threshold)
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"anisotropic_threshold must be in (0, 1); got {anisotropic_threshold!r}")
+        self._loss, self._threshold = loss, threshold
+        self._opq = bool(opq)
+        self._rotation: Optional[FloatMatrix] = None
         dim = check_int(dim, "dim")
         m = check_int(m, "m")
         nbits = check_int(nbits, "nbits")
@@ -79,6 +106,47 @@ class ProductQuantizer:
         return self._metric
 
     @property
+    def loss(self) -> str:
+        """"mse" or "anisotropic"."""
+        return self._loss
+
+    @property
+    def anisotropic_threshold(self) -> float:
+        """T of the anisotropic loss (unused with loss="mse")."""
+        return self._threshold
+
+    def _eta(self) -> float:
+        return float(_core.anisotropic_eta(self._threshold, self.dim))
+
+    @property
+    def opq(self) -> bool:
+        """Whether :meth:`fit` learns a rotation (OPQ)."""
+        return self._opq
+
+    @property
+    def rotation(self) -> Optional[FloatMatrix]:
+        """The OPQ rotation R, float32 (dim, dim) orthogonal, applied as ``x @ R`` (a copy);
+        None without OPQ or before :meth:`fit`. Assign to bring your own (with codebooks)."""
+        return None if self._rotation is None else self._rotation.copy()
+
+    @rotation.setter
+    def rotation(self, value: npt.ArrayLike) -> None:
+        if not self._opq:
+            raise ValueError("rotation applies to ProductQuantizer(..., opq=True) only")
+        arr = np.asarray(value)
+        if arr.shape != (self.dim, self.dim):
+            raise ValueError(f"rotation must have shape (dim, dim) = ({self.dim}, {self.dim}); "
+                             f"got {tuple(arr.shape)}")
+        r = np.array(as_float_matrix(arr, "rotation"), dtype=np.float32)
+        if not np.all(np.isfinite(r)):
+            raise ValueError("rotation contains NaN or infinity")
+        err = np.abs(r.astype(np.float64).T @ r - np.eye(self.dim)).max()
+        if err > 1e-3:
+            raise ValueError(f"rotation must be orthogonal (R^T R = I); off by {err:.3g}")
+        r.setflags(write=False)
+        self._rotation = r
+
+    @property
     def code_size(self) -> int:
         """Bytes per encoded vector."""
         return self._pq.code_size
@@ -90,12 +158,14 @@ class ProductQuantizer:
 
     def __repr__(self) -> str:
         state = "trained" if self.is_trained else "untrained"
+        opq = (", opq=True" if self._opq else "") + \
+            (", loss='anisotropic'" if self._loss == "anisotropic" else "")
         return (f"ProductQuantizer(dim={self.dim}, m={self.m}, nbits={self.nbits}, "
-                f"metric={self.metric!r}, {state})")
+                f"metric={self.metric!r}{opq}, {state})")
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, x: npt.ArrayLike, *, seed: int = 0, max_train: Optional[int] = None,
-            verbose: bool = False, iters: int = 25) -> ProductQuantizer:
+            verbose: bool = False, iters: int = 25, opq_iters: int = 20) -> ProductQuantizer:
         """Trains the codebooks with k-means in each subspace (k-means++ seeding, empty
         clusters re-split). Deterministic for a given ``seed`` whatever the thread count.
         Every option is keyword-only (``fit(x, 10)`` is a TypeError; write ``iters=10``).
@@ -107,6 +177,9 @@ class ProductQuantizer:
                 256 * 2**nbits, as FAISS does.
             verbose: show a progress bar (tqdm if installed) over subspaces.
             iters: Lloyd iterations per subspace.
+            opq_iters: with ``opq=True``, alternations of codebook refinement (4 warm-started
+                Lloyd iterations) and rotation update (orthogonal Procrustes) before the final
+                ``iters`` iterations; ignored otherwise.
         Returns:
             self
         """
@@ -116,12 +189,21 @@ class ProductQuantizer:
         ksub = 1 << self.nbits
         if limit and limit < ksub:
             raise ValueError(f"max_train must be >= 2**nbits = {ksub}; got {limit}")
-        data = self._prepare(as_float_matrix(x, "x", self.dim))
+        opq_iters = check_int(opq_iters, "opq_iters", minimum=0)
+        data = self._normalize(as_float_matrix(x, "x", self.dim))
         if data.shape[0] < ksub:
             raise ValueError(f"x has {data.shape[0]} training vectors; nbits={self.nbits} needs "
                              f"at least 2**nbits = {ksub}")
-        progress = progress_callback("qvec PQ training", verbose, unit="subspace")
-        self._pq.train(data, iters, seed, limit, progress)
+        if self._opq:
+            rotation = _core.opq_train(self._pq, data, opq_iters, 4, iters, seed, limit)
+            rotation.setflags(write=False)
+            self._rotation = rotation
+        else:
+            progress = progress_callback("qvec PQ training", verbose, unit="subspace")
+            self._pq.train(data, iters, seed, limit, progress)
+        if self._loss == "anisotropic":
+            rotated = data if self._rotation is None else np.ascontiguousarray(data @ self._rotation)
+            _core.anisotropic_train(self._pq, rotated, self._eta(), 4, seed, limit)
         return self
 
     @property
@@ -150,13 +232,17 @@ class ProductQuantizer:
         low nibble; for odd m the last high nibble is 0). :meth:`pack` turns them into the
         scan layout (:class:`FastScanCodes`) once, for many searches."""
         self._require_trained()
-        return self._pq.encode(self._prepare(as_float_matrix(x, "x", self.dim)))
+        data = self._prepare(as_float_matrix(x, "x", self.dim))
+        if self._loss == "anisotropic":
+            return _core.anisotropic_encode(self._pq, data, self._eta())
+        return self._pq.encode(data)
 
     def decode(self, codes: npt.ArrayLike) -> FloatMatrix:
         """Reconstructs float32 (n, dim) vectors from (n, code_size) uint8 codes (for
         "cosine", reconstructions of the normalized vectors)."""
         self._require_trained()
-        return self._pq.decode(as_codes(codes, "codes", self.code_size))
+        out = self._pq.decode(as_codes(codes, "codes", self.code_size))
+        return out if self._rotation is None else np.ascontiguousarray(out @ self._rotation.T)
 
     def distance_tables(self, queries: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Per-query lookup tables, float32 (nq, m, 2**nbits) ((m, 2**nbits) for a 1-D query):
@@ -254,18 +340,29 @@ class ProductQuantizer:
     # -- pickling -----------------------------------------------------------------------------
     def __getstate__(self) -> Dict[str, Any]:
         return {"dim": self.dim, "m": self.m, "nbits": self.nbits, "metric": self.metric,
-                "codebooks": self._pq.get_centroids() if self.is_trained else None}
+                "codebooks": self._pq.get_centroids() if self.is_trained else None,
+                "opq": self._opq, "rotation": self._rotation, "loss": self._loss,
+                "anisotropic_threshold": self._threshold}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__init__(state["dim"], state["m"], state["nbits"], state["metric"])  # type: ignore[misc]
+        self.__init__(state["dim"], state["m"], state["nbits"], state["metric"],  # type: ignore[misc]
+                      opq=state.get("opq", False), loss=state.get("loss", "mse"),
+                      anisotropic_threshold=state.get("anisotropic_threshold", 0.2))
         if state["codebooks"] is not None:
             self.codebooks = state["codebooks"]
+        if state.get("rotation") is not None:
+            self.rotation = state["rotation"]
 
-    def _prepare(self, x: FloatMatrix) -> FloatMatrix:
-        """x as the core sees it: a normalized copy for "cosine", else x itself."""
+    def _normalize(self, x: FloatMatrix) -> FloatMatrix:
+        """A normalized copy for "cosine", else x itself."""
         return normalized(x) if self._metric == "cosine" else x
 
+    def _prepare(self, x: FloatMatrix) -> FloatMatrix:
+        """x as the core sees it: normalized for "cosine", then rotated with OPQ."""
+        x = self._normalize(x)
+        return x if self._rotation is None else np.ascontiguousarray(x @ self._rotation)
+
     def _require_trained(self) -> None:
-        if not self.is_trained:
+        if not self.is_trained or (self._opq and self._rotation is None):
             raise NotTrainedError("this ProductQuantizer is not trained: call fit(x) or assign "
                                   "codebooks first")

@@ -9,10 +9,14 @@ namespace qvec {
 struct KMeansOptions {
   size_t iters = 25;
   uint64_t seed = 0;
+  /// Start from the k centroids passed in (e.g. the last codebooks of an alternating
+  /// optimisation) instead of k-means++ seeding.
+  bool warm_start = false;
 };
 
 /// x: size n * d, layout (n, d), row stride lda >= d floats (lets callers pass a column
-/// slice of a wider matrix, e.g. one PQ subspace). centroids: size k * d, layout (k, d), written.
+/// slice of a wider matrix, e.g. one PQ subspace). centroids: size k * d, layout (k, d), written
+/// (and read first when options.warm_start).
 /// Requires n >= k >= 1. Returns the final mean squared distance to the assigned centroid.
 /// Runs on x centred on its mean (k-means is translation invariant), so its precision does
 /// not depend on how far the data sits from the origin. Throws std::invalid_argument if x

@@ -21,6 +21,9 @@ struct PQTrainOptions {
   uint64_t seed = 0;
   /// Training points used at most (a seeded sample); 0 means 256 * ksub, as FAISS does.
   size_t max_train = 0;
+  /// Start each subspace's k-means from the current codebooks (the quantizer must be
+  /// trained): alternating optimisations (OPQ) refine instead of restarting.
+  bool warm_start = false;
   /// Called on the calling thread after each subspace: (subspaces done, m).
   std::function<void(size_t, size_t)> progress;
 };

@@ -116,12 +116,30 @@ bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
 
 // As the AVX-512 kernel: minimise half_norm - <a, b>, keep candidate values in a buffer and the
 // running minimum in registers, and locate the winner once at the end.
+inline float lane_min(__m256 v) {
+  __m256 m = _mm256_min_ps(v, _mm256_permute2f128_ps(v, v, 1));
+  m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0x4e));
+  m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0xb1));
+  return _mm256_cvtss_f32(m);
+}
+
+// The runner-up of the whole row: each lane's second smallest, or another lane's smallest.
+inline float runner_up(__m256 best, __m256 second) {
+  int hits = _mm256_movemask_ps(_mm256_cmp_ps(best, _mm256_set1_ps(lane_min(best)), _CMP_EQ_OQ));
+  float at = static_cast<float>(__builtin_ctz(hits | 0x100));  // 8: none (NaN input)
+  __m256 first = _mm256_cmp_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_ps(at),
+                               _CMP_EQ_OQ);
+  __m256 others = _mm256_blendv_ps(best, _mm256_set1_ps(__builtin_inff()), first);
+  return lane_min(_mm256_min_ps(second, others));
+}
+
 template <int R>
 void nearest_rows(const float* a, size_t lda, const float* bpack, const float* bnorms,
-                  size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+                  size_t npacks, size_t d, int32_t* best_index, float* best_value,
+                  float* second_value) {
   constexpr size_t kMaxPacks = 64;
-  __m256 best[R];
-  for (int r = 0; r < R; ++r) best[r] = _mm256_set1_ps(__builtin_inff());
+  __m256 best[R], second[R];
+  for (int r = 0; r < R; ++r) best[r] = second[r] = _mm256_set1_ps(__builtin_inff());
   for (int r = 0; r < R; ++r) {
     best_index[r] = 0;
     best_value[r] = __builtin_inff();
@@ -151,14 +169,14 @@ void nearest_rows(const float* a, size_t lda, const float* bpack, const float* b
       for (int r = 0; r < R; ++r) {
         _mm256_store_ps(values[r] + p * kPackWidth, lo[r]);
         _mm256_store_ps(values[r] + p * kPackWidth + 8, hi[r]);
-        best[r] = _mm256_min_ps(best[r], _mm256_min_ps(lo[r], hi[r]));
+        // Per lane, the two smallest of {best, second, lo, hi}.
+        __m256 low = _mm256_min_ps(lo[r], hi[r]), high = _mm256_max_ps(lo[r], hi[r]);
+        second[r] = _mm256_min_ps(_mm256_min_ps(second[r], high), _mm256_max_ps(best[r], low));
+        best[r] = _mm256_min_ps(best[r], low);
       }
     }
     for (int r = 0; r < R; ++r) {
-      __m256 m = _mm256_min_ps(best[r], _mm256_permute2f128_ps(best[r], best[r], 1));
-      m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0x4e));
-      m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0xb1));
-      float lowest = _mm256_cvtss_f32(m);
+      float lowest = lane_min(best[r]);
       if (!(2.0f * lowest < best_value[r])) continue;  // ties keep the earlier slice
       for (size_t i = 0; i < count * kPackWidth; ++i)
         if (values[r][i] == lowest) {
@@ -168,21 +186,24 @@ void nearest_rows(const float* a, size_t lda, const float* bpack, const float* b
         }
     }
   }
+  for (int r = 0; r < R; ++r) second_value[r] = 2.0f * runner_up(best[r], second[r]);
 }
 
 void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
-               size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+               size_t npacks, size_t d, int32_t* best_index, float* best_value,
+               float* second_value) {
   while (rows >= 4) {
-    nearest_rows<4>(a, lda, bpack, bnorms, npacks, d, best_index, best_value);
+    nearest_rows<4>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value);
     a += 4 * lda;
     best_index += 4;
     best_value += 4;
+    second_value += 4;
     rows -= 4;
   }
   switch (rows) {
-    case 3: nearest_rows<3>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 2: nearest_rows<2>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 1: nearest_rows<1>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 3: nearest_rows<3>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 2: nearest_rows<2>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 1: nearest_rows<1>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
     default: break;
   }
 }

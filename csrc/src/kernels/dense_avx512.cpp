@@ -94,12 +94,21 @@ bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
   return any_bad == 0;
 }
 
+// The runner-up of the whole row: each lane's second smallest, or another lane's smallest.
+inline float runner_up(__m512 best, __m512 second) {
+  __mmask16 at = _mm512_cmp_ps_mask(best, _mm512_set1_ps(_mm512_reduce_min_ps(best)), _CMP_EQ_OQ);
+  at = static_cast<__mmask16>(at & (0u - at));  // the first lane holding the minimum
+  return _mm512_reduce_min_ps(
+      _mm512_min_ps(second, _mm512_mask_mov_ps(best, at, _mm512_set1_ps(__builtin_inff()))));
+}
+
 template <int R>
 void nearest_rows(const float* a, size_t lda, const float* bpack, const float* bnorms,
-                  size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+                  size_t npacks, size_t d, int32_t* best_index, float* best_value,
+                  float* second_value) {
   constexpr size_t kMaxPacks = 64;  // 1,024 centroids; larger sets go in slices
-  __m512 best[R];
-  for (int r = 0; r < R; ++r) best[r] = _mm512_set1_ps(__builtin_inff());
+  __m512 best[R], second[R];
+  for (int r = 0; r < R; ++r) best[r] = second[r] = _mm512_set1_ps(__builtin_inff());
   int32_t index[R];
   for (int r = 0; r < R; ++r) {
     index[r] = 0;
@@ -121,6 +130,7 @@ void nearest_rows(const float* a, size_t lda, const float* bpack, const float* b
       }
       for (int r = 0; r < R; ++r) {
         _mm512_store_ps(values[r] + p * kPackWidth, acc[r]);
+        second[r] = _mm512_min_ps(second[r], _mm512_max_ps(best[r], acc[r]));
         best[r] = _mm512_min_ps(best[r], acc[r]);
       }
     }
@@ -142,19 +152,21 @@ void nearest_rows(const float* a, size_t lda, const float* bpack, const float* b
       best_index[r] = index[r];
     }
   }
+  for (int r = 0; r < R; ++r) second_value[r] = 2.0f * runner_up(best[r], second[r]);
 }
 
 void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
-               size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+               size_t npacks, size_t d, int32_t* best_index, float* best_value,
+               float* second_value) {
   switch (rows) {
-    case 8: nearest_rows<8>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 7: nearest_rows<7>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 6: nearest_rows<6>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 5: nearest_rows<5>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 4: nearest_rows<4>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 3: nearest_rows<3>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 2: nearest_rows<2>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
-    case 1: nearest_rows<1>(a, lda, bpack, bnorms, npacks, d, best_index, best_value); break;
+    case 8: nearest_rows<8>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 7: nearest_rows<7>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 6: nearest_rows<6>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 5: nearest_rows<5>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 4: nearest_rows<4>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 3: nearest_rows<3>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 2: nearest_rows<2>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
+    case 1: nearest_rows<1>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value); break;
     default: break;
   }
 }

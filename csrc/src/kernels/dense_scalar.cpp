@@ -47,9 +47,10 @@ bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
 }
 
 void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
-               size_t npacks, size_t d, int32_t* best_index, float* best_value) {
+               size_t npacks, size_t d, int32_t* best_index, float* best_value,
+               float* second_value) {
   for (size_t r = 0; r < rows; ++r) {
-    float best = INFINITY;
+    float best = INFINITY, second = INFINITY;
     int32_t index = 0;
     for (size_t p = 0; p < npacks; ++p) {
       float dots[kPackWidth];
@@ -57,13 +58,17 @@ void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, cons
       for (size_t c = 0; c < kPackWidth; ++c) {
         float v = bnorms[p * kPackWidth + c] - 2.0f * dots[c];
         if (v < best) {
+          second = best;
           best = v;
           index = static_cast<int32_t>(p * kPackWidth + c);
+        } else if (v < second) {
+          second = v;
         }
       }
     }
     best_index[r] = index;
     best_value[r] = best;
+    second_value[r] = second;
   }
 }
 

@@ -32,3 +32,7 @@ from .multivector import MultiVectorIndex  # multivec
 
 __all__ = ["BinaryIndex", "FlatIndex", "HammingIndex", "IVFIndex", "Index", "METRICS",
            "MultiVectorIndex", "PQIndex", "RescoreSQ8Index", "SQ8Index", "index_factory", "load"]
+# train: OPQ
+from .opq import OPQIndex  # noqa: E402
+
+__all__ += ["OPQIndex"]

@@ -8,12 +8,26 @@ from .base import Index
 from .binary import BinaryIndex
 from .flat import FlatIndex
 from .ivf import IVFIndex
+from .opq import OPQIndex
 from .pq import PQIndex
 from .sq import DEFAULT_RESCORE, RescoreSQ8Index, SQ8Index
 
 _HELP = ("expected 'Flat', 'PQ<m>[x<nbits>][fs]' (e.g. 'PQ48x8', 'PQ96x4fs') or "
          "'BIN<bits>' (e.g. 'BIN1'), 'SQ8', 'BIN1,RescoreSQ8[x<multiplier>]', optionally followed by ',Refine' to keep the "
          "vectors for re-ranking")
+
+
+def _opq_prefix(tokens: list, description: str) -> Optional[int]:
+    """Pops a leading 'OPQ<m>' token (a rotation learned for m subspaces, then PQ) and returns
+    its m; None without one."""
+    found = re.fullmatch(r"OPQ(\d+)", tokens[0], flags=re.IGNORECASE)
+    if found is None:
+        return None
+    if len(tokens) < 2 or re.fullmatch(r"PQ\d+.*", tokens[1], flags=re.IGNORECASE) is None:
+        raise ValueError(f"index_factory: {tokens[0]!r} in {description!r} must be followed "
+                         f"by a PQ token, e.g. 'OPQ16,PQ16x8'")
+    tokens.pop(0)
+    return int(found.group(1))
 
 
 def _unknown(token: str, description: str) -> ValueError:
@@ -25,6 +39,8 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
 
     ``"Flat"`` exact search; ``"PQ48x8"`` (or ``"PQ48"``) 8-bit PQ with 48 subquantizers;
     ``"PQ96x4fs"`` 4-bit fast-scan PQ; ``"BIN1"`` binary codes with 1 bit per dimension.
+    An ``"OPQ<m>,"`` prefix before a PQ token (``"OPQ16,PQ16x8"``) learns a rotation with the
+    codebooks (:class:`OPQIndex`).
     A ``",Refine"`` suffix keeps the float32 vectors so ``search(..., rerank=k')`` works.
     ``"IVF4096,PQ64x4fs,Refine"`` an :class:`IVFIndex` (codecs ``Flat``, ``PQ<m>x8``,
     ``PQ<m>x4fs``, ``BIN<bits>``); ``"IVF,..."`` picks nlist at fit (:func:`auto_nlist`).
@@ -37,6 +53,7 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
     ivf = re.fullmatch(r"IVF(\d*)", tokens[0], flags=re.IGNORECASE)
     if ivf is not None:
         return _ivf_factory(dim, description, tokens, ivf.group(1), metric)
+    opq = _opq_prefix(tokens, description)  # train: "OPQ<m>," before a PQ token
     main, mods = tokens[0], tokens[1:]
     sq8 = _sq8(dim, main, mods, metric, description)
     if sq8 is not None:
@@ -63,7 +80,11 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
                              f"('fs') codes are 4-bit, write 'PQ{m}x4fs'")
         if m < 1:
             raise ValueError(f"index_factory: token {main!r}: m must be >= 1")
-        return PQIndex(dim, m, nbits, metric, keep_vectors=keep)
+        if opq is not None and opq != m:
+            raise ValueError(f"index_factory: 'OPQ{opq}' in {description!r} must match the "
+                             f"PQ token's m = {m} (write 'OPQ{m},{main}')")
+        cls = PQIndex if opq is None else OPQIndex
+        return cls(dim, m, nbits, metric, keep_vectors=keep)
     if binary is None:                    # ruled out above; keeps the type checker informed
         raise _unknown(main, description)
     return BinaryIndex(dim, int(binary.group(1)), metric, keep_vectors=keep)

@@ -27,6 +27,7 @@ from .binary import BinaryIndex, spell_rotate
 from .flat import FlatIndex
 from .hamming import HammingIndex
 from .ids import IdMap
+from .opq import OPQIndex
 from .pq import PQIndex, code_size
 from .sq import RescoreSQ8Index, SQ8Index, ranges_mode
 from .storage import Array, Rows, Templates
@@ -69,6 +70,8 @@ def layout(index: Index[Any]) -> Tuple[str, Params, NamedArrays]:
                   "trained": trained}
         if pq is not None and trained:
             model = [("codebooks", pq.codebooks)]
+            if pq.rotation is not None:  # OPQIndex
+                model.append(("rotation", pq.rotation))
     elif isinstance(index, BinaryIndex):
         bq = state.model
         params = {"bits": bq.bits, "rotate": index.rotate,
@@ -227,9 +230,11 @@ def _read_hamming(params: Params, arrays: Arrays, version: int) -> Index[Any]:
     return index
 
 
-def _read_pq(params: Params, arrays: Arrays, version: int) -> Index[Any]:
+def _read_pq(params: Params, arrays: Arrays, version: int,
+             cls: Type[PQIndex] = PQIndex) -> Index[Any]:
     """params m, nbits, keep_vectors, trained; arrays codebooks float32 (m, 2**nbits, dim/m)
-    if trained, codes uint8 (n, code_size), vectors float32 (n, dim) if keep_vectors."""
+    if trained, codes uint8 (n, code_size), vectors float32 (n, dim) if keep_vectors; for
+    OPQIndex (kind "opq") also rotation float32 (dim, dim) if trained."""
     dim, metric, n = _common(params)
     m = _count(params, "m", 1)
     nbits = _param(params, "nbits", int)
@@ -241,13 +246,20 @@ def _read_pq(params: Params, arrays: Arrays, version: int) -> Index[Any]:
     if _param(params, "trained", bool):
         # checked first: the quantizer allocates exactly what the codebooks hold
         codebooks = _array(arrays, "codebooks", np.float32, (m, 1 << nbits, dim // m))
-        index = PQIndex(dim, m, nbits, metric, keep_vectors=keep)
+        rotation = (_array(arrays, "rotation", np.float32, (dim, dim))
+                    if cls is OPQIndex else None)
+        index = cls(dim, m, nbits, metric, keep_vectors=keep)
         model = index.pq
         model.codebooks = codebooks
+        if rotation is not None:
+            try:
+                model.rotation = rotation
+            except ValueError as e:
+                raise FormatError(f"bad OPQ rotation: {e}") from None
     else:
         if n:
             raise FormatError("untrained PQ index with stored codes")
-        index = PQIndex._unbuilt(dim, m, nbits, check_index_metric(metric), keep)
+        index = cls._unbuilt(dim, m, nbits, check_index_metric(metric), keep)
         model = None
     index._restore_state(model, _rows(index._templates, n, arrays), _idmap(n, params, arrays))
     return index
@@ -360,3 +372,5 @@ _READERS: Dict[str, Callable[[Params, Arrays, int], Index[Any]]] = {
 # multivec: the "multivector" kind (its layout lives with the index, docs/FORMAT.md)
 from .multivector import read as _read_multivector  # noqa: E402
 _READERS["multivector"] = cast(Callable[[Params, Arrays, int], Any], _read_multivector)
+# train: OPQ
+_READERS["opq"] = lambda params, arrays, version: _read_pq(params, arrays, version, OPQIndex)

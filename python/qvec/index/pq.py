@@ -53,7 +53,7 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
         nbits = check_int(nbits, "nbits")
         metric = check_index_metric(metric)
         # the quantizer validates (dim, m, nbits)
-        model = ProductQuantizer(dim, m, nbits, codec_metric(metric))
+        model = self._quantizer(dim, m, nbits, codec_metric(metric))
         self._setup(dim, m, nbits, metric, keep_vectors, model)
 
     def _setup(self, dim: int, m: int, nbits: int, metric: str, keep_vectors: bool,
@@ -75,6 +75,11 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
         index._setup(dim, m, nbits, metric, keep_vectors, None)
         return index
 
+    @staticmethod
+    def _quantizer(dim: int, m: int, nbits: int, metric: str) -> ProductQuantizer:
+        """A new, untrained quantizer of this index's kind (OPQIndex: with a rotation)."""
+        return ProductQuantizer(dim, m, nbits, metric)
+
     # -- parameters ------------------------------------------------------------------------
     @property
     def pq(self) -> ProductQuantizer:
@@ -86,8 +91,8 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
                 state = self._state
                 model = state.model
                 if model is None:
-                    model = ProductQuantizer(self._dim, self._m, self._nbits,
-                                             self._codec_metric)
+                    model = self._quantizer(self._dim, self._m, self._nbits,
+                                            self._codec_metric)
                     self._state = State(model, state.rows, state.idmap)
         return model
 
@@ -118,7 +123,7 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
         vectors, None meaning 256 * 2**nbits, k-means with ``iters`` iterations); returns
         self. Raises ValueError if the index holds vectors."""
         def train() -> ProductQuantizer:
-            pq = ProductQuantizer(self._dim, self._m, self._nbits, self._codec_metric)
+            pq = self._quantizer(self._dim, self._m, self._nbits, self._codec_metric)
             return pq.fit(self._fit_input(x), iters=iters, seed=seed, max_train=max_train, verbose=verbose)
 
         self._install_model(train)
