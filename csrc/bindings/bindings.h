@@ -23,6 +23,7 @@ void register_pq(py::module_& m);
 void register_binary(py::module_& m);
 void register_binary_train(py::module_& m);  // after register_binary: adds a method
 void register_fastscan(py::module_& m);
+void register_cuda(py::module_& m);          // bind_cuda.cpp: the CUDA path (qvec/cuda.h)
 
 /// Throws ValueError unless `a` is 2-D with `cols` columns (any count when cols == 0).
 template <class Array>

@@ -13,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
   qvec::bind::register_binary_train(m);
   qvec::bind::register_fastscan(m);
   qvec::bind::register_interrupt(m);
+  qvec::bind::register_cuda(m);
 }
