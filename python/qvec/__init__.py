@@ -19,6 +19,8 @@ from .pq import ProductQuantizer
 from .rerank import rerank
 from .index import BinaryIndex, FlatIndex, PQIndex, index_factory, load
 from . import io
+from . import cuda
+from .cuda import GpuIndex, cuda_available, cuda_device_count, cuda_unavailable_reason
 
 __version__ = "0.1.0"
 
@@ -48,6 +50,12 @@ __all__ = [
     "simd_level",
     "supported_simd_level",
     "topk",
+    # the CUDA path (qvec.cuda)
+    "GpuIndex",
+    "cuda",
+    "cuda_available",
+    "cuda_device_count",
+    "cuda_unavailable_reason",
 ]
 
 

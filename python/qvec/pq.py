@@ -6,7 +6,8 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from . import _core
+from . import _core, cuda
+from .cuda import gpu_device
 from ._checks import (ByteMatrix, FloatMatrix, SearchResult, as_codes, as_float_matrix,
                       as_queries, as_query_codes, check_int, check_k, check_metric, core_metric,
                       normalized, one_row)
@@ -179,7 +180,7 @@ class ProductQuantizer:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, codes: Union[npt.ArrayLike, FastScanCodes], k: int,
-               rescore: Union[int, str] = 0) -> SearchResult:
+               rescore: Union[int, str] = 0, device: str = "cpu") -> SearchResult:
         """Asymmetric distance (ADC) search: float queries against codes.
 
         Args:
@@ -195,6 +196,9 @@ class ProductQuantizer:
                 with the float tables and return the best k (removes the table quantization
                 error). "exact": the exact float ADC top-k (any candidate the quantization
                 error bound cannot rule out is re-scored); slower for large m.
+            device: "cpu", or "cuda" / "cuda:N" (:mod:`qvec.cuda`): float ADC on the GPU for
+                both nbits (the CPU's exact ADC; ``rescore`` is ignored there), the codes
+                uploaded for this call.
 
         Returns (distances float32 (nq, k), ids int64 (nq, k)) best-first: squared distances
         smallest first for "l2", inner products (cosine similarities for "cosine") largest
@@ -213,6 +217,13 @@ class ProductQuantizer:
         q, single = as_queries(queries, "queries", self.dim)
         q = self._prepare(q)
         result: SearchResult
+        gpu = gpu_device(device)
+        if gpu is not None:
+            if isinstance(codes, FastScanCodes):
+                self._require_packed_match(codes)
+                codes = codes.to_codes()
+            raw = as_codes(codes, "codes", self.code_size)
+            return one_row(cuda.pq_search(self._pq, q, raw, k, gpu), single)
         if isinstance(codes, FastScanCodes):
             self._require_packed_match(codes)
             result = self._pq.search_packed(q, codes.data, codes.n, k, factor, exact)
