@@ -62,16 +62,16 @@ def workloads(n: int, seed: int) -> Dict[str, Dict[str, Any]]:
     out: Dict[str, Dict[str, Any]] = {}
     pq8 = qvec.ProductQuantizer(DIM, m=16, nbits=8).fit(train, seed=0, iters=2)
     c8 = r.integers(0, 256, (n, 16), dtype=np.uint8)
-    out["pq8"] = {"upload": lambda: _core.GpuIndex.pq(0, pq8._pq, c8), "bytes": 16,
+    out["pq8"] = {"upload": lambda: _core.gpu_index_pq(0, pq8._pq, c8), "bytes": 16,
                   "cpu": lambda q, k: pq8.search(q, c8, k), "float": True}
     pq4 = qvec.ProductQuantizer(DIM, m=32, nbits=4).fit(train, seed=0, iters=2)
     c4 = r.integers(0, 256, (n, 16), dtype=np.uint8)
     packed4 = pq4.pack(c4)
-    out["pq4"] = {"upload": lambda: _core.GpuIndex.pq(0, pq4._pq, c4), "bytes": 16,
+    out["pq4"] = {"upload": lambda: _core.gpu_index_pq(0, pq4._pq, c4), "bytes": 16,
                   "cpu": lambda q, k: pq4.search(q, packed4, k, rescore="exact"), "float": True}
     hc = r.integers(0, 256, (n, 32), dtype=np.uint8)
     hq = r.integers(0, 256, (10000, 32), dtype=np.uint8)
-    out["hamming"] = {"upload": lambda: _core.GpuIndex.hamming(0, hc), "bytes": 32,
+    out["hamming"] = {"upload": lambda: _core.gpu_index_hamming(0, hc), "bytes": 32,
                       "cpu": lambda q, k: qvec.hamming_search(hq[:len(q)], hc, k),
                       "float": False, "queries": hq}
     bq = qvec.BinaryQuantizer(DIM, bits=1).fit(train, seed=0)
@@ -81,7 +81,7 @@ def workloads(n: int, seed: int) -> Dict[str, Dict[str, Any]]:
     factors[:, 1] = r.normal(0, 0.1, n)
     factors[:, 2] = r.uniform(1.1, 1.3, n)
     factors[:, 3] = r.uniform(0.7, 0.9, n)
-    out["binary1"] = {"upload": lambda: _core.GpuIndex.binary(0, bq._bq, bcodes, factors),
+    out["binary1"] = {"upload": lambda: _core.gpu_index_binary(0, bq._bq, bcodes, factors),
                       "bytes": 16 + 16, "query_bits": 4,
                       "cpu": lambda q, k: bq._bq.search(q, bcodes, factors, k, 4),
                       "float": True}
@@ -130,7 +130,7 @@ def bench_exact(n: int, nq: int, ks: List[int], results: Dict[str, Any],
     r = np.random.default_rng(2)
     base = r.standard_normal((n, DIM)).astype(np.float32)
     queries = r.standard_normal((nq, DIM)).astype(np.float32)
-    gpu = _core.GpuIndex.exact(0, base, "l2")
+    gpu = _core.gpu_index_exact(0, base, "l2")
     try:
         import torch
         tb = torch.from_numpy(base).cuda()

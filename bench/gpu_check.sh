@@ -10,7 +10,8 @@
 # on a machine without a GPU the tests skip and the benchmark writes "no GPU".
 #   OUT=/tmp/gpu bash bench/gpu_check.sh            (the device tool sets $OUT itself)
 # Time budget (the device tool lends 15 minutes in all): build ~2-3 min on 16 cores, tests
-# ~1 min, benchmark ~5 min; each step has its own timeout.
+# ~1 min, benchmark ~5 min; each step has its own timeout (BUILD_TIMEOUT=seconds for a slow
+# machine's build).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-bench/results/gpu}
@@ -57,7 +58,7 @@ PY
 export out
 export -f env_info build qvec_info
 step env 60 env_info > "$out/env.txt" 2>&1
-step build 420 build > "$out/build.log" 2>&1
+step build "${BUILD_TIMEOUT:-420}" build > "$out/build.log" 2>&1
 step qvec 60 qvec_info >> "$out/env.txt" 2>&1
 cat "$out/env.txt"
 # The tests from a copy outside the source tree, so the installed package is the one imported.

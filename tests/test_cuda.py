@@ -238,6 +238,6 @@ def test_gpu_errors_leave_the_process_usable():
     held = []
     with pytest.raises(qvec.cuda.GpuOutOfMemoryError):
         for _ in range(64):
-            held.append(_core.GpuIndex.hamming(0, chunk))
+            held.append(_core.gpu_index_hamming(0, chunk))
     del held
     assert_close_topk(qvec.exact_search(x[:2], x, 3, device="cuda"), qvec.exact_search(x[:2], x, 3))

@@ -30,9 +30,13 @@ const char* kind_name(GpuIndex::Kind kind) {
 }
 
 void register_gpu_index(py::module_& m) {
-  py::class_<GpuIndex>(m, "GpuIndex")
-      .def_static(
-          "pq",
+  // Module-level factories (pybind's static methods carry no signature line for the stub test).
+  py::class_<GpuIndex> cls(m, "GpuIndex");
+  cls.def(py::init([]() -> GpuIndex* {
+    throw py::type_error("a GpuIndex is made by gpu_index_pq, _hamming, _binary or _exact");
+  }));
+  m.def(
+          "gpu_index_pq",
           [](int device, const ProductQuantizer& pq, ByteArray codes) {
             if (!pq.is_trained()) throw py::value_error("the ProductQuantizer is not trained");
             require_matrix(codes, "codes", pq.code_size());
@@ -40,18 +44,18 @@ void register_gpu_index(py::module_& m) {
             return GpuIndex::pq(device, pq.centroids().data(), pq.dim(), pq.m(), pq.nbits(),
                                 pq.metric(), codes.data(), codes.shape(0));
           },
-          py::arg("device"), py::arg("pq"), py::arg("codes"))
-      .def_static(
-          "hamming",
+          py::arg("device"), py::arg("pq"), py::arg("codes"));
+  m.def(
+          "gpu_index_hamming",
           [](int device, ByteArray codes) {
             require_matrix(codes, "codes");
             size_t n = codes.shape(0), nbytes = codes.shape(1);
             py::gil_scoped_release release;
             return GpuIndex::hamming(device, codes.data(), n, nbytes);
           },
-          py::arg("device"), py::arg("codes"))
-      .def_static(
-          "binary",
+          py::arg("device"), py::arg("codes"));
+  m.def(
+          "gpu_index_binary",
           [](int device, const BinaryQuantizer& bq, ByteArray codes, FloatArray factors) {
             require_matrix(codes, "codes", bq.code_size());
             require_matrix(factors, "factors", bq.num_factors());
@@ -60,9 +64,9 @@ void register_gpu_index(py::module_& m) {
             py::gil_scoped_release release;
             return GpuIndex::binary(device, bq, codes.data(), factors.data(), codes.shape(0));
           },
-          py::arg("device"), py::arg("bq"), py::arg("codes"), py::arg("factors"))
-      .def_static(
-          "exact",
+          py::arg("device"), py::arg("bq"), py::arg("codes"), py::arg("factors"));
+  m.def(
+          "gpu_index_exact",
           [](int device, FloatArray base, const std::string& metric) {
             require_matrix(base, "base");
             Metric mt = parse_metric(metric.c_str());
@@ -70,8 +74,8 @@ void register_gpu_index(py::module_& m) {
             py::gil_scoped_release release;
             return GpuIndex::exact(device, base.data(), n, dim, mt);
           },
-          py::arg("device"), py::arg("base"), py::arg("metric"))
-      .def_property_readonly("kind", [](const GpuIndex& g) { return kind_name(g.kind()); })
+          py::arg("device"), py::arg("base"), py::arg("metric"));
+  cls.def_property_readonly("kind", [](const GpuIndex& g) { return kind_name(g.kind()); })
       .def_property_readonly("device", &GpuIndex::device)
       .def_property_readonly("ntotal", &GpuIndex::size)
       .def(

@@ -10,7 +10,7 @@
 namespace qvec::cuda::detail {
 namespace {
 
-constexpr size_t kRows = 4;                 // rows per thread
+constexpr size_t kRows = 16;  // rows per thread: a block stages its tables once for 4096 rows
 constexpr size_t kSharedTables = 96 * 1024;  // bytes of tables a block stages in shared memory
 
 __global__ void tables_kernel(const float* queries, const float* centroids, size_t m,
@@ -40,30 +40,15 @@ __device__ const float* stage_tables(const float* tables, size_t size, float* sh
   }
 }
 
-template <bool kShared>
-__global__ void pq8_kernel(const float* tables, size_t m, const uint8_t* codes, RowSpan rows,
-                           Candidates c) {
+/// The ADC scan of 8-bit (kBits = 8: byte j of the bytes layout (m, n)) or 4-bit codes
+/// (kBits = 4: nibble j % 2 of byte j / 2 of the layout (ceil(m / 2), n)).
+template <int kBits, bool kShared>
+__global__ void pq_kernel(const float* tables, size_t m, const uint8_t* codes, RowSpan rows,
+                          Candidates c) {
   extern __shared__ float shared[];
+  constexpr size_t ksub = size_t(1) << kBits;
   const size_t q = blockIdx.y;
-  const float* lut = stage_tables<kShared>(tables + q * m * 256, m * 256, shared);
-  const uint32_t thr = c.thr[q];
-  const size_t first = rows.begin + blockIdx.x * (kScanThreads * kRows) + threadIdx.x;
-  for (size_t r = 0; r < kRows; ++r) {
-    const size_t row = first + r * kScanThreads;
-    const bool ok = row < rows.end;
-    float d = 0.0f;
-    if (ok)
-      for (size_t j = 0; j < m; ++j) d += lut[j * 256 + codes[j * rows.n + row]];
-    emit(ok, d, row, q, thr, c);
-  }
-}
-
-template <bool kShared>
-__global__ void pq4_kernel(const float* tables, size_t m, const uint8_t* codes, RowSpan rows,
-                           Candidates c) {
-  extern __shared__ float shared[];
-  const size_t q = blockIdx.y;
-  const float* lut = stage_tables<kShared>(tables + q * m * 16, m * 16, shared);
+  const float* lut = stage_tables<kShared>(tables + q * m * ksub, m * ksub, shared);
   const uint32_t thr = c.thr[q];
   const size_t first = rows.begin + blockIdx.x * (kScanThreads * kRows) + threadIdx.x;
   for (size_t r = 0; r < kRows; ++r) {
@@ -72,20 +57,27 @@ __global__ void pq4_kernel(const float* tables, size_t m, const uint8_t* codes, 
     float d = 0.0f;
     if (ok)
       for (size_t j = 0; j < m; ++j) {
-        const unsigned byte = codes[(j / 2) * rows.n + row];
-        d += lut[j * 16 + ((j & 1) ? (byte >> 4) : (byte & 15u))];
+        unsigned code;
+        if constexpr (kBits == 8) {
+          code = codes[j * rows.n + row];
+        } else {
+          const unsigned byte = codes[(j / 2) * rows.n + row];
+          code = (j & 1) ? (byte >> 4) : (byte & 15u);
+        }
+        d += lut[j * ksub + code];
       }
     emit(ok, d, row, q, thr, c);
   }
 }
 
 /// Launches kernel<true> with the tables in shared memory when they fit, else kernel<false>.
-template <void (*Shared)(const float*, size_t, const uint8_t*, RowSpan, Candidates),
-          void (*Global)(const float*, size_t, const uint8_t*, RowSpan, Candidates)>
-void launch_scan(const float* tables, size_t nq, size_t m, size_t table_floats,
-                 const uint8_t* codes, RowSpan rows, const Candidates& c, cudaStream_t stream) {
+template <int kBits>
+void launch_scan(const float* tables, size_t nq, size_t m, const uint8_t* codes, RowSpan rows,
+                 const Candidates& c, cudaStream_t stream) {
+  constexpr auto Shared = pq_kernel<kBits, true>;
+  constexpr auto Global = pq_kernel<kBits, false>;
   const dim3 grid = scan_grid(rows, kRows, nq);
-  const size_t bytes = table_floats * sizeof(float);
+  const size_t bytes = (m << kBits) * sizeof(float);
   if (bytes <= kSharedTables) {
     cudaFuncSetAttribute(Shared, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          static_cast<int>(kSharedTables));
@@ -105,14 +97,12 @@ void pq_tables(const float* queries, size_t nq, const float* centroids, size_t m
 
 void pq8_scan(const float* tables, size_t nq, size_t m, const uint8_t* codes, RowSpan rows,
               const Candidates& c, cudaStream_t stream) {
-  launch_scan<pq8_kernel<true>, pq8_kernel<false>>(tables, nq, m, m * 256, codes, rows, c,
-                                                   stream);
+  launch_scan<8>(tables, nq, m, codes, rows, c, stream);
 }
 
 void pq4_scan(const float* tables, size_t nq, size_t m, const uint8_t* codes, RowSpan rows,
               const Candidates& c, cudaStream_t stream) {
-  launch_scan<pq4_kernel<true>, pq4_kernel<false>>(tables, nq, m, m * 16, codes, rows, c,
-                                                   stream);
+  launch_scan<4>(tables, nq, m, codes, rows, c, stream);
 }
 
 }  // namespace qvec::cuda::detail

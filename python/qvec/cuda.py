@@ -79,28 +79,28 @@ def gpu_device(device: object) -> Optional[int]:
 # -- one-call searches of the quantizers (the codes are uploaded for the call) ---------------
 def pq_search(pq: Any, queries: npt.NDArray[np.float32], codes: npt.NDArray[np.uint8], k: int,
               device: int) -> "SearchResult":
-    result: SearchResult = _core.GpuIndex.pq(device, pq, codes).search(queries, k)
+    result: SearchResult = _core.gpu_index_pq(device, pq, codes).search(queries, k)
     return result
 
 
 def binary_search(bq: Any, queries: npt.NDArray[np.float32], codes: npt.NDArray[np.uint8],
                   factors: npt.NDArray[np.float32], k: int, query_bits: int,
                   device: int) -> "SearchResult":
-    gpu = _core.GpuIndex.binary(device, bq, codes, factors)
+    gpu = _core.gpu_index_binary(device, bq, codes, factors)
     result: SearchResult = gpu.search(queries, k, query_bits)
     return result
 
 
 def hamming_search(queries: npt.NDArray[np.uint8], codes: npt.NDArray[np.uint8], k: int,
                    device: int) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-    gpu = _core.GpuIndex.hamming(device, codes)
+    gpu = _core.gpu_index_hamming(device, codes)
     result: Tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] = gpu.search_hamming(queries, k)
     return result
 
 
 def exact_search(queries: npt.NDArray[np.float32], base: npt.NDArray[np.float32], k: int,
                  metric: str, device: int) -> "SearchResult":
-    result: SearchResult = _core.GpuIndex.exact(device, base, metric).search(queries, k)
+    result: SearchResult = _core.gpu_index_exact(device, base, metric).search(queries, k)
     return result
 
 
@@ -112,14 +112,14 @@ def _upload(index: "Index[Any]", state: "State[Any]", device: int) -> Any:
     rows = state.rows
     kind = index.kind
     if kind == "flat":
-        return _core.GpuIndex.exact(device, np.ascontiguousarray(rows.get("vectors")),
+        return _core.gpu_index_exact(device, np.ascontiguousarray(rows.get("vectors")),
                                     index._codec_metric), 0
     if kind == "pq":
-        return _core.GpuIndex.pq(device, state.model._pq,
+        return _core.gpu_index_pq(device, state.model._pq,
                                  np.ascontiguousarray(rows.get("codes"))), 0
     if kind == "binary":
         model = state.model
-        return (_core.GpuIndex.binary(device, model._bq, np.ascontiguousarray(rows.get("codes")),
+        return (_core.gpu_index_binary(device, model._bq, np.ascontiguousarray(rows.get("codes")),
                                       np.ascontiguousarray(rows.get("factors"))),
                 default_query_bits(model.bits))
     raise ValueError(f"{type(index).__name__} has no GPU search (FlatIndex, PQIndex and "
