@@ -192,9 +192,13 @@ def main() -> int:
     results["bandwidth"] = bw
     print(results["device"], bw, flush=True)
     save()
-    bench_codecs(args.sizes, args.nq, args.k, args.cpu_nq, bw.get("bytes_per_s", 0.0),
-                 results, save)
+    # Smallest size, then exact search, then the larger sizes: each row is saved as it comes,
+    # so a run cut short by the device's time limit still has one row of every kind.
+    sizes = sorted(args.sizes)
+    bw_s = bw.get("bytes_per_s", 0.0)
+    bench_codecs(sizes[:1], args.nq, args.k, args.cpu_nq, bw_s, results, save)
     bench_exact(args.exact_n, args.nq, [args.k, 1024, 4096], results, save)
+    bench_codecs(sizes[1:], args.nq, args.k, args.cpu_nq, bw_s, results, save)
     return 0
 
 
