@@ -39,6 +39,17 @@ __device__ __forceinline__ void emit(bool ok, float d, size_t row, size_t q, uin
         (uint64_t(key) << 32) | static_cast<uint32_t>(row);
 }
 
+/// The row of this thread and the first query of its block in a scan of one row per thread
+/// and `tile` queries per block (the grid of scan_grid(rows, 1, ceil(nq / tile))).
+struct ScanRow {
+  size_t q0, row;
+  bool ok;  // row < rows.end; threads past the end still take part in emit()
+};
+__device__ __forceinline__ ScanRow scan_row(const RowSpan& rows, size_t tile) {
+  const size_t row = rows.begin + blockIdx.x * size_t(kScanThreads) + threadIdx.x;
+  return ScanRow{blockIdx.y * tile, row, row < rows.end};
+}
+
 /// Grid of a scan: blocks of kScanThreads threads, `rows_per_thread` rows each, over
 /// x; queries (or query tiles) over y.
 inline dim3 scan_grid(const RowSpan& rows, size_t rows_per_thread, size_t query_groups) {

@@ -14,9 +14,7 @@ constexpr size_t kRabitqTile = 4;
 
 __global__ void hamming_kernel(const uint32_t* queries, size_t nq, size_t nw,
                                const uint32_t* codes, RowSpan rows, Candidates c) {
-  const size_t q0 = blockIdx.y * kHammingTile;
-  const size_t row = rows.begin + blockIdx.x * kScanThreads + threadIdx.x;
-  const bool ok = row < rows.end;
+  const auto [q0, row, ok] = scan_row(rows, kHammingTile);
   uint32_t dist[kHammingTile] = {};
   if (ok)
     for (size_t w = 0; w < nw; ++w) {
@@ -35,9 +33,7 @@ __global__ void hamming_kernel(const uint32_t* queries, size_t nq, size_t nw,
 __global__ void rabitq_kernel(const uint32_t* planes, size_t nplanes, const float* constants,
                               size_t nq, const uint32_t* codes, size_t bits, size_t nw,
                               const float* factors, RowSpan rows, Candidates c) {
-  const size_t q0 = blockIdx.y * kRabitqTile;
-  const size_t row = rows.begin + blockIdx.x * kScanThreads + threadIdx.x;
-  const bool ok = row < rows.end;
+  const auto [q0, row, ok] = scan_row(rows, kRabitqTile);
   float acc[kRabitqTile] = {};
   if (ok)
     for (size_t l = 0; l < bits; ++l) {

@@ -15,9 +15,7 @@ constexpr size_t kExactTile = 16;
 template <bool kIp>
 __global__ void exact_kernel(const float* queries, size_t nq, const float* base, size_t d,
                              RowSpan rows, Candidates c) {
-  const size_t q0 = blockIdx.y * kExactTile;
-  const size_t row = rows.begin + blockIdx.x * kScanThreads + threadIdx.x;
-  const bool ok = row < rows.end;
+  const auto [q0, row, ok] = scan_row(rows, kExactTile);
   const size_t tile = nq - q0 < kExactTile ? nq - q0 : kExactTile;
   float acc[kExactTile] = {};
   if (ok)
