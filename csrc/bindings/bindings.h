@@ -27,6 +27,7 @@ void register_ivf(py::module_& m);  // bind_ivf.cpp: IVF partitioning
 void register_scalar(py::module_& m);  // bind_scalar.cpp: ScalarQuantizer (int8)
 void register_multivector(py::module_& m);  // multivec
 void register_training(py::module_& m);  // bind_training.cpp: OPQ
+void register_cuda(py::module_& m);          // bind_cuda.cpp: the CUDA path (qvec/cuda.h)
 
 /// Throws ValueError unless `a` is 2-D with `cols` columns (any count when cols == 0).
 template <class Array>

@@ -19,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   qvec::bind::register_scalar(m);
   qvec::bind::register_multivector(m);  // multivec
   qvec::bind::register_training(m);
+  qvec::bind::register_cuda(m);
 }

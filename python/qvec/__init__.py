@@ -29,6 +29,8 @@ from .index.ivf import IVFIndex
 from .scalar import ScalarQuantizer
 from .index.sq import RescoreSQ8Index, SQ8Index
 from .index.multivector import MultiVectorIndex  # multivec
+from . import cuda
+from .cuda import GpuIndex, cuda_available, cuda_device_count, cuda_unavailable_reason
 
 __version__ = "0.1.0"
 
@@ -67,6 +69,12 @@ __all__ = [
     "RescoreSQ8Index",
     "SQ8Index",
     "ScalarQuantizer",
+    # the CUDA path (qvec.cuda)
+    "GpuIndex",
+    "cuda",
+    "cuda_available",
+    "cuda_device_count",
+    "cuda_unavailable_reason",
 ]
 
 

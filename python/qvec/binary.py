@@ -6,7 +6,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
-from . import _core
+from . import _core, cuda
+from .cuda import gpu_device
 from ._checks import (ROTATIONS, ByteMatrix, FloatMatrix, IdMatrix, Rotation, SearchResult,
                       as_codes, as_float_matrix, as_packed_bits, as_queries, as_query_bits,
                       check_int, check_k, check_metric, check_rotate, core_metric, normalized,
@@ -69,8 +70,14 @@ def hamming_distances(a: Union[npt.ArrayLike, BinaryCodes],
     return out[0] if single else out
 
 
+def default_query_bits(bits: int) -> int:
+    """query_bits of a search that names none: the query finer than the codes."""
+    return 4 if bits == 1 else 8
+
+
 def hamming_search(query_codes: Union[npt.ArrayLike, BinaryCodes],
-                   codes: Union[npt.ArrayLike, BinaryCodes], k: int) -> HammingResult:
+                   codes: Union[npt.ArrayLike, BinaryCodes], k: int,
+                   device: str = "cpu") -> HammingResult:
     """k nearest codes by Hamming distance (bring your own bits).
 
     The one search in qvec whose distances are not float32: Hamming distances are counts, so
@@ -89,13 +96,16 @@ def hamming_search(query_codes: Union[npt.ArrayLike, BinaryCodes],
         (distances int32 (nq, k), ids int64 (nq, k)), smallest distance first, ties to the
         smaller id; when k > n the missing slots hold id -1 and distance 2**31 - 1; shape (k,)
         each for a 1-D query code. Runs on all threads with the GIL released.
+        device: "cpu", or "cuda" / "cuda:N" (:mod:`qvec.cuda`; the same results).
     """
     k = check_k(k)
+    gpu = gpu_device(device)
     if isinstance(query_codes, BinaryCodes):
         query_codes = query_codes.codes
     qcodes, single = as_query_bits(query_codes, "query_codes", kind=_PACKED)
-    result: HammingResult = _core.hamming_search(
-        qcodes, _as_packed(codes, "codes", qcodes.shape[1]), k)
+    packed = _as_packed(codes, "codes", qcodes.shape[1])
+    result: HammingResult = (_core.hamming_search(qcodes, packed, k) if gpu is None
+                             else cuda.hamming_search(qcodes, packed, k, gpu))
     return one_row(result, single)
 
 
@@ -318,7 +328,8 @@ class BinaryQuantizer:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, codes: BinaryCodes, k: int,
-               query_bits: Optional[int] = None, filter: object = None) -> SearchResult:
+               query_bits: Optional[int] = None, filter: object = None,
+               device: str = "cpu") -> SearchResult:
         """Asymmetric search: float queries against binary codes.
 
         Args:
@@ -330,6 +341,8 @@ class BinaryQuantizer:
                 Costs grow in steps of 4 bits: 1-4 cost the same, 5-8 twice as much.
             filter: only these ids (rows of ``codes``) may be returned: a boolean mask, an
                 array of allowed ids or a range (see :mod:`qvec.index.filter`).
+            device: "cpu", or "cuda" / "cuda:N" (:mod:`qvec.cuda`): the same estimator on the
+                GPU, the same distances bit for bit (the codes are uploaded for this call).
 
         Returns:
             (distances float32 (nq, k), ids int64 (nq, k)), best first: estimated squared
@@ -341,8 +354,9 @@ class BinaryQuantizer:
         """
         self._require_trained()
         k = check_k(k)
+        gpu = gpu_device(device)
         if query_bits is None:
-            query_bits = 4 if self.bits == 1 else 8
+            query_bits = default_query_bits(self.bits)
         query_bits = check_int(query_bits, "query_bits")
         if query_bits > MAX_QUERY_BITS:
             raise ValueError(f"query_bits must be in [1, {MAX_QUERY_BITS}]; got {query_bits}")
@@ -350,6 +364,11 @@ class BinaryQuantizer:
         checked = self._check_codes(codes, "codes")
         from .index.filter import id_filter   # (qvec.index imports this module)
 
+        if gpu is not None:
+            if filter is not None:
+                raise ValueError("filter= does not work with device='cuda' yet; search on the CPU (device='cpu')")
+            return one_row(cuda.binary_search(self._bq, self._prepare(q), checked.codes,
+                                              checked.factors, k, query_bits, gpu), single)
         result: SearchResult = self._bq.search(self._prepare(q), checked.codes, checked.factors,
                                                k, query_bits,
                                                id_filter(filter, checked.codes.shape[0]))

@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from . import _core
+from . import _core, cuda
+from .cuda import gpu_device
 from ._checks import (SearchResult, as_float_matrix, as_queries, check_k, check_metric,
                       core_metric, normalized, one_row)
 
 
 def exact_search(queries: npt.ArrayLike, base: npt.ArrayLike, k: int,
-                 metric: str = "l2") -> SearchResult:
+                 metric: str = "l2", device: str = "cpu") -> SearchResult:
     """Exact k-nearest neighbours of each query in ``base``.
 
     Args:
@@ -22,6 +23,8 @@ def exact_search(queries: npt.ArrayLike, base: npt.ArrayLike, k: int,
             largest first) or "cosine" (cosine similarity, largest first: qvec normalizes
             copies of both sides, never the caller's arrays; an all-zero vector has
             similarity 0 to everything).
+        device: "cpu", or "cuda" / "cuda:N" (:mod:`qvec.cuda`; distances summed in another
+            order, so equal up to float rounding; k <= 4096).
 
     Returns:
         (distances float32 (nq, k), ids int64 (nq, k)), best first; ties go to the smaller id.
@@ -30,6 +33,7 @@ def exact_search(queries: npt.ArrayLike, base: npt.ArrayLike, k: int,
     """
     metric = check_metric(metric, allow_cosine=True)
     k = check_k(k)
+    gpu = gpu_device(device)
     q, single = as_queries(queries, "queries")
     # The native search reports NaN/inf in base itself, without a separate pass over it; the
     # cosine path checks first, since normalizing would turn a NaN row into zeros.
@@ -37,7 +41,8 @@ def exact_search(queries: npt.ArrayLike, base: npt.ArrayLike, k: int,
     b = as_float_matrix(base, "base", q.shape[1], check_finite=cosine)
     if cosine:
         q, b = normalized(q), normalized(b)
-    result: SearchResult = _core.exact_search(q, b, k, core_metric(metric))
+    result: SearchResult = (_core.exact_search(q, b, k, core_metric(metric)) if gpu is None
+                            else cuda.exact_search(q, b, k, core_metric(metric), gpu))
     return one_row(result, single)
 
 

@@ -6,7 +6,8 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from . import _core
+from . import _core, cuda
+from .cuda import gpu_device
 from ._checks import (ByteMatrix, FloatMatrix, SearchResult, as_codes, as_float_matrix,
                       as_queries, as_query_codes, check_int, check_k, check_metric, core_metric,
                       normalized, one_row)
@@ -265,7 +266,8 @@ class ProductQuantizer:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, codes: Union[npt.ArrayLike, FastScanCodes], k: int,
-               rescore: Union[int, str] = 0, filter: object = None) -> SearchResult:
+               rescore: Union[int, str] = 0, filter: object = None,
+               device: str = "cpu") -> SearchResult:
         """Asymmetric distance (ADC) search: float queries against codes.
 
         Args:
@@ -284,6 +286,9 @@ class ProductQuantizer:
             filter: only these ids (rows of ``codes``) may be returned: a boolean mask, an
                 array of allowed ids or a range (see :mod:`qvec.index.filter`); tested inside
                 the scan, before the top-k (also before the re-scored shortlist).
+            device: "cpu", or "cuda" / "cuda:N" (:mod:`qvec.cuda`): float ADC on the GPU for
+                both nbits (the CPU's exact ADC; ``rescore`` is ignored there), the codes
+                uploaded for this call.
 
         Returns (distances float32 (nq, k), ids int64 (nq, k)) best-first: squared distances
         smallest first for "l2", inner products (cosine similarities for "cosine") largest
@@ -304,6 +309,15 @@ class ProductQuantizer:
         result: SearchResult
         from .index.filter import id_filter   # (qvec.index imports this module)
 
+        gpu = gpu_device(device)
+        if gpu is not None:
+            if filter is not None:
+                raise ValueError("filter= does not work with device='cuda' yet; search on the CPU (device='cpu')")
+            if isinstance(codes, FastScanCodes):
+                self._require_packed_match(codes)
+                codes = codes.to_codes()
+            raw = as_codes(codes, "codes", self.code_size)
+            return one_row(cuda.pq_search(self._pq, q, raw, k, gpu), single)
         if isinstance(codes, FastScanCodes):
             self._require_packed_match(codes)
             result = self._pq.search_packed(q, codes.data, codes.n, k, factor, exact,

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from .._checks import as_float_matrix, check_int
 from .._errors import NotTrainedError
+from ..cuda import GpuIndex, gpu_device, search_rows as gpu_search_rows
 from ..rerank import rerank as rerank_exact
 from .filter import FilterLike, row_filter
 from .ids import IdArray, IdMap, as_ids, check_new_ids
@@ -261,7 +262,8 @@ class Index(abc.ABC, Generic[ModelT]):
 
     # -- searching -----------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, k: int, rerank: Optional[int] = None,
-               filter: FilterLike = None) -> SearchResult:
+               filter: FilterLike = None,
+               device: str = "cpu") -> SearchResult:
         """The k best vectors for each query: (distances float32 (nq, k), user ids int64
         (nq, k)), best first: squared distances for "l2" (smallest first), inner products for
         "ip" and cosine similarities for "cosine" (largest first). A 1-D query (dim,) is one
@@ -274,7 +276,10 @@ class Index(abc.ABC, Generic[ModelT]):
             allowed ids or an id range (``range`` or ``(start, stop)``); see
             :mod:`qvec.index.filter`. Applied inside the scan: k results whenever k allowed
             ids are stored, fewer pad as above.
+        device: "cpu", or "cuda" / "cuda:N" to scan on a GPU (:mod:`qvec.cuda`; the codes are
+            uploaded on the first such search and stay there while the index is unchanged).
         """
+        gpu = gpu_device(device)
         state = self._state
         self._require_trained(state)
         k = check_int(k, "k")
@@ -288,22 +293,37 @@ class Index(abc.ABC, Generic[ModelT]):
         if filter is not None and not self._filterable:
             raise TypeError(f"{type(self).__name__}.search does not take filter= yet")
         allowed = row_filter(filter, state.idmap)
+        if allowed is not None and gpu is not None:
+            raise ValueError("filter= does not work with device='cuda' yet; search on the CPU "
+                             "(device='cpu')")
         # Only filterable codecs take the argument (their _search_rows has it).
         search_rows = (self._search_rows if allowed is None else
                        functools.partial(cast(Any, self._search_rows), filter=allowed))
         if state.idmap.n == 0:
             dist, rows = self._padded(q.shape[0], k)
         elif rerank is None or self._exact:
-            dist, rows = search_rows(state, q, k)
+            dist, rows = search_rows(state, q, k) if gpu is None else self._rows(state, q, k, gpu)
         else:
             if "vectors" not in state.rows.templates:
                 raise ValueError("rerank needs the original vectors: create the index with "
                                  "keep_vectors=True (factory suffix ',Refine')")
-            _, rows = search_rows(state, q, rerank)
+            _, rows = (search_rows(state, q, rerank) if gpu is None
+                          else self._rows(state, q, rerank, gpu))
             dist, rows = rerank_exact(q, rows, state.rows.get("vectors"), k,
                                       metric=self._codec_metric)
         labels = state.idmap.map_rows(rows)
         return (dist[0], labels[0]) if single else (dist, labels)
+
+    def _rows(self, state: State[ModelT], q: FloatArray, k: int,
+              gpu: Optional[int]) -> Tuple[FloatArray, IdArray]:
+        if gpu is None:
+            return self._search_rows(state, q, k)
+        return gpu_search_rows(self, state, q, k, gpu)
+
+    def to_gpu(self, device: str = "cuda") -> GpuIndex:
+        """This index searched on a GPU ("cuda" or "cuda:N"): uploads the codes now and keeps
+        them there (see :class:`qvec.cuda.GpuIndex`)."""
+        return GpuIndex(self, device)
 
     def _padded(self, nq: int, k: int) -> Tuple[FloatArray, IdArray]:
         worst = np.float32(np.inf if self._metric == "l2" else -np.inf)
