@@ -103,7 +103,8 @@ class PendingSearch:
             if self._rerank < k:
                 raise ValueError(f"rerank must be >= k = {k}; got {self._rerank}")
         first = (queries, self._rerank or k, self._params)
-        self._calls = {s: ("search", first) for s in range(index.num_shards)}
+        self._calls: Dict[int, Tuple[str, Tuple[Any, ...]]] = {
+            s: ("search", first) for s in range(index.num_shards)}
         self._futures = self._scatter()
 
     def _scatter(self) -> Dict[int, Any]:
@@ -206,7 +207,7 @@ class ShardedIndex:
         options = dict(actor_options or {"scheduling_strategy": "SPREAD"})
         scratch = tempfile.mkdtemp(prefix="qvec-shards-")
         slots = [cls._start(s, None, True, options, threads) for s in range(num_shards)]
-        index = cls(slots, plan.dim, metric, "", 0, scratch, False, options, threads)
+        index = cls(slots, plan.dim or 0, metric, "", 0, scratch, False, options, threads)
         try:
             index._fill(plan, factory, metric, trained, train_size, seed)
         except BaseException:
