@@ -202,8 +202,11 @@ class ShardedIndex:
             check_int(train_size, "train_size")
         _ensure_ray(address)
         plan = plan_source(source, num_shards, column)
-        if trained is None and plan.dim is not None:
-            make_empty(factory, plan.dim, metric)    # a bad factory fails before any actor
+        if plan.dim is not None:                     # bad arguments fail before any actor
+            if trained is None:
+                make_empty(factory, plan.dim, metric)
+            else:
+                _check_trained(trained, plan.dim)
         options = dict(actor_options or {"scheduling_strategy": "SPREAD"})
         scratch = tempfile.mkdtemp(prefix="qvec-shards-")
         slots = [cls._start(s, None, True, options, threads) for s in range(num_shards)]

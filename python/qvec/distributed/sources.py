@@ -15,12 +15,12 @@ from .._checks import as_float_matrix
 from ..index.base import Index
 from ..index.factory import index_factory
 from .core import shard_bounds
-from .shard import FileSlice
+from .shard import FileSlice, file_shape
 
 #: An index_factory description, or a callable dim -> empty index.
 Factory = Union[str, Callable[[int], Index[Any]]]
 
-_FILE_EXTENSIONS = (".npy", ".fvecs", ".fbin")
+_FILE_EXTENSIONS = (".npy", ".fvecs", ".fbin", ".parquet")
 
 
 class SourcePlan(NamedTuple):
@@ -58,6 +58,10 @@ def plan_source(source: Any, num_shards: int, column: Optional[str]) -> SourcePl
         return _plan_files([os.fspath(p) for p in source], num_shards, column)
     if isinstance(source, (list, tuple)) and not source:
         raise ValueError("source is an empty list")
+    if isinstance(source, (list, tuple)) and any(isinstance(p, (str, os.PathLike))
+                                                 for p in source):
+        raise TypeError("source must be a list of paths, an array or a ray.data.Dataset; "
+                        "got a list that mixes paths and other values")
     if column is not None:
         raise ValueError("column= applies to Dataset and parquet sources only")
     x = as_float_matrix(source, "source")
@@ -75,27 +79,31 @@ def _is_dataset(source: Any) -> bool:
 
 
 def _plan_dataset(dataset: Any, num_shards: int, column: Optional[str]) -> SourcePlan:
+    import ray.data
+
     n = int(dataset.count())
     bounds = shard_bounds(n, num_shards)
-    pieces = dataset.split_at_indices([int(b) for b in bounds[1:-1]])
+    # Row i must get id i: split in the dataset's own order, not in block completion order.
+    options = ray.data.DataContext.get_current().execution_options
+    preserve, options.preserve_order = options.preserve_order, True
+    try:
+        pieces = dataset.split_at_indices([int(b) for b in bounds[1:-1]])
+    finally:
+        options.preserve_order = preserve
     return SourcePlan(None, [("dataset", piece) for piece in pieces], column)
 
 
 def _plan_files(paths: Sequence[str], num_shards: int, column: Optional[str]) -> SourcePlan:
     exts = {os.path.splitext(p)[1].lower() for p in paths}
-    if exts == {".parquet"}:
-        import ray.data
-
-        return _plan_dataset(ray.data.read_parquet(list(paths)), num_shards, column)
     bad = sorted(exts - set(_FILE_EXTENSIONS))
     if bad:
-        raise ValueError(f"source files must all be {', '.join(_FILE_EXTENSIONS)} or all "
-                         f".parquet; got {', '.join(bad)}")
-    if column is not None:
+        raise ValueError(f"source files must be {', '.join(_FILE_EXTENSIONS)} or .parquet; "
+                         f"got {', '.join(bad)}")
+    if column is not None and ".parquet" not in exts:
         raise ValueError("column= applies to Dataset and parquet sources only")
     sizes, dim = [], None
     for path in paths:
-        n, d = qio.read_vectors(path, mmap=True).shape   # the header only
+        n, d = file_shape(path, column)             # the header only
         if dim is not None and d != dim:
             raise ValueError(f"{path} holds vectors of dim {d}; {paths[0]} of dim {dim}")
         sizes.append(n)
@@ -104,7 +112,7 @@ def _plan_files(paths: Sequence[str], num_shards: int, column: Optional[str]) ->
     bounds = shard_bounds(int(starts[-1]), num_shards)
     payloads = [("files", file_slices(paths, starts, int(bounds[s]), int(bounds[s + 1])))
                 for s in range(num_shards)]
-    return SourcePlan(dim, payloads, None)
+    return SourcePlan(dim, payloads, column)
 
 
 def file_slices(paths: Sequence[str], starts: np.ndarray, a: int, b: int) -> List[FileSlice]:
