@@ -186,6 +186,19 @@ def test_sharded_equals_one_index(cluster, data, description, metric, train_size
         np.testing.assert_array_equal(i, one.search(q[1], 4)[1])
 
 
+@pytest.mark.skipif(not hasattr(qvec, "IVFIndex"), reason="this qvec has no IVFIndex")
+def test_ivf_shards_equal_one_ivf_index(cluster, data):
+    from qvec.distributed import ShardedIndex
+
+    x, q = data
+    one = _single(x, "IVF16,PQ8x8", "l2", seed=2)
+    one.add(x)
+    # the coarse quantizer is trained once and shipped: every shard probes the same lists
+    with ShardedIndex.build(x, "IVF16,PQ8x8", 2, seed=2, threads=1) as sharded:
+        for nprobe in (1, 4):
+            _assert_same(sharded, one, q, 10, nprobe=nprobe)
+
+
 def test_flat_shards_add_remove_len(flat, data):
     x, q = data
     one = qvec.FlatIndex(DIM)
