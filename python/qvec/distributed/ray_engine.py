@@ -25,7 +25,7 @@ from ray.util.scheduling_strategies import (  # type: ignore[import-untyped, imp
 from .._checks import as_float_matrix, check_int, check_k
 from .._errors import FormatError
 from ..index.base import Index
-from ..index.ids import check_new_ids
+from ..index.ids import as_ids, check_new_ids
 from .core import merge_topk, sample_rows, shard_bounds, split_rows
 from .shard import Shard
 from .sources import Factory, SourcePlan, make_empty, plan_source
@@ -380,7 +380,7 @@ class ShardedIndex:
     def remove(self, ids: npt.ArrayLike) -> int:
         """Removes the vectors with these ids from every shard; returns how many were
         removed."""
-        wanted = np.asarray(ids)
+        wanted = as_ids(ids, -1)
         with self._lock:
             counts = self._broadcast("remove", wanted, None)
             for s, count in enumerate(counts):
