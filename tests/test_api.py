@@ -42,12 +42,12 @@ def trained(data: Tuple[np.ndarray, np.ndarray]) -> Dict[str, Any]:
 # -- fit ----------------------------------------------------------------------------------------
 def test_fit_options_are_keyword_only_with_one_set_of_names(data: Tuple[np.ndarray, np.ndarray]):
     base, _ = data
-    for quantizer, extra in ((qvec.ProductQuantizer(16, 4), "iters"),
-                             (qvec.BinaryQuantizer(16, 2, rotate="itq"), "itq_iters")):
+    for quantizer, extra, more in ((qvec.ProductQuantizer(16, 4), "iters", ["opq_iters"]),
+                                   (qvec.BinaryQuantizer(16, 2, rotate="itq"), "itq_iters", [])):
         params = inspect.signature(quantizer.fit).parameters
         assert list(params)[:1] == ["x"]
         keyword_only = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY]
-        assert keyword_only == ["seed", "max_train", "verbose", extra]
+        assert keyword_only == ["seed", "max_train", "verbose", extra] + more
         assert params["seed"].default == 0 and params["verbose"].default is False
         with pytest.raises(TypeError):
             quantizer.fit(base, 3)

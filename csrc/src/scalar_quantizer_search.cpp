@@ -14,6 +14,7 @@
 #include "qvec/error.h"
 #include "qvec/scalar.h"
 #include "search/collector.h"
+#include "search/filter.h"
 #include "search/topk_merge.h"
 #include "stop.h"
 
@@ -71,19 +72,23 @@ void scan_range(const Sq8Queries::Prepared& p, size_t q0, size_t q1, const uint8
   const size_t b0 = range.begin / kSq8Block, b1 = (range.end + kSq8Block - 1) / kSq8Block;
   for (size_t b = b0; b < b1; ++b) {
     if ((b - b0) % kStopBlocks == 0) check_stop();
+    const size_t v0 = b == b0 ? range.begin - b * kSq8Block : 0;
+    const size_t v1 = std::min(kSq8Block, range.end - b * kSq8Block);
+    if (skip_rows(range, b * kSq8Block + v0, b * kSq8Block + v1)) continue;
     const uint8_t* block = packed + b * bytes;
     kernels.dot_f32(p.weights.data() + q0 * ld, ld, nr, reinterpret_cast<const int8_t*>(block + 64),
                     p.d4, tile, kSq8Block);
     std::memcpy(norms, block, sizeof norms);
-    const size_t v0 = b == b0 ? range.begin - b * kSq8Block : 0;
-    const size_t v1 = std::min(kSq8Block, range.end - b * kSq8Block);
     for (size_t r = 0; r < nr; ++r) {
       HeapView heap = rows.at(r);
       const float c = p.constants[q0 + r];
       for (size_t v = v0; v < v1; ++v) {
         float d = c + tile[r * kSq8Block + v];
         if (p.metric == Metric::L2) d = std::max(0.0f, d + norms[v]);
-        if (d <= heap.threshold()) heap.push(d, range.id(b * kSq8Block + v));
+        if (d > heap.threshold()) continue;
+        const idx_t id = range.id(b * kSq8Block + v);
+        // The filter stage (search/filter.h) on the candidates that passed the threshold.
+        if (range.filter == nullptr || range.filter->allows(id)) heap.push(d, id);
       }
     }
   }
@@ -211,10 +216,10 @@ void Sq8Queries::init(const RangeResults& results) const {
 }
 
 void Sq8Queries::search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
-                              const RangeResults& results) const {
+                              const RangeResults& results, const IdFilter* filter) const {
   QVEC_CHECK_ARG(begin <= end, "search_range needs begin <= end; got begin = " +
                                    std::to_string(begin) + ", end = " + std::to_string(end));
-  const detail::RowRange range{begin, end, ids};
+  const detail::RowRange range{begin, end, ids, filter};
   detail::parallel_for((nq_ + detail::kSq8Rows - 1) / detail::kSq8Rows, [&](size_t block) {
     const size_t q0 = block * detail::kSq8Rows, q1 = std::min(nq_, q0 + detail::kSq8Rows);
     const detail::HeapRows rows{results.distances + q0 * k_, results.ids + q0 * k_, nullptr, k_};

@@ -122,7 +122,8 @@ class Sq8Queries final : public RangeSearch {
   size_t keep() const override { return k_; }
   void init(const RangeResults& results) const override;
   void search_range(const uint8_t* codes, size_t begin, size_t end, const idx_t* ids,
-                    const RangeResults& results) const override;
+                    const RangeResults& results,
+                    const IdFilter* filter = nullptr) const override;
   void finish(const RangeResults& results, float* distances, idx_t* ids) const override;
 
   /// Per-query weights and constants the scanner uses (internal, see scalar_quantizer_search.cpp).
