@@ -21,23 +21,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import qvec  # noqa: E402
+from compare_binary import best_time  # noqa: E402
 from datasets import load_dataset  # noqa: E402
-
-
-def best_time(fn, reps):
-    best, out = float("inf"), None
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main() -> None:

@@ -1,14 +1,12 @@
-// AVX2 MaxSim kernels: a block's 16 query tokens are two ymm registers (Lanes); four document
-// tokens are summed at once (independent add chains), each in the scalar order. Built with
-// this file's own -m flags; internal linkage and no std templates (see dense.h).
+// AVX2 MaxSim kernels: a block's 16 query tokens are two ymm registers; the loops are
+// maxsim_impl.h's. Built with this file's own -m flags; internal linkage and no std templates
+// (see dense.h).
 #include <immintrin.h>
 
 #include "kernels/dispatch.h"
 
 namespace qvec::detail {
 namespace {
-
-constexpr size_t L = kMaxSimLanes;
 
 struct Lanes {
   __m256 lo, hi;
@@ -34,81 +32,14 @@ inline void store(float* p, Lanes a) {
   _mm256_storeu_ps(p, a.lo);
   _mm256_storeu_ps(p + 8, a.hi);
 }
-inline Lanes entry(const float* block, size_t j, uint8_t c) {
-  return load(block + (j * 256 + c) * L);
-}
 
-void byte_block(const float* block, const uint8_t* codes, size_t m, size_t ntok, float* best) {
-  Lanes top = lowest();
-  size_t r = 0;
-  for (; r + 4 <= ntok; r += 4) {
-    const uint8_t* c = codes + r * m;
-    Lanes a0 = zero(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t j = 0; j < m; ++j) {
-      a0 = add(a0, entry(block, j, c[j]));
-      a1 = add(a1, entry(block, j, c[m + j]));
-      a2 = add(a2, entry(block, j, c[2 * m + j]));
-      a3 = add(a3, entry(block, j, c[3 * m + j]));
-    }
-    top = max(max(top, a0), max(a1, max(a2, a3)));
-  }
-  for (; r < ntok; ++r) {
-    const uint8_t* c = codes + r * m;
-    Lanes a = zero();
-    for (size_t j = 0; j < m; ++j) a = add(a, entry(block, j, c[j]));
-    top = max(top, a);
-  }
-  store(best, top);
-}
-
-void weighted_block(const float* block, const uint8_t* codes, size_t m, size_t groups,
-                    const float* weights, size_t weight_stride, size_t ntok, float* best) {
-  const size_t run = m / groups;
-  Lanes top = lowest();
-  for (size_t r = 0; r < ntok; ++r) {
-    const uint8_t* c = codes + r * m;
-    const float* w = weights + r * weight_stride;
-    Lanes acc = zero();
-    for (size_t g = 0; g < groups; ++g) {
-      Lanes part = zero();
-      for (size_t j = g * run; j < (g + 1) * run; ++j) part = add(part, entry(block, j, c[j]));
-      acc = add(acc, scaled(w[g], part));
-    }
-    top = max(top, acc);
-  }
-  store(best, top);
-}
-
-void float_block(const float* block, const float* tokens, size_t dim, size_t ntok,
-                 float* best) {
-  Lanes top = lowest();
-  size_t r = 0;
-  for (; r + 4 <= ntok; r += 4) {
-    const float* x = tokens + r * dim;
-    Lanes a0 = zero(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t d = 0; d < dim; ++d) {
-      const Lanes q = load(block + d * L);
-      a0 = add(a0, scaled(x[d], q));
-      a1 = add(a1, scaled(x[dim + d], q));
-      a2 = add(a2, scaled(x[2 * dim + d], q));
-      a3 = add(a3, scaled(x[3 * dim + d], q));
-    }
-    top = max(max(top, a0), max(a1, max(a2, a3)));
-  }
-  for (; r < ntok; ++r) {
-    const float* x = tokens + r * dim;
-    Lanes a = zero();
-    for (size_t d = 0; d < dim; ++d) a = add(a, scaled(x[d], load(block + d * L)));
-    top = max(top, a);
-  }
-  store(best, top);
-}
+#include "kernels/maxsim_impl.h"
 
 }  // namespace
 
 const MaxSimKernels* maxsim_avx2_kernels() {
-  static const MaxSimKernels table = {SimdLevel::AVX2, byte_block,
-                                      weighted_block, float_block};
+  static const MaxSimKernels table = {SimdLevel::AVX2, byte_block, weighted_block,
+                                      float_block};
   return &table;
 }
 
