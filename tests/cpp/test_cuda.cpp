@@ -20,7 +20,9 @@ TEST(Cuda, AvailabilityAndReasonAgree) {
   const bool available = qvec::cuda::available();
   EXPECT_EQ(available, qvec::cuda::unavailable_reason().empty());
   EXPECT_EQ(available, qvec::cuda::device_count() > 0);
-  if (!qvec::cuda::compiled()) EXPECT_FALSE(available);
+  if (!qvec::cuda::compiled()) {
+    EXPECT_FALSE(available);
+  }
 }
 
 TEST(Cuda, WithoutAGpuEveryFactoryThrowsCudaUnavailable) {
