@@ -17,7 +17,7 @@ _HELP = ("expected 'Flat', 'PQ<m>[x<nbits>][fs]' (e.g. 'PQ48x8', 'PQ96x4fs') or 
          "vectors for re-ranking")
 
 
-def _opq_prefix(tokens: list, description: str) -> Optional[int]:
+def _opq_prefix(tokens: List[str], description: str) -> Optional[int]:
     """Pops a leading 'OPQ<m>' token (a rotation learned for m subspaces, then PQ) and returns
     its m; None without one."""
     found = re.fullmatch(r"OPQ(\d+)", tokens[0], flags=re.IGNORECASE)

@@ -319,10 +319,10 @@ class IVFIndex(Index[IvfModel]):
         return rows
 
     # -- searching -------------------------------------------------------------------------
-    def search(self, queries: npt.ArrayLike, k: int,
-               rerank: Optional[int] = None, *, nprobe: Optional[int] = None,
+    def search(self, queries: npt.ArrayLike, k: int, rerank: Optional[int] = None,
+               filter: Any = None, device: str = "cpu", *, nprobe: Optional[int] = None,
                query_bits: Optional[int] = None, exact: bool = False,
-               vectors: Optional[npt.ArrayLike] = None, filter: Any = None) -> SearchResult:
+               vectors: Optional[npt.ArrayLike] = None) -> SearchResult:
         """The k best vectors for each query (see :meth:`Index.search`), probing ``nprobe``
         lists per query (default: the index's ``nprobe``; more lists, higher recall, slower).
         rerank: re-rank the best ``rerank`` (>= k) by exact distance from the kept vectors
@@ -345,6 +345,8 @@ class IVFIndex(Index[IvfModel]):
         # filter= is forwarded only when given, so this works with and without the index
         # protocol's filter support
         extra: Dict[str, Any] = {} if filter is None else {"filter": filter}
+        if device != "cpu":
+            extra["device"] = device     # the base class says which devices this index has
         if vectors is None:
             return super().search(queries, k, rerank, **extra)
         if rerank is None:
