@@ -122,6 +122,13 @@ void ivf_search_flat(const IvfLists& lists, size_t dim, Metric metric, const flo
 /// without, the quantized tables rank (every table of a query quantized with one scale, so
 /// the quantized distances of its lists compare; distances are bias + sum / scale, as
 /// fast-scan's rescore = 0 reports them): the fast mode, for re-ranking afterwards.
+/// A pair table as the query's table plus a list term (null: none) plus a constant added to
+/// subquantizer 0's row: what IvfPqSearch::pair_table writes, without writing it.
+struct IvfPairShift {
+  const float* term = nullptr;  // size m * ksub, or null
+  float shift = 0.0f;
+};
+
 class IvfPqSearch {
  public:
   /// pq: trained, referenced (it must outlive this object); centroids: size nlist * pq.dim(),
@@ -142,6 +149,8 @@ class IvfPqSearch {
   /// m * ksub). query_norm: ||q||^2; coarse: the probe's coarse value.
   void pair_table(const float* query_table, float query_norm, size_t list, float coarse,
                   float* out) const;
+  /// pair_table's table of the same arguments, as the query's table + term + shift.
+  IvfPairShift pair_shift(float query_norm, size_t list, float coarse) const;
 
  private:
   const ProductQuantizer* pq_;

@@ -135,6 +135,13 @@ void IvfPqSearch::pair_table(const float* query_table, float query_norm, size_t 
   }
 }
 
+IvfPairShift IvfPqSearch::pair_shift(float query_norm, size_t list, float coarse) const {
+  if (!by_residual_) return {};
+  if (pq_->metric() == Metric::L2)
+    return {list_terms_.data() + list * pq_->m() * pq_->ksub(), coarse - query_norm};
+  return {nullptr, -coarse};
+}
+
 void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
                          const IvfProbes& probes, size_t k, float* distances,
                          idx_t* ids, bool exact, const IdFilter* filter) const {

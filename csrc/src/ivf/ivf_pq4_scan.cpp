@@ -32,22 +32,46 @@ struct Pq4Query {
   }
 };
 
-/// Quantizes one float table (m rows of 16) with scale s into lut (m2 rows; padded row zero);
-/// returns the bias sum_j min_c t[j][c].
-float quantize_shared(const float* table, size_t m, size_t m2, float s, uint8_t* lut) {
+/// Quantizes the pair table query + list (m rows of 16; list null: zero) with scale s into
+/// lut (m2 rows; padded rows zero) without writing the float table; returns the bias
+/// sum_j min_c t[j][c]. A constant added to a row (the coarse shift) moves only the bias.
+float quantize_pair(const float* query, const float* list, size_t m, size_t m2, float s,
+                    uint8_t* lut) {
   double bias = 0.0;
+  float row[16];
   for (size_t j = 0; j < m; ++j) {
-    const float* row = table + j * 16;
-    const float low = *std::min_element(row, row + 16);
+    const float* a = query + j * 16;
+    if (list) {
+      const float* b = list + j * 16;
+      for (size_t c = 0; c < 16; ++c) row[c] = a[c] + b[c];
+    } else {
+      for (size_t c = 0; c < 16; ++c) row[c] = a[c];
+    }
+    // a tree of element-wise minima, which the compiler keeps in vector registers
+    float m8[8], m4[4];
+    for (size_t c = 0; c < 8; ++c) m8[c] = row[c] < row[c + 8] ? row[c] : row[c + 8];
+    for (size_t c = 0; c < 4; ++c) m4[c] = m8[c] < m8[c + 4] ? m8[c] : m8[c + 4];
+    const float low = std::min(std::min(m4[0], m4[1]), std::min(m4[2], m4[3]));
     bias += low;
     for (size_t c = 0; c < 16; ++c) {
-      const float v = std::min(255.0f, std::max(0.0f, (row[c] - low) * s + 0.5f));
+      float v = (row[c] - low) * s + 0.5f;
+      v = v < 255.0f ? v : 255.0f;
+      v = v > 0.0f ? v : 0.0f;
       lut[j * 16 + c] = static_cast<uint8_t>(static_cast<int>(v));
     }
   }
   std::fill(lut + m * 16, lut + m2 * 16, uint8_t(0));
   return static_cast<float>(bias);
 }
+
+/// Per-thread buffers of Pq4ListScan::scan, reused across lists (a scan of a short list
+/// would otherwise spend more time allocating than scanning).
+struct Scratch {
+  std::vector<uint8_t> luts;
+  std::vector<Pq4Query> queries;
+  std::vector<uint16_t> sums = std::vector<uint16_t>(kFsMaxQueries * kChunkBlocks * kFsBlock);
+  std::vector<uint32_t> masks = std::vector<uint32_t>(kFsMaxQueries * kChunkBlocks);
+};
 
 /// Hands the candidates of one kernel call (query i's masks over nblk blocks from block cb)
 /// to its collector; rows at or past n are not rows of the list; ids the filter rejects never
@@ -93,20 +117,22 @@ void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) cons
   const size_t n = lists_.size(group.list);
   const uint8_t* packed = lists_.list_codes(group.list);
   const idx_t* ids = lists_.list_ids(group.list);
-  std::vector<float> table(size);
-  std::vector<uint8_t> luts(count * m2 * 16);
-  std::vector<Pq4Query> queries;
-  queries.reserve(count);
+  thread_local Scratch scratch;
+  scratch.luts.resize(count * m2 * 16);
+  std::vector<Pq4Query>& queries = scratch.queries;
+  queries.clear();
   for (size_t i = 0; i < count; ++i) {
     const size_t q = group.queries[i];
-    ivf_.pair_table(tables_ + q * size, norms_[q], group.list, group.coarse[i], table.data());
-    const float bias = quantize_shared(table.data(), m, m2, scales_[q], luts.data() + i * m2 * 16);
-    queries.push_back({bias, scales_[q],
+    const IvfPairShift pair = ivf_.pair_shift(norms_[q], group.list, group.coarse[i]);
+    const float bias = quantize_pair(tables_ + q * size, pair.term, m, m2, scales_[q],
+                                     scratch.luts.data() + i * m2 * 16);
+    queries.push_back({bias + pair.shift, scales_[q],
                        HeapView{results.distances + i * keep_, results.ids + i * keep_, keep_}});
   }
   const Pq4Kernels& kern = pq4_kernels();
-  std::vector<uint16_t> sums(kFsMaxQueries * kChunkBlocks * kFsBlock);
-  std::vector<uint32_t> masks(kFsMaxQueries * kChunkBlocks);
+  uint8_t* luts = scratch.luts.data();
+  uint16_t* sums = scratch.sums.data();
+  uint32_t* masks = scratch.masks.data();
   const size_t nblocks = (n + kFsBlock - 1) / kFsBlock;
   for (size_t cb = 0; cb < nblocks; cb += kChunkBlocks) {
     check_stop();
@@ -122,12 +148,12 @@ void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) cons
       }
       if (!any) continue;
       const uint32_t hit =
-          kern.scan(luts.data() + g * m2 * 16, m2 * 16, gq, packed + cb * m2 * 16, nblk, m2,
-                    limits, sums.data(), kChunkBlocks * kFsBlock, masks.data());
+          kern.scan(luts + g * m2 * 16, m2 * 16, gq, packed + cb * m2 * 16, nblk, m2,
+                    limits, sums, kChunkBlocks * kFsBlock, masks);
       for (size_t i = 0; i < gq; ++i)
         if ((hit >> i) & 1u)
-          collect(queries[g + i], sums.data() + i * kChunkBlocks * kFsBlock,
-                  masks.data() + i * nblk, cb, nblk, n, ids, filter_);
+          collect(queries[g + i], sums + i * kChunkBlocks * kFsBlock,
+                  masks + i * nblk, cb, nblk, n, ids, filter_);
     }
   }
 }
