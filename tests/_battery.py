@@ -258,9 +258,29 @@ def maxsim() -> Outputs:
     return out
 
 
+def ivfpq4() -> Outputs:
+    """IVF 4-bit pair tables (ivfspeed): query table + list term quantized with one scale, rows
+    with ties, constant rows and entries past 255 (clamped)."""
+    rng = np.random.default_rng(17)
+    out: Outputs = {}
+    for m in (1, 3, 64):
+        query = rng.standard_normal((m, 16)).astype(np.float32)
+        term = rng.standard_normal((m, 16)).astype(np.float32)
+        query[0, :4] = query[0, 4]
+        if m > 1:
+            query[1] = 2.5
+        for scale in (0.3, 37.0, 200.0):
+            for name, t in (("q", None), ("qt", term)):
+                lut, bias = _core.ivf_quantize_pair_table(query, t, scale)
+                out[f"m{m}_s{scale}_{name}_lut"] = lut
+                out[f"m{m}_s{scale}_{name}_bias"] = np.float32(bias)
+    return out
+
+
 FAMILIES: Dict[str, Callable[[], Outputs]] = {
     "dense": dense, "pq8": pq8, "pq4": pq4, "hamming": hamming, "rabitq": rabitq,
     "filters": filters, "sq8": sq8, "maxsim": maxsim,  # maxsim: multivec
+    "ivfpq4": ivfpq4,  # ivfspeed
 }
 
 

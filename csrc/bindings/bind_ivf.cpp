@@ -1,5 +1,6 @@
 // IVF partitioning: coarse training, assignment and probing, list building, and the searches
 // of the lists (arrays owned by Python: in memory or mapped from a file).
+#include <optional>
 #include <string>
 
 #include "bindings.h"
@@ -51,6 +52,24 @@ IvfLayout layout_of(int codec, size_t row_bytes, size_t m) {
 }
 
 void register_lists(py::module_& m) {
+  m.def(
+      "ivf_quantize_pair_table",
+      [](FloatArray query_table, py::object term_arg, float scale) {
+        std::optional<FloatArray> list_term;
+        if (!term_arg.is_none()) list_term = term_arg.cast<FloatArray>();
+        if (query_table.ndim() != 2 || query_table.shape(1) != 16)
+          throw py::value_error("query_table must be float32 of shape (m, 16)");
+        const size_t rows = query_table.shape(0);
+        if (list_term && (list_term->ndim() != 2 || list_term->shape(0) != query_table.shape(0) ||
+                          list_term->shape(1) != 16))
+          throw py::value_error("list_term must be float32 of the shape of query_table");
+        py::array_t<uint8_t> lut({rows, size_t(16)});
+        const float bias = ivf_quantize_pair_table(
+            query_table.data(), list_term ? list_term->data() : nullptr, rows, scale,
+            lut.mutable_data());
+        return py::make_tuple(lut, bias);
+      },
+      py::arg("query_table"), py::arg("list_term"), py::arg("scale"));
   m.def(
       "ivf_build_lists",
       [](int codec, size_t m_, ByteArray codes, I32Array assign, size_t nlist) {

@@ -166,6 +166,13 @@ class IvfPqSearch {
   std::vector<float> shared_scales(const float* tables, size_t nq, const IvfProbes& probes) const;
 };
 
+/// The quantized table of a 4-bit (query, list) pair: t = query_table + list_term (null:
+/// zero), rows of 16; lut[j][c] = int(min(255, max(0, (t[j][c] - min_c t[j]) * scale + 0.5)))
+/// and returns sum_j min_c t[j] (the distance of all-zero bytes). query_table, list_term:
+/// size m * 16; lut: size m * 16, written. The same bytes at every SIMD level.
+float ivf_quantize_pair_table(const float* query_table, const float* list_term, size_t m,
+                              float scale, uint8_t* lut);
+
 /// Binary search of IVF lists (IvfCodec::Binary rows of bq.pack_rows). centroids: null (the
 /// lists hold codes of x), or size nlist * dim (codes of x - c_l, L2 only: the queries are
 /// then q - c_l per list, the RaBitQ setting). Distances are the quantizer's estimates.

@@ -32,38 +32,6 @@ struct Pq4Query {
   }
 };
 
-/// Quantizes the pair table query + list (m rows of 16; list null: zero) with scale s into
-/// lut (m2 rows; padded rows zero) without writing the float table; returns the bias
-/// sum_j min_c t[j][c]. A constant added to a row (the coarse shift) moves only the bias.
-float quantize_pair(const float* query, const float* list, size_t m, size_t m2, float s,
-                    uint8_t* lut) {
-  double bias = 0.0;
-  float row[16];
-  for (size_t j = 0; j < m; ++j) {
-    const float* a = query + j * 16;
-    if (list) {
-      const float* b = list + j * 16;
-      for (size_t c = 0; c < 16; ++c) row[c] = a[c] + b[c];
-    } else {
-      for (size_t c = 0; c < 16; ++c) row[c] = a[c];
-    }
-    // a tree of element-wise minima, which the compiler keeps in vector registers
-    float m8[8], m4[4];
-    for (size_t c = 0; c < 8; ++c) m8[c] = row[c] < row[c + 8] ? row[c] : row[c + 8];
-    for (size_t c = 0; c < 4; ++c) m4[c] = m8[c] < m8[c + 4] ? m8[c] : m8[c + 4];
-    const float low = std::min(std::min(m4[0], m4[1]), std::min(m4[2], m4[3]));
-    bias += low;
-    for (size_t c = 0; c < 16; ++c) {
-      float v = (row[c] - low) * s + 0.5f;
-      v = v < 255.0f ? v : 255.0f;
-      v = v > 0.0f ? v : 0.0f;
-      lut[j * 16 + c] = static_cast<uint8_t>(static_cast<int>(v));
-    }
-  }
-  std::fill(lut + m * 16, lut + m2 * 16, uint8_t(0));
-  return static_cast<float>(bias);
-}
-
 /// Per-thread buffers of Pq4ListScan::scan, reused across lists (a scan of a short list
 /// would otherwise spend more time allocating than scanning).
 struct Scratch {
@@ -112,11 +80,25 @@ float shared_scale(const float* max_span, const float* sum_span, size_t count, s
   return out;
 }
 
+}  // namespace qvec::detail
+
+namespace qvec {
+
+float ivf_quantize_pair_table(const float* query_table, const float* list_term, size_t m,
+                              float scale, uint8_t* lut) {
+  return detail::pqlut_kernels().quantize(query_table, list_term, m, scale, lut);
+}
+
+}  // namespace qvec
+
+namespace qvec::detail {
+
 void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) const {
   const size_t m = pq_.m(), m2 = fastscan_padded_m(m), size = m * 16, count = group.count;
   const size_t n = lists_.size(group.list);
   const uint8_t* packed = lists_.list_codes(group.list);
   const idx_t* ids = lists_.list_ids(group.list);
+  const auto quant = pqlut_kernels().quantize;
   thread_local Scratch scratch;
   scratch.luts.resize(count * m2 * 16);
   std::vector<Pq4Query>& queries = scratch.queries;
@@ -124,8 +106,9 @@ void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) cons
   for (size_t i = 0; i < count; ++i) {
     const size_t q = group.queries[i];
     const IvfPairShift pair = ivf_.pair_shift(norms_[q], group.list, group.coarse[i]);
-    const float bias = quantize_pair(tables_ + q * size, pair.term, m, m2, scales_[q],
-                                     scratch.luts.data() + i * m2 * 16);
+    uint8_t* lut = scratch.luts.data() + i * m2 * 16;
+    const float bias = quant(tables_ + q * size, pair.term, m, scales_[q], lut);
+    std::fill(lut + m * 16, lut + m2 * 16, uint8_t(0));
     queries.push_back({bias + pair.shift, scales_[q],
                        HeapView{results.distances + i * keep_, results.ids + i * keep_, keep_}});
   }

@@ -37,6 +37,12 @@ const Pq4Kernels& pq4_kernels() {
   return chosen;
 }
 
+const PqLutKernels& pqlut_kernels() {  // ivfspeed
+  static const PqLutKernels& chosen = select(pqlut_scalar_kernels(), pqlut_avx2_kernels(),
+                                             static_cast<const PqLutKernels*>(nullptr));
+  return chosen;
+}
+
 const HammingKernels& hamming_kernels() {
   static const HammingKernels& chosen =
       select(hamming_scalar_kernels(), hamming_avx2_kernels(), hamming_avx512_kernels());
@@ -103,6 +109,7 @@ const RabitqKernels* rabitq_avx2_kernels() { return nullptr; }
 const FilterKernels* filter_avx2_kernels() { return nullptr; }
 const Sq8Kernels* sq8_avx2_kernels() { return nullptr; }
 const MaxSimKernels* maxsim_avx2_kernels() { return nullptr; }  // multivec
+const PqLutKernels* pqlut_avx2_kernels() { return nullptr; }  // ivfspeed
 #endif
 #if !defined(QVEC_HAVE_AVX512)
 const DenseKernels* dense_avx512_kernels() { return nullptr; }

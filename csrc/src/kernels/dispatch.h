@@ -9,6 +9,7 @@
 #include "kernels/maxsim.h"  // multivec
 #include "kernels/pq4.h"
 #include "kernels/pq8.h"
+#include "kernels/pqlut.h"  // ivfspeed
 #include "kernels/rabitq.h"
 #include "kernels/sq8.h"
 #include "qvec/simd.h"
@@ -25,6 +26,7 @@ const FilterKernels& filter_kernels();
 /// The AVX-512 level with the VNNI variant where the CPU has AVX512_VNNI.
 const Sq8Kernels& sq8_kernels();
 const MaxSimKernels& maxsim_kernels();  // multivec
+const PqLutKernels& pqlut_kernels();  // ivfspeed
 
 /// Whether this build compiled the kernels of a level (the CPU may still lack it).
 bool build_has_level(SimdLevel level);
@@ -57,5 +59,8 @@ const Sq8Kernels* sq8_avx512vnni_kernels();
 const MaxSimKernels* maxsim_scalar_kernels();
 const MaxSimKernels* maxsim_avx2_kernels();
 const MaxSimKernels* maxsim_avx512_kernels();
+// ivfspeed (no AVX-512 variant: the AVX2 one serves that level)
+const PqLutKernels* pqlut_scalar_kernels();
+const PqLutKernels* pqlut_avx2_kernels();
 
 }  // namespace qvec::detail
