@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=1)
     ap.add_argument("--nprobe", default="4,8,16,32,64")
     ap.add_argument("--rerank", default="0,40,100", help="0: no re-ranking")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="2", help="comma list: the sweep at each count")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--single", type=int, default=200, help="single-query latency queries")
     ap.add_argument("--max-train", type=int, default=0)
@@ -101,14 +101,15 @@ def main() -> None:
     n, dim = base.shape
     nlist = args.nlist or qvec.index.ivf.auto_nlist(n)
     reranks = [int(r) for r in args.rerank.split(",")]
-    refine = any(reranks) and args.codec != "flat"
+    refine = args.refine = any(reranks) and args.codec != "flat"
     nprobes = [int(p) for p in args.nprobe.split(",")]
     train = base[:args.max_train or min(n, 64 * nlist)]
-    qvec.set_num_threads(args.threads)
-    faiss.omp_set_num_threads(args.threads)
-    log(f"{name}, nlist={nlist}, codec={args.codec}, threads={args.threads}")
+    threads = [int(t) for t in args.threads.split(",")]
+    qvec.set_num_threads(threads[-1])        # the build runs at the largest count
+    faiss.omp_set_num_threads(threads[-1])
+    log(f"{name}, nlist={nlist}, codec={args.codec}, threads={threads}")
 
-    rows: List[Dict[str, object]] = []
+    all_rows: List[Dict[str, object]] = []
     builds: Dict[str, float] = {}
     # qvec
     index = qvec.index_factory(dim, qvec_key(args.codec, nlist, args.m, args.bits, refine))
@@ -126,7 +127,34 @@ def main() -> None:
     builds["faiss"] = time.perf_counter() - t0
     log(f"faiss build {builds['faiss']:.1f}s")
     ivf = faiss.extract_index_ivf(fidx)
+    memory = {"qvec": qvec_bytes(index) / n, "faiss": len(faiss.serialize_index(fidx)) / n}
+    log(f"bytes/vector qvec {memory['qvec']:.1f}, faiss {memory['faiss']:.1f}")
+    for nthreads in threads:
+        qvec.set_num_threads(nthreads)
+        faiss.omp_set_num_threads(nthreads)
+        rows = sweep(index, fidx, ivf, queries, gt, nprobes, reranks, refine, args)
+        report(rows, name, nlist, args, nthreads, len(queries), builds, memory)
+        all_rows.extend(dict(r, threads=nthreads) for r in rows)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"dataset": name, "nlist": nlist, "builds": builds,
+                                              "memory": memory, "rows": all_rows}, indent=1))
 
+
+def qvec_bytes(index: "qvec.IVFIndex") -> int:
+    """Bytes the index holds for its vectors: every row array and the inverted lists."""
+    state = index._state
+    held = sum(state.rows.get(name).nbytes for name in state.rows.templates)
+    lists = index.lists()
+    held += sum(np.asarray(a).nbytes for a in (lists.offsets, lists.code_offsets, lists.codes,
+                                                lists.ids))
+    return held + (0 if state.idmap.ids is None else 8 * state.idmap.n)
+
+
+def sweep(index, fidx, ivf, queries, gt, nprobes, reranks, refine, args) -> List[Dict[str, object]]:
+    """The nprobe x rerank sweep at the current thread count: qvec row, then faiss row."""
+    import faiss
+
+    rows: List[Dict[str, object]] = []
     for nprobe in nprobes:
         for rr in reranks if refine else [0]:
             rerank = rr or None
@@ -157,10 +185,15 @@ def main() -> None:
                          "latency_ms": 1000 * ts / len(one)})
             log(rows[-2], rows[-1])
 
-    print(f"\n{name}; nlist={nlist}; qvec {qvec_key(args.codec, nlist, args.m, args.bits, refine)}"
-          f" vs faiss {faiss_key(args.codec, nlist, args.m, args.bits, refine)}; "
-          f"{args.threads} threads; {len(queries)} queries per batch; build qvec "
-          f"{builds['qvec']:.1f}s, faiss {builds['faiss']:.1f}s\n")
+    return rows
+
+
+def report(rows, name, nlist, args, nthreads, nq, builds, memory) -> None:
+    print(f"\n{name}; nlist={nlist}; qvec {qvec_key(args.codec, nlist, args.m, args.bits, args.refine)}"
+          f" vs faiss {faiss_key(args.codec, nlist, args.m, args.bits, args.refine)}; "
+          f"{nthreads} threads; {nq} queries per batch; build qvec "
+          f"{builds['qvec']:.1f}s, faiss {builds['faiss']:.1f}s; bytes/vector qvec "
+          f"{memory['qvec']:.1f}, faiss {memory['faiss']:.1f}\n")
     print("| nprobe | rerank | qvec recall@10 | qvec QPS | faiss recall@10 | faiss QPS | "
           "QPS ratio | qvec 1-query ms | faiss 1-query ms |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -171,12 +204,14 @@ def main() -> None:
     for level in (0.9, 0.95):
         best = {lib: max([r["qps"] for r in rows if r["lib"] == lib and r["recall10"] >= level],
                          default=0.0) for lib in ("qvec", "faiss")}
+        lat = {lib: min([r["latency_ms"] for r in rows
+                         if r["lib"] == lib and r["recall10"] >= level], default=float("nan"))
+               for lib in ("qvec", "faiss")}
         ratio = best["qvec"] / best["faiss"] if best["faiss"] else float("nan")
         print(f"\nbest QPS at recall@10 >= {level}: qvec {best['qvec']:.0f}, faiss "
-              f"{best['faiss']:.0f}, ratio {ratio:.2f}")
-    if args.out:
-        Path(args.out).write_text(json.dumps({"dataset": name, "nlist": nlist, "builds": builds,
-                                              "rows": rows}, indent=1))
+              f"{best['faiss']:.0f}, ratio {ratio:.2f}; best 1-query ms qvec {lat['qvec']:.3f}, "
+              f"faiss {lat['faiss']:.3f}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

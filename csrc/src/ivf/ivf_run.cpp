@@ -1,6 +1,7 @@
 // The IVF search driver (list_scan.h). A batch is split into (query block x probe split) tasks:
 // large batches give one split, so every list a block probes is read once for all the block's
-// queries; small batches (one query) split the probes so all cores scan lists. Each task fills
+// queries; small batches (one query) split the probes so all cores scan lists, when they
+// probe enough rows to pay for the threads. Each task fills
 // its own collectors; the partial top-k lists are merged with the global tie rule, so results
 // do not depend on the task grid.
 #include <algorithm>
@@ -22,14 +23,18 @@ struct Grid {
   size_t qblock, qblocks, splits;
 };
 
-Grid task_grid(size_t nq, size_t nprobe) {
+/// Rows below which a batch's probes are not split across threads: the scan of fewer takes
+/// less than waking the other threads costs (on a loaded machine, far less).
+constexpr size_t kSplitRows = size_t(1) << 18;
+
+Grid task_grid(size_t nq, size_t nprobe, size_t probed_rows) {
   const size_t threads = static_cast<size_t>(get_num_threads());
   Grid g;
   // A few blocks per thread balance the load; larger blocks share more list reads.
   g.qblock = std::max<size_t>(1, (nq + 4 * threads - 1) / (4 * threads));
   g.qblocks = (nq + g.qblock - 1) / g.qblock;
   g.splits = 1;
-  if (g.qblocks < 2 * threads)
+  if (g.qblocks < 2 * threads && probed_rows >= kSplitRows)
     g.splits = std::min(nprobe, (2 * threads + g.qblocks - 1) / g.qblocks);
   return g;
 }
@@ -102,7 +107,10 @@ void ivf_run(const IvfLists& lists, size_t nq, const IvfProbes& probes, size_t k
   check_probes(probes, nq, lists.nlist);
   if (nq == 0) return;
   const size_t nprobe = probes.nprobe;
-  const Grid g = task_grid(nq, nprobe);
+  size_t probed_rows = 0;
+  for (size_t i = 0; i < nq * nprobe && probed_rows < kSplitRows; ++i)
+    if (probes.lists[i] >= 0) probed_rows += lists.size(static_cast<size_t>(probes.lists[i]));
+  const Grid g = task_grid(nq, nprobe, probed_rows);
   std::vector<float> part_dist(g.splits * nq * keep, std::numeric_limits<float>::infinity());
   std::vector<idx_t> part_ids(g.splits * nq * keep, idx_t(-1));
   parallel_for(g.qblocks * g.splits, [&](size_t task) {
