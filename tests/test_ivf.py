@@ -284,3 +284,24 @@ def test_row_filter_never_leaks_and_fills_k(data, desc):
         _, ri = reference_topk(np.where(allowed[None, :], reference_distances(q, x, "l2"),
                                         np.inf), 20)
         np.testing.assert_array_equal(i, ri)
+
+
+@pytest.mark.parametrize("with_term", [False, True])
+def test_pair_table_quantization_equals_reference(with_term):
+    """The 4-bit pair table (query table + list term, rows of 16) quantized with one scale:
+    per row, (t - min) * scale + 0.5 truncated and clamped to [0, 255]; the bias is the sum of
+    the row minima."""
+    from qvec import _core
+
+    rng = np.random.default_rng(5)
+    query = rng.standard_normal((7, 16)).astype(np.float32)
+    term = rng.standard_normal((7, 16)).astype(np.float32) if with_term else None
+    for scale in (0.5, 40.0, 300.0):       # 300: some entries clamp at 255
+        lut, bias = _core.ivf_quantize_pair_table(query, term, scale)
+        t = query + term if with_term else query
+        low = t.min(axis=1, keepdims=True)
+        v = ((t - low) * np.float32(scale)).astype(np.float32) + np.float32(0.5)
+        want = np.clip(v, 0, 255).astype(np.int32).astype(np.uint8)
+        np.testing.assert_array_equal(lut, want)
+        assert bias == pytest.approx(float(low.astype(np.float64).sum()), rel=1e-6)
+        assert lut.min() == 0 and (scale < 300 or lut.max() == 255)
