@@ -1,5 +1,6 @@
 """qvec.read_faiss / qvec.write_faiss against faiss-cpu: both directions for every supported
-type (flat L2/IP, PQ 8-bit and 4-bit, PQ fast-scan, binary flat, ID maps, IVF flat and PQ), the
+type (flat L2/IP, PQ 8-bit and 4-bit, PQ fast-scan, binary flat, ID maps, IVF flat and PQ,
+scalar quantizer QT_8bit flat and IVF), the
 same search results, and crafted or truncated files -> FormatError."""
 import os
 import struct
@@ -346,10 +347,10 @@ def test_unsupported_type_names_its_fourcc(tmp_path, data):
     faiss.write_index(hnsw, str(tmp_path / "h.index"))
     with pytest.raises(qvec.FormatError, match="'IHNf'"):
         qvec.read_faiss(tmp_path / "h.index")
-    sq = faiss.IndexScalarQuantizer(DIM, faiss.ScalarQuantizer.QT_8bit)
+    sq = faiss.IndexScalarQuantizer(DIM, faiss.ScalarQuantizer.QT_4bit)
     sq.train(base)
     faiss.write_index(sq, str(tmp_path / "sq.index"))
-    with pytest.raises(qvec.FormatError, match="'IxSQ'"):
+    with pytest.raises(qvec.FormatError, match="QT_4bit"):
         qvec.read_faiss(tmp_path / "sq.index")
     pq6 = faiss.IndexPQ(DIM, 4, 6)
     faiss.write_index(pq6, str(tmp_path / "pq6.index"))
@@ -456,3 +457,86 @@ def test_ivf_inside_id_map(tmp_path, data):
     np.testing.assert_array_equal(np.sort(index.ids), ids)
     faiss.downcast_index(ref.index).nprobe = NLIST
     _same_results(ref.search(queries, K), index.search(queries, K, nprobe=NLIST))
+
+
+# ------------------------------------------------------------------------------------------
+# scalar quantizers (QT_8bit): IndexScalarQuantizer, IndexIVFScalarQuantizer
+# ------------------------------------------------------------------------------------------
+def _mt(metric):
+    return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_read_scalar_quantizer(tmp_path, data, metric):
+    base, queries = data
+    ref = faiss.IndexScalarQuantizer(DIM, faiss.ScalarQuantizer.QT_8bit, _mt(metric))
+    ref.train(base)
+    ref.add(base)
+    faiss.write_index(ref, str(tmp_path / "sq.index"))
+    index = qvec.read_faiss(tmp_path / "sq.index")
+    assert isinstance(index, qvec.SQ8Index) and index.metric == metric and len(index) == N
+    # the codes are faiss's, shifted by 128, and decode as faiss decodes them
+    codes = faiss.vector_to_array(ref.codes).reshape(N, DIM)
+    np.testing.assert_array_equal(index.codes.view(np.uint8), codes ^ 0x80)
+    np.testing.assert_allclose(index.quantizer.decode(index.codes), ref.sa_decode(codes),
+                               rtol=1e-6, atol=1e-6)
+    _same_results(ref.search(queries, K), index.search(queries, K))
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_write_scalar_quantizer_read_by_faiss(tmp_path, data, metric):
+    base, queries = data
+    index = qvec.SQ8Index(DIM, metric)
+    index.fit(base)
+    index.add(base, ids=np.arange(N, dtype=np.int64) + 5)
+    path = str(tmp_path / "sq.index")
+    qvec.write_faiss(index, path)
+    ref = faiss.read_index(path)
+    assert isinstance(faiss.downcast_index(ref), faiss.IndexIDMap) and ref.ntotal == N
+    _same_results(index.search(queries, K), ref.search(queries, K))
+    again = qvec.read_faiss(path)
+    np.testing.assert_array_equal(again.quantizer.decode(again.codes),
+                                  index.quantizer.decode(index.codes))
+    np.testing.assert_array_equal(again.search(queries, K)[1], index.search(queries, K)[1])
+    with pytest.raises(TypeError, match="RescoreSQ8Index"):
+        qvec.write_faiss(qvec.index_factory(DIM, "BIN1,RescoreSQ8").fit(base), path + "x")
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+@pytest.mark.parametrize("by_residual", [True, False])
+def test_read_ivf_scalar_quantizer(tmp_path, data, metric, by_residual):
+    base, queries = data
+    quantizer = faiss.IndexFlatL2(DIM) if metric == "l2" else faiss.IndexFlatIP(DIM)
+    ref = faiss.IndexIVFScalarQuantizer(quantizer, DIM, NLIST, faiss.ScalarQuantizer.QT_8bit,
+                                        _mt(metric), by_residual)
+    ref.train(base)
+    ids = np.arange(N, dtype=np.int64) * 3 + 1
+    ref.add_with_ids(base, ids)
+    ref.nprobe = 3
+    faiss.write_index(ref, str(tmp_path / "ivfsq.index"))
+    index = qvec.read_faiss(tmp_path / "ivfsq.index")
+    assert isinstance(index, qvec.IVFIndex) and index.codec == "sq8"
+    assert index.by_residual == by_residual and index.nprobe == 3 and len(index) == N
+    np.testing.assert_array_equal(np.sort(index.ids), ids)
+    for nprobe in (3, NLIST):
+        ref.nprobe = nprobe
+        _same_results(ref.search(queries, K), index.search(queries, K, nprobe=nprobe))
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_write_ivf_scalar_quantizer_read_by_faiss(tmp_path, data, metric):
+    base, queries = data
+    index = qvec.IVFIndex(DIM, NLIST, "sq8", metric, nprobe=2)
+    index.fit(base, seed=3)
+    index.add(base, ids=np.arange(N, dtype=np.int64)[::-1] * 2)
+    path = str(tmp_path / "ivfsq.index")
+    qvec.write_faiss(index, path)
+    ref = faiss.read_index(path)                     # owns the index: keep it referenced
+    inner = faiss.downcast_index(ref)
+    assert isinstance(inner, faiss.IndexIVFScalarQuantizer) and inner.by_residual
+    assert ref.ntotal == N and ref.nlist == NLIST and ref.nprobe == 2
+    for nprobe in (2, NLIST):
+        ref.nprobe = nprobe
+        _same_results(index.search(queries, K, nprobe=nprobe), ref.search(queries, K))
+    again = qvec.read_faiss(path)
+    np.testing.assert_array_equal(again.search(queries, K)[1], index.search(queries, K)[1])

@@ -45,7 +45,7 @@ IvfProbes probes_of(const I64Array& lists, const FloatArray& coarse, size_t nq) 
 }
 
 IvfLayout layout_of(int codec, size_t row_bytes, size_t m) {
-  if (codec < 0 || codec > 3) throw py::value_error("codec must be 0 (flat) .. 3 (binary)");
+  if (codec < 0 || codec > 4) throw py::value_error("codec must be 0 (flat) .. 4 (sq8)");
   IvfLayout layout{static_cast<IvfCodec>(codec), row_bytes, m};
   layout.check();
   return layout;
@@ -234,12 +234,53 @@ void register_searches(py::module_& m) {
       py::arg("filter") = py::none());
 }
 
+void register_sq8(py::module_& m) {
+  m.def(
+      "ivf_sq8_fill_norms",
+      [](const ListArrays& a, const ScalarQuantizer& sq) {
+        const IvfLists lists = a.view(layout_of(4, sq.dim(), 0));
+        if (!a.codes.writeable()) throw py::value_error("the lists' codes must be writable");
+        ByteArray codes = a.codes;
+        py::gil_scoped_release release;
+        ivf_sq8_fill_norms(lists, sq, codes.mutable_data());
+      },
+      py::arg("lists"), py::arg("sq"));
+  m.def(
+      "ivf_search_sq8",
+      [](const ListArrays& a, const ScalarQuantizer& sq, py::object centroids, FloatArray queries,
+         I64Array plists, FloatArray pcoarse, long long k, const FilterArg* filter) {
+        require_matrix(queries, "queries", sq.dim());
+        const size_t nq = queries.shape(0), kk = require_k(k);
+        const IvfLists lists = a.view(layout_of(4, sq.dim(), 0));
+        const IvfProbes probes = probes_of(plists, pcoarse, nq);
+        FloatArray cents;
+        if (!centroids.is_none()) {
+          cents = centroids.cast<FloatArray>();
+          require_matrix(cents, "centroids", sq.dim());
+          if (static_cast<size_t>(cents.shape(0)) != lists.nlist)
+            throw py::value_error("centroids must have one row per list");
+        }
+        SearchResult out(nq, kk);
+        {
+          py::gil_scoped_release release;
+          ivf_search_sq8(lists, sq, centroids.is_none() ? nullptr : cents.data(), queries.data(),
+                         nq, probes, kk, out.distances.mutable_data(), out.ids.mutable_data(),
+                         core_filter(filter));
+        }
+        return out.to_tuple();
+      },
+      py::arg("lists"), py::arg("sq"), py::arg("centroids"), py::arg("queries"),
+      py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"),
+      py::arg("filter") = py::none());
+}
+
 }  // namespace
 
 void register_ivf(py::module_& m) {
   register_lists(m);
   register_coarse(m);
   register_searches(m);
+  register_sq8(m);
 }
 
 }  // namespace qvec::bind

@@ -153,7 +153,24 @@ void register_scalar(py::module_& m) {
              require_packed(packed, n, sq.dim());
              return search(sq, q, packed.data(), nullptr, n, k);
            },
-           py::arg("queries"), py::arg("packed"), py::arg("n"), py::arg("k"));
+           py::arg("queries"), py::arg("packed"), py::arg("n"), py::arg("k"))
+      .def("rescore",
+           [](const ScalarQuantizer& sq, FloatArray q, py::array_t<idx_t, py::array::c_style> cand,
+              Int8Array codes, long long k) {
+             require_matrix(q, "queries", sq.dim());
+             require_matrix(codes, "codes", sq.dim());
+             if (cand.ndim() != 2 || cand.shape(0) != q.shape(0))
+               throw py::value_error("candidates must be int64 of shape (nq, ncand)");
+             const size_t nq = q.shape(0), kk = require_k(k);
+             SearchResult out(nq, kk);
+             {
+               py::gil_scoped_release release;
+               sq.rescore(q.data(), nq, cand.data(), cand.shape(1), codes.data(), codes.shape(0),
+                          kk, out.distances.mutable_data(), out.ids.mutable_data());
+             }
+             return out.to_tuple();
+           },
+           py::arg("queries"), py::arg("candidates"), py::arg("codes"), py::arg("k"));
 }
 
 }  // namespace qvec::bind

@@ -201,9 +201,12 @@ void sq8_search_symmetric(const int8_t* query_codes, size_t nq, const int8_t* co
   detail::grid_search(nq, n, k, detail::kSq8Rows, kSq8ScanBlock, scan, out_distances, out_ids);
 }
 
-Sq8Queries::Sq8Queries(const ScalarQuantizer& sq, const float* queries, size_t nq, size_t k)
+Sq8Queries::Sq8Queries(const ScalarQuantizer& sq, const float* queries, size_t nq, size_t k,
+                       const float* offsets)
     : RangeSearch(nq, k), prepared_(std::make_unique<Prepared>()) {
   detail::prepare(sq, queries, nq, k, *prepared_);
+  if (offsets)
+    for (size_t q = 0; q < nq; ++q) prepared_->constants[q] += offsets[q];
 }
 
 Sq8Queries::~Sq8Queries() = default;

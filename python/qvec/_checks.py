@@ -49,6 +49,21 @@ def _as_array(x: Any, name: str, kinds: str, wanted: str, shape: str) -> np.ndar
     return arr
 
 
+def check_matrix_shape(arr: np.ndarray[Any, Any], name: str, wanted: str, shape: str,
+                       width: Optional[int], width_name: str, single: str) -> None:
+    """The shape checks every matrix input shares: 2-D (a 1-D array gets the reshape hint for
+    one ``single``), ``width`` columns when given (else a ``width_name`` mismatch), n and
+    width >= 1. Raises ValueError saying "{name} must be {wanted} of shape {shape}"."""
+    if arr.ndim != 2:
+        hint = f"; for a single {single} use {name}.reshape(1, -1)" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be {wanted} of shape {shape}; got {_describe(arr)}{hint}")
+    if width is not None and arr.shape[1] != width:
+        raise ValueError(f"{name} must be {wanted} of shape {shape}; got {_describe(arr)} "
+                         f"({width_name} mismatch: expected {width}, got {arr.shape[1]})")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
+
+
 def as_float_matrix(x: npt.ArrayLike, name: str, dim: Optional[int] = None,
                     check_finite: bool = True) -> FloatMatrix:
     """Returns x as a C-contiguous float32 (n, dim) array with n >= 1 and only finite values.
@@ -58,14 +73,7 @@ def as_float_matrix(x: npt.ArrayLike, name: str, dim: Optional[int] = None,
     arr = _as_array(x, name, "fiu", "a real numeric array (float32 preferred)",
                     f"(n, {dim or 'd'})")
     expected = f"({'n'}, {dim if dim is not None else 'd'})"
-    if arr.ndim != 2:
-        hint = f"; for a single vector use {name}.reshape(1, -1)" if arr.ndim == 1 else ""
-        raise ValueError(f"{name} must be float32 of shape {expected}; got {_describe(arr)}{hint}")
-    if dim is not None and arr.shape[1] != dim:
-        raise ValueError(f"{name} must be float32 of shape {expected}; got {_describe(arr)} "
-                         f"(dimension mismatch: expected {dim}, got {arr.shape[1]})")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
+    check_matrix_shape(arr, name, "float32", expected, dim, "dimension", "vector")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
         out: FloatMatrix = np.ascontiguousarray(arr, dtype=np.float32)
     if check_finite and not _core.all_finite(out):
@@ -103,14 +111,7 @@ def as_codes(codes: npt.ArrayLike, name: str, width: Optional[int] = None,
     arr = codes if isinstance(codes, np.ndarray) else np.asarray(codes)
     if arr.dtype != np.uint8:
         raise TypeError(f"{name} must be {kind} of shape {shape}; got {_describe(arr)}")
-    if arr.ndim != 2:
-        hint = f"; for a single code use {name}.reshape(1, -1)" if arr.ndim == 1 else ""
-        raise ValueError(f"{name} must be uint8 of shape {shape}; got {_describe(arr)}{hint}")
-    if width is not None and arr.shape[1] != width:
-        raise ValueError(f"{name} must be uint8 of shape {shape}; got {_describe(arr)} "
-                         f"(nbytes mismatch: expected {width}, got {arr.shape[1]})")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
+    check_matrix_shape(arr, name, "uint8", shape, width, "nbytes", "code")
     out: ByteMatrix = np.ascontiguousarray(arr)
     return out
 

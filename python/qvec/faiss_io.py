@@ -22,6 +22,10 @@ IndexIVFFlat                     IwFl        :class:`IVFIndex` codec "flat" (the
                                              centroids, lists and ids)
 IndexIVFPQ (nbits 8 or 4)        IwPQ        :class:`IVFIndex` codec "pq8" / "pq4", the same
                                              by_residual, codebooks, codes and lists
+IndexScalarQuantizer (QT_8bit)   IxSQ        :class:`SQ8Index` (codes shifted by 128, ranges
+                                             converted, see below)
+IndexIVFScalarQuantizer          IwSq IwSQ   :class:`IVFIndex` codec "sq8", the same
+(QT_8bit)                                    by_residual (IwSQ: always), codes and lists
 ===============================  ==========  ============================================
 
 An IVF's coarse quantizer must be an IndexFlat (its vectors are the centroids) and its lists
@@ -34,6 +38,14 @@ those results agree closely but not bit for bit. Anything else raises :class:`Fo
 naming its fourcc. Every count in the file is checked against the bytes that remain before
 anything is allocated, so a truncated or crafted file raises FormatError, never a crash or a
 huge allocation.
+
+Scalar quantizers: faiss's QT_8bit decodes code c (0..255) as vmin + (c + 0.5) / 255 * vdiff,
+qvec decodes code u (-128..127) as lo + (u + 128) * step with step = (hi - lo) / 255. The codes
+are kept byte for byte (u = c - 128) and the ranges converted so both decode alike (to float32
+rounding): lo = vmin + vdiff / 510, step = vdiff / 255; written back, vmin = lo - step / 2,
+vdiff = 255 * step. Vectors added after a conversion are encoded by each library's own rule
+(qvec floors onto its grid; faiss, reading a qvec file, rounds to the nearest code).
+Other quantizer types (4-bit, uniform, fp16, ...) raise FormatError naming them.
 
 Writing: a FlatIndex or PQIndex with metric "cosine" is written as inner product over its
 (stored unit) vectors, so faiss answers like qvec only for normalized queries; vectors kept
@@ -60,6 +72,7 @@ from .index.hamming import HammingIndex
 from .index.ids import IdMap
 from .index.ivf import IVFIndex
 from .index.pq import PQIndex
+from .index.sq import RescoreSQ8Index, SQ8Index
 from .index.storage import Array, Rows
 from .pq import ProductQuantizer
 
@@ -81,9 +94,9 @@ _PERM0 = np.array([0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15])
 # the faiss objects this module knows, parsed
 # ------------------------------------------------------------------------------------------
 class _Parsed:
-    """What a faiss file held: ``kind`` ("flat", "pq", "hamming", "ivf_flat", "ivf_pq"), dim,
-    metric, the row arrays (as the qvec index keeps them) and the model; ``ids`` when an ID
-    map wrapped it or the IVF lists held them."""
+    """What a faiss file held: ``kind`` ("flat", "pq", "hamming", "sq8", "ivf_flat", "ivf_pq",
+    "ivf_sq8"), dim, metric, the row arrays (as the qvec index keeps them) and the model;
+    ``ids`` when an ID map wrapped it or the IVF lists held them."""
 
     def __init__(self, kind: str, dim: int, ntotal: int, metric: str,
                  rows: Dict[str, Array], model: Optional[Dict[str, Any]] = None) -> None:
@@ -374,10 +387,66 @@ def _read_ivf_pq(r: _Reader, fourcc: str, depth: int) -> _Parsed:
     return p
 
 
+# ------------------------------------------------------------------------------------------
+# scalar quantizers (IndexScalarQuantizer, IndexIVFScalarQuantizer), QT_8bit only
+# ------------------------------------------------------------------------------------------
+_QT_NAMES = ("QT_8bit", "QT_4bit", "QT_8bit_uniform", "QT_4bit_uniform", "QT_fp16",
+             "QT_8bit_direct", "QT_6bit", "QT_bf16", "QT_8bit_direct_signed")
+
+
+def _sq_model(r: _Reader, d: int) -> Array:
+    """faiss ``ScalarQuantizer``: int32 qtype, int32 rangestat, float32 rangestat_arg, uint64
+    d and code_size, then the trained vector (QT_8bit: vmin (d,), vdiff (d,)). Returns qvec's
+    ranges float32 (2, d) (module docstring: the conversion)."""
+    qtype = r.i32("scalar quantizer type")
+    r.take(8, "scalar quantizer range statistic")
+    sd, code_size = r.u64("scalar quantizer d"), r.u64("scalar quantizer code_size")
+    if qtype != 0:
+        name = _QT_NAMES[qtype] if 0 <= qtype < len(_QT_NAMES) else str(qtype)
+        raise r.fail(f"scalar quantizer type {name} is not supported (qvec reads QT_8bit)")
+    if sd != d or code_size != d:
+        raise r.fail(f"corrupt ScalarQuantizer (d={sd}, code_size={code_size} for d={d})")
+    trained = np.asarray(r.vector(np.float32, "scalar quantizer ranges"), dtype=np.float64)
+    if trained.size != 2 * d:
+        raise r.fail(f"QT_8bit ranges hold {trained.size} values, 2 x d = {2 * d} expected")
+    vmin, vdiff = trained[:d], trained[d:]
+    lo = vmin + vdiff / 510.0
+    return np.stack([lo, lo + vdiff]).astype(np.float32)
+
+
+def _faiss_codes(codes: Array) -> npt.NDArray[np.uint8]:
+    """faiss QT_8bit codes (uint8) <-> qvec int8 codes viewed as uint8: code -/+ 128."""
+    return np.bitwise_xor(np.asarray(codes).view(np.uint8), np.uint8(0x80))
+
+
+def _read_sq(r: _Reader, fourcc: str, depth: int) -> _Parsed:
+    d, ntotal, metric = _index_header(r)
+    ranges = _sq_model(r, d)
+    codes = _rows_of(r, r.vector(np.uint8, "scalar quantizer codes"), ntotal, d,
+                     "scalar quantizer codes")
+    return _Parsed("sq8", d, ntotal, metric, {"codes": _faiss_codes(codes).view(np.int8)},
+                   {"ranges": ranges})
+
+
+def _read_ivf_sq(r: _Reader, fourcc: str, depth: int) -> _Parsed:
+    d, ntotal, metric, nlist, nprobe, centroids = _ivf_header(r, depth)
+    ranges = _sq_model(r, d)
+    if r.u64("code_size") != d:
+        raise r.fail("IVFScalarQuantizer code_size does not match d")
+    by_residual = True if fourcc == "IwSQ" else r.boolean("by_residual")
+    codes, assign, ids = _inverted_lists(r, nlist, d, ntotal)
+    p = _Parsed("ivf_sq8", d, ntotal, metric, {"assign": assign, "codes": _faiss_codes(codes)},
+                {"nlist": nlist, "nprobe": nprobe, "centroids": centroids, "ranges": ranges,
+                 "by_residual": by_residual})
+    p.ids = ids
+    return p
+
+
 _Read = Callable[[_Reader, str, int], _Parsed]
 _FLOAT_READERS: Dict[str, _Read] = {
     "IxF2": _read_flat, "IxFI": _read_flat, "IxFl": _read_flat, "IxPq": _read_pq,
-    "IPfs": _read_pq_fastscan, "IwFl": _read_ivf_flat, "IwPQ": _read_ivf_pq}
+    "IPfs": _read_pq_fastscan, "IwFl": _read_ivf_flat, "IwPQ": _read_ivf_pq,
+    "IxSQ": _read_sq, "IwSq": _read_ivf_sq, "IwSQ": _read_ivf_sq}
 _BINARY_READERS: Dict[str, _Read] = {"IBxF": _read_binary_flat}
 _ID_MAPS = {"IxMp", "IxM2", "IBMp", "IBM2"}
 
@@ -411,6 +480,10 @@ def _build(p: _Parsed) -> Index[Any]:
     elif p.kind.startswith("ivf"):
         index = _ivf_index(p)
         model = index._state.model
+    elif p.kind == "sq8":
+        sq_index = SQ8Index(p.dim, p.metric, ranges=p.model["ranges"])
+        model = sq_index.quantizer
+        index = sq_index
     else:
         pq_index = PQIndex(p.dim, p.model["m"], p.model["nbits"], p.metric)
         pq_index.pq.codebooks = p.model["codebooks"]
@@ -428,6 +501,10 @@ def _ivf_index(p: _Parsed) -> IVFIndex:
     nprobe = max(1, min(mdl["nprobe"], nlist))
     if p.kind == "ivf_flat":
         index = IVFIndex(p.dim, nlist, "flat", p.metric, nprobe=nprobe)
+    elif p.kind == "ivf_sq8":
+        index = IVFIndex(p.dim, nlist, "sq8", p.metric, by_residual=mdl["by_residual"],
+                         nprobe=nprobe)
+        index.quantizer.ranges = mdl["ranges"]    # the fresh index's own codec
     else:
         index = IVFIndex(p.dim, nlist, "pq8" if mdl["nbits"] == 8 else "pq4", p.metric,
                          m=mdl["m"], by_residual=mdl["by_residual"], nprobe=nprobe)
@@ -570,6 +647,18 @@ def _write_pq_model(w: _Writer, d: int, pq: ProductQuantizer) -> None:
     w.vector(pq.codebooks, np.float32)
 
 
+def _write_sq_model(w: _Writer, d: int, sq: Any) -> None:
+    """QT_8bit, RS_minmax, the ranges as faiss's (vmin, vdiff) (module docstring)."""
+    ranges = np.asarray(sq.ranges, dtype=np.float32)
+    lo, hi = ranges[0], ranges[1]
+    step = (hi - lo) / np.float32(255)                 # float32, as the qvec quantizer's
+    step = np.where(hi == lo, np.float32(1), step).astype(np.float64)
+    vmin = lo.astype(np.float64) - step / 2
+    w.pack("<iif", 0, 0, 0.0)
+    w.pack("<QQ", d, d)
+    w.vector(np.concatenate([vmin, 255.0 * step]), np.float32)
+
+
 def _write_inner(w: _Writer, index: Index[Any]) -> None:
     state = index._state
     n = state.idmap.n
@@ -600,17 +689,25 @@ def _write_inner(w: _Writer, index: Index[Any]) -> None:
             w.pack("<iii", 0, bbs, 0)          # implem, bbs, qbs
             w.pack("<QQ", -(-n // bbs) * bbs, index.m + (index.m & 1))
             w.vector(pack_fastscan(np.asarray(codes, dtype=np.uint8), index.m, bbs), np.uint8)
+    elif isinstance(index, SQ8Index) and not isinstance(index, RescoreSQ8Index):
+        if not index.is_trained:
+            raise ValueError("write_faiss: the SQ8Index is not trained (faiss files hold "
+                             "trained quantizers only)")
+        w.fourcc("IxSQ")
+        w.index_header(index.dim, n, metric)
+        _write_sq_model(w, index.dim, index.quantizer)
+        w.vector(_faiss_codes(state.rows.get("codes")), np.uint8)
     else:
         raise TypeError(f"write_faiss: cannot write a {type(index).__name__} (supported: "
-                        f"FlatIndex, PQIndex, HammingIndex)")
+                        f"FlatIndex, PQIndex, HammingIndex, SQ8Index)")
 
 
 def _write_ivf(w: _Writer, index: IVFIndex) -> None:
     """IndexIVFFlat / IndexIVFPQ: the coarse centroids as an IndexFlat quantizer, no direct
     map, and "ilar" inverted lists holding each list's codes and user ids."""
-    if index.codec not in ("flat", "pq8", "pq4"):
+    if index.codec not in ("flat", "pq8", "pq4", "sq8"):
         raise TypeError(f"write_faiss: cannot write an IVFIndex with codec {index.codec!r} "
-                        f"(supported: 'flat', 'pq8', 'pq4')")
+                        f"(supported: 'flat', 'pq8', 'pq4', 'sq8')")
     state = index._state
     centroids = state.model.centroids
     if centroids is None or not state.model.trained:
@@ -618,7 +715,7 @@ def _write_ivf(w: _Writer, index: IVFIndex) -> None:
                          "indexes only)")
     n, d, metric = state.idmap.n, index.dim, _faiss_metric(index)
     nlist = int(centroids.shape[0])
-    w.fourcc("IwFl" if index.codec == "flat" else "IwPQ")
+    w.fourcc({"flat": "IwFl", "sq8": "IwSq"}.get(index.codec, "IwPQ"))
     w.index_header(d, n, metric)
     w.pack("<QQ", nlist, min(index.nprobe, nlist))
     w.fourcc("IxF2" if metric == "l2" else "IxFI")
@@ -627,6 +724,10 @@ def _write_ivf(w: _Writer, index: IVFIndex) -> None:
     w.pack("<bQ", 0, 0)                        # direct map: none, empty array
     if index.codec == "flat":
         codes = np.asarray(state.rows.get("vectors"), dtype="<f4").view(np.uint8)
+    elif index.codec == "sq8":
+        _write_sq_model(w, d, index.quantizer)
+        w.pack("<QB", d, index.by_residual)
+        codes = _faiss_codes(state.rows.get("codes"))
     else:
         pq = index.quantizer
         w.pack("<BQ", index.by_residual, pq.code_size)
@@ -674,13 +775,15 @@ def write_faiss(index: Index[Any], path: PathLike) -> int:
     file; returns its size in bytes. Read it with ``faiss.read_index(path)``
     (``faiss.read_index_binary`` for a HammingIndex). Ids other than 0..n-1 become an
     IndexIDMap (IndexBinaryIDMap) wrapper (an IVF's lists hold them instead); 8-bit PQ
-    becomes IndexPQ, 4-bit PQ IndexPQFastScan, an IVFIndex IndexIVFFlat or IndexIVFPQ. The
+    becomes IndexPQ, 4-bit PQ IndexPQFastScan, an SQ8Index IndexScalarQuantizer (QT_8bit), an
+    IVFIndex IndexIVFFlat, IndexIVFPQ or IndexIVFScalarQuantizer. The
     file is written to a temporary file renamed over ``path``, so a failed write leaves
     ``path`` as it was."""
     # Checked before anything is written: unsupported indexes raise TypeError here.
-    if not isinstance(index, (FlatIndex, PQIndex, HammingIndex, IVFIndex)):
+    if not isinstance(index, (FlatIndex, PQIndex, HammingIndex, IVFIndex, SQ8Index)) \
+            or isinstance(index, RescoreSQ8Index):
         raise TypeError(f"write_faiss: cannot write a {type(index).__name__} (supported: "
-                        f"FlatIndex, PQIndex, HammingIndex, IVFIndex)")
+                        f"FlatIndex, PQIndex, HammingIndex, SQ8Index, IVFIndex)")
 
     def write(f: BinaryIO) -> int:
         _write(_Writer(f), index)

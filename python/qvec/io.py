@@ -43,7 +43,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["read_vectors", "write_vectors", "read_fvecs", "read_ivecs", "read_bvecs",
            "write_fvecs", "write_ivecs", "write_bvecs", "read_bin", "write_bin", "EXTENSIONS",
-           "read_parquet", "iter_parquet", "parquet_shape"]
+           "read_parquet", "iter_parquet", "parquet_shape", "parquet_rows"]
 
 _MAX_DIM = 1 << 24
 _CHUNK_ROWS = 1 << 16
@@ -455,6 +455,39 @@ def iter_parquet(paths: Union[PathLike, Sequence[PathLike]], column: Optional[st
                                      f"{x.shape[1]} from row {row - x.shape[0]}; the first "
                                      f"had {dim}")
                 yield x
+
+
+def parquet_rows(path: PathLike, column: Optional[str] = None, start: int = 0,
+                 stop: Optional[int] = None) -> npt.NDArray[np.float32]:
+    """Rows [start, stop) (stop None: to the end) of one parquet file's vector column as
+    float32 (stop - start, d), reading only the row groups that hold them (a shard's slice
+    of a large file). The column rules are :func:`read_parquet`'s."""
+    if not isinstance(path, (str, os.PathLike)) or os.path.isdir(os.fspath(path)):
+        raise ValueError(f"parquet_rows reads one file; got {path!r}")
+    one = _parquet_files(path)[0]
+    pf = _open_parquet(one)
+    name = _column_name(one, pf.schema_arrow, column)
+    _check_value_type(one, name, pf.schema_arrow.field(name).type)
+    n = int(pf.metadata.num_rows)
+    stop = n if stop is None else stop
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"rows [{start}, {stop}) are not within the {n} rows of {one}")
+    parts: List[npt.NDArray[np.float32]] = []
+    row = 0
+    for g in range(pf.num_row_groups):
+        size = int(pf.metadata.row_group(g).num_rows)
+        lo, hi = max(start, row) - row, min(stop, row + size) - row
+        if lo < hi:
+            col = pf.read_row_group(g, columns=[name]).column(0).slice(lo, hi - lo)
+            at = row + lo
+            for chunk in col.chunks:
+                if len(chunk):
+                    parts.append(_to_matrix(one, name, chunk, at))
+                    at += len(chunk)
+        row += size
+    if not parts:
+        return np.empty((0, parquet_shape(one, name)[1] if n else 0), dtype=np.float32)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def read_parquet(paths: Union[PathLike, Sequence[PathLike]],

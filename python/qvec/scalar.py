@@ -9,7 +9,8 @@ import numpy.typing as npt
 
 from . import _core
 from ._checks import (FloatMatrix, SearchResult, as_float_matrix, as_queries, check_int,
-                      check_k, check_metric, core_metric, normalized, one_row)
+                      check_k, check_matrix_shape, check_metric, core_metric, normalized,
+                      one_row)
 from ._errors import NotTrainedError
 
 __all__ = ["ScalarQuantizer", "as_int8_codes", "RANGES"]
@@ -34,14 +35,7 @@ def as_int8_codes(codes: npt.ArrayLike, name: str, dim: Optional[int] = None) ->
     if arr.dtype not in (np.int8, np.uint8):
         raise TypeError(f"{name} must be int8 (or uint8) codes of shape {shape}; got "
                         f"{arr.dtype} {tuple(arr.shape)}")
-    if arr.ndim != 2:
-        hint = f"; for a single code use {name}.reshape(1, -1)" if arr.ndim == 1 else ""
-        raise ValueError(f"{name} must have shape {shape}; got {tuple(arr.shape)}{hint}")
-    if dim is not None and arr.shape[1] != dim:
-        raise ValueError(f"{name} must have shape {shape}; got {tuple(arr.shape)} (dimension "
-                         f"mismatch: expected {dim}, got {arr.shape[1]})")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(arr.shape)}")
+    check_matrix_shape(arr, name, "int8 (or uint8)", shape, dim, "dimension", "code")
     if arr.dtype == np.uint8:  # uint8 bucket u is int8 code u - 128, i.e. the top bit flipped
         arr = (arr ^ np.uint8(0x80)).view(np.int8)
     out: Int8Matrix = np.ascontiguousarray(arr)

@@ -22,6 +22,7 @@
 #include "qvec/common.h"
 #include "qvec/id_filter.h"
 #include "qvec/pq.h"
+#include "qvec/scalar.h"
 
 namespace qvec {
 
@@ -31,6 +32,7 @@ enum class IvfCodec : int {
   Pq8 = 1,     ///< 8-bit PQ codes in the pq8 scan layout (pq8_pack), row_bytes = m
   Pq4 = 2,     ///< 4-bit PQ codes in the fast-scan layout (fastscan_pack), row_bytes = ceil(m / 2)
   Binary = 3,  ///< BinaryQuantizer::pack_rows rows (code and factors), row_bytes = row_size()
+  Sq8 = 4,     ///< int8 codes in the sq8 scan layout (qvec/scalar.h), row_bytes = dim
 };
 
 /// One list's scan layout: what a row-major code of row_bytes bytes becomes.
@@ -182,5 +184,19 @@ void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const f
                        const float* queries, size_t nq, const IvfProbes& probes, size_t k,
                        size_t query_bits, float* distances, idx_t* ids,
                        const IdFilter* filter = nullptr);
+
+/// Fills the block headers of Sq8 lists built by ivf_build_lists (zero headers) with the
+/// squared norms of the decoded rows, as ScalarQuantizer::pack does (what L2 search reads).
+/// lists: built for sq (row_bytes sq.dim()); packed: lists.codes, writable.
+void ivf_sq8_fill_norms(const IvfLists& lists, const ScalarQuantizer& sq, uint8_t* packed);
+
+/// Int8 scalar-quantized search of IVF lists (IvfCodec::Sq8 rows of sq, headers filled by
+/// ivf_sq8_fill_norms): exact float distances to the decoded codes. centroids: null (the lists
+/// hold codes of x), or size nlist * dim (codes of x - c_l, faiss IndexIVFScalarQuantizer's
+/// by_residual: L2 scores q - c_l against the residual codes, IP adds the coarse <q, c_l>).
+/// Throws std::invalid_argument unless sq is trained, and for NaN or inf in the queries.
+void ivf_search_sq8(const IvfLists& lists, const ScalarQuantizer& sq, const float* centroids,
+                    const float* queries, size_t nq, const IvfProbes& probes, size_t k,
+                    float* distances, idx_t* ids, const IdFilter* filter = nullptr);
 
 }  // namespace qvec

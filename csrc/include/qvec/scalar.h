@@ -90,6 +90,14 @@ class ScalarQuantizer {
   /// NaN or inf in the queries.
   void search(const float* queries, size_t nq, const int8_t* codes, size_t n, size_t k,
               float* distances, idx_t* ids) const;
+  /// Rescoring of a shortlist: for each query, the best k of its candidate rows scored as
+  /// search() scores them (float query against the decoded code, by the dense kernels).
+  /// candidates: size nq * ncand, layout (nq, ncand), rows of codes or -1 (skipped), else
+  /// std::out_of_range; codes: size n * dim; distances, ids: size nq * k, best first (L2
+  /// ascending, IP descending), ties to the smaller row, padding id -1 and +inf (L2) or -inf
+  /// (IP). Throws std::invalid_argument unless trained and 1 <= k <= kMaxK.
+  void rescore(const float* queries, size_t nq, const idx_t* candidates, size_t ncand,
+               const int8_t* codes, size_t n, size_t k, float* distances, idx_t* ids) const;
   /// search on codes already in the scan layout of pack() (size sq8_packed_size(n, dim)).
   void search_packed(const float* queries, size_t nq, const uint8_t* packed, size_t n, size_t k,
                      float* distances, idx_t* ids) const;
@@ -113,8 +121,10 @@ class Sq8Queries final : public RangeSearch {
  public:
   /// queries: size nq * dim, copied. The quantizer is referenced and must outlive this
   /// object. Throws std::invalid_argument unless sq is trained and 1 <= k <= kMaxK, and for
-  /// NaN or inf in the queries.
-  Sq8Queries(const ScalarQuantizer& sq, const float* queries, size_t nq, size_t k);
+  /// NaN or inf in the queries. offsets: null, or size nq: added to every distance of query q
+  /// (e.g. an IVF list's coarse term; meant for IP, as L2 distances are clamped at 0 first).
+  Sq8Queries(const ScalarQuantizer& sq, const float* queries, size_t nq, size_t k,
+             const float* offsets = nullptr);
   ~Sq8Queries() override;
   Sq8Queries(Sq8Queries&&) noexcept;
   Sq8Queries& operator=(Sq8Queries&&) noexcept;

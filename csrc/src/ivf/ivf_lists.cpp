@@ -10,6 +10,7 @@
 #include "qvec/fastscan.h"
 #include "qvec/ivf.h"
 #include "qvec/pq.h"
+#include "qvec/scalar.h"
 
 namespace qvec {
 
@@ -28,6 +29,7 @@ size_t IvfLayout::packed_size(size_t n) const {
   switch (codec) {
     case IvfCodec::Pq8: return pq8_packed_size(n, m);
     case IvfCodec::Pq4: return fastscan_packed_size(n, m);
+    case IvfCodec::Sq8: return sq8_packed_size(n, row_bytes);
     default: return n * row_bytes;
   }
 }
@@ -87,7 +89,9 @@ void ivf_build_lists(const IvfLayout& layout, const uint8_t* codes, const int32_
     std::vector<uint8_t> gathered(count * rb);
     for (size_t r = 0; r < count; ++r)
       std::memcpy(gathered.data() + r * rb, codes + static_cast<size_t>(rows[r]) * rb, rb);
-    if (layout.codec == IvfCodec::Pq8)
+    if (layout.codec == IvfCodec::Sq8)
+      sq8_pack(reinterpret_cast<const int8_t*>(gathered.data()), count, rb, out);
+    else if (layout.codec == IvfCodec::Pq8)
       pq8_pack(gathered.data(), count, layout.m, out);
     else
       fastscan_pack(gathered.data(), count, layout.m, out);

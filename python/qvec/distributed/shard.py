@@ -28,48 +28,18 @@ IdArray = npt.NDArray[np.int64]
 FileSlice = Tuple[str, int, int]
 
 
-def _parquet(path: str, column: Optional[str]) -> Tuple[Any, str]:
-    """(ParquetFile, vector column name): ``column``, or the only column when None."""
-    try:
-        import pyarrow.parquet as pq  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    except ImportError:
-        raise ImportError("parquet sources need pyarrow: pip install 'qvec[ray]'") from None
-    pf = pq.ParquetFile(path)
-    names = list(pf.schema_arrow.names)
-    name = column if column is not None else (names[0] if len(names) == 1 else None)
-    if name is None or name not in names:
-        raise ValueError(f"{path}: pass column= naming the vector column (columns: {names})")
-    return pf, name
-
-
 def file_shape(path: str, column: Optional[str] = None) -> Tuple[int, int]:
-    """(rows, dim) of a vector file, from its header (parquet: the footer and first row)."""
+    """(rows, dim) of a vector file, from its header (parquet: the footers, qvec.io)."""
     if not path.lower().endswith(".parquet"):
         n, d = qio.read_vectors(path, mmap=True).shape
         return int(n), int(d)
-    pf, name = _parquet(path, column)
-    n = pf.metadata.num_rows
-    first = _parquet_rows(path, column, 0, 1) if n else np.empty((0, 0), np.float32)
-    return int(n), int(first.shape[1])
-
-
-def _parquet_rows(path: str, column: Optional[str], a: int, b: int) -> FloatArray:
-    """Rows [a, b) of a parquet file's vector column (lists of numbers) as float32."""
-    import pyarrow as pa  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
-    pf, name = _parquet(path, column)
-    col = pf.read(columns=[name]).column(name).slice(a, b - a).combine_chunks()
-    if pa.types.is_fixed_size_list(col.type) and col.null_count == 0:
-        flat = col.flatten().to_numpy(zero_copy_only=False)
-        return np.asarray(flat, dtype=np.float32).reshape(b - a, col.type.list_size)
-    # variable-length lists: ragged rows make numpy raise ValueError
-    return np.asarray(col.to_pylist(), dtype=np.float32).reshape(b - a, -1)
+    return qio.parquet_shape(path, column)
 
 
 def read_file_slices(slices: Sequence[FileSlice], column: Optional[str] = None) -> FloatArray:
     """The rows of several file slices, concatenated, as float32 (read through qvec.io, with
     only the sliced rows paged in; parquet through pyarrow)."""
-    parts = [_parquet_rows(path, column, a, b) if path.lower().endswith(".parquet")
+    parts = [qio.parquet_rows(path, column, a, b) if path.lower().endswith(".parquet")
              else np.asarray(qio.read_vectors(path, mmap=True)[a:b], dtype=np.float32)
              for path, a, b in slices]
     return np.ascontiguousarray(np.concatenate(parts, axis=0))

@@ -43,7 +43,7 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
     codebooks (:class:`OPQIndex`).
     A ``",Refine"`` suffix keeps the float32 vectors so ``search(..., rerank=k')`` works.
     ``"IVF4096,PQ64x4fs,Refine"`` an :class:`IVFIndex` (codecs ``Flat``, ``PQ<m>x8``,
-    ``PQ<m>x4fs``, ``BIN<bits>``); ``"IVF,..."`` picks nlist at fit (:func:`auto_nlist`).
+    ``PQ<m>x4fs``, ``BIN<bits>``, ``SQ8``); ``"IVF,..."`` picks nlist at fit (:func:`auto_nlist`).
     ``metric``: "l2", "ip" or "cosine". A bad description raises ValueError naming the bad
     token.
     """
@@ -123,6 +123,8 @@ def _ivf_factory(dim: int, description: str, tokens: List[str], nlist_text: str,
     if binary is not None:
         return IVFIndex(dim, nlist, "binary", metric, bits=int(binary.group(1)),
                         keep_vectors=keep)
+    if codec.lower() == "sq8":
+        return IVFIndex(dim, nlist, "sq8", metric, keep_vectors=keep)
     raise _unknown(codec, description)
 
 

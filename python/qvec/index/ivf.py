@@ -21,13 +21,14 @@ from .._checks import as_float_matrix, check_int
 from .._progress import progress_callback
 from ..binary import BinaryQuantizer
 from ..pq import ProductQuantizer
+from ..scalar import ScalarQuantizer
 from ..rerank import rerank as rerank_exact
 from .base import FloatArray, Index, SearchResult, State, check_index_metric, codec_metric
 from .ids import IdArray
 from .storage import Array
 
 #: Codec names of IVFIndex, and the layout code the core uses for each.
-CODECS = {"flat": 0, "pq8": 1, "pq4": 2, "binary": 3}
+CODECS = {"flat": 0, "pq8": 1, "pq4": 2, "binary": 3, "sq8": 4}
 #: Vectors encoded per batch by add(); a progress bar is shown (verbose=True) per batch.
 ADD_BATCH = 1 << 16
 #: Coarse training: k-means iterations, and training vectors per list at most by default.
@@ -94,12 +95,15 @@ class IVFIndex(Index[IvfModel]):
             (:func:`auto_nlist`: 4 * sqrt(n) rounded to a power of two, clamped).
         codec: "flat" (float32 vectors, exact distances), "pq8" / "pq4" (product quantization
             with ``m`` subquantizers of 8 bits / 4-bit fast-scan) or "binary" (``bits`` bits
-            per dimension, :class:`qvec.BinaryQuantizer` with a random rotation).
+            per dimension, :class:`qvec.BinaryQuantizer` with a random rotation) or "sq8"
+            (int8 codes, :class:`qvec.ScalarQuantizer` with min/max ranges; exact float
+            distances to the decoded codes, as FAISS ``IVF<n>,SQ8``).
         metric: "l2", "ip" or "cosine".
         m: PQ subquantizers (codec "pq8" / "pq4"); must divide dim.
         bits: binary levels (codec "binary").
         by_residual: encode x - (its list's centroid) instead of x. Default: True for PQ (the
-            FAISS default; L2 tables use the precomputed list terms), True for binary with
+            FAISS default; L2 tables use the precomputed list terms) and SQ8 (the FAISS
+            IndexIVFScalarQuantizer default), True for binary with
             "l2" (the RaBitQ setting), False for binary with "ip" / "cosine" (not supported).
         keep_vectors: also store the float32 vectors, for ``search(..., rerank=k')``.
         nprobe: the default lists probed per query (search's ``nprobe`` overrides it).
@@ -160,11 +164,13 @@ class IVFIndex(Index[IvfModel]):
         if self._codec == "binary":
             return BinaryQuantizer(dim, bits=self._bits, metric=codec_metric(metric),
                                    rotate="random")
+        if self._codec == "sq8":
+            return ScalarQuantizer(dim, metric=codec_metric(metric))
         return None
 
     @staticmethod
     def _row_bytes(dim: int, codec: Any) -> int:
-        if isinstance(codec, ProductQuantizer):
+        if isinstance(codec, (ProductQuantizer, ScalarQuantizer)):
             return int(codec.code_size)
         # BinaryQuantizer.pack_rows: the code, zero up to a multiple of 4, the factors
         return _binary_factor_offset(codec) + 4 * (3 + int(codec.bits))
@@ -188,7 +194,8 @@ class IVFIndex(Index[IvfModel]):
 
     @property
     def quantizer(self) -> Any:
-        """The codec's quantizer (ProductQuantizer, BinaryQuantizer, or None for "flat"), shared;
+        """The codec's quantizer (ProductQuantizer, BinaryQuantizer, ScalarQuantizer, or None for
+        "flat"), shared;
         set PQ codebooks through :attr:`codebooks`, not on it."""
         return self._state.model.codec
 
@@ -266,6 +273,8 @@ class IVFIndex(Index[IvfModel]):
                 cx = _residuals(data, centroids) if self._by_residual else data
                 if isinstance(codec, ProductQuantizer):
                     codec.fit(cx, seed=seed, verbose=verbose)
+                elif isinstance(codec, ScalarQuantizer):
+                    codec.fit(cx)
                 else:
                     codec.fit(cx, seed=seed)
             return IvfModel(centroids, codec, self._by_residual)
@@ -311,6 +320,8 @@ class IVFIndex(Index[IvfModel]):
     def _codes(codec: Any, x: FloatArray) -> Array:
         if isinstance(codec, ProductQuantizer):
             return codec.encode(x)
+        if isinstance(codec, ScalarQuantizer):
+            return codec.encode(x).view(np.uint8)
         encoded = codec.encode(x)
         n, offset = x.shape[0], _binary_factor_offset(codec)
         rows = np.zeros((n, offset + 4 * encoded.factors.shape[1]), dtype=np.uint8)
@@ -371,7 +382,10 @@ class IVFIndex(Index[IvfModel]):
                                           np.ascontiguousarray(codes),
                                           np.ascontiguousarray(state.rows.get("assign")),
                                           int(model.coarse.shape[0]))
-            lists = state.memo.setdefault("lists", _core.IvfListArrays(*built))
+            arrays = _core.IvfListArrays(*built)
+            if self._codec == "sq8":     # the block headers: decoded norms, for L2
+                _core.ivf_sq8_fill_norms(arrays, model.codec._sq)
+            lists = state.memo.setdefault("lists", arrays)
         return lists
 
     def _search_rows(self, state: State[IvfModel], queries: FloatArray, k: int,
@@ -391,6 +405,10 @@ class IVFIndex(Index[IvfModel]):
                 lists, model.codec._bq, centroids if model.by_residual else None,
                 model.codec._prepare(queries), probe, coarse, k,
                 getattr(self._call, "query_bits", 4), filter)
+        elif self._codec == "sq8":
+            dist, rows = _core.ivf_search_sq8(
+                lists, model.codec._sq, centroids if model.by_residual else None, queries, probe,
+                coarse, k, filter)
         else:
             dist, rows = model.pq_search().search(model.codec._pq, lists, queries, probe,
                                                   coarse, k, getattr(self._call, "exact", False),

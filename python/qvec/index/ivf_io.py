@@ -4,7 +4,8 @@
 params   nlist (null: chosen at fit, untrained), codec, m, bits, by_residual, keep_vectors,
          nprobe, trained (and the common dim, metric, ntotal, ids parameters)
 model    centroids float32 (nlist, dim); PQ: codebooks float32 (m, 2**nbits, dim / m);
-         binary: mean float32 (dim,), rotation float32 (dim, dim) (when trained)
+         binary: mean float32 (dim,), rotation float32 (dim, dim) (when trained); sq8: ranges
+         float32 (2, dim)
 rows     assign int32 (n,); codes uint8 (n, row_bytes) (not for "flat"); vectors float32
          (n, dim) (flat, or keep_vectors)
 lists    lists.offsets uint64 (nlist + 1,), lists.bytes uint64 (nlist + 1,), lists.codes uint8
@@ -20,6 +21,7 @@ import numpy as np
 from .. import _core  # type: ignore[attr-defined, unused-ignore]
 from .._errors import FormatError
 from ..binary import BinaryQuantizer
+from ..scalar import ScalarQuantizer
 from .ivf import CODECS, IVFIndex, IvfModel
 from .storage import Array
 
@@ -42,7 +44,9 @@ def ivf_layout(index: IVFIndex) -> Tuple[Dict[str, Any], List[Tuple[str, Array]]
     if trained:
         arrays.append(("centroids", np.asarray(model.centroids)))
         codec = model.codec
-        if codec is not None and index.codec != "binary":
+        if isinstance(codec, ScalarQuantizer):
+            arrays.append(("ranges", codec.ranges))
+        elif codec is not None and index.codec != "binary":
             arrays.append(("codebooks", codec.codebooks))
         elif codec is not None:
             arrays.append(("mean", codec.mean))
@@ -106,6 +110,12 @@ def _codec_state(index: IVFIndex, arrays: Mapping[str, Array], dim: int) -> Any:
         p._set_quantizer_state(codec, {"dim": dim, "bits": codec.bits, "metric": codec.metric,
                                        "rotate": codec.rotate, "mean": mean,
                                        "rotation": rotation})
+        return codec
+    if isinstance(codec, ScalarQuantizer):
+        try:
+            codec.ranges = p._array(arrays, "ranges", np.float32, (2, dim))
+        except ValueError as e:
+            raise FormatError(f"invalid sq8 ranges: {e}") from None
         return codec
     codec.codebooks = p._array(arrays, "codebooks", np.float32,
                                (codec.m, 1 << codec.nbits, dim // codec.m))

@@ -174,25 +174,13 @@ def rescore_int8(sq: ScalarQuantizer, queries: FloatArray, rows: IdArray, codes:
                  k: int) -> Tuple[FloatArray, IdArray]:
     """The best k of each query's candidate rows (-1: none) by the float query against the
     decoded int8 codes, in the quantizer's units (L2 ascending, IP descending), ties to the
-    smaller row; missing results are -1 and the worst value."""
-    ip = sq.metric != "l2"
-    valid = rows >= 0
-    decoded = sq.decode(np.asarray(codes)[np.where(valid, rows, 0).ravel()])
-    decoded = decoded.reshape(rows.shape + (queries.shape[1],))
-    if ip:
-        score = -np.einsum("qd,qcd->qc", queries, decoded)
-    else:
-        diff = decoded - queries[:, None, :]
-        score = np.einsum("qcd,qcd->qc", diff, diff)
-    score = np.where(valid, score, np.inf).astype(np.float32)
-    order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), score), axis=-1)[:, :k]
-    best = np.take_along_axis(score, order, 1)
-    ids = np.where(np.isinf(best), -1, np.take_along_axis(rows, order, 1))
-    width = best.shape[1]
-    if width < k:  # fewer candidates than k (k > n)
-        best = np.pad(best, ((0, 0), (0, k - width)), constant_values=np.inf)
-        ids = np.pad(ids, ((0, 0), (0, k - width)), constant_values=-1)
-    return (-best if ip else best).astype(np.float32), ids.astype(np.int64)
+    smaller row; missing results are -1 and the worst value. In the core (all threads, the
+    GIL released): each candidate decoded and scored by the dense kernels."""
+    result: Tuple[FloatArray, IdArray] = sq._sq.rescore(  # noqa: SLF001 (same package)
+        np.ascontiguousarray(queries, dtype=np.float32),
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(codes, dtype=np.int8), k)
+    return result
 
 
 def ranges_mode(sq: ScalarQuantizer) -> str:
