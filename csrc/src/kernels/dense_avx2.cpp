@@ -89,6 +89,8 @@ void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, siz
   }
 }
 
+float dot(const float* a, const float* b, size_t d);
+
 inline float horizontal_sum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -122,7 +124,9 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
     case 4: direct_rows<4>(a, lda, b, ldb, count, d, out, ldo); break;
     case 3: direct_rows<3>(a, lda, b, ldb, count, d, out, ldo); break;
     case 2: direct_rows<2>(a, lda, b, ldb, count, d, out, ldo); break;
-    case 1: direct_rows<1>(a, lda, b, ldb, count, d, out, ldo); break;
+    case 1:
+      for (size_t i = 0; i < count; ++i) out[i] = dot(a, b + i * ldb, d);
+      break;
     default: break;
   }
 }
