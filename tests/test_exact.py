@@ -174,3 +174,34 @@ def test_cosine_is_normalized_inner_product(rng):
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="base contains NaN"):
         qvec.exact_search(queries, bad, 3, "cosine")
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+@pytest.mark.parametrize("nq", [511, 513, 1031])
+def test_query_blocks_and_row_groups(metric, nq):
+    # Query counts around the 512-query block and not a multiple of any register block (4, 6,
+    # 8 rows): every tail of the packed path. Small integers: exact, ties included.
+    rng = np.random.default_rng(nq)
+    queries, base = small_ints(rng, (nq, 21)), small_ints(rng, (300, 21))
+    dist, ids = qvec.exact_search(queries, base, 7, metric)
+    want_d, want_i = reference_topk(reference_distances(queries, base, metric), 7)
+    np.testing.assert_array_equal(ids, want_i)
+    np.testing.assert_array_equal(dist, (-want_d if metric == "ip" else want_d).astype(np.float32))
+
+
+@pytest.mark.parametrize("nq", [3, 40, 600])
+def test_ip_within_the_float_summation_bound(nq):
+    # Any summation order (blocked, FMA or not) of a d-term float dot product errs by at most
+    # g_d * sum_t |a_t b_t|, g_d = d u / (1 - d u), u = 2^-24: the tolerance for IP.
+    rng = np.random.default_rng(nq)
+    d = 384
+    queries = rng.standard_normal((nq, d)).astype(np.float32)
+    base = rng.standard_normal((1000, d)).astype(np.float32)
+    dist, ids = qvec.exact_search(queries, base, 10, "ip")
+    q64, b64 = queries.astype(np.float64), base.astype(np.float64)
+    exact = np.einsum("qd,qkd->qk", q64, b64[ids])
+    magnitude = np.einsum("qd,qkd->qk", np.abs(q64), np.abs(b64[ids]))
+    u = 2.0**-24
+    gamma = d * u / (1 - d * u)
+    assert np.all(np.abs(dist - exact) <= gamma * magnitude + u * np.abs(exact))
+    np.testing.assert_array_equal(np.sort(ids, 1), np.sort(np.argsort(-(q64 @ b64.T), 1)[:, :10], 1))

@@ -58,6 +58,10 @@ struct DenseKernels {
   /// <a, b> and ||a - b||^2 over d floats.
   float (*dot)(const float* a, const float* b, size_t d);
   float (*l2sqr)(const float* a, const float* b, size_t d);
+
+  /// Query rows per dot_tile16 call that fill this level's registers best (1..kTileRows; 0:
+  /// kTileRows). Callers that loop over many rows step by it so no call splits a register block.
+  size_t tile_rows;
 };
 
 }  // namespace qvec::detail

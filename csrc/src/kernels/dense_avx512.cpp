@@ -208,7 +208,7 @@ float l2sqr(const float* a, const float* b, size_t d) {
 
 const DenseKernels* dense_avx512_kernels() {
   static const DenseKernels table = {SimdLevel::AVX512, dot_tile16, dot_direct, tile_distances16,
-                                     nearest16, dot, l2sqr};
+                                     nearest16, dot, l2sqr, 8};
   return &table;
 }
 

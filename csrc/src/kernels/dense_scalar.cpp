@@ -91,7 +91,7 @@ float l2sqr(const float* a, const float* b, size_t d) {
 
 const DenseKernels* dense_scalar_kernels() {
   static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, tile_distances16,
-                                     nearest16, dot, l2sqr};
+                                     nearest16, dot, l2sqr, 8};
   return &table;
 }
 
