@@ -132,6 +132,9 @@ def hamming() -> Outputs:
         out[f"b{nbytes}_d"], out[f"b{nbytes}_i"] = qvec.hamming_search(a, b, 7)
     many = _packed_bits(rng, 70, 48)
     out["many_d"], out["many_i"] = qvec.hamming_search(many, _packed_bits(rng, 1500, 48), 10)
+    for nq in (1, 2, 5):  # every query-row count of the kernels (4 per code load, 1..3 left)
+        out[f"q{nq}_dist"] = qvec.hamming_distances(_packed_bits(rng, nq, 300),
+                                                    _packed_bits(rng, 77, 300))
     return out
 
 
