@@ -9,37 +9,21 @@
 namespace qvec::detail {
 namespace {
 
-// Byte counts of up to this many words fit in a byte (31 * 8 <= 255) before VPSADBW widens
-// them: one widening per 31 words instead of one per word.
-constexpr size_t kByteWords = 31;
-
-// R queries against one block of 8 vectors at a time: each code word is loaded once and XORed
-// with R broadcast query words; per-byte popcounts are summed in bytes, then per vector.
 template <int R>
 void hamming_rows(const uint64_t* queries, const uint64_t* tile, size_t nblocks, size_t nwords,
                   int32_t* out, size_t ldo) {
-  const __m256i zero = _mm256_setzero_si256();
   for (size_t b = 0; b < nblocks; ++b) {
     const uint64_t* block = tile + b * nwords * kBinaryBlock;
     __m256i acc0[R], acc1[R];
-    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = zero;
-    for (size_t w0 = 0; w0 < nwords; w0 += kByteWords) {
-      const size_t w1 = w0 + kByteWords < nwords ? w0 + kByteWords : nwords;
-      __m256i bytes0[R], bytes1[R];
-      for (int r = 0; r < R; ++r) bytes0[r] = bytes1[r] = zero;
-      for (size_t w = w0; w < w1; ++w) {
-        const uint64_t* words = block + w * kBinaryBlock;
-        __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words));
-        __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + 4));
-        for (int r = 0; r < R; ++r) {
-          __m256i q = _mm256_set1_epi64x(static_cast<long long>(queries[r * nwords + w]));
-          bytes0[r] = _mm256_add_epi8(bytes0[r], popcount_bytes(_mm256_xor_si256(c0, q)));
-          bytes1[r] = _mm256_add_epi8(bytes1[r], popcount_bytes(_mm256_xor_si256(c1, q)));
-        }
-      }
+    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+    for (size_t w = 0; w < nwords; ++w) {
+      const uint64_t* words = block + w * kBinaryBlock;
+      __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words));
+      __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + 4));
       for (int r = 0; r < R; ++r) {
-        acc0[r] = _mm256_add_epi64(acc0[r], _mm256_sad_epu8(bytes0[r], zero));
-        acc1[r] = _mm256_add_epi64(acc1[r], _mm256_sad_epu8(bytes1[r], zero));
+        __m256i q = _mm256_set1_epi64x(static_cast<long long>(queries[r * nwords + w]));
+        acc0[r] = _mm256_add_epi64(acc0[r], popcount_lanes(_mm256_xor_si256(c0, q)));
+        acc1[r] = _mm256_add_epi64(acc1[r], popcount_lanes(_mm256_xor_si256(c1, q)));
       }
     }
     for (int r = 0; r < R; ++r) store_lanes(acc0[r], acc1[r], out + r * ldo + b * kBinaryBlock);
@@ -49,13 +33,8 @@ void hamming_rows(const uint64_t* queries, const uint64_t* tile, size_t nblocks,
 void hamming_tile(const uint64_t* queries, size_t nq, const uint64_t* tile, size_t nblocks,
                   size_t nwords, int32_t* out, size_t ldo) {
   size_t q = 0;
-  for (; q + 4 <= nq; q += 4) hamming_rows<4>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo);
-  switch (nq - q) {
-    case 3: hamming_rows<3>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo); break;
-    case 2: hamming_rows<2>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo); break;
-    case 1: hamming_rows<1>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo); break;
-    default: break;
-  }
+  for (; q + 2 <= nq; q += 2) hamming_rows<2>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo);
+  if (q < nq) hamming_rows<1>(queries + q * nwords, tile, nblocks, nwords, out + q * ldo, ldo);
 }
 
 }  // namespace

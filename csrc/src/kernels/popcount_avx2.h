@@ -10,16 +10,6 @@
 namespace qvec::detail {
 namespace {
 
-// Popcount of each byte of x (0..8), by nibble lookup.
-inline __m256i popcount_bytes(__m256i x) {
-  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
-                                         2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i low = _mm256_set1_epi8(0x0f);
-  __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(x, low));
-  __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), low));
-  return _mm256_add_epi8(lo, hi);
-}
-
 // Popcount of each 64-bit lane of x.
 inline __m256i popcount_lanes(__m256i x) {
   const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
