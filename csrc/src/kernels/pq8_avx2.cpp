@@ -7,27 +7,37 @@
 namespace qvec::detail {
 namespace {
 
-// No byte permute spans 256 entries in AVX2, so tables are read with 32-bit gathers whose top
-// bytes are masked off (the caller pads the table so the last gather stays in bounds).
-void scan(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
-                 uint16_t* out) {
-  const __m256i low_byte = _mm256_set1_epi32(0xff);
+// No byte permute spans 256 entries in AVX2, and a gathered lookup costs as much as a scalar
+// load or more (AMD Zen; Intel parts with the gather-data-sampling fix), so the tables are read
+// with scalar loads: one 64-bit load brings the codes of 8 vectors for one subquantizer, each of
+// its bytes indexes the table directly, and eight independent sums keep the loads in flight.
+// (Kernel alone, 200k codes, m = 16, on an AVX2 EPYC: 3.0 G lookups/s against 2.0 with gathers.)
+void scan_eight(const uint8_t* lut, const uint8_t* codes, size_t m, uint16_t* out) {
+  uint32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+  for (size_t j = 0; j < m; ++j) {
+    const uint8_t* table = lut + j * 256;
+    uint64_t c;
+    __builtin_memcpy(&c, codes + j * kCodeBlock, sizeof c);
+    s0 += table[c & 0xff];
+    s1 += table[(c >> 8) & 0xff];
+    s2 += table[(c >> 16) & 0xff];
+    s3 += table[(c >> 24) & 0xff];
+    s4 += table[(c >> 32) & 0xff];
+    s5 += table[(c >> 40) & 0xff];
+    s6 += table[(c >> 48) & 0xff];
+    s7 += table[c >> 56];
+  }
+  // Sums fit in 16 bits by contract.
+  const uint16_t sums[8] = {uint16_t(s0), uint16_t(s1), uint16_t(s2), uint16_t(s3),
+                            uint16_t(s4), uint16_t(s5), uint16_t(s6), uint16_t(s7)};
+  __builtin_memcpy(out, sums, sizeof sums);
+}
+
+void scan(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m, uint16_t* out) {
   for (size_t b = 0; b < nblocks; ++b) {
     const uint8_t* block = codes + b * m * kCodeBlock;
-    for (size_t g = 0; g < kCodeBlock; g += 16) {
-      __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-      for (size_t j = 0; j < m; ++j) {
-        const int* table = reinterpret_cast<const int*>(lut + j * 256);
-        __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + j * kCodeBlock + g));
-        __m256i i0 = _mm256_cvtepu8_epi32(c);
-        __m256i i1 = _mm256_cvtepu8_epi32(_mm_srli_si128(c, 8));
-        acc0 = _mm256_add_epi32(acc0, _mm256_and_si256(_mm256_i32gather_epi32(table, i0, 1), low_byte));
-        acc1 = _mm256_add_epi32(acc1, _mm256_and_si256(_mm256_i32gather_epi32(table, i1, 1), low_byte));
-      }
-      // Sums fit in 16 bits by contract; unsigned saturation cannot trigger.
-      __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(acc0, acc1), 0xd8);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kCodeBlock + g), packed);
-    }
+    for (size_t g = 0; g < kCodeBlock; g += 8)
+      scan_eight(lut, block + g, m, out + b * kCodeBlock + g);
   }
 }
 
