@@ -97,10 +97,14 @@ void register_binary(py::module_& m) {
       py::arg("metric"));
 
   py::class_<BinaryQuantizer>(m, "BinaryQuantizer")
-      .def(py::init([](size_t dim, size_t bits, const std::string& metric) {
-             return BinaryQuantizer(dim, bits, parse_metric(metric.c_str()));
+      .def(py::init([](size_t dim, size_t bits, const std::string& metric,
+                       const std::string& method) {
+             return BinaryQuantizer(dim, bits, parse_metric(metric.c_str()),
+                                    parse_binary_code_form(method.c_str()));
            }),
-           py::arg("dim"), py::arg("bits"), py::arg("metric"))
+           py::arg("dim"), py::arg("bits"), py::arg("metric"), py::arg("method") = "residual")
+      .def_property_readonly(
+          "method", [](const BinaryQuantizer& q) { return binary_code_form_name(q.form()); })
       .def_property_readonly("dim", &BinaryQuantizer::dim)
       .def_property_readonly("bits", &BinaryQuantizer::bits)
       .def_property_readonly("level_bytes", &BinaryQuantizer::level_bytes)

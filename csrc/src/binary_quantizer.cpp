@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "binary_extended.h"
 #include "binary_tile.h"
 #include "linalg.h"
 #include "pack.h"
@@ -52,8 +53,19 @@ void encode_levels(const float* v, size_t dim, size_t bits, double cdot, uint8_t
 
 }  // namespace
 
-BinaryQuantizer::BinaryQuantizer(size_t dim, size_t bits, Metric metric)
-    : dim_(dim), bits_(bits), metric_(metric) {
+BinaryCodeForm parse_binary_code_form(const char* name) {
+  const std::string s = name == nullptr ? "" : name;
+  if (s == "residual") return BinaryCodeForm::Residual;
+  if (s == "extended") return BinaryCodeForm::Extended;
+  throw std::invalid_argument("method must be 'residual' or 'extended'; got '" + s + "'");
+}
+
+const char* binary_code_form_name(BinaryCodeForm form) {
+  return form == BinaryCodeForm::Extended ? "extended" : "residual";
+}
+
+BinaryQuantizer::BinaryQuantizer(size_t dim, size_t bits, Metric metric, BinaryCodeForm form)
+    : dim_(dim), bits_(bits), metric_(metric), form_(form) {
   QVEC_CHECK_ARG(dim >= 1, "dim must be >= 1");
   QVEC_CHECK_ARG(bits >= 1 && bits <= kMaxBits,
                  "bits must be in [1, " + std::to_string(kMaxBits) + "]; got " +
@@ -104,12 +116,17 @@ void BinaryQuantizer::encode(const float* x, size_t n, uint8_t* codes, float* fa
   detail::parallel_for((n + kEncodeChunk - 1) / kEncodeChunk, [&](size_t c) {
     size_t i0 = c * kEncodeChunk, i1 = std::min(n, i0 + kEncodeChunk);
     std::vector<float> xr((i1 - i0) * dim_), r(dim_);
+    detail::ExtendedScratch scratch;
     transform(x + i0 * dim_, i1 - i0, true, xr.data());
     for (size_t i = i0; i < i1; ++i) {
       double cdot = 0.0;
       for (size_t j = 0; j < dim_; ++j) cdot += (double(x[i * dim_ + j]) - mean_[j]) * mean_[j];
-      encode_levels(xr.data() + (i - i0) * dim_, dim_, bits_, cdot, codes + i * code_size(),
-                    factors + i * nf, r.data());
+      const float* v = xr.data() + (i - i0) * dim_;
+      if (form_ == BinaryCodeForm::Extended)
+        detail::encode_extended(v, dim_, bits_, cdot, codes + i * code_size(), factors + i * nf,
+                                scratch);
+      else
+        encode_levels(v, dim_, bits_, cdot, codes + i * code_size(), factors + i * nf, r.data());
     }
   });
 }

@@ -16,7 +16,10 @@ from ._errors import NotTrainedError
 from ._progress import progress_callback
 
 __all__ = ["BIT_ORDER", "BinaryCodes", "BinaryQuantizer", "hamming_distances", "hamming_search", "MAX_BITS",
-           "MAX_QUERY_BITS", "ROTATIONS"]
+           "MAX_QUERY_BITS", "METHODS", "ROTATIONS"]
+
+#: How a :class:`BinaryQuantizer` builds codes of ``bits`` > 1 levels.
+METHODS = ("residual", "extended")
 
 # Per-vector floats before the per-level scales: ||x_r||^2, <x - mean, mean>, rho.
 _FIXED_FACTORS: int = int(_core.BINARY_FIXED_FACTORS)
@@ -183,13 +186,20 @@ class BinaryCodes:
 
 
 class BinaryQuantizer:
-    """Binary quantizer: centre, optionally rotate, keep the sign bits, and (bits > 1) binarize
-    the residual again at each further level.
+    """Binary quantizer: centre, optionally rotate, keep the sign bits, and (bits > 1) add
+    further levels, either binarizing the residual again at each one ("residual") or as
+    extended RaBitQ ("extended").
 
-    With ``x_r = (x - mean) @ R``, level 0 stores ``b_0 = [x_r > 0]``; level l stores the signs
-    of what the previous levels left, with a least-squares scale per level and vector, so that
-    ``x ~= mean + (sum_l alpha_l * (2 b_l - 1)) @ R.T`` (training-free recurrent
-    binarization).
+    With ``x_r = (x - mean) @ R``, level 0 stores the sign bits ``b_0 = [x_r > 0]``, and with a
+    scale per level and vector ``x ~= mean + (sum_l alpha_l * (2 b_l - 1)) @ R.T``.
+    method="residual": level l stores the signs of what the previous levels left, with a
+    least-squares scale (training-free recurrent binarization). method="extended" (extended
+    RaBitQ, Gao et al., SIGMOD 2025): the code is the ``bits``-bit integer grid vector
+    ``c - (2**bits - 1) / 2`` (``c`` in ``[0, 2**bits - 1]`` per coordinate) whose direction is
+    closest to ``x_r``'s (the cosine maximized over all rescalings of ``x_r``), stored as its
+    bit planes, most significant (= the sign bits) first, ``alpha_l = scale * 2**(bits - 2 - l)``.
+    Both forms share the code layout, the factors and every search; at bits=1 they are the
+    same code. "extended" has the lower error at bits >= 2.
 
     :meth:`search` is asymmetric: the float query is rotated, quantized to ``query_bits`` bits
     per coordinate, and scored against the codes with AND + popcount over its bit planes; with
@@ -212,6 +222,9 @@ class BinaryQuantizer:
             unbiased over random rotations. "itq" lowers the reconstruction error and helps
             with bits > 1, but a data-aligned rotation can bias the 1-bit estimate on strongly
             structured data (measure before using it).
+        method: "residual" (the default, as in 0.1.0) or "extended" (extended RaBitQ; pair it
+            with rotate="random", which its estimator's unbiasedness assumes). Encoding is
+            slower (a search per vector over the code's scale), searching the same.
 
     Example:
         >>> bq = qvec.BinaryQuantizer(384, bits=1, metric="ip", rotate="random").fit(base)
@@ -222,14 +235,16 @@ class BinaryQuantizer:
     """
 
     def __init__(self, dim: int, bits: int = 1, metric: str = "l2",
-                 rotate: Rotation = None) -> None:
+                 rotate: Rotation = None, method: str = "residual") -> None:
         dim = check_int(dim, "dim")
         bits = check_int(bits, "bits")
         if bits > MAX_BITS:
             raise ValueError(f"bits must be in [1, {MAX_BITS}]; got {bits}")
+        if not isinstance(method, str) or method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {method!r}")
         self._rotate = check_rotate(rotate)
         self._metric = check_metric(metric, allow_cosine=True)
-        self._bq = _core.BinaryQuantizer(dim, bits, core_metric(self._metric))
+        self._bq = _core.BinaryQuantizer(dim, bits, core_metric(self._metric), method)
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -246,6 +261,11 @@ class BinaryQuantizer:
     def metric(self) -> str:
         """"l2", "ip" or "cosine"."""
         return self._metric
+
+    @property
+    def method(self) -> str:
+        """How codes of bits > 1 are built: "residual" or "extended"."""
+        return self._bq.method
 
     @property
     def rotate(self) -> Optional[str]:
@@ -277,7 +297,7 @@ class BinaryQuantizer:
     def __repr__(self) -> str:
         state = "trained" if self.is_trained else "untrained"
         return (f"BinaryQuantizer(dim={self.dim}, bits={self.bits}, metric={self.metric!r}, "
-                f"rotate={self.rotate!r}, {state})")
+                f"rotate={self.rotate!r}, method={self.method!r}, {state})")
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, x: npt.ArrayLike, *, seed: int = 0, max_train: Optional[int] = 10000,
@@ -374,6 +394,75 @@ class BinaryQuantizer:
                                                id_filter(filter, checked.codes.shape[0]))
         return one_row(result, single)
 
+    def error_bounds(self, queries: npt.ArrayLike, codes: BinaryCodes, ids: npt.ArrayLike,
+                     eps: float = 1.9) -> FloatMatrix:
+        """RaBitQ's error bound of the estimates :meth:`search` returns, for re-ranking
+        decisions: ``|estimate - exact| <= bound`` with high probability over the random
+        rotation.
+
+        For ``x_r`` and ``q_r = (q - mean) @ R``, the estimate of ``<x_r, q_r>`` errs by
+        ``||x_r|| * <e, q_r> * tan(theta)``, with theta the angle between ``x_r`` and its code and
+        ``e`` a unit vector orthogonal to ``x_r``, uniformly distributed under a random
+        rotation, so ``<e, q_r>`` has standard deviation ``||q_r|| / sqrt(dim - 1)`` and
+        ``bound = eps * ||x_r|| * ||q_r|| * tan(theta) / sqrt(dim - 1)`` (twice that for "l2",
+        whose estimate is ``||x_r||^2 + ||q_r||^2 - 2 <x_r, q_r>``). eps = 1.9 (RaBitQ's
+        choice) covers about 94% of the estimates, eps = 3 about 99.7%. The query's own
+        quantization (``query_bits``) adds a little on top: use 8 query bits where the bound
+        matters. Meaningful with rotate="random" (for "itq" or None it is a heuristic).
+
+        Args:
+            queries: (nq, dim), or one (dim,) query, as given to :meth:`search`.
+            codes: :class:`BinaryCodes` from :meth:`encode`.
+            ids: int (nq, m) rows of ``codes`` (e.g. the ids :meth:`search` returned); -1
+                entries get +inf.
+            eps: the bound's multiple of the estimate's standard deviation, > 0.
+
+        Returns:
+            float32 (nq, m) half-widths in the units of :meth:`search`'s distances.
+        """
+        self._require_trained()
+        if not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"eps must be a positive number; got {eps!r}")
+        q, single = as_queries(queries, "queries", self.dim)
+        checked = self._check_codes(codes, "codes")
+        rows = np.asarray(ids)
+        if rows.dtype.kind not in "iu":
+            raise ValueError(f"ids must be integers; got {rows.dtype}")
+        rows = rows.reshape(1, -1) if single else rows
+        if rows.ndim != 2 or rows.shape[0] != q.shape[0]:
+            raise ValueError(f"ids must have shape (nq, m) with nq = {q.shape[0]}; got "
+                             f"{tuple(np.shape(ids))}")
+        n = len(checked)
+        if np.any(rows >= n) or np.any(rows < -1):
+            raise IndexError(f"ids must be in [-1, {n}); got values outside")
+        valid = rows >= 0
+        unique, inverse = np.unique(rows[valid], return_inverse=True)
+        tan = self._code_tangents(checked[unique]) if len(unique) else np.zeros(0)
+        f = checked.factors
+        centred = self._prepare(q).astype(np.float64) - self.mean.astype(np.float64)
+        qnorm = np.linalg.norm(centred, axis=1)
+        per_id = np.sqrt(np.maximum(f[unique, 0].astype(np.float64), 0.0)) * tan
+        out = np.full(rows.shape, np.inf)
+        out[valid] = (per_id[inverse] * np.broadcast_to(qnorm[:, None], rows.shape)[valid])
+        out *= eps / np.sqrt(max(self.dim - 1, 1)) * (2.0 if self.metric == "l2" else 1.0)
+        result = out.astype(np.float32)
+        return result[0] if single else result
+
+    def _code_tangents(self, codes: BinaryCodes) -> npt.NDArray[np.float64]:
+        """tan of the angle between each x_r and its code xhat = sum_l alpha_l s_l, from
+        cos^2 = ||x_r||^2 / (rho^2 ||xhat||^2) (rho = ||x_r||^2 / <xhat, x_r>)."""
+        nb = (self.dim + 7) // 8
+        f = codes.factors.astype(np.float64)
+        xhat = np.zeros((len(codes), self.dim))
+        for level in range(self.bits):
+            plane = np.unpackbits(codes.codes[:, level * nb:(level + 1) * nb], axis=1)
+            xhat += f[:, _FIXED_FACTORS + level, None] * (2.0 * plane[:, :self.dim] - 1.0)
+        xhat_sq = (xhat ** 2).sum(1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cos2 = np.clip(f[:, 0] / (f[:, 2] ** 2 * xhat_sq), 0.0, 1.0)
+            tan: npt.NDArray[np.float64] = np.where(cos2 > 0, np.sqrt((1 - cos2) / cos2), np.inf)
+        return tan
+
     def search_symmetric(self, query_codes: BinaryCodes, codes: BinaryCodes,
                          k: int) -> SearchResult:
         """Symmetric search: encoded queries against codes, for every ``bits``.
@@ -398,12 +487,13 @@ class BinaryQuantizer:
     def __getstate__(self) -> Dict[str, Any]:
         trained = self.is_trained
         return {"dim": self.dim, "bits": self.bits, "metric": self.metric, "rotate": self.rotate,
+                "method": self.method,
                 "mean": self._bq.get_mean() if trained else None,
                 "rotation": self._bq.get_rotation() if trained else None}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__init__(state["dim"], state["bits"], state["metric"],  # type: ignore[misc]
-                      state["rotate"])
+                      state["rotate"], state.get("method", "residual"))
         if state["mean"] is not None:
             self._bq.set_transform(state["mean"], state["rotation"])
 

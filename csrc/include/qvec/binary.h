@@ -63,6 +63,21 @@ enum class BinaryRotation : int {
 BinaryRotation parse_binary_rotation(const char* name);
 const char* binary_rotation_name(BinaryRotation rotation);
 
+/// How BinaryQuantizer::encode builds a code of `bits` levels.
+enum class BinaryCodeForm : int {
+  /// Each level binarizes what the previous ones left (recurrent): alpha_l least squares.
+  Residual = 0,
+  /// Extended RaBitQ (Gao et al., SIGMOD 2025): the bits-bit grid code c_j in
+  /// [0, 2^bits - 1] whose direction c - (2^bits - 1) / 2 is closest to x_r's (the argmax of
+  /// the cosine over the rescalings of x_r, see binary_extended.h), stored as its bit planes
+  /// (level l = bit bits - 1 - l of c, level 0 the sign bit) with alpha_l = scale *
+  /// 2^(bits - 2 - l). Same layout and estimator as Residual; lower error at bits >= 2.
+  Extended = 1,
+};
+/// Parses "residual" / "extended"; throws std::invalid_argument otherwise.
+BinaryCodeForm parse_binary_code_form(const char* name);
+const char* binary_code_form_name(BinaryCodeForm form);
+
 struct BinaryTrainOptions {
   BinaryRotation rotation = BinaryRotation::None;
   /// Seeds the random rotation and the ITQ training sample; results depend on it only (not on
@@ -97,11 +112,13 @@ class BinaryQuantizer {
   static constexpr size_t kFixedFactors = 3;
 
   /// Throws std::invalid_argument unless dim > 0 and 1 <= bits <= kMaxBits.
-  BinaryQuantizer(size_t dim, size_t bits, Metric metric);
+  BinaryQuantizer(size_t dim, size_t bits, Metric metric,
+                  BinaryCodeForm form = BinaryCodeForm::Residual);
 
   size_t dim() const { return dim_; }
   size_t bits() const { return bits_; }
   Metric metric() const { return metric_; }
+  BinaryCodeForm form() const { return form_; }
   /// Bytes of one level: ceil(dim / 8).
   size_t level_bytes() const { return (dim_ + 7) / 8; }
   /// Bytes per encoded vector: bits * level_bytes().
@@ -172,6 +189,7 @@ class BinaryQuantizer {
 
   size_t dim_, bits_;
   Metric metric_;
+  BinaryCodeForm form_ = BinaryCodeForm::Residual;
   bool trained_ = false;
   std::vector<float> mean_;
   std::vector<float> rotation_;         // (dim, dim) or empty

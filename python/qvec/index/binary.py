@@ -48,6 +48,9 @@ class BinaryIndex(Index[BinaryQuantizer]):
             or "itq" (learned on the training set), as :class:`qvec.BinaryQuantizer` spells it;
             True / False are read as "random" / None.
         keep_vectors: also store the float32 vectors, for ``search(..., rerank=k')``.
+        method: "residual" (each level binarizes the previous residual) or "extended"
+            (extended RaBitQ codes: the closest ``bits``-bit grid direction), as
+            :class:`qvec.BinaryQuantizer` spells it; same layout and search.
 
     ``fit`` trains a new quantizer and is refused (ValueError) once the index holds vectors.
     Searches are safe beside adds and removes from other threads (see :mod:`qvec.index.base`).
@@ -57,12 +60,14 @@ class BinaryIndex(Index[BinaryQuantizer]):
     _filterable = True
 
     def __init__(self, dim: int, bits: int = 1, metric: str = "l2",
-                 rotate: Rotate = "random", keep_vectors: bool = False) -> None:
+                 rotate: Rotate = "random", keep_vectors: bool = False,
+                 method: str = "residual") -> None:
         dim = check_int(dim, "dim")
         bits = check_int(bits, "bits")
         metric = check_index_metric(metric)
         self._rotate = spell_rotate(rotate)
         self._keep = bool(keep_vectors)
+        self._method = method
         model = self._new_quantizer(dim, bits, metric)   # validates bits and rotate
         templates: Dict[str, Tuple[np.dtype, Tuple[int, ...]]] = {
             "codes": (np.dtype(np.uint8), (model.code_size,)),
@@ -72,7 +77,8 @@ class BinaryIndex(Index[BinaryQuantizer]):
         super().__init__(dim, metric, model, templates)
 
     def _new_quantizer(self, dim: int, bits: int, metric: str) -> BinaryQuantizer:
-        return BinaryQuantizer(dim, bits=bits, metric=codec_metric(metric), rotate=self._rotate)
+        return BinaryQuantizer(dim, bits=bits, metric=codec_metric(metric), rotate=self._rotate,
+                               method=self._method)
 
     @property
     def quantizer(self) -> BinaryQuantizer:
@@ -87,6 +93,11 @@ class BinaryIndex(Index[BinaryQuantizer]):
     def rotate(self) -> Optional[str]:
         """None, "random" or "itq"."""
         return self._rotate
+
+    @property
+    def method(self) -> str:
+        """"residual" or "extended" (see :class:`qvec.BinaryQuantizer`)."""
+        return self._method
 
     @property
     def code_size(self) -> int:
@@ -137,4 +148,5 @@ class BinaryIndex(Index[BinaryQuantizer]):
 
     def _describe(self) -> str:
         return (f"dim={self._dim}, bits={self.bits}, metric={self._metric!r}, "
-                f"rotate={self._rotate!r}, keep_vectors={self._keep}")
+                f"rotate={self._rotate!r}, keep_vectors={self._keep}"
+                + (f", method={self._method!r}" if self._method != "residual" else ""))

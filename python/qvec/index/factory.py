@@ -13,7 +13,7 @@ from .pq import PQIndex
 from .sq import DEFAULT_RESCORE, RescoreSQ8Index, SQ8Index
 
 _HELP = ("expected 'Flat', 'PQ<m>[x<nbits>][fs]' (e.g. 'PQ48x8', 'PQ96x4fs') or "
-         "'BIN<bits>' (e.g. 'BIN1'), 'SQ8', 'BIN1,RescoreSQ8[x<multiplier>]', optionally followed by ',Refine' to keep the "
+         "'BIN<bits>' (e.g. 'BIN1'), 'RaBitQ<bits>' (e.g. 'RaBitQ4'), 'SQ8', 'BIN1,RescoreSQ8[x<multiplier>]', optionally followed by ',Refine' to keep the "
          "vectors for re-ranking")
 
 
@@ -39,6 +39,8 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
 
     ``"Flat"`` exact search; ``"PQ48x8"`` (or ``"PQ48"``) 8-bit PQ with 48 subquantizers;
     ``"PQ96x4fs"`` 4-bit fast-scan PQ; ``"BIN1"`` binary codes with 1 bit per dimension.
+    ``"RaBitQ4"`` extended-RaBitQ binary codes with 4 bits per dimension
+    (``BinaryIndex(method="extended")``; ``"BIN4"`` is the residual form).
     An ``"OPQ<m>,"`` prefix before a PQ token (``"OPQ16,PQ16x8"``) learns a rotation with the
     codebooks (:class:`OPQIndex`).
     A ``",Refine"`` suffix keeps the float32 vectors so ``search(..., rerank=k')`` works.
@@ -60,6 +62,8 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
         return sq8
     pq = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs)?", main, flags=re.IGNORECASE)
     binary = re.fullmatch(r"BIN(\d+)", main, flags=re.IGNORECASE)
+    extended = re.fullmatch(r"RaBitQ(\d+)", main, flags=re.IGNORECASE)  # extended RaBitQ
+    binary = binary or extended
     if main.lower() != "flat" and pq is None and binary is None:
         raise _unknown(main, description)
     keep = False
@@ -87,7 +91,8 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
         return cls(dim, m, nbits, metric, keep_vectors=keep)
     if binary is None:                    # ruled out above; keeps the type checker informed
         raise _unknown(main, description)
-    return BinaryIndex(dim, int(binary.group(1)), metric, keep_vectors=keep)
+    return BinaryIndex(dim, int(binary.group(1)), metric, keep_vectors=keep,
+                       method="residual" if extended is None else "extended")
 
 
 # -- IVF tokens: IVF<nlist>,{Flat|PQ<m>x8|PQ<m>x4fs|BIN<bits>}[,Refine] ----------------------

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _format
 from .._errors import FormatError
-from ..binary import BinaryQuantizer
+from ..binary import METHODS, BinaryQuantizer
 from ..pq import SUPPORTED_NBITS
 from .base import Index, check_index_metric
 from .binary import BinaryIndex, spell_rotate
@@ -76,6 +76,8 @@ def layout(index: Index[Any]) -> Tuple[str, Params, NamedArrays]:
         bq = state.model
         params = {"bits": bq.bits, "rotate": index.rotate,
                   "keep_vectors": index.keeps_vectors, "trained": bq.is_trained}
+        if index.method != "residual":   # files without it hold residual codes
+            params["method"] = index.method
         if bq.is_trained:
             model = [("mean", bq.mean)]
             rotation = bq.rotation
@@ -266,7 +268,8 @@ def _read_pq(params: Params, arrays: Arrays, version: int,
 
 
 def _read_binary(params: Params, arrays: Arrays, version: int) -> Index[Any]:
-    """params bits, rotate (null, "random" or "itq"), keep_vectors, trained; arrays mean
+    """params bits, rotate (null, "random" or "itq"), keep_vectors, trained, method (absent:
+    "residual"); arrays mean
     float32 (dim,) and rotation float32 (dim, dim) (if trained; rotation only with a
     rotation), codes uint8 (n, bits * ceil(dim / 8)), factors float32 (n, 3 + bits), vectors
     float32 (n, dim) if keep_vectors."""
@@ -288,11 +291,16 @@ def _read_binary(params: Params, arrays: Arrays, version: int) -> Index[Any]:
                     _array(model_arrays, "rotation", np.float32, (dim, dim)))
     elif n:
         raise FormatError("untrained binary index with stored codes")
-    index = BinaryIndex(dim, bits, metric, rotate, keep_vectors=keep)   # allocates nothing
+    method = params.get("method", "residual")
+    if method not in METHODS:
+        raise FormatError(f"parameter 'method' must be one of {METHODS}; got {method!r}")
+    index = BinaryIndex(dim, bits, metric, rotate, keep_vectors=keep,
+                        method=method)   # allocates nothing
     model = index.quantizer
     if trained:
         _set_quantizer_state(model, {"dim": dim, "bits": bits, "metric": model.metric,
-                                     "rotate": rotate, "mean": mean, "rotation": rotation})
+                                     "rotate": rotate, "method": method, "mean": mean,
+                                     "rotation": rotation})
     rows = (Rows(index._templates) if row_arrays is None
             else _rows(index._templates, n, row_arrays))
     index._restore_state(model, rows, _idmap(n, params, arrays))

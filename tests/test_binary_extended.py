@@ -1,0 +1,212 @@
+"""Extended RaBitQ codes (BinaryQuantizer(method="extended")): the code is the argmax of the
+cosine over the grid (brute force on small dims), the estimator is unbiased and its error
+bound holds at the stated rate, it beats the residual form, and it runs through every search,
+the index layer and the factory. (Every SIMD level against scalar: tests/test_simd_levels.py.)"""
+import itertools
+
+import numpy as np
+import pytest
+
+import qvec
+
+
+def grid_codes(bq, codes):
+    """The integer grid code c (n, dim) in [0, 2^bits - 1] from the bit planes."""
+    nb = (bq.dim + 7) // 8
+    c = np.zeros((len(codes), bq.dim), dtype=np.int64)
+    for level in range(bq.bits):
+        plane = np.unpackbits(codes.codes[:, level * nb:(level + 1) * nb], axis=1)[:, :bq.dim]
+        c += plane.astype(np.int64) << (bq.bits - 1 - level)
+    return c
+
+
+def code_cosines(bq, codes, v):
+    """cos(c - (2^bits - 1) / 2, v) per row."""
+    obar = grid_codes(bq, codes) - (2 ** bq.bits - 1) / 2
+    return (obar * v).sum(1) / np.linalg.norm(obar, axis=1) / np.linalg.norm(v, axis=1)
+
+
+def unrotated(dim, bits, x, metric="l2"):
+    """An extended quantizer without rotation, and x as it encodes it (x - mean)."""
+    bq = qvec.BinaryQuantizer(dim, bits, metric, method="extended").fit(x)
+    return bq, (x - bq.mean).astype(np.float64)
+
+
+def brute_force_cosine(v, bits):
+    """max over every magnitude grid vector y in [0, 2^(bits-1) - 1]^dim of cos(sign(v) (y +
+    1/2), v) (the sign is always best matching v's)."""
+    levels = np.arange(2 ** (bits - 1)) + 0.5
+    grid = np.array(list(itertools.product(levels, repeat=len(v))))
+    a = np.abs(v)
+    return float(((grid @ a) / np.linalg.norm(grid, axis=1)).max() / np.linalg.norm(v))
+
+
+@pytest.mark.parametrize("dim,bits", [(3, 2), (5, 2), (6, 3), (4, 4), (5, 4), (3, 6)])
+def test_code_is_the_argmax_of_the_cosine_over_the_grid(dim, bits):
+    rng = np.random.default_rng(dim * 10 + bits)
+    x = rng.standard_normal((40, dim)).astype(np.float32)
+    x[:5] *= rng.exponential(1.0, (5, dim)).astype(np.float32)   # uneven magnitudes
+    bq, v = unrotated(dim, bits, x)
+    got = code_cosines(bq, bq.encode(x), v)
+    best = np.array([brute_force_cosine(row, bits) for row in v])
+    np.testing.assert_allclose(got, best, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("bits", [5, 7, 8])
+def test_code_is_best_over_every_rescaling_at_high_dims(bits):
+    # dim * (2^(bits-1) - 1) break points: the searched window at 7 and 8 bits, all of them at 5.
+    dim = 128
+    rng = np.random.default_rng(bits)
+    x = rng.standard_normal((30, dim)).astype(np.float32)
+    x[:10] = rng.standard_t(3, (10, dim))                          # heavy tails
+    bq, v = unrotated(dim, bits, x)
+    got = code_cosines(bq, bq.encode(x), v)
+    ymax = 2 ** (bits - 1) - 1
+    a = np.abs(v)
+    best = np.zeros(len(v))
+    for scale in np.geomspace(0.05, 20.0, 1500):   # t * max|v| / (ymax + 1)
+        t = scale * (ymax + 1) / a.max(1, keepdims=True)
+        y = np.minimum(np.floor(t * a), ymax) + 0.5
+        best = np.maximum(best, (y * a).sum(1) / np.linalg.norm(y, axis=1) /
+                          np.linalg.norm(v, axis=1))
+    assert np.all(got >= best - 1e-9)
+
+
+def test_one_bit_is_the_residual_sign_code():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((200, 40)).astype(np.float32)
+    ext = qvec.BinaryQuantizer(40, 1, method="extended", rotate="random").fit(x, seed=2)
+    res = qvec.BinaryQuantizer(40, 1, method="residual", rotate="random").fit(x, seed=2)
+    a, b = ext.encode(x), res.encode(x)
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_allclose(a.factors, b.factors, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_extended_reconstructs_better_than_residual(bits):
+    rng = np.random.default_rng(bits)
+    x = rng.standard_normal((400, 64)).astype(np.float32)
+    err = {}
+    for method in ("residual", "extended"):
+        bq = qvec.BinaryQuantizer(64, bits, method=method, rotate="random").fit(x, seed=0)
+        err[method] = float(((bq.decode(bq.encode(x)) - x) ** 2).sum())
+    assert err["extended"] < err["residual"]
+    # rho = 1 / cos^2 of the code (the least-squares scale makes <xhat, x_r> = ||x_r||^2 cos^2).
+    bq = qvec.BinaryQuantizer(64, bits, method="extended").fit(x)
+    codes = bq.encode(x)
+    cos = code_cosines(bq, codes, (x - bq.mean).astype(np.float64))
+    np.testing.assert_allclose(codes.factors[:, 2], 1 / cos ** 2, rtol=1e-4)
+
+
+def exact_scores(metric, queries, base):
+    if metric == "ip":
+        return queries @ base.T
+    return ((queries[:, None, :] - base[None, :, :]) ** 2).sum(-1)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("bits", [1, 2, 4, 6])
+def test_estimator_unbiased_and_within_error_bound(metric, bits):
+    rng = np.random.default_rng(11 * bits)
+    dim, n = 128, 1500
+    base = rng.standard_normal((n, dim)).astype(np.float32) + 0.2
+    queries = rng.standard_normal((12, dim)).astype(np.float32)
+    bq = qvec.BinaryQuantizer(dim, bits, metric, rotate="random", method="extended")
+    bq.fit(base, seed=5)
+    codes = bq.encode(base)
+    est, ids = bq.search(queries, codes, k=n, query_bits=8)
+    exact = np.take_along_axis(exact_scores(metric, queries.astype(np.float64),
+                                            base.astype(np.float64)), ids, axis=1)
+    err = est - exact
+    bound = bq.error_bounds(queries, codes, ids)
+    # Unbiased: the mean error within 4 standard errors (pairs sharing a query are nearly
+    # independent under one rotation).
+    assert abs(err.mean()) < 4 * err.std() / np.sqrt(err.size)
+    # The bound eps0 = 1.9 (RaBitQ's) is a ~2-sigma half-width: the sign code's error is
+    # near-Gaussian, so about 6% fall outside; at most 10% here, and 0.5% at eps0 = 3.
+    assert np.mean(np.abs(err) > bound) < 0.10
+    assert np.mean(np.abs(err) > bq.error_bounds(queries, codes, ids, eps=3.0)) < 0.005
+
+
+def test_error_bound_shrinks_with_bits():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((500, 96)).astype(np.float32)
+    q = rng.standard_normal((4, 96)).astype(np.float32)
+    medians = []
+    for bits in range(1, 9):
+        bq = qvec.BinaryQuantizer(96, bits, rotate="random", method="extended").fit(x)
+        codes = bq.encode(x)
+        _, ids = bq.search(q, codes, k=50)
+        medians.append(float(np.median(bq.error_bounds(q, codes, ids))))
+    assert all(b < a for a, b in zip(medians, medians[1:]))
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_inner_product_as_accurate_as_l2(bits):
+    # Normalized data: ip and l2 rank the same neighbours, and the two estimators must rank
+    # them as well as each other (same recall up to noise).
+    rng = np.random.default_rng(21)
+    centre = rng.standard_normal(96)
+    base = (rng.standard_normal((4000, 96)) + 1.5 * centre).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    queries = base[:60] + 0.2 * rng.standard_normal((60, 96)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    recall = {}
+    for metric in ("ip", "l2"):
+        _, gt = qvec.exact_search(queries, base, 10, metric)
+        bq = qvec.BinaryQuantizer(96, bits, metric, rotate="random", method="extended")
+        bq.fit(base, seed=0)
+        _, ids = bq.search(queries, bq.encode(base), 10)
+        recall[metric] = qvec.recall_at_k(ids, gt, 10)
+    assert abs(recall["ip"] - recall["l2"]) <= 0.02, recall
+
+
+def test_recall_beats_residual_at_every_bit_width():
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((3000, 64)).astype(np.float32)
+    queries = rng.standard_normal((50, 64)).astype(np.float32)
+    _, gt = qvec.exact_search(queries, base, 10, "l2")
+    for bits in (2, 3, 4):
+        recall = {}
+        for method in ("residual", "extended"):
+            bq = qvec.BinaryQuantizer(64, bits, rotate="random", method=method).fit(base)
+            _, ids = bq.search(queries, bq.encode(base), 10)
+            recall[method] = qvec.recall_at_k(ids, gt, 10)
+        assert recall["extended"] >= recall["residual"], (bits, recall)
+
+
+def test_index_factory_save_load_filter_and_rerank(tmp_path):
+    rng = np.random.default_rng(6)
+    base = rng.standard_normal((800, 48)).astype(np.float32)
+    queries = rng.standard_normal((7, 48)).astype(np.float32)
+    index = qvec.index_factory(48, "RaBitQ3,Refine", "ip")
+    assert isinstance(index, qvec.index.BinaryIndex)
+    assert index.method == "extended" and index.bits == 3
+    assert qvec.index_factory(48, "BIN3").method == "residual"
+    index.fit(base)
+    index.add(base)
+    d, i = index.search(queries, 5)
+    path = tmp_path / "x.qvec"
+    index.save(path)
+    loaded = qvec.load(path)
+    assert loaded.method == "extended" and loaded.quantizer.method == "extended"
+    d2, i2 = loaded.search(queries, 5)
+    np.testing.assert_array_equal(i, i2)
+    np.testing.assert_array_equal(d, d2)
+    allowed = np.arange(0, 800, 3)
+    _, fi = index.search(queries, 5, filter=allowed)
+    assert np.isin(fi, allowed).all()
+    _, ri = index.search(queries, 5, rerank=50)
+    _, gt = qvec.exact_search(queries, base, 5, "ip")
+    assert qvec.recall_at_k(ri, gt, 5) >= qvec.recall_at_k(i, gt, 5)
+
+
+def test_pickle_keeps_method_and_bad_method_rejected():
+    import pickle
+    x = np.random.default_rng(0).standard_normal((100, 16)).astype(np.float32)
+    bq = qvec.BinaryQuantizer(16, 3, method="extended", rotate="random").fit(x)
+    again = pickle.loads(pickle.dumps(bq))
+    assert again.method == "extended" and "method='extended'" in repr(again)
+    np.testing.assert_array_equal(again.encode(x).codes, bq.encode(x).codes)
+    with pytest.raises(ValueError, match="method"):
+        qvec.BinaryQuantizer(16, 3, method="rabitq")
