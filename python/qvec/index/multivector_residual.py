@@ -45,9 +45,10 @@ class ResidualCodec:
         self.centroids: Optional[FloatArray] = None          # (levels, 256, dim)
         self.pq: Optional[ProductQuantizer] = None
 
-    def _require_trained(self) -> None:
+    def _trained(self) -> Tuple[FloatArray, ProductQuantizer]:
         if self.centroids is None or self.pq is None:
             raise NotTrainedError("the residual codec is not trained: call train(tokens) first")
+        return self.centroids, self.pq
 
     @property
     def code_size(self) -> int:
@@ -75,28 +76,28 @@ class ResidualCodec:
         return self
 
     def encode(self, x: FloatArray) -> npt.NDArray[np.uint8]:
-        self._require_trained()
+        centroids, pq = self._trained()
         r = np.array(x, dtype=np.float32)
         codes = np.empty((x.shape[0], self.code_size), dtype=np.uint8)
         for level in range(self.levels):
-            a = _core.ivf_assign(r, self.centroids[level])
+            a = _core.ivf_assign(r, centroids[level])
             codes[:, level] = a
-            r -= self.centroids[level][a]
-        codes[:, self.levels:] = self.pq.encode(self._pad(r))
+            r -= centroids[level][a]
+        codes[:, self.levels:] = pq.encode(self._pad(r))
         return codes
 
     def decode(self, codes: npt.NDArray[np.uint8]) -> FloatArray:
-        self._require_trained()
-        out = self.pq.decode(np.ascontiguousarray(codes[:, self.levels:]))[:, :self.dim].copy()
+        centroids, pq = self._trained()
+        out = pq.decode(np.ascontiguousarray(codes[:, self.levels:]))[:, :self.dim].copy()
         for level in range(self.levels):
-            out += self.centroids[level][codes[:, level]]
+            out += centroids[level][codes[:, level]]
         return out
 
     def tables(self, q: FloatArray) -> FloatArray:
         """(t, a + m, 256): byte j's table; sim(q, token) = sum_j tables[:, j, code_j]."""
-        self._require_trained()
-        coarse = np.einsum("td,lcd->tlc", q, self.centroids, optimize=True)
-        fine = self.pq.distance_tables(self._pad(q))
+        centroids, pq = self._trained()
+        coarse = np.einsum("td,lcd->tlc", q, centroids, optimize=True)
+        fine = pq.distance_tables(self._pad(q))
         return np.ascontiguousarray(np.concatenate([coarse, fine], axis=1), dtype=np.float32)
 
     # -- coarse cells (the candidate step) ----------------------------------------------------
@@ -146,8 +147,8 @@ class ResidualCodec:
 
     # -- persistence ---------------------------------------------------------------------------
     def arrays(self) -> List[Tuple[str, np.ndarray]]:
-        self._require_trained()
-        return [("rq_centroids", self.centroids), ("codebooks", self.pq.codebooks)]
+        centroids, pq = self._trained()
+        return [("rq_centroids", centroids), ("codebooks", pq.codebooks)]
 
     def restore(self, centroids: FloatArray, codebooks: FloatArray) -> "ResidualCodec":
         self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
