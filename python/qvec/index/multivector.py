@@ -18,7 +18,13 @@ Codecs (``codec=``): ``"PQ<m>x8"`` (``"PQ<m>"``) 8-bit product quantization, m b
 K <= 256 centroids over the whole vector, 1 byte per token (the table of a query token is its K
 centroid similarities); ``"BIN<bits>"`` binary codes (:class:`qvec.BinaryQuantizer`, ``bits``
 levels of sign bits), scored as the inner product with the decoded token; ``"Flat"`` float32
-tokens, exact.
+tokens, exact. ``"RQ<a>+PQ<m>x8"`` the residual codec (PLAID / ColBERTv2 style, see
+:mod:`qvec.index.multivector_residual`): ``a`` levels of 256 full-dimensional k-means
+centroids, then PQ<m>x8 of the residual, a + m bytes; its two-stage search takes each query
+token's candidates from the best coarse cells (the first one or two levels), not from a scan
+of every token. The 8-bit PQ codec takes the options of :class:`qvec.ProductQuantizer`:
+``"OPQ<m>,PQ<m>x8"`` learns a rotation, ``",aniso"`` trains for inner products (ScaNN's
+anisotropic loss), e.g. ``"OPQ48,PQ48x8,aniso"``.
 
 Search modes: ``mode="exhaustive"`` scores every document (the reference); the default
 ``mode="two-stage"`` first finds each query token's ``kprime`` best tokens with the codec's own
