@@ -12,7 +12,8 @@ DIM = 32
 # Scores are float32 sums of t * m table entries in a fixed order; the reference sums the
 # decoded tokens in float64. For the small bags here they agree to this absolute tolerance.
 ATOL = 2e-4
-CODECS = ["PQ8x8", "PQ8x4fs", "KM16", "KM256", "BIN1", "BIN2", "Flat"]
+CODECS = ["PQ8x8", "PQ8x4fs", "KM16", "KM256", "BIN1", "BIN2", "Flat", "RQ1+PQ8x8",
+          "RQ2+PQ6x8", "OPQ8,PQ8x8,aniso"]
 
 
 def bags(seed, ndocs, lo=1, hi=6, dim=DIM):
@@ -35,6 +36,8 @@ def decoded_tokens(index):
         return index._model.decode(s.codes).astype(np.float64)
     if f == "km":
         return index._model[0].decode(s.codes).astype(np.float64)
+    if f == "rq":
+        return index._model.decode(s.codes).astype(np.float64)
     return index._model.decode(qvec.BinaryCodes(s.codes, s.factors)).astype(np.float64)
 
 
@@ -85,7 +88,8 @@ def test_exhaustive_maxsim_equals_decoded_reference(codec):
     check_against_reference(index, queries, scores, ids, 7)
 
 
-@pytest.mark.parametrize("codec", ["PQ8x8", "PQ8x4fs", "KM16", "BIN1", "Flat"])
+@pytest.mark.parametrize("codec", ["PQ8x8", "PQ8x4fs", "KM16", "BIN1", "Flat", "RQ1+PQ8x8",
+                                   "RQ2+PQ6x8"])
 def test_two_stage_with_every_token_equals_exhaustive(codec):
     docs = bags(3, 30)
     index = build(codec, docs)
@@ -202,7 +206,8 @@ def test_ids_remove_and_contains():
         index.add(docs[:1], ids=[100])
 
 
-@pytest.mark.parametrize("codec", ["PQ8x4fs", "KM16", "BIN1", "Flat"])
+@pytest.mark.parametrize("codec", ["PQ8x4fs", "KM16", "BIN1", "Flat", "RQ2+PQ6x8",
+                                   "OPQ8,PQ8x8,aniso"])
 def test_save_load_mmap_round_trip(tmp_path, codec):
     docs = bags(14, 25)
     index = build(codec, docs, keep_floats=codec != "Flat")
@@ -329,3 +334,36 @@ def test_filter_restricts_documents():
         np.testing.assert_allclose(scores, want, atol=ATOL)
     scores, ids = index.search(queries[0], k=3, filter=[])
     assert (ids == -1).all()
+
+
+@pytest.mark.parametrize("codec", ["RQ1+PQ8x8", "RQ2+PQ6x8"])
+def test_residual_cells_give_each_query_token_its_best_cells_tokens(codec):
+    index = build(codec, bags(16, 40))
+    model, codes = index._model, index._state.codes
+    q = np.concatenate(bags(17, 3))
+    tables = model.tables(q)
+    cells = model.cells(codes)
+    score = tables[:, 0, codes[:, 0]] + (tables[:, 1, codes[:, 1]] if codec.startswith("RQ2")
+                                         else 0.0)          # (t, ntokens): each token's cell score
+    kprime = 9
+    hits = model.cell_hits(tables, model.cell_index(codes), kprime)
+    assert hits.shape == (q.shape[0], kprime) and (hits >= 0).all()
+    for i in range(q.shape[0]):
+        got = score[i, hits[i]]
+        assert (np.diff(got) <= 0).all()                    # best cell first
+        assert np.unique(hits[i]).size == kprime
+        # no token outside the list lies in a strictly better cell than the worst listed one
+        outside = np.setdiff1d(np.arange(codes.shape[0]), hits[i])
+        assert (score[i, outside] <= got[-1]).all()
+        assert np.isin(cells[hits[i]], cells).all()
+
+
+def test_codec_strings():
+    for codec, size in (("RQ2+PQ46x8", 48), ("RQ1+PQ47", 48), ("OPQ48,PQ48x8,aniso", 48),
+                        ("PQ48x8,aniso", 48), ("OPQ96,PQ96x4fs", 48)):
+        index = MultiVectorIndex(384, codec=codec)
+        assert index.code_size == size
+        assert MultiVectorIndex(384, codec=index.codec).codec == index.codec
+    for bad in ("RQ0+PQ8x8", "RQ5+PQ8x8", "RQ1+PQ0", "OPQ4,PQ8x8", "KM16,aniso"):
+        with pytest.raises(ValueError):
+            MultiVectorIndex(32, codec=bad)

@@ -18,7 +18,13 @@ Codecs (``codec=``): ``"PQ<m>x8"`` (``"PQ<m>"``) 8-bit product quantization, m b
 K <= 256 centroids over the whole vector, 1 byte per token (the table of a query token is its K
 centroid similarities); ``"BIN<bits>"`` binary codes (:class:`qvec.BinaryQuantizer`, ``bits``
 levels of sign bits), scored as the inner product with the decoded token; ``"Flat"`` float32
-tokens, exact.
+tokens, exact. ``"RQ<a>+PQ<m>x8"`` the residual codec (PLAID / ColBERTv2 style, see
+:mod:`qvec.index.multivector_residual`): ``a`` levels of 256 full-dimensional k-means
+centroids, then PQ<m>x8 of the residual, a + m bytes; its two-stage search takes each query
+token's candidates from the best coarse cells (the first one or two levels), not from a scan
+of every token. The 8-bit PQ codec takes the options of :class:`qvec.ProductQuantizer`:
+``"OPQ<m>,PQ<m>x8"`` learns a rotation, ``",aniso"`` trains for inner products (ScaNN's
+anisotropic loss), e.g. ``"OPQ48,PQ48x8,aniso"``.
 
 Search modes: ``mode="exhaustive"`` scores every document (the reference); the default
 ``mode="two-stage"`` first finds each query token's ``kprime`` best tokens with the codec's own
@@ -53,6 +59,7 @@ from ..binary import BinaryCodes, BinaryQuantizer
 from ..pq import ProductQuantizer
 from .base import unit_rows
 from .ids import IdArray, IdMap, as_ids, check_new_ids
+from .multivector_residual import ResidualCodec
 
 FloatArray = npt.NDArray[np.float32]
 Offsets = npt.NDArray[np.int64]
@@ -62,19 +69,23 @@ PathLike = Union[str, "os.PathLike[str]"]
 KIND = "multivector"
 LAYOUT = 1
 MODES = ("two-stage", "exhaustive")
-_HELP = "'PQ<m>x8', 'PQ<m>x4fs', 'KM<K>' (K <= 256), 'BIN<bits>' or 'Flat'"
+_HELP = "'PQ<m>x8', 'PQ<m>x4fs', 'KM<K>' (K <= 256), 'BIN<bits>', 'RQ<a>+PQ<m>x8' or 'Flat'"
 _SIGNS = np.array([[1.0 if (c >> (7 - u)) & 1 else -1.0 for u in range(8)]
                    for c in range(256)], dtype=np.float32)          # (256, 8): packbits order
 
 
 def parse_codec(codec: object) -> Tuple[str, int, int]:
-    """(family, a, b): ("pq", m, nbits), ("km", K, 0), ("bin", bits, 0) or ("flat", 0, 0)."""
+    """(family, a, b): ("pq", m, nbits), ("km", K, 0), ("bin", bits, 0), ("rq", levels, m)
+    or ("flat", 0, 0)."""
     if not isinstance(codec, str):
         raise TypeError(f"codec must be a string ({_HELP}); got {type(codec).__name__}")
     text = codec.strip()
     pq = re.fullmatch(r"PQ(\d+)(?:x(4|8))?(fs)?", text, flags=re.IGNORECASE)
     km = re.fullmatch(r"KM(\d+)", text, flags=re.IGNORECASE)
     binary = re.fullmatch(r"BIN(\d+)", text, flags=re.IGNORECASE)
+    rq = re.fullmatch(r"RQ(\d+)\+PQ(\d+)(?:x8)?", text, flags=re.IGNORECASE)
+    if rq:
+        return "rq", int(rq.group(1)), int(rq.group(2))
     if pq:
         nbits = int(pq.group(2) or (4 if pq.group(3) else 8))
         if pq.group(3) and nbits != 4:
@@ -90,6 +101,27 @@ def parse_codec(codec: object) -> Tuple[str, int, int]:
     if text.lower() == "flat":
         return "flat", 0, 0
     raise ValueError(f"unknown codec {codec!r}; expected {_HELP}")
+
+
+def pq_options(codec: str) -> Tuple[bool, bool, str]:
+    """(opq, anisotropic, the codec without them) of "[OPQ<m>,]PQ<m>x<b>[,aniso]": a learned
+    rotation (OPQ) and ScaNN's score-aware loss, as :class:`qvec.ProductQuantizer` offers."""
+    parts = [p.strip() for p in codec.split(",")]
+    opq = len(parts) > 1 and re.fullmatch(r"OPQ\d+", parts[0], flags=re.IGNORECASE) is not None
+    if opq:
+        parts = parts[1:]
+    aniso = len(parts) > 1 and parts[-1].lower() == "aniso"
+    if aniso:
+        parts = parts[:-1]
+    base = ",".join(parts)
+    if opq or aniso:
+        family, m, _ = parse_codec(base)
+        if family != "pq":
+            raise ValueError(f"codec {codec!r}: 'OPQ<m>,' and ',aniso' go with a PQ codec")
+        if opq and codec.split(",")[0].strip().upper() != f"OPQ{m}":
+            raise ValueError(f"codec {codec!r}: the OPQ token must match the PQ's m "
+                             f"(write 'OPQ{m},{base}')")
+    return opq, aniso, base
 
 
 def _bags(docs: Bags, dim: int, offsets: Optional[npt.ArrayLike],
@@ -191,7 +223,10 @@ class MultiVectorIndex:
     def __init__(self, dim: int, codec: str = "PQ32x8", metric: str = "ip",
                  keep_floats: bool = False) -> None:
         self._dim = check_int(dim, "dim")
-        self._family, self._a, self._b = parse_codec(codec)
+        if not isinstance(codec, str):
+            raise TypeError(f"codec must be a string ({_HELP}); got {type(codec).__name__}")
+        self._opq, self._aniso, base = pq_options(codec)
+        self._family, self._a, self._b = parse_codec(base)
         if not isinstance(metric, str) or metric.lower() not in ("ip", "cosine"):
             raise ValueError(f"metric must be 'ip' or 'cosine' (MaxSim sums similarities); "
                              f"got {metric!r}")
@@ -199,9 +234,11 @@ class MultiVectorIndex:
         self._keep_floats = bool(keep_floats) or self._family == "flat"
         self._model: Any = None
         if self._family == "pq":
-            ProductQuantizer(dim, self._a, self._b, "ip")      # checks m divides dim
+            self._new_pq()                                     # checks m divides dim
         elif self._family == "bin":
             BinaryQuantizer(dim, self._a, "ip")                # checks bits
+        elif self._family == "rq":
+            ResidualCodec(dim, self._a, self._b)               # checks levels and m
         self._lock = threading.Lock()
         self._state = _State(None, None, None, np.zeros(1, dtype=np.int64), IdMap())
 
@@ -217,8 +254,11 @@ class MultiVectorIndex:
     @property
     def codec(self) -> str:
         f, a, b = self._family, self._a, self._b
+        if f == "pq" and (self._opq or self._aniso):
+            return (f"OPQ{a}," if self._opq else "") + f"PQ{a}x{b}" + ("fs" if b == 4 else "") \
+                + (",aniso" if self._aniso else "")
         return {"pq": f"PQ{a}x{b}" + ("fs" if b == 4 else ""), "km": f"KM{a}",
-                "bin": f"BIN{a}", "flat": "Flat"}[f]
+                "bin": f"BIN{a}", "rq": f"RQ{a}+PQ{b}x8", "flat": "Flat"}[f]
 
     @property
     def is_trained(self) -> bool:
@@ -248,6 +288,8 @@ class MultiVectorIndex:
             return 1
         if f == "bin":
             return a * ((self._dim + 7) // 8)
+        if f == "rq":
+            return a + b
         return 4 * self._dim
 
     def bytes_per_token(self) -> float:
@@ -281,12 +323,18 @@ class MultiVectorIndex:
             raise ValueError("train: the index already holds documents; train a new index")
         f = self._family
         if f == "pq":
-            self._model = ProductQuantizer(self._dim, self._a, self._b, "ip").fit(
-                x, seed=seed, max_train=max_train, iters=iters)
+            self._model = self._new_pq().fit(x, seed=seed, max_train=max_train, iters=iters)
         elif f == "km":
             self._model = self._km_model(self._km_train(x, seed, max_train, iters))
         elif f == "bin":
             self._model = BinaryQuantizer(self._dim, self._a, "ip").fit(x, seed=seed)
+        elif f == "rq":
+            if max_train is not None and x.shape[0] > check_int(max_train, "max_train"):
+                rows = np.sort(np.random.default_rng(seed).choice(x.shape[0], max_train,
+                                                                  replace=False))
+                x = np.ascontiguousarray(x[rows])
+            self._model = ResidualCodec(self._dim, self._a, self._b).fit(
+                x, seed, check_int(iters, "iters"))
         return self
 
     fit = train
@@ -319,6 +367,10 @@ class MultiVectorIndex:
         pq.codebooks = padded[None]
         return pq, np.ascontiguousarray(centroids, dtype=np.float32)
 
+    def _new_pq(self) -> ProductQuantizer:
+        return ProductQuantizer(self._dim, self._a, self._b, "ip", opq=self._opq,
+                                loss="anisotropic" if self._aniso else "mse")
+
     def _require_trained(self) -> None:
         if not self.is_trained:
             raise NotTrainedError(f"MultiVectorIndex({self.codec}) is not trained: call "
@@ -334,6 +386,8 @@ class MultiVectorIndex:
             return self._model.encode(x), None
         if f == "km":
             return self._model[0].encode(x), None
+        if f == "rq":
+            return self._model.encode(x), None
         if f == "bin":
             codes = self._model.encode(x)
             return codes.codes, codes.factors
@@ -515,6 +569,8 @@ class MultiVectorIndex:
             diff = np.bitwise_xor(qc[:, None], c[None, :])
             pop = np.unpackbits(diff.astype(np.uint8)[..., None], axis=-1).sum(-1)
             return np.ascontiguousarray((bits - pop)[:, None, :], dtype=np.float32), None, 1
+        if f == "rq":
+            return self._model.tables(q), None, 1
         if f in ("pq", "km"):
             pq = self._model if f == "pq" else self._model[0]
             t = pq.distance_tables(q)
@@ -557,6 +613,10 @@ class MultiVectorIndex:
         if f == "bin":
             codes = BinaryCodes(state.codes, state.factors)
             return cast(npt.NDArray[np.int64], self._model.search(q, codes, kprime)[1])
+        if f == "rq":
+            cells = self._memo(state, "cells", lambda: self._model.cell_index(state.codes))
+            return cast(npt.NDArray[np.int64],
+                        self._model.cell_hits(self._model.tables(q), cells, kprime))
         if f == "km" and hamming:
             qbits = self._bit_strings(self._model[0].encode(q)[:, 0])
             return _core.hamming_search(qbits, self.centroid_bit_codes(), kprime)[1]
@@ -616,8 +676,12 @@ def layout(index: MultiVectorIndex) -> Tuple[str, Dict[str, Any], List[Tuple[str
     if model is not None:
         if f == "pq":
             arrays.append(("codebooks", model.codebooks))
+            if model.rotation is not None:
+                arrays.append(("rotation", model.rotation))
         elif f == "km":
             arrays.append(("centroids", model[1]))
+        elif f == "rq":
+            arrays += model.arrays()
         elif f == "bin":
             arrays.append(("mean", model.mean))
             if model.rotation is not None:
@@ -659,12 +723,19 @@ def read(params: Dict[str, Any], arrays: Dict[str, Any], version: int) -> MultiV
     f, a = index._family, index._a
     if params.get("trained") is True and f != "flat":
         if f == "pq":
-            pq = ProductQuantizer(dim, a, index._b, "ip")
+            pq = index._new_pq()
             pq.codebooks = _array(arrays, "codebooks", np.float32, (a, 1 << index._b, dim // a))
+            if index._opq:
+                pq.rotation = _array(arrays, "rotation", np.float32, (dim, dim))
             index._model = pq
         elif f == "km":
             index._model = index._km_model(np.asarray(_array(arrays, "centroids", np.float32,
                                                               (a, dim))))
+        elif f == "rq":
+            rq = ResidualCodec(dim, a, index._b)
+            index._model = rq.restore(
+                _array(arrays, "rq_centroids", np.float32, (a, 256, dim)),
+                _array(arrays, "codebooks", np.float32, (index._b, 256, rq.padded // index._b)))
         else:
             bq = BinaryQuantizer(dim, a, "ip")
             rotate = params.get("rotate")
