@@ -378,6 +378,193 @@ class RabitqFlat(Method):
         return total, total
 
 
+# ------------------------------------------------------------------------------- IVF
+# qvec.IVFIndex beside faiss IVF of the same nlist and codec: nlist = qvec's auto_nlist(n)
+# for both; re-ranking depth is a factor of k (qvec rerank = factor * k candidates, faiss
+# IndexRefineFlat k_factor = factor).
+
+NPROBE = (4, 8, 16, 32, 64)
+NPROBE_QUICK = (8, 32)
+
+
+def ivf_nlist(n: int) -> int:
+    from qvec.index.ivf import auto_nlist
+
+    return auto_nlist(n)
+
+
+def nprobe_rerank(quick: bool, rerank: bool) -> List[dict]:
+    factors = [r for r in (RERANK_QUICK if quick else RERANK) if r] if rerank else [0]
+    return [{"nprobe": p, "rerank": r} for p in (NPROBE_QUICK if quick else NPROBE)
+            for r in factors]
+
+
+class _QvecIVF(Method):
+    library = "qvec"
+    codec, per_byte, refine = "pq4", 2.0, True
+
+    def build_params(self, d, quick):
+        return [{"m": m} for m in sweep_m(d, self.per_byte, quick)[-1:]]
+
+    def search_params(self, build, quick):
+        return nprobe_rerank(quick, self.refine)
+
+    def build(self, ds, m=None):
+        import qvec
+
+        kw = {"m": m} if m is not None else {}
+        index = qvec.IVFIndex(ds.base.shape[1], ivf_nlist(ds.base.shape[0]), codec=self.codec,
+                              metric=ds.metric, keep_vectors=self.refine, **kw)
+        index.fit(ds.train)
+        index.add(ds.base)
+        return index
+
+    def search(self, index, queries, k, threads, nprobe=8, rerank=0):
+        return index.search(queries, k, rerank=rerank * k or None, nprobe=nprobe)[1]
+
+    def code_bytes(self, ds, build) -> float:
+        return build["m"] * (0.5 if self.codec == "pq4" else 1.0)
+
+    def memory(self, index, ds, build, search):
+        code = self.code_bytes(ds, build)
+        raw = 4.0 * ds.base.shape[1] if self.refine else 0.0
+        return code + raw + 8.0, code   # + an int64 id per vector
+
+
+@register
+class QvecIVFPQ4R(_QvecIVF):
+    name = "qvec-ivf-pq4+refine"
+
+
+@register
+class QvecIVFPQ8(_QvecIVF):
+    name = "qvec-ivf-pq8"
+    codec, per_byte, refine = "pq8", 1.0, False
+
+
+@register
+class QvecIVFBin(_QvecIVF):
+    """RaBitQ-style: 1 bit per dimension of the rotated residual, exact re-rank."""
+    name = "qvec-ivf-bin1+refine"
+    codec = "binary"
+
+    def available(self):
+        return True
+
+    def build_params(self, d, quick):
+        return [{}]
+
+    def code_bytes(self, ds, build):
+        return ds.base.shape[1] / 8.0 + 8.0   # bits + its two float factors
+
+
+@register
+class QvecIVFFlat(_QvecIVF):
+    name = "qvec-ivf-flat"
+    codec, refine = "flat", False
+
+    def build_params(self, d, quick):
+        return [{}]
+
+    def code_bytes(self, ds, build):
+        return 4.0 * ds.base.shape[1]
+
+
+class _FaissIVF(_Faiss):
+    key, per_byte, refine, nbits = "PQ{m}x4fs", 2.0, True, 4
+
+    def build_params(self, d, quick):
+        return [{"m": m} for m in sweep_m(d, self.per_byte, quick)[-1:]]
+
+    def search_params(self, build, quick):
+        return nprobe_rerank(quick, self.refine)
+
+    def build(self, ds, m=None):
+        import faiss
+
+        spec = f"IVF{ivf_nlist(ds.base.shape[0])}," + self.key.format(m=m)
+        if self.refine:
+            spec += ",RFlat"
+        index = faiss.index_factory(ds.base.shape[1], spec, _faiss_metric(ds.metric))
+        index.train(ds.train)
+        index.add(ds.base)
+        return index
+
+    def search(self, index, queries, k, threads, nprobe=8, rerank=0):
+        import faiss
+
+        if self.refine:
+            faiss.extract_index_ivf(index.base_index).nprobe = nprobe
+            index.k_factor = float(rerank)
+        else:
+            faiss.extract_index_ivf(index).nprobe = nprobe
+        return index.search(queries, k)[1]
+
+    def memory(self, index, ds, build, search):
+        code = build["m"] * self.nbits / 8.0
+        return code + (4.0 * ds.base.shape[1] if self.refine else 0.0) + 8.0, code
+
+
+@register
+class FaissIVFPQ4R(_FaissIVF):
+    name = "faiss-ivf-pq4fs+refine"
+
+
+@register
+class FaissIVFPQ8(_FaissIVF):
+    name = "faiss-ivf-pq8"
+    key, per_byte, refine, nbits = "PQ{m}", 1.0, False, 8
+
+
+@register
+class FaissIVFRaBitQ(_FaissIVF):
+    """IndexIVFRaBitQ (1 bit per dimension) under IndexRefineFlat."""
+    name = "faiss-ivf-rabitq+refine"
+    key = "RaBitQ"
+
+    def available(self):
+        return _have("faiss") and hasattr(__import__("faiss"), "IndexIVFRaBitQ")
+
+    def build_params(self, d, quick):
+        return [{}]
+
+    def memory(self, index, ds, build, search):
+        code = ds.base.shape[1] / 8.0 + 8.0
+        return code + 4.0 * ds.base.shape[1] + 8.0, code
+
+
+@register
+class UsearchHNSW(Method):
+    """usearch HNSW over float32 vectors (connectivity M, expansion_search sweep)."""
+    name, library = "usearch-hnsw", "usearch"
+
+    def available(self):
+        return _have("usearch")
+
+    def build_params(self, d, quick):
+        return [{"connectivity": 16}] if quick else [{"connectivity": 16}, {"connectivity": 32}]
+
+    def search_params(self, build, quick):
+        return [{"ef": e} for e in ((32, 128) if quick else (16, 32, 64, 128, 256))]
+
+    def build(self, ds, connectivity):
+        from usearch.index import Index
+
+        metric = "l2sq" if ds.metric == "l2" else "ip"
+        index = Index(ndim=ds.base.shape[1], metric=metric, dtype="f32",
+                      connectivity=connectivity, expansion_add=128)
+        index.add(np.arange(ds.base.shape[0]), ds.base, threads=os.cpu_count() or 1)
+        return index
+
+    def search(self, index, queries, k, threads, ef=64):
+        index.expansion_search = ef
+        return index.search(queries, k, threads=threads).keys.astype(np.int64)
+
+    def memory(self, index, ds, build, search):
+        total = index.memory_usage / ds.base.shape[0]
+        return total, 4.0 * ds.base.shape[1]
+
+
 def available_methods() -> List[Method]:
     return [m for m in REGISTRY.values() if m.available()]
 
