@@ -37,6 +37,32 @@ void register_pq(py::module_& m) {
       },
       py::arg("packed"), py::arg("n"), py::arg("m"));
 
+  // Codes of nbits bits <-> the same codes at the scan width (pq_scan_bits), both directions.
+  auto recode = [](ByteArray codes, size_t m_, size_t nbits, bool widen) {
+    if (nbits < 1 || nbits > 8) throw py::value_error("nbits must be in [1, 8]");
+    const size_t scan = pq_scan_bits(nbits);
+    require_matrix(codes, "codes", pq_code_size(m_, widen ? nbits : scan));
+    const size_t n = codes.shape(0);
+    py::array_t<uint8_t> out({n, pq_code_size(m_, widen ? scan : nbits)});
+    uint8_t* dst = out.mutable_data();
+    py::gil_scoped_release release;
+    if (widen)
+      pq_widen_codes(codes.data(), n, m_, nbits, dst);
+    else
+      pq_narrow_codes(codes.data(), n, m_, nbits, dst);
+    return out;
+  };
+  m.def(
+      "pq_widen_codes",
+      [recode](ByteArray codes, size_t m_, size_t nbits) { return recode(codes, m_, nbits, true); },
+      py::arg("codes"), py::arg("m"), py::arg("nbits"));
+  m.def(
+      "pq_narrow_codes",
+      [recode](ByteArray codes, size_t m_, size_t nbits) {
+        return recode(codes, m_, nbits, false);
+      },
+      py::arg("codes"), py::arg("m"), py::arg("nbits"));
+
   py::class_<ProductQuantizer>(m, "ProductQuantizer")
       .def(py::init([](size_t dim, size_t m_, size_t nbits, const std::string& metric) {
              return ProductQuantizer(dim, m_, nbits, parse_metric(metric.c_str()));
@@ -147,8 +173,8 @@ void register_pq(py::module_& m) {
              size_t rescore, bool exact, const FilterArg* filter) {
             require_matrix(q, "queries", pq.dim());
             size_t kk = require_k(k);
-            size_t want = pq.nbits() == 8 ? pq8_packed_size(n, pq.m())
-                                          : fastscan_packed_size(n, pq.m());
+            size_t want = pq_scan_bits(pq.nbits()) == 8 ? pq8_packed_size(n, pq.m())
+                                                         : fastscan_packed_size(n, pq.m());
             if (packed.ndim() != 1 || static_cast<size_t>(packed.size()) != want)
               throw py::value_error("packed codes must be a 1-D uint8 array of " +
                                     std::to_string(want) + " bytes");

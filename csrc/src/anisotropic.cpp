@@ -10,6 +10,7 @@
 #include "kernels/dispatch.h"
 #include "pack.h"
 #include "parallel.h"
+#include "pq_codes.h"
 #include "qvec/error.h"
 #include "stop.h"
 #include "training_sample.h"
@@ -27,26 +28,13 @@ constexpr int kPasses = 2;  // sweeps over the subspaces; a third changes almost
 struct PackedBooks {
   std::vector<float> packed, norms;
   explicit PackedBooks(const ProductQuantizer& pq)
-      : packed(pq.centroids().size()), norms(pq.m() * pq.ksub()) {
-    const size_t book = pq.ksub() * pq.dsub();
+      : packed(pq.m() * pq.pack_ksub() * pq.dsub()), norms(pq.m() * pq.pack_ksub()) {
+    const size_t book = pq.ksub() * pq.dsub(), slots = pq.pack_ksub();
     for (size_t j = 0; j < pq.m(); ++j)
       detail::pack_columns(pq.centroids().data() + j * book, pq.ksub(), pq.dsub(), pq.dsub(),
-                           packed.data() + j * book, norms.data() + j * pq.ksub());
+                           packed.data() + j * slots * pq.dsub(), norms.data() + j * slots);
   }
 };
-
-int32_t code_of(const uint8_t* row, size_t j, size_t nbits) {
-  return nbits == 4 ? (row[j / 2] >> (4 * (j % 2))) & 15 : row[j];
-}
-
-void set_code(uint8_t* row, size_t j, size_t nbits, int32_t code) {
-  if (nbits == 8) {
-    row[j] = static_cast<uint8_t>(code);
-    return;
-  }
-  const int shift = 4 * static_cast<int>(j % 2);
-  row[j / 2] = static_cast<uint8_t>((row[j / 2] & ~(15 << shift)) | (code << shift));
-}
 
 /// One row's coordinate descent from its current code (row of pq's code layout, rewritten).
 /// p = <x - x~, x / ||x||> is kept up to date as each subspace's code changes.
@@ -58,13 +46,14 @@ void descend_row(const ProductQuantizer& pq, const PackedBooks& books, const flo
   for (size_t t = 0; t < pq.dim(); ++t) norm2 += double(x[t]) * x[t];
   if (!(norm2 > 0.0)) return;  // the zero vector: every code has the same loss
   const double inv = 1.0 / std::sqrt(norm2);
-  float* dots = scratch;          // ksub products of one subspace
-  float* self = scratch + ksub;   // m: ||x_j||^2
+  float* dots = scratch;          // pack_ksub products of one subspace
+  float* self = scratch + pq.pack_ksub();  // m: ||x_j||^2
   float* chosen = self + m;       // m: <c_j, x_j> of the current code
   double p = 0.0;
   for (size_t j = 0; j < m; ++j) {
     const float* sub = x + j * dsub;
-    const float* c = pq.centroids().data() + (j * ksub + code_of(code, j, nbits)) * dsub;
+    const float* c =
+        pq.centroids().data() + (j * ksub + detail::get_code(code, j, nbits)) * dsub;
     double s = 0.0, g = 0.0;
     for (size_t t = 0; t < dsub; ++t) {
       s += double(sub[t]) * sub[t];
@@ -77,11 +66,11 @@ void descend_row(const ProductQuantizer& pq, const PackedBooks& books, const flo
   for (int pass = 0; pass < kPasses; ++pass)
     for (size_t j = 0; j < m; ++j) {
       const double rest = p - (double(self[j]) - chosen[j]) * inv, a = rest + self[j] * inv;
-      const float* packed = books.packed.data() + j * ksub * dsub;
-      for (size_t pk = 0; pk < ksub / kPackWidth; ++pk)
+      const float* packed = books.packed.data() + j * pq.pack_ksub() * dsub;
+      for (size_t pk = 0; pk < pq.pack_ksub() / kPackWidth; ++pk)
         kern.dot_tile16(x + j * dsub, dsub, 1, packed + pk * dsub * kPackWidth, dsub,
                         dots + pk * kPackWidth, kPackWidth);
-      const float* norms = books.norms.data() + j * ksub;
+      const float* norms = books.norms.data() + j * pq.pack_ksub();
       double best = INFINITY;
       int32_t index = 0;
       for (size_t c = 0; c < ksub; ++c) {
@@ -92,7 +81,7 @@ void descend_row(const ProductQuantizer& pq, const PackedBooks& books, const flo
           index = static_cast<int32_t>(c);
         }
       }
-      set_code(code, j, nbits, index);
+      detail::set_code(code, j, nbits, static_cast<uint32_t>(index));
       chosen[j] = dots[index];
       p = rest + (double(self[j]) - chosen[j]) * inv;
     }
@@ -149,7 +138,7 @@ void update_subspace(const ProductQuantizer& pq, size_t j, double eta, Sample& s
   std::vector<double> rest(s.n);
   for (size_t i = 0; i < s.n; ++i) {
     const float* sub = s.x + i * dim + j * dsub;
-    const int32_t k = code_of(s.codes + i * cs, j, pq.nbits());
+    const auto k = static_cast<int32_t>(detail::get_code(s.codes + i * cs, j, pq.nbits()));
     const double self = dot_double(sub, sub, dsub), inv = s.inv[i];
     rest[i] = s.p[i] - (self - dot_double(sub, book + k * dsub, dsub)) * inv;
     const double par = rest[i] + self * inv, w = eta - 1.0;
@@ -175,7 +164,7 @@ void update_subspace(const ProductQuantizer& pq, size_t j, double eta, Sample& s
   }
   for (size_t i = 0; i < s.n; ++i) {
     const float* sub = s.x + i * dim + j * dsub;
-    const int32_t k = code_of(s.codes + i * cs, j, pq.nbits());
+    const auto k = static_cast<int32_t>(detail::get_code(s.codes + i * cs, j, pq.nbits()));
     s.p[i] = rest[i] + (dot_double(sub, sub, dsub) - dot_double(sub, book + k * dsub, dsub)) *
                            s.inv[i];
   }
@@ -199,7 +188,7 @@ void anisotropic_encode(const ProductQuantizer& pq, const float* x, size_t n, do
   const size_t cs = pq.code_size();
   detail::check_stop();
   detail::parallel_for((n + kChunk - 1) / kChunk, [&](size_t chunk) {
-    std::vector<float> scratch(pq.ksub() + 2 * pq.m());
+    std::vector<float> scratch(pq.pack_ksub() + 2 * pq.m());
     for (size_t i = chunk * kChunk; i < std::min(n, (chunk + 1) * kChunk); ++i)
       descend_row(pq, books, x + i * pq.dim(), eta, scratch.data(), codes + i * cs);
   });
@@ -228,7 +217,8 @@ void anisotropic_train(ProductQuantizer& pq, const float* x, size_t n,
       double p = 0.0;
       for (size_t j = 0; j < m; ++j) {
         const float* sub = xs.data() + i * dim + j * pq.dsub();
-        const int32_t k = code_of(codes.data() + i * pq.code_size(), j, pq.nbits());
+        const auto k = static_cast<int32_t>(
+            detail::get_code(codes.data() + i * pq.code_size(), j, pq.nbits()));
         p += dot_double(sub, sub, pq.dsub()) -
              dot_double(sub, books.data() + j * book + k * pq.dsub(), pq.dsub());
       }

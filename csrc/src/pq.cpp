@@ -11,6 +11,7 @@
 #include "kernels/dispatch.h"
 #include "nearest_check.h"
 #include "pack.h"
+#include "pq_codes.h"
 #include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/exact.h"
@@ -74,6 +75,18 @@ void centre_subvectors(const float* x, size_t n, size_t m, size_t dsub, const fl
   if (!ok) throw std::invalid_argument(std::string("x ") + kTooLarge);
 }
 
+/// Tables of ksub entries per row (rows of them) widened to the scan kernels' `width` entries:
+/// the padding repeats the row's largest entry, so it changes neither the row's range (which
+/// the uint8 quantization of the tables is scaled by) nor any score (no code reaches it).
+void pad_tables(const float* tables, size_t rows, size_t ksub, size_t width, float* out) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = tables + r * ksub;
+    float* dst = out + r * width;
+    std::copy(row, row + ksub, dst);
+    std::fill(dst + ksub, dst + width, *std::max_element(row, row + ksub));
+  }
+}
+
 }  // namespace
 
 ProductQuantizer::ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric metric)
@@ -85,7 +98,7 @@ ProductQuantizer::ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric me
                                              "bits); got " + std::to_string(m));
   QVEC_CHECK_ARG(dim % m == 0, "m must divide dim; got dim=" + std::to_string(dim) +
                                    ", m=" + std::to_string(m));
-  QVEC_CHECK_ARG(nbits == 4 || nbits == 8, "nbits must be 4 or 8; got " + std::to_string(nbits));
+  QVEC_CHECK_ARG(nbits >= 1 && nbits <= 8, "nbits must be in [1, 8]; got " + std::to_string(nbits));
   centroids_.assign(m_ * ksub_ * dsub_, 0.0f);
 }
 
@@ -149,8 +162,8 @@ void ProductQuantizer::set_centroids(const float* centroids) {
 // at the scale of the codebook's spread, not of its distance from the origin (at 1000 + N(0, 1)
 // the uncentred ||c||^2 - 2 <x, c> picked a wrong centroid for one subvector in five).
 void ProductQuantizer::repack() {
-  const size_t book = ksub_ * dsub_;
-  std::vector<float> packed(m_ * book), norms(m_ * ksub_), means(m_ * dsub_), centred(book);
+  const size_t book = ksub_ * dsub_, slots = pack_ksub(), packed_book = slots * dsub_;
+  std::vector<float> packed(m_ * packed_book), norms(m_ * slots), means(m_ * dsub_), centred(book);
   bool ok = true;
   for (size_t j = 0; j < m_; ++j) {
     const float* c = centroids_.data() + j * book;
@@ -161,27 +174,27 @@ void ProductQuantizer::repack() {
       mean[t] = static_cast<float>(sum / static_cast<double>(ksub_));
     }
     for (size_t i = 0; i < book; ++i) centred[i] = c[i] - mean[i % dsub_];
-    detail::pack_columns(centred.data(), ksub_, dsub_, dsub_, packed.data() + j * book,
-                         norms.data() + j * ksub_);
-    for (size_t i = 0; i < ksub_; ++i) ok &= norms[j * ksub_ + i] <= kFloatMax / 4;
+    detail::pack_columns(centred.data(), ksub_, dsub_, dsub_, packed.data() + j * packed_book,
+                         norms.data() + j * slots);
+    for (size_t i = 0; i < ksub_; ++i) ok &= norms[j * slots + i] <= kFloatMax / 4;
   }
   if (!ok) throw std::invalid_argument(std::string("codebooks ") + kTooLarge);
   packed_.swap(packed);
   norms_.swap(norms);
   means_.swap(means);
   if (metric_ == Metric::IP) {
-    packed_ip_.assign(m_ * book, 0.0f);
+    packed_ip_.assign(m_ * packed_book, 0.0f);
     for (size_t j = 0; j < m_; ++j)
       detail::pack_columns(centroids_.data() + j * book, ksub_, dsub_, dsub_,
-                           packed_ip_.data() + j * book, nullptr);
+                           packed_ip_.data() + j * packed_book, nullptr);
   }
 }
 
 void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
   require_trained();
   const detail::DenseKernels& kern = detail::dense_kernels();
-  const size_t npacks = ksub_ / kPackWidth, cs = code_size();
-  const bool nibbles = nbits_ == 4;
+  const size_t npacks = pack_ksub() / kPackWidth, cs = code_size();
+  const bool bytes = nbits_ == 8;
   // ||x_j - c||^2 <= 2 (||x_j - mean_j||^2 + ||c - mean_j||^2) must stay finite for every c.
   std::vector<float> limits(m_);
   for (size_t j = 0; j < m_; ++j)
@@ -193,7 +206,7 @@ void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
                       centred.data());
     int32_t index[kTileRows];
     float value[kTileRows], second[kTileRows];
-    if (nibbles) std::fill(codes + begin * cs, codes + end * cs, uint8_t(0));
+    if (!bytes) std::fill(codes + begin * cs, codes + end * cs, uint8_t(0));
     for (size_t i = begin; i < end; i += kTileRows) {
       size_t rows = std::min(kTileRows, end - i);
       for (size_t j = 0; j < m_; ++j) {
@@ -203,14 +216,11 @@ void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
         detail::settle_nearest(sub, dim_, x + i * dim_ + j * dsub_, dim_, rows,
                                centroids_.data() + j * ksub_ * dsub_, ksub_, dsub_, index,
                                value, second, nullptr);
-        if (nibbles) {
-          for (size_t r = 0; r < rows; ++r) {
-            uint8_t& byte = codes[(i + r) * cs + j / 2];
-            byte = static_cast<uint8_t>(byte | (index[r] << (4 * (j % 2))));
-          }
-        } else {
-          for (size_t r = 0; r < rows; ++r)
+        for (size_t r = 0; r < rows; ++r) {
+          if (bytes)
             codes[(i + r) * m_ + j] = static_cast<uint8_t>(index[r]);
+          else
+            detail::set_code(codes + (i + r) * cs, j, nbits_, static_cast<uint32_t>(index[r]));
         }
       }
     }
@@ -224,8 +234,7 @@ void ProductQuantizer::decode(const uint8_t* codes, size_t n, float* x) const {
     size_t end = std::min(n, (chunk + 1) * kEncodeChunk);
     for (size_t i = chunk * kEncodeChunk; i < end; ++i)
       for (size_t j = 0; j < m_; ++j) {
-        size_t code = nbits_ == 4 ? (codes[i * cs + j / 2] >> (4 * (j % 2))) & 15u
-                                  : codes[i * cs + j];
+        const size_t code = detail::get_code(codes + i * cs, j, nbits_);
         const float* c = centroids_.data() + (j * ksub_ + code) * dsub_;
         std::copy(c, c + dsub_, x + i * dim_ + j * dsub_);
       }
@@ -236,7 +245,7 @@ void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* ta
   require_trained();
   const detail::DenseKernels& kern = detail::dense_kernels();
   const bool l2 = metric_ == Metric::L2;
-  const size_t npacks = ksub_ / kPackWidth, table_size = m_ * ksub_;
+  const size_t npacks = pack_ksub() / kPackWidth, table_size = m_ * ksub_;
   // Every ADC sum of m entries must be finite. The entries are bounded through the norms the
   // tables are built from (no pass over the tables): L2 ||a - c||^2 <= 2 (||a||^2 + ||c||^2),
   // IP |<q, c>| <= ||q|| ||c||, with a margin for their rounding.
@@ -269,13 +278,15 @@ void ProductQuantizer::compute_tables(const float* queries, size_t nq, float* ta
         bound[r] += l2 ? 2.0 * (double(qnorm[r]) + widest[j])
                        : std::sqrt(double(qnorm[r]) * widest[j]);
       }
-      const float* packed = l2 ? packed_centroids(j) : packed_ip_.data() + j * ksub_ * dsub_;
+      const float* packed =
+          l2 ? packed_centroids(j) : packed_ip_.data() + j * pack_ksub() * dsub_;
       for (size_t p = 0; p < npacks; ++p) {
         kern.dot_tile16(sub, ld, rows, packed + p * dsub_ * kPackWidth, dsub_, tile, kPackWidth);
+        const size_t width = std::min(kPackWidth, ksub_ - p * kPackWidth);
         for (size_t r = 0; r < rows; ++r) {
           float* out = tables + (r0 + r) * table_size + j * ksub_ + p * kPackWidth;
           const float* norms = centroid_norms(j) + p * kPackWidth;
-          for (size_t c = 0; c < kPackWidth; ++c) {
+          for (size_t c = 0; c < width; ++c) {
             float dot = tile[r * kPackWidth + c];
             out[c] = l2 ? std::max(0.0f, qnorm[r] + norms[c] - 2.0f * dot) : -dot;
           }
@@ -293,16 +304,24 @@ void ProductQuantizer::search(const float* queries, size_t nq, const uint8_t* co
                               const FastScanSearchOptions& fastscan,
                               const IdFilter* filter) const {
   require_trained();
-  if (nbits_ == 4) fastscan_keep(k, fastscan);  // checks k (and k * rescore) before packing
+  const size_t scan_bits = pq_scan_bits(nbits_);
+  if (scan_bits == 4) fastscan_keep(k, fastscan);  // checks k (and k * rescore) before packing
   check_k(k);
-  // Both code widths are scanned in their own layout; rearranging once here serves every
-  // query batch of search_packed.
-  std::vector<uint8_t> packed(nbits_ == 8 ? pq8_packed_size(n, m_)
-                                          : fastscan_packed_size(n, m_));
-  if (nbits_ == 8)
+  // Both scan widths have their own layout; rearranging once here serves every query batch
+  // of search_packed.
+  std::vector<uint8_t> wide;
+  if (nbits_ != scan_bits) {
+    wide.resize(n * pq_code_size(m_, scan_bits));
+    pq_widen_codes(codes, n, m_, nbits_, wide.data());
+    codes = wide.data();
+  }
+  std::vector<uint8_t> packed(scan_bits == 8 ? pq8_packed_size(n, m_)
+                                             : fastscan_packed_size(n, m_));
+  if (scan_bits == 8)
     pq8_pack(codes, n, m_, packed.data());
   else
     fastscan_pack(codes, n, m_, packed.data());
+  wide = {};
   search_packed(queries, nq, packed.data(), n, k, fastscan, distances, ids, filter);
 }
 
@@ -311,19 +330,26 @@ void ProductQuantizer::search_packed(const float* queries, size_t nq, const uint
                                      float* distances, idx_t* ids,
                                      const IdFilter* filter) const {
   require_trained();
-  if (nbits_ == 4) fastscan_keep(k, options);  // checks k (and k * rescore) before the tables
+  const size_t scan_bits = pq_scan_bits(nbits_), scan_ksub = size_t(1) << scan_bits;
+  if (scan_bits == 4) fastscan_keep(k, options);  // checks k (and k * rescore) before the tables
   check_k(k);
   // 4-bit batches are halved so its tables and their uint8 copies stay small.
-  const size_t batch = nbits_ == 8 ? kQueryBatch : kQueryBatch / 2;
+  const size_t batch = scan_bits == 8 ? kQueryBatch : kQueryBatch / 2;
   std::vector<float> tables(std::min(nq, batch) * m_ * ksub_);
+  std::vector<float> scan_tables(ksub_ < scan_ksub ? std::min(nq, batch) * m_ * scan_ksub : 0);
   for (size_t q0 = 0; q0 < nq; q0 += batch) {
     size_t count = std::min(batch, nq - q0);
     compute_tables(queries + q0 * dim_, count, tables.data());
-    if (nbits_ == 8)
-      adc_search_u8_packed(tables.data(), count, m_, packed, n, k, distances + q0 * k,
-                           ids + q0 * k, filter);
+    const float* scanned = tables.data();
+    if (!scan_tables.empty()) {
+      pad_tables(tables.data(), count * m_, ksub_, scan_ksub, scan_tables.data());
+      scanned = scan_tables.data();
+    }
+    if (scan_bits == 8)
+      adc_search_u8_packed(scanned, count, m_, packed, n, k, distances + q0 * k, ids + q0 * k,
+                           filter);
     else
-      fastscan_search(tables.data(), count, m_, packed, n, k, options, distances + q0 * k,
+      fastscan_search(scanned, count, m_, packed, n, k, options, distances + q0 * k,
                       ids + q0 * k, filter);
   }
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);

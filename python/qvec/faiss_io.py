@@ -12,7 +12,7 @@ faiss index                      fourcc      qvec index
 ===============================  ==========  ============================================
 IndexFlatL2 / IndexFlatIP        IxF2 IxFI   :class:`FlatIndex` "l2" / "ip" (IxFl with
                                              either metric too)
-IndexPQ (nbits 8 or 4)           IxPq        :class:`PQIndex` (same codebooks and codes)
+IndexPQ (nbits 1..8)             IxPq        :class:`PQIndex` (same codebooks and codes)
 IndexPQFastScan (nbits 4)        IPfs        :class:`PQIndex` nbits=4 (the packed blocks
                                              are unpacked to plain codes)
 IndexBinaryFlat                  IBxF        :class:`HammingIndex`
@@ -204,8 +204,8 @@ def _pq_model(r: _Reader, d: int) -> Tuple[int, int, Array]:
     pd, m, nbits = r.u64("pq d"), r.u64("pq M"), r.u64("pq nbits")
     if pd != d or not 0 < m <= d or d % m:
         raise r.fail(f"corrupt ProductQuantizer (d={pd}, M={m} for an index of d={d})")
-    if nbits not in (4, 8):
-        raise r.fail(f"ProductQuantizer with nbits={nbits}: qvec reads nbits 8 and 4")
+    if not 1 <= nbits <= 8:
+        raise r.fail(f"ProductQuantizer with nbits={nbits}: qvec reads nbits 1..8")
     centroids = r.vector(np.float32, "pq centroids")
     ksub = 1 << nbits
     if centroids.size != d * ksub:
@@ -227,7 +227,7 @@ def _read_flat(r: _Reader, fourcc: str, depth: int) -> _Parsed:
 def _read_pq(r: _Reader, fourcc: str, depth: int) -> _Parsed:
     d, ntotal, metric = _index_header(r)
     m, nbits, centroids = _pq_model(r, d)
-    width = m if nbits == 8 else (m + 1) // 2
+    width = (m * nbits + 7) // 8                      # both bit-pack codes the same way
     codes = _rows_of(r, r.vector(np.uint8, "pq codes"), ntotal, width, "pq codes")
     r.i32("search_type")
     r.boolean("encode_signs")
@@ -377,6 +377,8 @@ def _read_ivf_pq(r: _Reader, fourcc: str, depth: int) -> _Parsed:
     by_residual = r.boolean("by_residual")
     code_size = r.u64("code_size")
     m, nbits, codebooks = _pq_model(r, d)
+    if nbits not in (4, 8):
+        raise r.fail(f"IndexIVFPQ with nbits={nbits}: qvec's IVF codecs are pq8 and pq4")
     if code_size != (m if nbits == 8 else (m + 1) // 2):
         raise r.fail(f"IVFPQ code_size {code_size} does not match M={m}, nbits={nbits}")
     codes, assign, ids = _inverted_lists(r, nlist, code_size, ntotal)
@@ -678,10 +680,10 @@ def _write_inner(w: _Writer, index: Index[Any]) -> None:
                              "trained quantizers only)")
         pq = index.pq
         codes = state.rows.get("codes")
-        w.fourcc("IxPq" if index.nbits == 8 else "IPfs")
+        w.fourcc("IxPq" if index.nbits != 4 else "IPfs")
         w.index_header(index.dim, n, metric)
         _write_pq_model(w, index.dim, pq)
-        if index.nbits == 8:
+        if index.nbits != 4:
             w.vector(codes, np.uint8)
             w.pack("<iBi", 0, 0, 0)            # search_type ST_PQ, encode_signs, ht
         else:

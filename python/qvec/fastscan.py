@@ -24,11 +24,12 @@ class FastScanCodes:
       Total ``ceil(n / 32) * 16 * m_even`` bytes.
     - nbits=8: vectors in blocks of 64; for each block and subquantizer j, 64 bytes whose byte v
       is the code of vector v of the block. Total ``ceil(n / 64) * 64 * m`` bytes.
+    - nbits 1..3 use the 4-bit layout, nbits 5..7 the 8-bit one (each code widened).
 
     Args:
         codes: uint8 (n, code_size) codes, as returned by :meth:`ProductQuantizer.encode`.
         m: number of subquantizers.
-        nbits: 4 or 8, the quantizer's bits per code.
+        nbits: the quantizer's bits per code, 1..8.
     """
 
     __slots__ = ("_packed", "_n", "_m", "_nbits")
@@ -36,14 +37,16 @@ class FastScanCodes:
     def __init__(self, codes: npt.ArrayLike, m: int, nbits: int = 4) -> None:
         m = check_int(m, "m")
         nbits = check_int(nbits, "nbits")
+        if not 1 <= nbits <= 8:
+            raise ValueError(f"nbits must be in [1, 8]; got {nbits}")
+        codes = as_codes(codes, "codes", (m * nbits + 7) // 8)
+        n = int(codes.shape[0])
         if nbits not in (4, 8):
-            raise ValueError(f"nbits must be 4 or 8; got {nbits}")
-        width = (m + 1) // 2 if nbits == 4 else m
-        codes = as_codes(codes, "codes", width)
-        pack = _core.fastscan_pack if nbits == 4 else _core.pq8_pack
+            codes = _core.pq_widen_codes(codes, m, nbits)
+        pack = _core.fastscan_pack if nbits <= 4 else _core.pq8_pack
         self._packed = pack(codes, m)
         self._packed.flags.writeable = False
-        self._n = int(codes.shape[0])
+        self._n = n
         self._m = m
         self._nbits = nbits
 
@@ -59,7 +62,7 @@ class FastScanCodes:
 
     @property
     def nbits(self) -> int:
-        """Bits per subquantizer code (4 or 8)."""
+        """Bits per subquantizer code (1..8)."""
         return self._nbits
 
     @property
@@ -77,8 +80,11 @@ class FastScanCodes:
 
     def to_codes(self) -> ByteMatrix:
         """The codes back, uint8 (n, code_size)."""
-        unpack = _core.fastscan_unpack if self._nbits == 4 else _core.pq8_unpack
-        return unpack(self._packed, self._n, self._m)
+        unpack = _core.fastscan_unpack if self._nbits <= 4 else _core.pq8_unpack
+        wide = unpack(self._packed, self._n, self._m)
+        if self._nbits in (4, 8):
+            return wide
+        return _core.pq_narrow_codes(wide, self._m, self._nbits)
 
     def __repr__(self) -> str:
         return (f"FastScanCodes(n={self._n}, m={self._m}, nbits={self._nbits}, "

@@ -15,10 +15,11 @@ from ._errors import NotTrainedError
 from ._progress import progress_callback
 from .fastscan import FastScanCodes
 
-#: Bits per subquantizer code (the core validates nbits). 8: one byte per code, 256 centroids,
-#: exact ADC search. 4: two codes per byte, 16 centroids, searched with the fast-scan
-#: (in-register lookup) kernels.
-SUPPORTED_NBITS = (4, 8)
+#: Bits per subquantizer code (the core validates nbits): any of 1..8, bit-packed as faiss packs
+#: them (``ceil(m * nbits / 8)`` bytes per vector). 8: one byte per code, 256 centroids, exact
+#: ADC search; 5..7 are searched by the same kernels. 4: two codes per byte, 16 centroids,
+#: searched with the fast-scan (in-register lookup) kernels, as are 1..3.
+SUPPORTED_NBITS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
 class ProductQuantizer:
@@ -28,11 +29,13 @@ class ProductQuantizer:
     Args:
         dim: vector dimension.
         m: number of subquantizers; must divide ``dim`` (any m, odd included). Code size is
-            ``m`` bytes for nbits=8 and ``ceil(m / 2)`` bytes for nbits=4.
-        nbits: bits per subquantizer code, one of ``SUPPORTED_NBITS`` = (4, 8). 8 stores one
-            byte per subquantizer; 4 stores two codes per byte and searches them with the
-            fast-scan kernels (16-entry tables held in SIMD registers), several times faster
-            than 8-bit at the same code size.
+            ``ceil(m * nbits / 8)`` bytes: ``m`` for nbits=8, ``ceil(m / 2)`` for nbits=4.
+        nbits: bits per subquantizer code, 1..8 (``SUPPORTED_NBITS``). 8 stores one byte per
+            subquantizer; 4 stores two codes per byte and searches them with the fast-scan
+            kernels (16-entry tables held in SIMD registers), several times faster than 8-bit
+            at the same code size. Other widths are bit-packed as faiss packs them (code j in
+            bits ``[j * nbits, (j + 1) * nbits)`` of the row, lowest bit first) and searched
+            by the 4-bit kernels (nbits 1..3) or the 8-bit ones (5..7).
         metric: "l2" (squared distances, smallest first; the default of every qvec search),
             "ip" (inner products, largest first) or "cosine" (cosine similarities, largest
             first: the quantizer normalizes a copy of every vector it trains on, encodes or
@@ -230,8 +233,10 @@ class ProductQuantizer:
 
         nbits=8: ``codes[i, j]`` is the code of subquantizer j. nbits=4: packed nibbles,
         ``codes[i, j // 2] >> (4 * (j % 2)) & 15`` is the code of subquantizer j (even j in the
-        low nibble; for odd m the last high nibble is 0). :meth:`pack` turns them into the
-        scan layout (:class:`FastScanCodes`) once, for many searches."""
+        low nibble; for odd m the last high nibble is 0). Other nbits: code j is bits
+        ``[j * nbits, (j + 1) * nbits)`` of the row read as one little-endian bit string
+        (faiss's layout); unused high bits of the last byte are 0. :meth:`pack` turns them
+        into the scan layout (:class:`FastScanCodes`) once, for many searches."""
         self._require_trained()
         data = self._prepare(as_float_matrix(x, "x", self.dim))
         if self._loss == "anisotropic":
@@ -276,7 +281,8 @@ class ProductQuantizer:
                 :class:`FastScanCodes` from :meth:`pack` (used as is; raw codes are
                 rearranged into the scan layout on each call).
             k: results per query, 1 <= k <= ``qvec.MAX_K``.
-            rescore: nbits=4 only (8-bit search is always the exact ADC top-k).
+            rescore: nbits <= 4 only (the fast-scan kernels; search of nbits 5..8 is always
+                the exact ADC top-k).
                 0: rank with the per-query tables quantized to uint8 (the fast-scan
                 approximation; distances are the quantized sums converted back to float
                 units). r >= 1: keep the best ``k * r`` by the quantized tables, re-score them
@@ -287,7 +293,7 @@ class ProductQuantizer:
                 array of allowed ids or a range (see :mod:`qvec.index.filter`); tested inside
                 the scan, before the top-k (also before the re-scored shortlist).
             device: "cpu", or "cuda" / "cuda:N" (:mod:`qvec.cuda`): float ADC on the GPU for
-                both nbits (the CPU's exact ADC; ``rescore`` is ignored there), the codes
+                nbits 4 and 8 (the CPU's exact ADC; ``rescore`` is ignored there), the codes
                 uploaded for this call.
 
         Returns (distances float32 (nq, k), ids int64 (nq, k)) best-first: squared distances
@@ -313,6 +319,9 @@ class ProductQuantizer:
         if gpu is not None:
             if filter is not None:
                 raise ValueError("filter= does not work with device='cuda' yet; search on the CPU (device='cpu')")
+            if self.nbits not in (4, 8):
+                raise ValueError(f"device='cuda' searches nbits 4 and 8; this quantizer has "
+                                 f"nbits={self.nbits}: search on the CPU (device='cpu')")
             if isinstance(codes, FastScanCodes):
                 self._require_packed_match(codes)
                 codes = codes.to_codes()

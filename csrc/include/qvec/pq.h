@@ -1,9 +1,11 @@
 #pragma once
 // Product quantization: a vector of dimension dim is cut into m subvectors of dsub = dim / m
 // values; each subvector is replaced by the index of its nearest centroid in that subspace's
-// codebook of ksub = 2^nbits centroids. nbits = 8 stores one byte per subquantizer; nbits = 4
-// stores two codes per byte (see qvec/fastscan.h for the nibble layout) and searches them with
-// the fast-scan kernels.
+// codebook of ksub = 2^nbits centroids, nbits 1..8. Codes are bit-packed as faiss packs them:
+// code j of a vector holds bits [j nbits, (j + 1) nbits) of its code_size() bytes read as one
+// little-endian bit string, so nbits = 8 is one byte per subquantizer and nbits = 4 two per
+// byte, the even one in the low nibble (see qvec/fastscan.h). Codes of nbits <= 4 are searched
+// with the 4-bit fast-scan kernels, wider ones with the 8-bit kernels (pq_scan_bits).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -28,10 +30,21 @@ struct PQTrainOptions {
   std::function<void(size_t, size_t)> progress;
 };
 
+/// Bytes per vector of m codes of nbits bits: ceil(m nbits / 8).
+inline size_t pq_code_size(size_t m, size_t nbits) { return (m * nbits + 7) / 8; }
+/// The code width the search kernels scan codes of nbits bits at: 4 (fast-scan) for
+/// nbits <= 4, else 8. Narrower codes are widened (pq_widen_codes) and their tables padded.
+inline size_t pq_scan_bits(size_t nbits) { return nbits <= 4 ? 4 : 8; }
+/// codes: size n * pq_code_size(m, nbits), 1 <= nbits <= 8; wide: size
+/// n * pq_code_size(m, pq_scan_bits(nbits)), written with the same codes at the scan width.
+void pq_widen_codes(const uint8_t* codes, size_t n, size_t m, size_t nbits, uint8_t* wide);
+/// The inverse of pq_widen_codes: wide as written there; codes: written.
+void pq_narrow_codes(const uint8_t* wide, size_t n, size_t m, size_t nbits, uint8_t* codes);
+
 class ProductQuantizer {
  public:
   /// Throws std::invalid_argument unless dim > 0, 1 <= m <= kMaxScanM (qvec/fastscan.h: the
-  /// searches sum m uint8 table entries in 16 bits), m divides dim and nbits is 4 or 8.
+  /// searches sum m uint8 table entries in 16 bits), m divides dim and 1 <= nbits <= 8.
   ProductQuantizer(size_t dim, size_t m, size_t nbits, Metric metric);
 
   size_t dim() const { return dim_; }
@@ -40,8 +53,10 @@ class ProductQuantizer {
   size_t ksub() const { return ksub_; }
   size_t dsub() const { return dsub_; }
   Metric metric() const { return metric_; }
-  /// Bytes per encoded vector: m (nbits = 8) or ceil(m / 2) (nbits = 4).
-  size_t code_size() const { return (m_ * nbits_ + 7) / 8; }
+  /// Bytes per encoded vector: ceil(m nbits / 8) (m for nbits = 8, ceil(m / 2) for 4).
+  size_t code_size() const { return pq_code_size(m_, nbits_); }
+  /// Centroid slots per subspace in the packed layouts: ksub rounded up to a multiple of 16.
+  size_t pack_ksub() const { return (ksub_ + 15) / 16 * 16; }
   bool is_trained() const { return trained_; }
 
   /// x: size n * dim, layout (n, dim). Requires n >= ksub. Throws std::invalid_argument for
@@ -66,15 +81,16 @@ class ProductQuantizer {
   void compute_tables(const float* queries, size_t nq, float* tables) const;
 
   /// Every search below throws std::invalid_argument unless 1 <= k <= kMaxK (and, for
-  /// nbits = 4 with rescore > 0, k * rescore <= kMaxK), before allocating anything.
+  /// nbits <= 4 with rescore > 0, k * rescore <= kMaxK), before allocating anything.
   /// For searches range by range (inverted lists, shards), build the tables with
   /// compute_tables and use Pq8Queries (nbits = 8) or FastScanQueries (nbits = 4); negate the
   /// distances for Metric::IP as search does.
 
   /// Asymmetric search: float queries against codes.
-  /// nbits = 8: the exact ADC top-k (the quantized tables used for speed are followed by an
+  /// nbits 5..8: the exact ADC top-k (the quantized tables used for speed are followed by an
   /// exact float re-score with a proven error bound); `fastscan` is ignored.
-  /// nbits = 4: the codes are packed to the fast-scan layout and searched with search_packed.
+  /// nbits 1..4: the codes are packed to the fast-scan layout and searched with search_packed.
+  /// Either way the codes are first rearranged (widened to pq_scan_bits, then packed).
   /// queries: size nq * dim; codes: size n * code_size(); distances, ids: size nq * k.
   /// L2 distances ascending; IP similarities descending; padding as exact_search.
   /// filter (here and in every search below): null, or the ids (= rows) that may be returned
@@ -83,9 +99,10 @@ class ProductQuantizer {
               float* distances, idx_t* ids, const FastScanSearchOptions& fastscan = {},
               const IdFilter* filter = nullptr) const;
 
-  /// Searches codes already in the scan layout of this quantizer's nbits: for nbits = 8 the
-  /// layout of pq8_pack (size pq8_packed_size(n, m); exact ADC top-k, options ignored); for
-  /// nbits = 4 the fast-scan layout (see fastscan_pack, size fastscan_packed_size(n, m)), with
+  /// Searches codes already in the scan layout of this quantizer's pq_scan_bits (codes of other
+  /// widths widened first with pq_widen_codes): for 8 the layout of pq8_pack (size
+  /// pq8_packed_size(n, m); exact ADC top-k, options ignored); for 4 the fast-scan layout
+  /// (see fastscan_pack, size fastscan_packed_size(n, m)), with
   /// the quantized tables (options.rescore == 0), re-scored candidates, or exact ADC (see
   /// FastScanSearchOptions). Other arguments as search.
   void search_packed(const float* queries, size_t nq, const uint8_t* packed, size_t n, size_t k,
@@ -100,9 +117,12 @@ class ProductQuantizer {
                   const IdFilter* filter = nullptr) const;
 
   /// Centroids of subspace j minus their mean subspace_mean(j) (size dsub), packed for the
-  /// kernels: size ksub * dsub, layout (ksub / 16, dsub, 16), and their squared norms: size ksub.
-  const float* packed_centroids(size_t j) const { return packed_.data() + j * ksub_ * dsub_; }
-  const float* centroid_norms(size_t j) const { return norms_.data() + j * ksub_; }
+  /// kernels: size pack_ksub * dsub, layout (pack_ksub / 16, dsub, 16), slots past ksub zero;
+  /// and their squared norms: size pack_ksub, +inf past ksub (so padding never is nearest).
+  const float* packed_centroids(size_t j) const {
+    return packed_.data() + j * pack_ksub() * dsub_;
+  }
+  const float* centroid_norms(size_t j) const { return norms_.data() + j * pack_ksub(); }
   const float* subspace_mean(size_t j) const { return means_.data() + j * dsub_; }
 
  private:

@@ -16,8 +16,9 @@ from .storage import Array
 
 
 def code_size(m: int, nbits: int) -> int:
-    """Bytes per code: m for nbits=8, ceil(m / 2) for nbits=4 (ProductQuantizer.encode)."""
-    return m if nbits == 8 else (m + 1) // 2
+    """Bytes per code: ceil(m * nbits / 8), i.e. m for nbits=8 and ceil(m / 2) for nbits=4
+    (ProductQuantizer.encode)."""
+    return (m * nbits + 7) // 8
 
 
 class PQIndex(Index[Optional[ProductQuantizer]]):
@@ -26,8 +27,8 @@ class PQIndex(Index[Optional[ProductQuantizer]]):
 
     Args:
         dim: vector dimension; ``m`` must divide it.
-        m: subquantizers; code size is m bytes for nbits=8, ceil(m/2) for nbits=4.
-        nbits: 8, or 4 (fast-scan codes).
+        m: subquantizers; code size is ceil(m * nbits / 8) bytes (m for nbits=8).
+        nbits: 1..8 (see :class:`qvec.ProductQuantizer`; 4 and below are fast-scan codes).
         metric: "l2", "ip" or "cosine" (unit-normalized vectors and queries, searched by
             inner product; cosine similarities, largest first).
         keep_vectors: also store the float32 vectors, so ``search(..., rerank=k')`` can
