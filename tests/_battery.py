@@ -41,6 +41,8 @@ TOLERANCE: Dict[str, Tolerance] = {
     "pq8/l2_adc_packed_d": _FLOAT, "pq8/ip_adc_packed_d": _FLOAT,
     "pq8/l2_sdc_d": _FLOAT, "pq8/ip_sdc_d": _FLOAT,
     "pq8/trained_codebooks": ("close", 1e-3, 1e-3),
+    **{f"pqbits/b{b}_{m}_{o}": _FLOAT for b in (3, 6) for m in ("l2", "ip")
+       for o in ("tables", "d", "exact_d")},
     # rabitq: a rotated encode goes through the dense matmul kernel.
     "rabitq/rotated_codes": ("bits", 1e-3), "rabitq/rotated_factors": ("close", 1e-4, 1e-4),
     # maxsim (multivec): products may be fused into FMAs in the ISA files; sums are identical.
@@ -93,6 +95,28 @@ def pq8() -> Outputs:
             pq.encode(pq_queries), codes, 21)
     trained = qvec.ProductQuantizer(24, 6).fit(pq_base, iters=3, seed=4)
     out["trained_codebooks"] = trained.codebooks
+    return out
+
+
+def pqbits() -> Outputs:
+    """PQ codes of 3 and 6 bits (bit-packed, searched by the 4-bit and 8-bit kernels after
+    widening): encoding, tables, quantized and exact searches, odd m so codes straddle bytes."""
+    out: Outputs = {}
+    rng = np.random.default_rng(97)
+    base = rng.standard_normal((1500, 20)).astype(np.float32)
+    queries = rng.standard_normal((11, 20)).astype(np.float32)
+    for nbits in (3, 6):
+        for metric in ("l2", "ip"):
+            pq = qvec.ProductQuantizer(20, 5, nbits, metric=metric)
+            pq.codebooks = np.random.default_rng(nbits).standard_normal(
+                (5, 1 << nbits, 4)).astype(np.float32)
+            codes = pq.encode(base)
+            key = f"b{nbits}_{metric}"
+            out[f"{key}_codes"] = codes
+            out[f"{key}_tables"] = pq.distance_tables(queries)
+            out[f"{key}_d"], out[f"{key}_i"] = pq.search(queries, codes, 17)
+            out[f"{key}_exact_d"], out[f"{key}_exact_i"] = pq.search(queries, pq.pack(codes), 17,
+                                                                     rescore="exact")
     return out
 
 
@@ -305,6 +329,7 @@ FAMILIES: Dict[str, Callable[[], Outputs]] = {
     "dense": dense, "pq8": pq8, "pq4": pq4, "hamming": hamming, "rabitq": rabitq,
     "filters": filters, "sq8": sq8, "maxsim": maxsim,  # maxsim: multivec
     "ivfpq4": ivfpq4,  # ivfspeed
+    "pqbits": pqbits,  # PQ nbits 1..8
 }
 
 

@@ -34,22 +34,25 @@ def data():
 
 @pytest.fixture(scope="module")
 def trained_pq(data):
-    """qvec quantizers (trained once) for m=4, nbits 8 and 4."""
+    """qvec quantizers (trained once) for m=4, nbits 8, 4, 6 and 3."""
     base, _ = data
     return {nbits: qvec.ProductQuantizer(DIM, 4, nbits).fit(base, iters=4, seed=1)
-            for nbits in (8, 4)}
+            for nbits in (8, 4, 6, 3)}
 
 
 def _same_results(ref, got, exact_ties=True):
-    """Distances equal within float tolerance and ids equal where the distance is not tied."""
+    """Distances equal within float tolerance and ids equal where the distance is not tied.
+    ref may hold one column more than got: it shows ties across got's last column."""
     (rd, ri), (gd, gi) = ref, got
-    np.testing.assert_allclose(gd, rd, rtol=1e-5, atol=1e-4)
+    k = gd.shape[1]
+    np.testing.assert_allclose(gd, rd[:, :k], rtol=1e-5, atol=1e-4)
     if exact_ties:
         tied = np.zeros_like(rd, dtype=bool)
         tied[:, 1:] |= np.isclose(rd[:, 1:], rd[:, :-1], rtol=1e-6, atol=1e-5)
         tied[:, :-1] |= tied[:, 1:].copy()
         tied[:, :-1] |= np.isclose(rd[:, :-1], rd[:, 1:], rtol=1e-6, atol=1e-5)
-        np.testing.assert_array_equal(gi[~tied], ri[~tied])
+        tied = tied[:, :k]
+        np.testing.assert_array_equal(gi[~tied], ri[:, :k][~tied])
 
 
 def _faiss_pq(pq, base, metric):
@@ -77,7 +80,7 @@ def test_read_flat(tmp_path, data, metric):
     np.testing.assert_array_equal(index.reconstruct(np.arange(N)), base)
 
 
-@pytest.mark.parametrize("nbits", [8, 4])
+@pytest.mark.parametrize("nbits", [8, 4, 6, 3])
 @pytest.mark.parametrize("metric", ["l2", "ip"])
 def test_read_pq(tmp_path, data, trained_pq, nbits, metric):
     base, queries = data
@@ -87,7 +90,7 @@ def test_read_pq(tmp_path, data, trained_pq, nbits, metric):
     assert isinstance(index, qvec.PQIndex) and (index.m, index.nbits) == (4, nbits)
     assert index.metric == metric
     np.testing.assert_array_equal(index.codes, faiss.vector_to_array(ref.codes).reshape(N, -1))
-    expected = ref.search(queries, K)
+    expected = ref.search(queries, K + 1)   # (3-bit codes repeat: ties across the k-th)
     # faiss IndexPQ searches with exact float tables: qvec's exact ADC matches it
     _same_results(expected, index.pq.search(queries, index.codes, K, rescore="exact"))
     if nbits == 8:
@@ -173,7 +176,7 @@ def _qvec_index(kind, base, trained_pq, metric):
     if kind == "flat":
         index = qvec.FlatIndex(DIM, metric)
     else:
-        nbits = 8 if kind == "pq8" else 4
+        nbits = int(kind[2:])
         index = qvec.PQIndex(DIM, 4, nbits, metric)
         index.pq.codebooks = trained_pq[nbits].codebooks
     return index
@@ -181,7 +184,7 @@ def _qvec_index(kind, base, trained_pq, metric):
 
 @pytest.mark.parametrize("ids", [False, True])
 @pytest.mark.parametrize("metric", ["l2", "ip"])
-@pytest.mark.parametrize("kind", ["flat", "pq8", "pq4"])
+@pytest.mark.parametrize("kind", ["flat", "pq8", "pq4", "pq6", "pq3"])
 def test_write_read_by_faiss(tmp_path, data, trained_pq, kind, metric, ids):
     base, queries = data
     index = _qvec_index(kind, base, trained_pq, metric)
@@ -193,13 +196,13 @@ def test_write_read_by_faiss(tmp_path, data, trained_pq, kind, metric, ids):
     ref = faiss.read_index(path)
     assert ref.ntotal == N and ref.d == DIM
     assert ref.metric_type == (faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
-    expected_type = {"flat": faiss.IndexFlat, "pq8": faiss.IndexPQ,
-                     "pq4": faiss.IndexPQFastScan}[kind]
+    expected_type = {"flat": faiss.IndexFlat, "pq8": faiss.IndexPQ, "pq6": faiss.IndexPQ,
+                     "pq3": faiss.IndexPQ, "pq4": faiss.IndexPQFastScan}[kind]
     inner = faiss.downcast_index(ref.index) if ids else ref
     assert isinstance(inner, expected_type)
     got = ref.search(queries, K)
     mine = index.search(queries, K)
-    if kind == "pq4":
+    if kind in ("pq4", "pq3"):    # qvec ranks these by the fast-scan (uint8) tables
         overlap = np.mean([len(set(a) & set(b)) / K for a, b in zip(got[1], mine[1])])
         assert overlap > 0.8
     else:
@@ -352,10 +355,11 @@ def test_unsupported_type_names_its_fourcc(tmp_path, data):
     faiss.write_index(sq, str(tmp_path / "sq.index"))
     with pytest.raises(qvec.FormatError, match="QT_4bit"):
         qvec.read_faiss(tmp_path / "sq.index")
-    pq6 = faiss.IndexPQ(DIM, 4, 6)
-    faiss.write_index(pq6, str(tmp_path / "pq6.index"))
+    ivfpq6 = faiss.IndexIVFPQ(faiss.IndexFlatL2(DIM), DIM, 4, 4, 6)
+    ivfpq6.train(base)
+    faiss.write_index(ivfpq6, str(tmp_path / "ivfpq6.index"))
     with pytest.raises(qvec.FormatError, match="nbits=6"):
-        qvec.read_faiss(tmp_path / "pq6.index")
+        qvec.read_faiss(tmp_path / "ivfpq6.index")
     (tmp_path / "tiny").write_bytes(b"Ix")
     with pytest.raises(qvec.FormatError):
         qvec.read_faiss(tmp_path / "tiny")

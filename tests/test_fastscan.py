@@ -220,9 +220,10 @@ def test_sdc_4bit(data):
 
 def test_api_errors_and_pickling(data):
     x, q = data
-    with pytest.raises(ValueError, match="nbits"):
-        qvec.ProductQuantizer(30, 10, nbits=5)
-    assert qvec.pq.SUPPORTED_NBITS == (4, 8)
+    for nbits in (0, 9):
+        with pytest.raises(ValueError, match="nbits"):
+            qvec.ProductQuantizer(30, 10, nbits=nbits)
+    assert qvec.pq.SUPPORTED_NBITS == tuple(range(1, 9))
     pq8 = qvec.ProductQuantizer(30, 10).fit(x[:600], iters=2)
     pq = qvec.ProductQuantizer(30, 10, nbits=4).fit(x, iters=2)
     fast = pq.pack(pq.encode(x[:100]))

@@ -268,7 +268,7 @@ def test_four_bit_pq(data):
     _, ref = index.pq.search(queries, index.pq.encode(base), 5)
     np.testing.assert_array_equal(index.search(queries, 5)[1], ref)
     with pytest.raises(ValueError, match="nbits"):
-        qvec.PQIndex(DIM, 8, nbits=5)
+        qvec.PQIndex(DIM, 8, nbits=0)
 
 
 def test_binary_index_protocol(data, tmp_path):

@@ -213,7 +213,7 @@ def test_errors(data):
     with pytest.raises(ValueError, match="m must divide dim"):
         qvec.ProductQuantizer(30, 8)
     with pytest.raises(ValueError, match="nbits"):
-        qvec.ProductQuantizer(32, 8, nbits=7)
+        qvec.ProductQuantizer(32, 8, nbits=9)
     with pytest.raises(ValueError, match="metric"):
         qvec.ProductQuantizer(32, 8, metric="cos")
     with pytest.raises(TypeError, match="dim must be an integer"):
