@@ -74,10 +74,14 @@ def main() -> None:
         ds.queries, ds.gt = ds.queries[:args.queries], ds.gt[:args.queries]
         for nbits in args.nbits:
             qr, qq, qt = qvec_row(ds, args.m, nbits, args.iters, args.rescore)
-            fr, fq, ft = faiss_row(ds, args.m, nbits, args.iters)
+            try:
+                fr, fq, ft = faiss_row(ds, args.m, nbits, args.iters)
+                peer = f"{fr:.3f} | {qq:,.0f} | {fq:,.0f} | {qq / fq:.2f} | {qt:.1f} | {ft:.1f}"
+            except RuntimeError as e:  # faiss refuses some (dsub, nbits), e.g. ksub % 8 != 0
+                reason = str(e).split("Error: ")[-1].strip()
+                peer = f"faiss error: {reason} | {qq:,.0f} | - | - | {qt:.1f} | -"
             print(f"| {name} ({ds.metric}) | {nbits} | {(args.m * nbits + 7) // 8} | {qr:.3f} "
-                  f"| {fr:.3f} | {qq:,.0f} | {fq:,.0f} | {qq / fq:.2f} | {qt:.1f} | {ft:.1f} |",
-                  flush=True)
+                  f"| {peer} |", flush=True)
 
 
 if __name__ == "__main__":
