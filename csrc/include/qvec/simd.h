@@ -1,10 +1,13 @@
 #pragma once
 // Run-time SIMD dispatch. The CPU is inspected once; the QVEC_SIMD environment variable
-// ("scalar", "avx2", "avx512") may force a lower level than the CPU supports.
+// ("scalar", "avx2", "avx512_skx", "avx512") may force a lower level than the CPU supports.
 
 namespace qvec {
 
-enum class SimdLevel : int { Scalar = 0, AVX2 = 1, AVX512 = 2 };
+/// Ordered: a CPU that runs a level runs every lower one. AVX512_SKX is the Skylake-SP /
+/// Cascade Lake set (AVX-512 F, BW, DQ, VL, CD); AVX512 adds VBMI, VPOPCNTDQ and BITALG
+/// (Ice Lake, Sapphire Rapids, Zen 4).
+enum class SimdLevel : int { Scalar = 0, AVX2 = 1, AVX512_SKX = 2, AVX512 = 3 };
 
 /// The level the kernels run at (detected once, lowered by QVEC_SIMD if set).
 SimdLevel simd_level();
