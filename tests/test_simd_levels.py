@@ -7,6 +7,7 @@ _battery.TOLERANCE states for outputs whose float rounding may differ (FMA, summ
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -88,6 +89,26 @@ def test_comparison_can_fail() -> None:
     flipped[:20] = 1
     with pytest.raises(AssertionError):
         assert_matches("rabitq/rotated_codes", flipped, bits)
+
+
+KERNEL_FAMILIES = ["dense", "pq8", "pq4", "hamming", "rabitq", "filter", "sq8", "maxsim", "pqlut"]
+# The families without a variant of their own at a level, and the table they run there.
+FALLBACK = {("pq8", "avx512_skx"): "avx2", ("pqlut", "avx512_skx"): "avx2",
+            ("pqlut", "avx512"): "avx2"}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_family_runs_the_table_of_its_level(level: str) -> None:
+    # The battery cannot see a family that silently ran a lower level's table: ask dispatch.
+    code = ("import json, sys, qvec; print(json.dumps({f: qvec._core.kernel_level(f) "
+            "for f in sys.argv[1:]}))")
+    env = dict(os.environ, QVEC_SIMD=level)
+    got = subprocess.run([sys.executable, "-c", code, *KERNEL_FAMILIES], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    want = {f: FALLBACK.get((f, level), level) for f in KERNEL_FAMILIES}
+    assert json.loads(got) == want
+    with pytest.raises(ValueError, match="family must be one of"):
+        qvec._core.kernel_level("adc")
 
 
 def test_forcing_above_cpu_is_clamped_and_bad_value_rejected() -> None:

@@ -14,5 +14,10 @@ SimdLevel simd_level();
 /// The best level this CPU and this build support, ignoring QVEC_SIMD.
 SimdLevel supported_simd_level();
 const char* simd_level_name(SimdLevel level);
+/// The level of the kernel table that one kernel family runs: simd_level(), or the next lower
+/// level the family has a variant of (pq8 runs its AVX2 table at AVX512_SKX). family: "dense",
+/// "pq8", "pq4", "hamming", "rabitq", "filter", "sq8", "maxsim" or "pqlut"; returns nullptr for
+/// any other name. For tests and diagnostics.
+const char* kernel_level_name(const char* family);
 
 }  // namespace qvec

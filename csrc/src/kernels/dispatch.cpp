@@ -97,6 +97,35 @@ const MaxSimKernels& maxsim_kernels() {
   return chosen;
 }
 
+}  // namespace qvec::detail
+
+namespace qvec {
+
+const char* kernel_level_name(const char* family) {
+  using namespace detail;
+  const struct {
+    const char* name;
+    SimdLevel (*level)();
+  } families[] = {
+      {"dense", [] { return dense_kernels().level; }},
+      {"pq8", [] { return pq8_kernels().level; }},
+      {"pq4", [] { return pq4_kernels().level; }},
+      {"hamming", [] { return hamming_kernels().level; }},
+      {"rabitq", [] { return rabitq_kernels().level; }},
+      {"filter", [] { return filter_kernels().level; }},
+      {"sq8", [] { return sq8_kernels().level; }},
+      {"maxsim", [] { return maxsim_kernels().level; }},
+      {"pqlut", [] { return pqlut_kernels().level; }},
+  };
+  for (const auto& f : families)
+    if (std::strcmp(family, f.name) == 0) return simd_level_name(f.level());
+  return nullptr;
+}
+
+}  // namespace qvec
+
+namespace qvec::detail {
+
 bool build_has_level(SimdLevel level) {
   switch (level) {
 #if defined(QVEC_HAVE_AVX512)
