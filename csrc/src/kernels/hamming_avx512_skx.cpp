@@ -26,10 +26,11 @@ void hamming_rows(const uint64_t* queries, const uint64_t* tile, size_t nblocks,
       __m512i bytes[R];
       for (int r = 0; r < R; ++r) bytes[r] = _mm512_setzero_si512();
       for (size_t w = w0; w < end; ++w) {
-        __m512i c = _mm512_loadu_si512(block + w * kBinaryBlock);
+        const __m512i c = _mm512_loadu_si512(block + w * kBinaryBlock);
+        const __m512i c_high = _mm512_srli_epi64(c, 4);
         for (int r = 0; r < R; ++r) {
           __m512i q = _mm512_set1_epi64(static_cast<long long>(queries[r * nwords + w]));
-          bytes[r] = _mm512_add_epi8(bytes[r], byte_popcounts(_mm512_xor_si512(c, q), table));
+          bytes[r] = _mm512_add_epi8(bytes[r], byte_popcounts<kSkxXor>(c, c_high, q, table));
         }
       }
       for (int r = 0; r < R; ++r) acc[r] = _mm512_add_epi64(acc[r], lane_sums(bytes[r]));

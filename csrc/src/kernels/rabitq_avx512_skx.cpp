@@ -23,10 +23,11 @@ inline __m512i plane_counts(const uint64_t* planes, const uint64_t* block, size_
     __m512i bytes[P];
     for (int p = 0; p < P; ++p) bytes[p] = _mm512_setzero_si512();
     for (size_t w = w0; w < end; ++w) {
-      __m512i c = _mm512_loadu_si512(block + w * kBinaryBlock);
+      const __m512i c = _mm512_loadu_si512(block + w * kBinaryBlock);
+      const __m512i c_high = _mm512_srli_epi64(c, 4);
       for (int p = 0; p < P; ++p) {
         __m512i q = _mm512_set1_epi64(static_cast<long long>(planes[p * nwords + w]));
-        bytes[p] = _mm512_add_epi8(bytes[p], byte_popcounts(_mm512_and_si512(c, q), table));
+        bytes[p] = _mm512_add_epi8(bytes[p], byte_popcounts<kSkxAnd>(c, c_high, q, table));
       }
     }
     for (int p = 0; p < P; ++p) acc[p] = _mm512_add_epi64(acc[p], lane_sums(bytes[p]));
