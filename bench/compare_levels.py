@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """qvec beside faiss-cpu at one chosen SIMD level each, same data, same bytes per vector, one
-process: 8-bit PQ (IndexPQ), 4-bit fast-scan (IndexPQFastScan) and Hamming (IndexBinaryFlat).
+process: exact search (IndexFlat), 8-bit PQ (IndexPQ), 4-bit fast-scan (IndexPQFastScan) and
+Hamming (IndexBinaryFlat).
 
 The levels are set before either library loads: QVEC_SIMD for qvec, FAISS_SIMD_LEVEL for faiss
 (faiss-cpu >= 1.13 wheels are one dynamic-dispatch build; faiss.SIMDConfig says what runs, and
@@ -8,6 +9,7 @@ the table header prints it). Default: AVX2 against AVX2, the level most CPUs in 
 
     python bench/compare_levels.py                               # avx2 vs AVX2
     python bench/compare_levels.py --qvec avx512 --faiss AVX512
+    python bench/compare_levels.py --qvec avx512_skx --faiss AVX512   # Skylake-SP set each
     python bench/compare_levels.py --datasets synthetic --threads 1 --repeat 5
 """
 from __future__ import annotations
@@ -69,6 +71,11 @@ def measure(name, args, qvec, faiss, np):
               f"x{tf / tq:.2f}", flush=True)
 
     print(f"== {name}: n={n} d={d} metric={metric} nq={nq}", flush=True)
+    flat = faiss.IndexFlatIP(d) if metric == "ip" else faiss.IndexFlatL2(d)
+    flat.add(base)
+    row("exact (float32)", 4 * d, lambda: flat.search(queries, args.k),
+        lambda: qvec.exact_search(queries, base, args.k, metric))
+
     pq8 = qvec.ProductQuantizer(d, m8, nbits=8, metric=metric).fit(base, iters=args.iters, seed=0)
     codes8 = pq8.encode(base)
     f8 = faiss.IndexPQ(d, m8, 8, fmetric)

@@ -9,8 +9,12 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i.86)$")
 endif()
 
 set(QVEC_FLAGS_avx2 -mavx2 -mfma -mbmi2 -mpopcnt -mf16c)
+# "avx512_skx" is the Skylake-SP / Cascade Lake set (no VBMI, no vector popcount; no VNNI
+# either, though Cascade Lake has it): the *_avx512_skx.cpp files.
+set(QVEC_FLAGS_avx512_skx -mavx512f -mavx512cd -mavx512bw -mavx512dq -mavx512vl
+    -mavx2 -mfma -mbmi2 -mpopcnt -mf16c)
 # "avx512" means the Ice Lake / Zen 4 set: byte permutes (VBMI) and vector popcount are
-# what the code scanners are built on, so CPUs without them run the AVX2 kernels.
+# what the code scanners are built on, so CPUs without them run the avx512_skx kernels.
 set(QVEC_FLAGS_avx512 -mavx512f -mavx512cd -mavx512bw -mavx512dq -mavx512vl
     -mavx512vbmi -mavx512vpopcntdq -mavx512bitalg -mavx2 -mfma -mbmi2 -mpopcnt -mf16c)
 # The VNNI variant of the AVX-512 level (VPDPBUSD), chosen at run time only where the CPU has it.

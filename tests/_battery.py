@@ -159,6 +159,9 @@ def hamming() -> Outputs:
     for nq in (1, 2, 5):  # every query-row count of the kernels (4 per code load, 1..3 left)
         out[f"q{nq}_dist"] = qvec.hamming_distances(_packed_bits(rng, nq, 300),
                                                     _packed_bits(rng, 77, 300))
+    # Every bit set over 75 words: byte-wise count sums (avx512_skx) must stop before 255.
+    out["ones_dist"] = qvec.hamming_distances(np.zeros((3, 601), np.uint8),
+                                              np.full((17, 601), 255, np.uint8))
     return out
 
 
@@ -181,6 +184,14 @@ def rabitq() -> Outputs:
                 out[f"{tag}_q{qb}_d"], out[f"{tag}_q{qb}_i"] = bq.search(q, codes, 9,
                                                                          query_bits=qb)
             out[f"{tag}_sym_d"], out[f"{tag}_sym_i"] = bq.search_symmetric(qcodes, codes, 9)
+    # Over 31 words per level (the byte-sum runs of avx512_skx) and every bit set.
+    long = np.abs(rng.standard_normal((40, 2100))).astype(np.float32)
+    lq = np.abs(rng.standard_normal((3, 2100))).astype(np.float32)
+    bq = qvec.BinaryQuantizer(2100, 1, "ip")
+    bq._bq.set_transform(np.zeros(2100, np.float32), None)
+    lcodes = bq.encode(long)
+    for qb in (4, 8):
+        out[f"long_q{qb}_d"], out[f"long_q{qb}_i"] = bq.search(lq, lcodes, 5, query_bits=qb)
     rotated = qvec.BinaryQuantizer(77, 2, rotate="random").fit(x, seed=1)
     enc = rotated.encode(x)
     out["rotated_codes"], out["rotated_factors"] = enc.codes, enc.factors

@@ -20,7 +20,7 @@ import qvec
 
 DIST_RTOL = 1e-5
 TIE_RTOL = 1e-5
-ORDER = ["scalar", "avx2", "avx512"]
+ORDER = ["scalar", "avx2", "avx512_skx", "avx512"]
 LEVELS = ORDER[: ORDER.index(qvec.supported_simd_level()) + 1]
 CHILD = os.environ.get("QVEC_PRECISION_LEVEL")
 

@@ -237,6 +237,7 @@ void BM_binary_search(benchmark::State& state) {
 bool register_all() {
   for (const auto& lt : runnable_levels(detail::hamming_scalar_kernels(),
                                         detail::hamming_avx2_kernels(),
+                                        detail::hamming_avx512_skx_kernels(),
                                         detail::hamming_avx512_kernels()))
     benchmark::RegisterBenchmark((std::string("BM_hamming_tile/") + lt.name()).c_str(),
                                  BM_hamming_tile, lt.table)
@@ -244,6 +245,7 @@ bool register_all() {
         ->ArgsProduct({{16, 48, 128}, {4096, 1 << 20}, {1, 16}});
   for (const auto& lt : runnable_levels(detail::rabitq_scalar_kernels(),
                                         detail::rabitq_avx2_kernels(),
+                                        detail::rabitq_avx512_skx_kernels(),
                                         detail::rabitq_avx512_kernels()))
     benchmark::RegisterBenchmark((std::string("BM_binary_scan/") + lt.name()).c_str(),
                                  BM_binary_scan, lt.table)
@@ -251,6 +253,7 @@ bool register_all() {
         ->ArgsProduct({{16, 48, 128}, {4096, 1 << 20}, {1, 4}, {4, 8}});
   for (const auto& lt : runnable_levels(detail::filter_scalar_kernels(),
                                         detail::filter_avx2_kernels(),
+                                        detail::filter_avx512_skx_kernels(),
                                         detail::filter_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_filter_le_i32/" + level).c_str(), BM_filter_le<int32_t>,
@@ -264,6 +267,7 @@ bool register_all() {
   }
   for (const auto& lt : runnable_levels(detail::dense_scalar_kernels(),
                                         detail::dense_avx2_kernels(),
+                                        detail::dense_avx512_skx_kernels(),
                                         detail::dense_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_binary_dot/" + level).c_str(), BM_binary_float, lt.table,

@@ -103,6 +103,7 @@ void BM_topk(benchmark::State& state) {
 bool register_all() {
   for (const auto& lt : runnable_levels(detail::dense_scalar_kernels(),
                                         detail::dense_avx2_kernels(),
+                                        detail::dense_avx512_skx_kernels(),
                                         detail::dense_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_dot_tile16/" + level).c_str(), BM_dot_tile16, lt.table)

@@ -189,6 +189,7 @@ void BM_pq4_search_packed(benchmark::State& state) {
 
 bool register_all() {
   for (const auto& lt : runnable_levels(detail::pq4_scalar_kernels(), detail::pq4_avx2_kernels(),
+                                        detail::pq4_avx512_skx_kernels(),
                                         detail::pq4_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_fastscan_scan/" + level).c_str(), BM_fastscan_scan,

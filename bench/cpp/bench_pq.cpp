@@ -150,6 +150,7 @@ void BM_pq_search(benchmark::State& state) {
 
 bool register_all() {
   for (const auto& lt : runnable_levels(detail::pq8_scalar_kernels(), detail::pq8_avx2_kernels(),
+                                        static_cast<const Pq8Kernels*>(nullptr),
                                         detail::pq8_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_adc_scan_u8/" + level).c_str(), BM_adc_scan_u8, lt.table)
@@ -158,6 +159,7 @@ bool register_all() {
   }
   for (const auto& lt : runnable_levels(detail::filter_scalar_kernels(),
                                         detail::filter_avx2_kernels(),
+                                        detail::filter_avx512_skx_kernels(),
                                         detail::filter_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_filter_le_u16/" + level).c_str(), BM_filter_le_u16,

@@ -31,14 +31,16 @@ struct LevelTable {
   const char* name() const { return simd_level_name(level); }
 };
 
-/// The non-null tables whose level this CPU supports, lowest first.
+/// The non-null tables whose level this CPU supports, lowest first (skx: the avx512_skx table,
+/// nullptr for a family without one).
 template <class Table>
 std::vector<LevelTable<Table>> runnable_levels(const Table* scalar, const Table* avx2,
-                                               const Table* avx512) {
+                                               const Table* skx, const Table* avx512) {
   const int best = static_cast<int>(supported_simd_level());
   std::vector<LevelTable<Table>> out;
-  const LevelTable<Table> all[3] = {{SimdLevel::Scalar, scalar},
+  const LevelTable<Table> all[4] = {{SimdLevel::Scalar, scalar},
                                     {SimdLevel::AVX2, avx2},
+                                    {SimdLevel::AVX512_SKX, skx},
                                     {SimdLevel::AVX512, avx512}};
   for (const auto& lt : all)
     if (lt.table != nullptr && static_cast<int>(lt.level) <= best) out.push_back(lt);

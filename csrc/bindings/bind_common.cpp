@@ -1,4 +1,7 @@
 // Dispatch, threads, validation helpers, exact search and top-k.
+#include <stdexcept>
+#include <string>
+
 #include "bindings.h"
 #include "filter_arg.h"
 #include "qvec/exact.h"
@@ -16,6 +19,16 @@ void register_common(py::module_& m) {
   m.def("simd_level", [] { return std::string(simd_level_name(simd_level())); });
   m.def("supported_simd_level",
         [] { return std::string(simd_level_name(supported_simd_level())); });
+  m.def(
+      "kernel_level",
+      [](const std::string& family) {
+        const char* name = kernel_level_name(family.c_str());
+        if (name == nullptr)
+          throw std::invalid_argument("family must be one of dense, pq8, pq4, hamming, rabitq, "
+                                      "filter, sq8, maxsim, pqlut; got '" + family + "'");
+        return std::string(name);
+      },
+      py::arg("family"));
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
 

@@ -79,8 +79,10 @@ __all__ = [
 
 
 def simd_level() -> str:
-    """The SIMD level the kernels run at: "avx512", "avx2" or "scalar". Chosen once from the
-    CPU; the environment variable QVEC_SIMD (set before the first call) can force a lower one."""
+    """The SIMD level the kernels run at: "avx512", "avx512_skx", "avx2" or "scalar" (highest
+    first). Chosen once from the CPU; the environment variable QVEC_SIMD (set before the first
+    call) can force a lower one. "avx512_skx" is AVX-512 F/BW/DQ/VL/CD without VBMI or vector
+    popcount (Skylake-SP, Cascade Lake)."""
     return _core.simd_level()
 
 

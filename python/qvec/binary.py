@@ -358,7 +358,8 @@ class BinaryQuantizer:
             k: neighbours per query, 1 <= k <= ``qvec.MAX_K``.
             query_bits: bits per query coordinate, 1..``MAX_QUERY_BITS`` (8); None picks 4
                 for bits=1 and 8 for bits > 1 (the query must then be finer than the codes).
-                Costs grow in steps of 4 bits: 1-4 cost the same, 5-8 twice as much.
+                At the avx512 level costs grow in steps of 4 bits (1-4 cost the same, 5-8
+                twice as much); below it, with every bit.
             filter: only these ids (rows of ``codes``) may be returned: a boolean mask, an
                 array of allowed ids or a range (see :mod:`qvec.index.filter`).
             device: "cpu", or "cuda" / "cuda:N" (:mod:`qvec.cuda`): the same estimator on the

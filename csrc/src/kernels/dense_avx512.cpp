@@ -206,8 +206,14 @@ float l2sqr(const float* a, const float* b, size_t d) {
 
 }  // namespace
 
-const DenseKernels* dense_avx512_kernels() {
-  static const DenseKernels table = {SimdLevel::AVX512, dot_tile16, dot_direct, tile_distances16,
+// dense_avx512_skx.cpp compiles this file again with the Skylake-SP flags, under its own names:
+// keep it to AVX-512 F/BW/DQ/VL/CD.
+#if !defined(QVEC_AVX512_TABLE)
+#define QVEC_AVX512_TABLE dense_avx512_kernels
+#define QVEC_AVX512_LEVEL SimdLevel::AVX512
+#endif
+const DenseKernels* QVEC_AVX512_TABLE() {
+  static const DenseKernels table = {QVEC_AVX512_LEVEL, dot_tile16, dot_direct, tile_distances16,
                                      nearest16, dot, l2sqr, 8};
   return &table;
 }

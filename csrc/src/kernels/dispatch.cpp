@@ -8,12 +8,15 @@
 namespace qvec::detail {
 namespace {
 
-// The table of the active level, or of the next lower level the build has.
+// The table of the active level, or of the next lower level the build has (a family without
+// its own skx variant runs its AVX2 table there, see dispatch.h).
 template <class Table>
-const Table& select(const Table* scalar, const Table* avx2, const Table* avx512) {
-  SimdLevel level = simd_level();
-  if (level == SimdLevel::AVX512 && avx512 != nullptr) return *avx512;
-  if (level != SimdLevel::Scalar && avx2 != nullptr) return *avx2;
+const Table& select(const Table* scalar, const Table* avx2, const Table* skx,
+                    const Table* avx512) {
+  const int level = static_cast<int>(simd_level());
+  if (level >= static_cast<int>(SimdLevel::AVX512) && avx512 != nullptr) return *avx512;
+  if (level >= static_cast<int>(SimdLevel::AVX512_SKX) && skx != nullptr) return *skx;
+  if (level >= static_cast<int>(SimdLevel::AVX2) && avx2 != nullptr) return *avx2;
   return *scalar;
 }
 
@@ -21,49 +24,57 @@ const Table& select(const Table* scalar, const Table* avx2, const Table* avx512)
 
 const DenseKernels& dense_kernels() {
   static const DenseKernels& chosen =
-      select(dense_scalar_kernels(), dense_avx2_kernels(), dense_avx512_kernels());
+      select(dense_scalar_kernels(), dense_avx2_kernels(), dense_avx512_skx_kernels(),
+             dense_avx512_kernels());
   return chosen;
 }
 
 const Pq8Kernels& pq8_kernels() {
   static const Pq8Kernels& chosen =
-      select(pq8_scalar_kernels(), pq8_avx2_kernels(), pq8_avx512_kernels());
+      select(pq8_scalar_kernels(), pq8_avx2_kernels(), static_cast<const Pq8Kernels*>(nullptr),
+             pq8_avx512_kernels());
   return chosen;
 }
 
 const Pq4Kernels& pq4_kernels() {
   static const Pq4Kernels& chosen =
-      select(pq4_scalar_kernels(), pq4_avx2_kernels(), pq4_avx512_kernels());
+      select(pq4_scalar_kernels(), pq4_avx2_kernels(), pq4_avx512_skx_kernels(),
+             pq4_avx512_kernels());
   return chosen;
 }
 
 const PqLutKernels& pqlut_kernels() {  // ivfspeed
   static const PqLutKernels& chosen = select(pqlut_scalar_kernels(), pqlut_avx2_kernels(),
+                                             static_cast<const PqLutKernels*>(nullptr),
                                              static_cast<const PqLutKernels*>(nullptr));
   return chosen;
 }
 
 const HammingKernels& hamming_kernels() {
   static const HammingKernels& chosen =
-      select(hamming_scalar_kernels(), hamming_avx2_kernels(), hamming_avx512_kernels());
+      select(hamming_scalar_kernels(), hamming_avx2_kernels(), hamming_avx512_skx_kernels(),
+             hamming_avx512_kernels());
   return chosen;
 }
 
 const RabitqKernels& rabitq_kernels() {
   static const RabitqKernels& chosen =
-      select(rabitq_scalar_kernels(), rabitq_avx2_kernels(), rabitq_avx512_kernels());
+      select(rabitq_scalar_kernels(), rabitq_avx2_kernels(), rabitq_avx512_skx_kernels(),
+             rabitq_avx512_kernels());
   return chosen;
 }
 
 const FilterKernels& filter_kernels() {
   static const FilterKernels& chosen =
-      select(filter_scalar_kernels(), filter_avx2_kernels(), filter_avx512_kernels());
+      select(filter_scalar_kernels(), filter_avx2_kernels(), filter_avx512_skx_kernels(),
+             filter_avx512_kernels());
   return chosen;
 }
 
 const Sq8Kernels& sq8_kernels() {
   static const Sq8Kernels& chosen = [] () -> const Sq8Kernels& {
-    const Sq8Kernels& level = select(sq8_scalar_kernels(), sq8_avx2_kernels(), sq8_avx512_kernels());
+    const Sq8Kernels& level = select(sq8_scalar_kernels(), sq8_avx2_kernels(),
+                                     sq8_avx512_skx_kernels(), sq8_avx512_kernels());
 #if defined(__x86_64__) || defined(__i386__)
     const Sq8Kernels* vnni = sq8_avx512vnni_kernels();
     // QVEC_SQ8_VNNI=0 keeps the plain AVX-512 table, so tests reach it on VNNI CPUs too.
@@ -81,14 +92,47 @@ const Sq8Kernels& sq8_kernels() {
 // multivec
 const MaxSimKernels& maxsim_kernels() {
   static const MaxSimKernels& chosen =
-      select(maxsim_scalar_kernels(), maxsim_avx2_kernels(), maxsim_avx512_kernels());
+      select(maxsim_scalar_kernels(), maxsim_avx2_kernels(), maxsim_avx512_skx_kernels(),
+             maxsim_avx512_kernels());
   return chosen;
 }
+
+}  // namespace qvec::detail
+
+namespace qvec {
+
+const char* kernel_level_name(const char* family) {
+  using namespace detail;
+  const struct {
+    const char* name;
+    SimdLevel (*level)();
+  } families[] = {
+      {"dense", [] { return dense_kernels().level; }},
+      {"pq8", [] { return pq8_kernels().level; }},
+      {"pq4", [] { return pq4_kernels().level; }},
+      {"hamming", [] { return hamming_kernels().level; }},
+      {"rabitq", [] { return rabitq_kernels().level; }},
+      {"filter", [] { return filter_kernels().level; }},
+      {"sq8", [] { return sq8_kernels().level; }},
+      {"maxsim", [] { return maxsim_kernels().level; }},
+      {"pqlut", [] { return pqlut_kernels().level; }},
+  };
+  for (const auto& f : families)
+    if (std::strcmp(family, f.name) == 0) return simd_level_name(f.level());
+  return nullptr;
+}
+
+}  // namespace qvec
+
+namespace qvec::detail {
 
 bool build_has_level(SimdLevel level) {
   switch (level) {
 #if defined(QVEC_HAVE_AVX512)
     case SimdLevel::AVX512: return true;
+#endif
+#if defined(QVEC_HAVE_AVX512_SKX)
+    case SimdLevel::AVX512_SKX: return true;
 #endif
 #if defined(QVEC_HAVE_AVX2)
     case SimdLevel::AVX2: return true;
@@ -120,6 +164,15 @@ const RabitqKernels* rabitq_avx512_kernels() { return nullptr; }
 const FilterKernels* filter_avx512_kernels() { return nullptr; }
 const Sq8Kernels* sq8_avx512_kernels() { return nullptr; }
 const MaxSimKernels* maxsim_avx512_kernels() { return nullptr; }  // multivec
+#endif
+#if !defined(QVEC_HAVE_AVX512_SKX)
+const DenseKernels* dense_avx512_skx_kernels() { return nullptr; }
+const Pq4Kernels* pq4_avx512_skx_kernels() { return nullptr; }
+const HammingKernels* hamming_avx512_skx_kernels() { return nullptr; }
+const RabitqKernels* rabitq_avx512_skx_kernels() { return nullptr; }
+const FilterKernels* filter_avx512_skx_kernels() { return nullptr; }
+const Sq8Kernels* sq8_avx512_skx_kernels() { return nullptr; }
+const MaxSimKernels* maxsim_avx512_skx_kernels() { return nullptr; }
 #endif
 #if !defined(QVEC_HAVE_AVX512VNNI)
 const Sq8Kernels* sq8_avx512vnni_kernels() { return nullptr; }

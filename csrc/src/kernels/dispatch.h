@@ -23,7 +23,8 @@ const Pq4Kernels& pq4_kernels();
 const HammingKernels& hamming_kernels();
 const RabitqKernels& rabitq_kernels();
 const FilterKernels& filter_kernels();
-/// The AVX-512 level with the VNNI variant where the CPU has AVX512_VNNI.
+/// The AVX-512 level with the VNNI variant where the CPU has AVX512_VNNI (not avx512_skx,
+/// which stays the Skylake-SP set though Cascade Lake has VNNI).
 const Sq8Kernels& sq8_kernels();
 const MaxSimKernels& maxsim_kernels();  // multivec
 const PqLutKernels& pqlut_kernels();  // ivfspeed
@@ -32,32 +33,43 @@ const PqLutKernels& pqlut_kernels();  // ivfspeed
 bool build_has_level(SimdLevel level);
 
 // The table of each level, for benchmarks and level tests. The AVX2 and AVX-512 getters
-// return nullptr when the build has no variant of that level.
+// return nullptr when the build has no variant of that level. The avx512_skx tables
+// (<family>_avx512_skx.cpp, AVX-512 F/BW/DQ/VL/CD only) are the AVX-512 source compiled again
+// for Skylake-SP where that source needs nothing more, and a popcount by byte shuffles where it
+// needs VPOPCNTDQ; pq8 (whose AVX-512 scan is VBMI permutes) and pqlut have none, so their AVX2
+// table serves that level.
 const DenseKernels* dense_scalar_kernels();
 const DenseKernels* dense_avx2_kernels();
+const DenseKernels* dense_avx512_skx_kernels();
 const DenseKernels* dense_avx512_kernels();
 const Pq8Kernels* pq8_scalar_kernels();
 const Pq8Kernels* pq8_avx2_kernels();
 const Pq8Kernels* pq8_avx512_kernels();
 const Pq4Kernels* pq4_scalar_kernels();
 const Pq4Kernels* pq4_avx2_kernels();
+const Pq4Kernels* pq4_avx512_skx_kernels();
 const Pq4Kernels* pq4_avx512_kernels();
 const HammingKernels* hamming_scalar_kernels();
 const HammingKernels* hamming_avx2_kernels();
+const HammingKernels* hamming_avx512_skx_kernels();
 const HammingKernels* hamming_avx512_kernels();
 const RabitqKernels* rabitq_scalar_kernels();
 const RabitqKernels* rabitq_avx2_kernels();
+const RabitqKernels* rabitq_avx512_skx_kernels();
 const RabitqKernels* rabitq_avx512_kernels();
 const FilterKernels* filter_scalar_kernels();
 const FilterKernels* filter_avx2_kernels();
+const FilterKernels* filter_avx512_skx_kernels();
 const FilterKernels* filter_avx512_kernels();
 const Sq8Kernels* sq8_scalar_kernels();
 const Sq8Kernels* sq8_avx2_kernels();
+const Sq8Kernels* sq8_avx512_skx_kernels();
 const Sq8Kernels* sq8_avx512_kernels();
 const Sq8Kernels* sq8_avx512vnni_kernels();
 // multivec
 const MaxSimKernels* maxsim_scalar_kernels();
 const MaxSimKernels* maxsim_avx2_kernels();
+const MaxSimKernels* maxsim_avx512_skx_kernels();
 const MaxSimKernels* maxsim_avx512_kernels();
 // ivfspeed (no AVX-512 variant: the AVX2 one serves that level)
 const PqLutKernels* pqlut_scalar_kernels();

@@ -38,8 +38,14 @@ size_t le_f32(const float* values, size_t n, float threshold, uint32_t* out) {
 
 }  // namespace
 
-const FilterKernels* filter_avx512_kernels() {
-  static const FilterKernels table = {SimdLevel::AVX512, le_u16, le_i32, le_f32};
+// filter_avx512_skx.cpp compiles this file again with the Skylake-SP flags, under its own names:
+// keep it to AVX-512 F/BW/DQ/VL/CD.
+#if !defined(QVEC_AVX512_TABLE)
+#define QVEC_AVX512_TABLE filter_avx512_kernels
+#define QVEC_AVX512_LEVEL SimdLevel::AVX512
+#endif
+const FilterKernels* QVEC_AVX512_TABLE() {
+  static const FilterKernels table = {QVEC_AVX512_LEVEL, le_u16, le_i32, le_f32};
   return &table;
 }
 

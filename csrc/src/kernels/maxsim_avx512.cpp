@@ -22,8 +22,14 @@ inline void store(float* p, Lanes a) { _mm512_storeu_ps(p, a); }
 
 }  // namespace
 
-const MaxSimKernels* maxsim_avx512_kernels() {
-  static const MaxSimKernels table = {SimdLevel::AVX512, byte_block, weighted_block,
+// maxsim_avx512_skx.cpp compiles this file again with the Skylake-SP flags, under its own names:
+// keep it to AVX-512 F/BW/DQ/VL/CD.
+#if !defined(QVEC_AVX512_TABLE)
+#define QVEC_AVX512_TABLE maxsim_avx512_kernels
+#define QVEC_AVX512_LEVEL SimdLevel::AVX512
+#endif
+const MaxSimKernels* QVEC_AVX512_TABLE() {
+  static const MaxSimKernels table = {QVEC_AVX512_LEVEL, byte_block, weighted_block,
                                       float_block};
   return &table;
 }

@@ -100,8 +100,14 @@ uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, 
 }  // namespace
 }  // namespace pq4_avx512
 
-const Pq4Kernels* pq4_avx512_kernels() {
-  static const Pq4Kernels table = {SimdLevel::AVX512, pq4_avx512::scan};
+// pq4_avx512_skx.cpp compiles this file again with the Skylake-SP flags, under its own names:
+// keep it to AVX-512 F/BW/DQ/VL/CD.
+#if !defined(QVEC_AVX512_TABLE)
+#define QVEC_AVX512_TABLE pq4_avx512_kernels
+#define QVEC_AVX512_LEVEL SimdLevel::AVX512
+#endif
+const Pq4Kernels* QVEC_AVX512_TABLE() {
+  static const Pq4Kernels table = {QVEC_AVX512_LEVEL, pq4_avx512::scan};
   return &table;
 }
 

@@ -71,8 +71,14 @@ void dot_i8(const int8_t* q, size_t ldq, const int32_t* /*qsums*/, size_t rows,
 
 }  // namespace
 
-const Sq8Kernels* sq8_avx512_kernels() {
-  static const Sq8Kernels table = {SimdLevel::AVX512, false, dot_f32, dot_i8};
+// sq8_avx512_skx.cpp compiles this file again with the Skylake-SP flags, under its own names:
+// keep it to AVX-512 F/BW/DQ/VL/CD.
+#if !defined(QVEC_AVX512_TABLE)
+#define QVEC_AVX512_TABLE sq8_avx512_kernels
+#define QVEC_AVX512_LEVEL SimdLevel::AVX512
+#endif
+const Sq8Kernels* QVEC_AVX512_TABLE() {
+  static const Sq8Kernels table = {QVEC_AVX512_LEVEL, false, dot_f32, dot_i8};
   return &table;
 }
 
