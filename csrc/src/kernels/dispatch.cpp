@@ -55,6 +55,13 @@ const RabitqKernels& rabitq_kernels() {
   return chosen;
 }
 
+// exrabitq
+const ExRabitqKernels& exrabitq_kernels() {
+  static const ExRabitqKernels& chosen =
+      select(exrabitq_scalar_kernels(), exrabitq_avx2_kernels(), exrabitq_avx512_kernels());
+  return chosen;
+}
+
 const FilterKernels& filter_kernels() {
   static const FilterKernels& chosen =
       select(filter_scalar_kernels(), filter_avx2_kernels(), filter_avx512_kernels());
@@ -106,6 +113,7 @@ const Pq8Kernels* pq8_avx2_kernels() { return nullptr; }
 const Pq4Kernels* pq4_avx2_kernels() { return nullptr; }
 const HammingKernels* hamming_avx2_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx2_kernels() { return nullptr; }
+const ExRabitqKernels* exrabitq_avx2_kernels() { return nullptr; }  // exrabitq
 const FilterKernels* filter_avx2_kernels() { return nullptr; }
 const Sq8Kernels* sq8_avx2_kernels() { return nullptr; }
 const MaxSimKernels* maxsim_avx2_kernels() { return nullptr; }  // multivec
@@ -117,6 +125,7 @@ const Pq8Kernels* pq8_avx512_kernels() { return nullptr; }
 const Pq4Kernels* pq4_avx512_kernels() { return nullptr; }
 const HammingKernels* hamming_avx512_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx512_kernels() { return nullptr; }
+const ExRabitqKernels* exrabitq_avx512_kernels() { return nullptr; }  // exrabitq
 const FilterKernels* filter_avx512_kernels() { return nullptr; }
 const Sq8Kernels* sq8_avx512_kernels() { return nullptr; }
 const MaxSimKernels* maxsim_avx512_kernels() { return nullptr; }  // multivec
