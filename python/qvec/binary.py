@@ -392,7 +392,7 @@ class BinaryQuantizer:
                 With the codes' ``sign_dots`` (from :meth:`encode`) the search first takes
                 each code's 1-bit estimate from its sign bits and scores the code in full only
                 when that estimate minus ``eps`` times its RaBitQ error (the standard deviation
-                over random rotations, see :meth:`error_bounds`, plus the 8-bit query's
+                over random rotations, see :meth:`error_bounds`, plus the 4-bit query's
                 rounding) could still enter the top k. That bound holds with high probability,
                 not always (eps = 1.9 is RaBitQ's choice): where it held, the result equals
                 the exhaustive scan's, which exact=True runs (every code scored in full).

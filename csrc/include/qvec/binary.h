@@ -182,7 +182,7 @@ class BinaryQuantizer {
   /// <xhat, q_r> = scale * (<c, q_r> - (2^bits - 1) / 2 * sum_j q_r[j]) with c the code's grid
   /// values (ExRabitqKernels). Distances and ties as search().
   /// With sign_dots (size n, from sign_dots() of the encoded vectors) and a finite eps > 0,
-  /// every code first gets the 1-bit RaBitQ estimate of its sign bits (8-bit query planes) and
+  /// every code first gets the 1-bit RaBitQ estimate of its sign bits (4-bit query planes) and
   /// is scored in full only when that estimate's lower bound, estimate - eps * sigma with
   /// sigma = ||x_r|| ||q_r|| tan(theta_1) / sqrt(dim - 1) plus the query rounding's
   /// ||x_r||^2 / ||x_r||_1 * delta * sqrt(dim / 12) (twice both for L2; theta_1 the angle
