@@ -6,8 +6,10 @@
 2. Recall@10 against the float ground truth, 1 thread: Hamming 1 bit, qvec asymmetric 1, 2 and 4
    bits, each also with exact re-ranking of 10 * k candidates; beside faiss IndexRaBitQ and
    rabitqlib (IVF with one cluster = flat) at the same bits per dimension.
-3. Extended RaBitQ: qvec BinaryQuantizer(method="extended") and the residual levels beside
-   rabitqlib at each of --bits bits per dimension, recall@10 without re-ranking and q/s, 1 thread.
+3. Extended RaBitQ: qvec BinaryQuantizer(method="extended") (pruned float-query search, its
+   exhaustive form exact=True, and the bit-plane scan query_bits=8) and the residual levels
+   beside rabitqlib at each of --bits bits per dimension, recall@10 without re-ranking and q/s,
+   1 thread.
 
     python bench/compare_binary.py                      # gcide-minilm and synthetic
     python bench/compare_binary.py --datasets gcide-minilm --reps 5
@@ -137,7 +139,10 @@ def recall_part(ds, args, rows):
 
 def extended_part(ds, args, rows):
     """qvec extended RaBitQ (method="extended") and residual levels beside rabitqlib at each
-    bit width, no re-ranking on either side, 1 thread."""
+    bit width, no re-ranking on either side, 1 thread. qvec extended runs three ways: the
+    default search (float query, 1-bit pass with RaBitQ's eps = 1.9 pruning), exact=True (the
+    same estimate for every code) and query_bits=8 (the bit-plane scan of the 8-bit query,
+    what search did before the pruned path)."""
     import rabitqlib
     base, queries, gt, metric = ds["base"], ds["queries"][: args.queries], ds["gt"], ds["metric"]
     gt = gt[: len(queries)]
@@ -150,12 +155,17 @@ def extended_part(ds, args, rows):
         t, out = best_time(lambda: index.search(queries, 10, 1), args.reps)
         ids = np.asarray(out[0] if np.asarray(out[0]).dtype.kind in "iu" else out[1]).astype(np.int64)
         peer = (recall_at(ids, gt), len(queries) / t)
-        for method in ("extended", "residual"):
+        runs = [("extended", "extended", {}), ("extended", "extended exact=True", {"exact": True}),
+                ("extended", "extended query_bits=8", {"query_bits": 8}),
+                ("residual", "residual", {})]
+        if bits == 1:   # one code at 1 bit: the extended variants are the sign-bit scan
+            runs = [("extended", "extended (= residual at 1 bit)", {})]
+        for method, label, kw in runs:
             bq = qvec.BinaryQuantizer(dim, bits, metric, rotate="random", method=method)
             bq.fit(base, seed=0)
             codes = bq.encode(base)
-            t, (_, qids) = best_time(lambda: bq.search(queries, codes, 10), args.reps)
-            rows.append((ds["name"], bits, method, recall_at(qids, gt), len(queries) / t) + peer)
+            t, (_, qids) = best_time(lambda: bq.search(queries, codes, 10, **kw), args.reps)
+            rows.append((ds["name"], bits, label, recall_at(qids, gt), len(queries) / t) + peer)
 
 
 def main():
@@ -167,7 +177,7 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--rotations", nargs="+", default=["random", "itq"])
     p.add_argument("--skip", nargs="*", default=[], choices=["hamming", "recall", "extended"])
-    p.add_argument("--bits", nargs="+", type=int, default=[1, 2, 3, 4, 5, 7],
+    p.add_argument("--bits", nargs="+", type=int, default=[1, 2, 3, 4, 5, 6, 7, 8],
                    help="bit widths of the extended-RaBitQ part")
     args = p.parse_args()
     print(f"qvec {qvec.__version__}, SIMD level {qvec.simd_level()}")

@@ -50,6 +50,9 @@ TOLERANCE: Dict[str, Tolerance] = {
     "sq8/ivf_l2_d": _FLOAT, "sq8/ivf_ip_d": _FLOAT,
     "maxsim/m6g2_s": ("close", 1e-5, 1e-5), "maxsim/float7_s": ("close", 1e-5, 1e-5),
     "maxsim/float33_s": ("close", 1e-5, 1e-5),
+    # exrabitq: float sums of the query over code bits, in a different order at each level.
+    **{f"exrabitq/d{d}_b{b}_{m}_{p}_d": ("close", 1e-5, 1e-4) for d in (37, 77, 160)
+       for b in (2, 5, 8) for m in ("ip", "l2") for p in ("exact", "pruned")},
 }
 
 
@@ -198,6 +201,26 @@ def rabitq() -> Outputs:
     return out
 
 
+def exrabitq() -> Outputs:
+    """Extended-RaBitQ float-query search: the code inner products (ExRabitqKernels) of every
+    candidate, exhaustive and after the 1-bit pruning pass, plane sizes with SIMD tails."""
+    out: Outputs = {}
+    rng = np.random.default_rng(12)
+    for dim in (37, 77, 160):   # 5, 10 and 20 bytes per plane
+        x = rng.standard_normal((900, dim)).astype(np.float32) + 0.2
+        q = rng.standard_normal((11, dim)).astype(np.float32)
+        mean = x.mean(0).astype(np.float32)
+        for bits in (2, 5, 8):
+            for metric in ("ip", "l2"):
+                bq = qvec.BinaryQuantizer(dim, bits, metric, method="extended")
+                bq._bq.set_transform(mean, None)  # no rotation: the codes match at every level
+                codes = bq.encode(x)
+                tag = f"d{dim}_b{bits}_{metric}"
+                out[f"{tag}_exact_d"], out[f"{tag}_exact_i"] = bq.search(q, codes, 9, exact=True)
+                out[f"{tag}_pruned_d"], out[f"{tag}_pruned_i"] = bq.search(q, codes, 9, eps=6.0)
+    return out
+
+
 def filters() -> Outputs:
     """Allowed-id filters inside every scanner (bitset, sorted ids, range): the ids of each
     filtered search, and whether they equal the search over the allowed rows at this level."""
@@ -341,6 +364,7 @@ FAMILIES: Dict[str, Callable[[], Outputs]] = {
     "filters": filters, "sq8": sq8, "maxsim": maxsim,  # maxsim: multivec
     "ivfpq4": ivfpq4,  # ivfspeed
     "pqbits": pqbits,  # PQ nbits 1..8
+    "exrabitq": exrabitq,  # exrabitq
 }
 
 

@@ -210,3 +210,100 @@ def test_pickle_keeps_method_and_bad_method_rejected():
     np.testing.assert_array_equal(again.encode(x).codes, bq.encode(x).codes)
     with pytest.raises(ValueError, match="method"):
         qvec.BinaryQuantizer(16, 3, method="rabitq")
+
+
+# -- the float-query search and its 1-bit pruning -------------------------------------------
+
+def float_estimates(bq, codes, queries):
+    """The float-query extended estimate of every (query, code) pair, in search's units:
+    rho * scale * <c - (2^bits - 1) / 2, q_r> plus the metric's exact terms."""
+    f = codes.factors.astype(np.float64)
+    obar = grid_codes(bq, codes) - (2 ** bq.bits - 1) / 2
+    rot = bq.rotation.astype(np.float64)
+    mean = bq.mean.astype(np.float64)
+    qr = (queries.astype(np.float64) - mean) @ rot
+    scale = 2.0 * f[:, 3 + bq.bits - 1]
+    est = (qr @ obar.T) * (f[:, 2] * scale)[None, :]
+    if bq.metric == "ip":
+        return est + f[None, :, 1] + (queries.astype(np.float64) @ mean)[:, None]
+    return f[None, :, 0] + (qr ** 2).sum(1)[:, None] - 2.0 * est
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("bits", [2, 3, 8])
+def test_float_query_search_is_the_extended_estimate(metric, bits):
+    rng = np.random.default_rng(70 + bits)
+    dim, n = 77, 900   # 10 bytes per plane: the SIMD kernels' tails
+    base = rng.standard_normal((n, dim)).astype(np.float32) + 0.2
+    queries = rng.standard_normal((9, dim)).astype(np.float32)
+    bq = qvec.BinaryQuantizer(dim, bits, metric, rotate="random", method="extended")
+    bq.fit(base, seed=3)
+    codes = bq.encode(base)
+    assert codes.sign_dots is not None
+    ref = float_estimates(bq, codes, queries)
+    dist, ids = bq.search(queries, codes, 12, exact=True)
+    np.testing.assert_allclose(dist, np.take_along_axis(ref, ids, 1), rtol=1e-4, atol=1e-3)
+    order = np.argsort(-ref if metric == "ip" else ref, axis=1, kind="stable")[:, :12]
+    np.testing.assert_allclose(np.take_along_axis(ref, ids, 1), np.take_along_axis(ref, order, 1),
+                               rtol=1e-4, atol=1e-3)
+    # sign_dots: ||x_r||_1, the 1-bit factor
+    xr = (base.astype(np.float64) - bq.mean) @ bq.rotation.astype(np.float64)
+    np.testing.assert_allclose(codes.sign_dots, np.abs(xr).sum(1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("bits", [2, 4, 7])
+def test_pruned_search_equals_exhaustive_where_the_bound_holds(metric, bits):
+    rng = np.random.default_rng(90 + bits)
+    dim, n = 96, 6000
+    base = rng.standard_normal((n, dim)).astype(np.float32)
+    queries = rng.standard_normal((40, dim)).astype(np.float32)
+    bq = qvec.BinaryQuantizer(dim, bits, metric, rotate="random", method="extended")
+    bq.fit(base, seed=1)
+    codes = bq.encode(base)
+    full_d, full_i = bq.search(queries, codes, 10, exact=True)
+    # A wide bound (6 sigma: a miss would be a ~1e-9 event per code) never drops a code the
+    # exhaustive scan keeps: the same ids and bit-identical distances.
+    d6, i6 = bq.search(queries, codes, 10, eps=6.0)
+    np.testing.assert_array_equal(i6, full_i)
+    np.testing.assert_array_equal(d6, full_d)
+    # RaBitQ's eps = 1.9 on the same data: the rule holds for almost every query, and every
+    # distance returned is the exhaustive estimate of its id (only skipped codes can differ).
+    d, i = bq.search(queries, codes, 10)
+    assert np.mean(np.all(i == full_i, axis=1)) >= 0.9
+    same = i == full_i
+    np.testing.assert_array_equal(d[same], full_d[same])
+    # The comparison can fail: a bound far too tight skips codes that belong to the top-k.
+    _, tight = bq.search(queries, codes, 10, eps=1e-3)
+    assert not np.array_equal(tight, full_i)
+
+
+def test_pruned_search_filter_single_query_and_fallbacks():
+    rng = np.random.default_rng(5)
+    dim, n = 64, 3000
+    base = rng.standard_normal((n, dim)).astype(np.float32)
+    queries = rng.standard_normal((6, dim)).astype(np.float32)
+    bq = qvec.BinaryQuantizer(dim, 3, "ip", rotate="random", method="extended").fit(base)
+    codes = bq.encode(base)
+    allowed = np.arange(100, 2000)
+    d, i = bq.search(queries, codes, 5, filter=allowed, eps=6.0)
+    sd, si = bq.search(queries, codes[allowed], 5, exact=True)
+    np.testing.assert_array_equal(i, allowed[si])
+    np.testing.assert_array_equal(d, sd)
+    d1, i1 = bq.search(queries[0], codes, 5, eps=6.0)
+    np.testing.assert_array_equal(i1, bq.search(queries, codes, 5, exact=True)[1][0])
+    # Without sign_dots, or with explicit query_bits: the bit-plane scan of the quantized query.
+    bare = qvec.BinaryCodes(codes.codes, codes.factors)
+    np.testing.assert_array_equal(bq.search(queries, bare, 5)[0],
+                                  bq.search(queries, codes, 5, query_bits=8)[0])
+    # sign_dots travel with slices and pickles and count in nbytes.
+    import pickle
+    part = pickle.loads(pickle.dumps(codes[10:20]))
+    np.testing.assert_array_equal(part.sign_dots, codes.sign_dots[10:20])
+    assert codes.nbytes == codes.codes.nbytes + codes.factors.nbytes + 4 * n
+    with pytest.raises(ValueError, match="eps"):
+        bq.search(queries, codes, 5, eps=0.0)
+    with pytest.raises(TypeError, match="exact"):
+        bq.search(queries, codes, 5, exact=1)
+    with pytest.raises(ValueError, match="sign_dots"):
+        qvec.BinaryCodes(codes.codes, codes.factors, codes.sign_dots[:5])

@@ -91,7 +91,8 @@ def test_comparison_can_fail() -> None:
         assert_matches("rabitq/rotated_codes", flipped, bits)
 
 
-KERNEL_FAMILIES = ["dense", "pq8", "pq4", "hamming", "rabitq", "filter", "sq8", "maxsim", "pqlut"]
+KERNEL_FAMILIES = ["dense", "pq8", "pq4", "hamming", "rabitq", "exrabitq", "filter", "sq8",
+                   "maxsim", "pqlut"]
 # The families without a variant of their own at a level, and the table they run there.
 FALLBACK = {("pq8", "avx512_skx"): "avx2", ("pqlut", "avx512_skx"): "avx2",
             ("pqlut", "avx512"): "avx2"}

@@ -181,6 +181,41 @@ void register_binary(py::module_& m) {
            },
            py::arg("queries"), py::arg("codes"), py::arg("factors"), py::arg("k"),
            py::arg("query_bits"), py::arg("filter") = py::none())
+      .def("sign_dots",
+           [](const BinaryQuantizer& q, FloatArray x) {
+             require_matrix(x, "x", q.dim());
+             size_t n = x.shape(0);
+             py::array_t<float> out(n);
+             float* o = out.mutable_data();
+             py::gil_scoped_release release;
+             q.sign_dots(x.data(), n, o);
+             return out;
+           },
+           py::arg("x"))
+      .def("search_extended",
+           [](const BinaryQuantizer& q, FloatArray queries, ByteArray codes, FloatArray factors,
+              std::optional<FloatArray> sign_dots, long long k, float eps,
+              const FilterArg* filter) {
+             require_matrix(queries, "queries", q.dim());
+             require_matrix(codes, "codes", q.code_size());
+             require_shape(factors, "factors", codes.shape(0), q.num_factors());
+             if (sign_dots && (sign_dots->ndim() != 1 || sign_dots->shape(0) != codes.shape(0)))
+               throw py::value_error("sign_dots must be float32 of shape (" +
+                                     std::to_string(codes.shape(0)) + ",)");
+             size_t kk = require_k(k);
+             size_t nq = queries.shape(0);
+             SearchResult out(nq, kk);
+             {
+               py::gil_scoped_release release;
+               q.search_extended(queries.data(), nq, codes.data(), factors.data(),
+                                 sign_dots ? sign_dots->data() : nullptr, codes.shape(0), kk,
+                                 eps, out.distances.mutable_data(), out.ids.mutable_data(),
+                                 core_filter(filter));
+             }
+             return out.to_tuple();
+           },
+           py::arg("queries"), py::arg("codes"), py::arg("factors"), py::arg("sign_dots"),
+           py::arg("k"), py::arg("eps"), py::arg("filter") = py::none())
       .def("search_symmetric",
            [](const BinaryQuantizer& q, ByteArray qcodes, FloatArray qfactors, ByteArray codes,
               FloatArray factors, long long k, const FilterArg* filter) {

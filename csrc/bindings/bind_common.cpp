@@ -24,7 +24,7 @@ void register_common(py::module_& m) {
       [](const std::string& family) {
         const char* name = kernel_level_name(family.c_str());
         if (name == nullptr)
-          throw std::invalid_argument("family must be one of dense, pq8, pq4, hamming, rabitq, "
+          throw std::invalid_argument("family must be one of dense, pq8, pq4, hamming, rabitq, exrabitq, "
                                       "filter, sq8, maxsim, pqlut; got '" + family + "'");
         return std::string(name);
       },

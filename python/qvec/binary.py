@@ -15,7 +15,7 @@ from ._checks import (ROTATIONS, ByteMatrix, FloatMatrix, IdMatrix, Rotation, Se
 from ._errors import NotTrainedError
 from ._progress import progress_callback
 
-__all__ = ["BIT_ORDER", "BinaryCodes", "BinaryQuantizer", "hamming_distances", "hamming_search", "MAX_BITS",
+__all__ = ["BIT_ORDER", "BinaryCodes", "BinaryQuantizer", "DEFAULT_PRUNE_EPS", "hamming_distances", "hamming_search", "MAX_BITS",
            "MAX_QUERY_BITS", "METHODS", "ROTATIONS"]
 
 #: How a :class:`BinaryQuantizer` builds codes of ``bits`` > 1 levels.
@@ -26,6 +26,8 @@ _FIXED_FACTORS: int = int(_core.BINARY_FIXED_FACTORS)
 
 #: Largest ``bits`` of a BinaryQuantizer (the core's limit).
 MAX_BITS: int = int(_core.BINARY_MAX_BITS)
+#: The default ``eps`` of the pruned extended-RaBitQ search (RaBitQ's and rabitqlib's).
+DEFAULT_PRUNE_EPS = 1.9
 #: Largest ``query_bits`` of an asymmetric search (the core's limit).
 MAX_QUERY_BITS: int = int(_core.BINARY_MAX_QUERY_BITS)
 #: Hamming search: (distances int32 (nq, k), ids int64 (nq, k)).
@@ -125,14 +127,19 @@ class BinaryCodes:
         factors: float32 (n, 3 + bits): ``[||x_r||^2, <x - mean, mean>, rho, alpha_0, ...,
             alpha_{bits-1}]`` where ``alpha_l`` is the least-squares scale of level l and ``rho`` the correction
             that makes the inner-product estimate unbiased.
+        sign_dots: float32 (n,) or None: ``||x_r||_1`` of each vector, the 1-bit factor that
+            lets the search of extended codes prune with the sign bits first (encode writes it
+            for method="extended"; without it that search scores every code).
 
     Supports ``len()`` and row selection (``codes[10:20]``, ``codes[ids]``).
     """
 
     codes: ByteMatrix
     factors: FloatMatrix
+    sign_dots: Optional[npt.NDArray[np.float32]]
 
-    def __init__(self, codes: npt.ArrayLike, factors: npt.ArrayLike) -> None:
+    def __init__(self, codes: npt.ArrayLike, factors: npt.ArrayLike,
+                 sign_dots: Optional[npt.ArrayLike] = None) -> None:
         factors_arr = np.asarray(factors)
         if factors_arr.ndim != 2 or factors_arr.shape[1] < _FIXED_FACTORS + 1:
             raise ValueError(f"factors must be float32 of shape (n, 3 + bits); got "
@@ -149,6 +156,13 @@ class BinaryCodes:
         if self.factors.shape[0] != self.codes.shape[0]:
             raise ValueError(f"codes and factors must have the same number of rows; got "
                              f"{self.codes.shape[0]} and {self.factors.shape[0]}")
+        self.sign_dots = None
+        if sign_dots is not None:
+            dots = np.ascontiguousarray(sign_dots, dtype=np.float32)
+            if dots.shape != (self.codes.shape[0],):
+                raise ValueError(f"sign_dots must have shape ({self.codes.shape[0]},); got "
+                                 f"{tuple(dots.shape)}")
+            self.sign_dots = dots
 
     @property
     def bits(self) -> int:
@@ -163,26 +177,31 @@ class BinaryCodes:
     @property
     def nbytes(self) -> int:
         """Memory held: packed bits plus the float32 factors."""
-        return int(self.codes.nbytes + self.factors.nbytes)
+        extra = 0 if self.sign_dots is None else self.sign_dots.nbytes
+        return int(self.codes.nbytes + self.factors.nbytes + extra)
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
 
     def __getitem__(self, rows: Any) -> BinaryCodes:
         codes, factors = self.codes[rows], self.factors[rows]
+        dots = None if self.sign_dots is None else self.sign_dots[rows]
         if codes.ndim == 1:
             codes, factors = codes[None], factors[None]
-        return BinaryCodes(codes, factors)
+            dots = None if dots is None else np.atleast_1d(dots)
+        return BinaryCodes(codes, factors, dots)
 
     def __repr__(self) -> str:
         return f"BinaryCodes(n={len(self)}, bits={self.bits}, bytes={self.codes.shape[1]})"
 
     def __getstate__(self) -> Dict[str, Any]:
-        """Row-aligned arrays: {"codes": uint8 (n, code_size), "factors": float32 (n, 3 + bits)}."""
-        return {"codes": self.codes, "factors": self.factors}
+        """Row-aligned arrays: {"codes": uint8 (n, code_size), "factors": float32 (n, 3 + bits),
+        "sign_dots": float32 (n,) or None}."""
+        return {"codes": self.codes, "factors": self.factors, "sign_dots": self.sign_dots}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__init__(state["codes"], state["factors"])  # type: ignore[misc]
+        self.__init__(state["codes"], state["factors"],  # type: ignore[misc]
+                      state.get("sign_dots"))
 
 
 class BinaryQuantizer:
@@ -334,10 +353,14 @@ class BinaryQuantizer:
     # -- codes --------------------------------------------------------------------------------
     def encode(self, x: npt.ArrayLike) -> BinaryCodes:
         """Encodes (n, dim) vectors to the codes :meth:`search` takes: :class:`BinaryCodes`
-        with uint8 codes (n, bits * ceil(dim / 8)) and float32 factors (n, 3 + bits)."""
+        with uint8 codes (n, bits * ceil(dim / 8)) and float32 factors (n, 3 + bits), and for
+        method="extended" the sign-bit factors ``sign_dots`` (n,) of the pruned search."""
         self._require_trained()
-        codes, factors = self._bq.encode(self._prepare(as_float_matrix(x, "x", self.dim)))
-        return BinaryCodes(codes, factors)
+        data = self._prepare(as_float_matrix(x, "x", self.dim))
+        codes, factors = self._bq.encode(data)
+        dots = (self._bq.sign_dots(data) if self.method == "extended" and self.bits > 1
+                else None)
+        return BinaryCodes(codes, factors, dots)
 
     def decode(self, codes: BinaryCodes) -> FloatMatrix:
         """Float32 (n, dim) reconstructions ``mean + (sum_l alpha_l s_l) @ R.T`` (for
@@ -349,7 +372,8 @@ class BinaryQuantizer:
     # -- search -------------------------------------------------------------------------------
     def search(self, queries: npt.ArrayLike, codes: BinaryCodes, k: int,
                query_bits: Optional[int] = None, filter: object = None,
-               device: str = "cpu") -> SearchResult:
+               device: str = "cpu", exact: bool = False,
+               eps: float = DEFAULT_PRUNE_EPS) -> SearchResult:
         """Asymmetric search: float queries against binary codes.
 
         Args:
@@ -364,6 +388,17 @@ class BinaryQuantizer:
                 array of allowed ids or a range (see :mod:`qvec.index.filter`).
             device: "cpu", or "cuda" / "cuda:N" (:mod:`qvec.cuda`): the same estimator on the
                 GPU, the same distances bit for bit (the codes are uploaded for this call).
+            exact, eps: method="extended" codes searched with query_bits=None on the CPU are
+                scored with the float (unquantized) rotated query, as extended RaBitQ does.
+                With the codes' ``sign_dots`` (from :meth:`encode`) the search first takes
+                each code's 1-bit estimate from its sign bits and scores the code in full only
+                when that estimate minus ``eps`` times its RaBitQ error (the standard deviation
+                over random rotations, see :meth:`error_bounds`, plus the 4-bit query's
+                rounding) could still enter the top k. That bound holds with high probability,
+                not always (eps = 1.9 is RaBitQ's choice): where it held, the result equals
+                the exhaustive scan's, which exact=True runs (every code scored in full).
+                Codes without ``sign_dots`` (and explicit query_bits) take the bit-plane scan
+                of the quantized query. Other methods ignore both.
 
         Returns:
             (distances float32 (nq, k), ids int64 (nq, k)), best first: estimated squared
@@ -376,6 +411,7 @@ class BinaryQuantizer:
         self._require_trained()
         k = check_k(k)
         gpu = gpu_device(device)
+        explicit_bits = query_bits
         if query_bits is None:
             query_bits = default_query_bits(self.bits)
         query_bits = check_int(query_bits, "query_bits")
@@ -385,6 +421,19 @@ class BinaryQuantizer:
         checked = self._check_codes(codes, "codes")
         from .index.filter import id_filter   # (qvec.index imports this module)
 
+        if not isinstance(exact, bool):
+            raise TypeError(f"exact must be a bool; got {type(exact).__name__}")
+        if not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"eps must be a positive number; got {eps!r}")
+        extended = (self.method == "extended" and self.bits > 1 and explicit_bits is None
+                    and gpu is None
+                    and (exact or checked.sign_dots is not None))
+        if extended:
+            pruned: SearchResult = self._bq.search_extended(
+                self._prepare(q), checked.codes, checked.factors,
+                None if exact else checked.sign_dots, k, float(eps),
+                id_filter(filter, checked.codes.shape[0]))
+            return one_row(pruned, single)
         if gpu is not None:
             if filter is not None:
                 raise ValueError("filter= does not work with device='cuda' yet; search on the CPU (device='cpu')")

@@ -172,6 +172,32 @@ class BinaryQuantizer {
               size_t n, size_t k, size_t query_bits, float* distances, idx_t* ids,
               const IdFilter* filter = nullptr) const;
 
+  /// The 1-bit factor of the pruned extended search: out[i] = ||x_r||_1 = <s_0, x_r> for each
+  /// of the n vectors x (size n * dim); out: size n, written. Throws std::invalid_argument
+  /// unless trained.
+  void sign_dots(const float* x, size_t n, float* out) const;
+
+  /// Extended-RaBitQ search with the float query (form() == Extended): the estimate of
+  /// <x_r, q_r> is rho * <xhat, q_r> as in search(), but q_r is not quantized, so
+  /// <xhat, q_r> = scale * (<c, q_r> - (2^bits - 1) / 2 * sum_j q_r[j]) with c the code's grid
+  /// values (ExRabitqKernels). Distances and ties as search().
+  /// With sign_dots (size n, from sign_dots() of the encoded vectors) and a finite eps > 0,
+  /// every code first gets the 1-bit RaBitQ estimate of its sign bits (4-bit query planes) and
+  /// is scored in full only when that estimate's lower bound, estimate - eps * sigma with
+  /// sigma = ||x_r|| ||q_r|| tan(theta_1) / sqrt(dim - 1) plus the query rounding's
+  /// ||x_r||^2 / ||x_r||_1 * delta * sqrt(dim / 12) (twice both for L2; theta_1 the angle
+  /// between x_r and its sign code), can still enter the running top-k. The bound holds with
+  /// high probability over the random rotation (eps = 1.9 is RaBitQ's choice), not always: a
+  /// skipped code whose full estimate would have entered the top-k changes the result. With
+  /// sign_dots null or eps = +infinity every code is scored in full (the exhaustive scan the
+  /// pruned one equals whenever the bound held). Other arguments as search(); throws
+  /// std::invalid_argument unless form() == Extended, trained, eps > 0, 1 <= k <= kMaxK and
+  /// n < 2^32.
+  void search_extended(const float* queries, size_t nq, const uint8_t* codes,
+                       const float* factors, const float* sign_dots, size_t n, size_t k,
+                       float eps, float* distances, idx_t* ids,
+                       const IdFilter* filter = nullptr) const;
+
   /// Symmetric search: codes against codes, <xhat, yhat> = sum_{l,m} alpha_l beta_m
   /// (dim - 2 hamming(b_l, c_m)) from popcounts of level pairs, plus the exact norm and mean
   /// terms of both sides. query_codes, query_factors: as codes, factors for nq vectors.

@@ -64,6 +64,14 @@ const RabitqKernels& rabitq_kernels() {
   return chosen;
 }
 
+// exrabitq
+const ExRabitqKernels& exrabitq_kernels() {
+  static const ExRabitqKernels& chosen =
+      select(exrabitq_scalar_kernels(), exrabitq_avx2_kernels(), exrabitq_avx512_skx_kernels(),
+             exrabitq_avx512_kernels());
+  return chosen;
+}
+
 const FilterKernels& filter_kernels() {
   static const FilterKernels& chosen =
       select(filter_scalar_kernels(), filter_avx2_kernels(), filter_avx512_skx_kernels(),
@@ -112,6 +120,7 @@ const char* kernel_level_name(const char* family) {
       {"pq4", [] { return pq4_kernels().level; }},
       {"hamming", [] { return hamming_kernels().level; }},
       {"rabitq", [] { return rabitq_kernels().level; }},
+      {"exrabitq", [] { return exrabitq_kernels().level; }},
       {"filter", [] { return filter_kernels().level; }},
       {"sq8", [] { return sq8_kernels().level; }},
       {"maxsim", [] { return maxsim_kernels().level; }},
@@ -150,6 +159,7 @@ const Pq8Kernels* pq8_avx2_kernels() { return nullptr; }
 const Pq4Kernels* pq4_avx2_kernels() { return nullptr; }
 const HammingKernels* hamming_avx2_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx2_kernels() { return nullptr; }
+const ExRabitqKernels* exrabitq_avx2_kernels() { return nullptr; }  // exrabitq
 const FilterKernels* filter_avx2_kernels() { return nullptr; }
 const Sq8Kernels* sq8_avx2_kernels() { return nullptr; }
 const MaxSimKernels* maxsim_avx2_kernels() { return nullptr; }  // multivec
@@ -161,11 +171,13 @@ const Pq8Kernels* pq8_avx512_kernels() { return nullptr; }
 const Pq4Kernels* pq4_avx512_kernels() { return nullptr; }
 const HammingKernels* hamming_avx512_kernels() { return nullptr; }
 const RabitqKernels* rabitq_avx512_kernels() { return nullptr; }
+const ExRabitqKernels* exrabitq_avx512_kernels() { return nullptr; }  // exrabitq
 const FilterKernels* filter_avx512_kernels() { return nullptr; }
 const Sq8Kernels* sq8_avx512_kernels() { return nullptr; }
 const MaxSimKernels* maxsim_avx512_kernels() { return nullptr; }  // multivec
 #endif
 #if !defined(QVEC_HAVE_AVX512_SKX)
+const ExRabitqKernels* exrabitq_avx512_skx_kernels() { return nullptr; }  // exrabitq
 const DenseKernels* dense_avx512_skx_kernels() { return nullptr; }
 const Pq4Kernels* pq4_avx512_skx_kernels() { return nullptr; }
 const HammingKernels* hamming_avx512_skx_kernels() { return nullptr; }

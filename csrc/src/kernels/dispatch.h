@@ -4,6 +4,7 @@
 // (qvec::simd_level()) for every family, falling back to the next lower level the build has,
 // and is the only place that knows which levels were built.
 #include "kernels/dense.h"
+#include "kernels/exrabitq.h"  // exrabitq
 #include "kernels/filter.h"
 #include "kernels/hamming.h"
 #include "kernels/maxsim.h"  // multivec
@@ -22,6 +23,7 @@ const Pq8Kernels& pq8_kernels();
 const Pq4Kernels& pq4_kernels();
 const HammingKernels& hamming_kernels();
 const RabitqKernels& rabitq_kernels();
+const ExRabitqKernels& exrabitq_kernels();  // exrabitq
 const FilterKernels& filter_kernels();
 /// The AVX-512 level with the VNNI variant where the CPU has AVX512_VNNI (not avx512_skx,
 /// which stays the Skylake-SP set though Cascade Lake has VNNI).
@@ -57,6 +59,11 @@ const RabitqKernels* rabitq_scalar_kernels();
 const RabitqKernels* rabitq_avx2_kernels();
 const RabitqKernels* rabitq_avx512_skx_kernels();
 const RabitqKernels* rabitq_avx512_kernels();
+// exrabitq
+const ExRabitqKernels* exrabitq_scalar_kernels();
+const ExRabitqKernels* exrabitq_avx2_kernels();
+const ExRabitqKernels* exrabitq_avx512_skx_kernels();
+const ExRabitqKernels* exrabitq_avx512_kernels();
 const FilterKernels* filter_scalar_kernels();
 const FilterKernels* filter_avx2_kernels();
 const FilterKernels* filter_avx512_skx_kernels();

@@ -1,0 +1,247 @@
+// The extended-RaBitQ search with the float query (BinaryQuantizer::search_extended).
+//
+// Full estimate of a code c (grid values, ExRabitqKernels) against the rotated float query q:
+//   E = rho * scale * (<c, q> - (2^bits - 1) / 2 * sum_j q_j)        (= rho <xhat, q>)
+// with scale = 2 alpha_{bits-1} (the extended form's alpha_l = scale 2^(bits - 2 - l)). The
+// distance is h + base - m E: IP h = -<x - mean, mean>, base = -<mean, q>, m = 1; L2
+// h = ||x_r||^2, base = ||q_r||^2, m = 2.
+//
+// Pruning (RaBitQ's, as rabitqlib does it): the sign bits alone give the 1-bit estimate
+// lambda <s_0, q> with lambda = ||x_r||^2 / ||x_r||_1, computed by the RaBitQ kernel with the
+// 4-bit query planes over level 0 only. Its error is ||x_r|| tan(theta_1) <e, q>, e a unit
+// vector orthogonal to x_r and uniform under a random rotation (sd ||q|| / sqrt(dim - 1)),
+// plus lambda <s_0, query rounding> (sd delta sqrt(dim / 12)). A code whose 1-bit distance
+// minus eps of these is still worse than the running k-th distance is skipped; the others get
+// E. The k-th distance only falls as the scan goes on, so a tile reads it once.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "binary_collect.h"
+#include "binary_scan.h"
+#include "binary_tile.h"
+#include "kernels/dispatch.h"
+#include "parallel.h"
+#include "stop.h"
+#include "qvec/binary.h"
+#include "qvec/error.h"
+#include "search/filter.h"
+#include "search/topk_merge.h"
+
+namespace qvec {
+
+namespace {
+
+using detail::kBinaryBlock;
+using detail::kBinaryTile;
+
+/// Query bits of the 1-bit pass: one set of nibble tables. 8 bits (two sets) shrink the
+/// rounding term of the bound but cost more than the extra candidates they save (measured at
+/// 2, 4 and 7 bits on 50k x 384).
+constexpr size_t kPassBits = 4;
+
+/// The query side of a block of queries.
+struct ExtendedQueries {
+  size_t lanes = 0;            // 8 * level_bytes
+  std::vector<float> q;        // (nq, lanes): q_r, each group of 8 reversed (the kernel's order)
+  std::vector<float> offset;   // (2^bits - 1) / 2 * sum_j q_r[j]
+  std::vector<float> base;     // the distance's query term
+  std::vector<float> err;      // eps * m * ||q_r|| / sqrt(dim - 1)
+  std::vector<float> round;    // eps * m * delta * sqrt(dim / 12)
+  BinaryQueryTables tables;    // kPassBits planes of the 1-bit pass (only when pruning)
+};
+
+/// The code side of one tile: level 0 in the blocked layout with the RaBitQ kernel's rows
+/// (W_0, beta, g, h), and per vector mu = m rho scale, h, the 1-bit error coefficients.
+struct ExtendedTile {
+  std::vector<uint64_t> sign;
+  std::vector<float> rows;
+  std::vector<int32_t> ones;
+  std::vector<uint64_t> zero_query;
+  std::vector<float> stored, mu, h, errc, lam;
+  float max_errc = 0.0f, max_lam = 0.0f;
+
+  ExtendedTile(size_t nwords, size_t nf)
+      : sign(kBinaryTile * nwords), rows(4 * kBinaryTile), ones(kBinaryTile),
+        zero_query(nwords, 0), stored(kBinaryTile * nf), mu(kBinaryTile), h(kBinaryTile),
+        errc(kBinaryTile), lam(kBinaryTile) {}
+};
+
+ExtendedQueries prepare_extended(const BinaryQuantizer& bq, const float* queries, size_t nq,
+                                 const std::vector<float>& qr, float eps, bool prune) {
+  const size_t dim = bq.dim(), bits = bq.bits();
+  const bool l2 = bq.metric() == Metric::L2;
+  const double m = l2 ? 2.0 : 1.0;
+  ExtendedQueries e;
+  e.lanes = 8 * bq.level_bytes();
+  e.q.assign(nq * e.lanes, 0.0f);
+  e.offset.resize(nq);
+  e.base.resize(nq);
+  e.err.resize(nq);
+  e.round.resize(nq);
+  if (prune) e.tables = bq.prepare_queries(queries, nq, kPassBits);
+  const double half_range = (double(1u << bits) - 1.0) / 2.0;
+  for (size_t i = 0; i < nq; ++i) {
+    const float* v = qr.data() + i * dim;
+    double sum = 0.0, sq = 0.0, cq = 0.0;
+    for (size_t j = 0; j < dim; ++j) {
+      e.q[i * e.lanes + (j & ~size_t(7)) + 7 - (j & 7)] = v[j];
+      sum += v[j];
+      sq += double(v[j]) * v[j];
+      if (!l2) cq += double(bq.mean()[j]) * queries[i * dim + j];
+    }
+    e.offset[i] = static_cast<float>(half_range * sum);
+    e.base[i] = static_cast<float>(l2 ? sq : -cq);
+    e.err[i] = static_cast<float>(eps * m * std::sqrt(sq) / std::sqrt(std::max<double>(dim - 1, 1)));
+    // The pass tables' step: c[0] = -m delta (rabitq_query.cpp).
+    const double delta = prune ? -double(e.tables.constants[i * 4]) / m : 0.0;
+    e.round[i] = static_cast<float>(eps * m * delta * std::sqrt(double(dim) / 12.0));
+  }
+  return e;
+}
+
+/// Tile rows [t0, t0 + count) of data into t; with sign_dots, also the 1-bit pass's side.
+void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& data,
+                        const float* sign_dots, size_t t0, size_t count, ExtendedTile& t) {
+  const size_t bits = bq.bits(), nf = bq.num_factors(), nbytes = bq.level_bytes();
+  const size_t nwords = detail::words_of(nbytes), nblocks = detail::blocks_of(count);
+  const size_t width = nblocks * kBinaryBlock;
+  const bool l2 = bq.metric() == Metric::L2;
+  const double sqrt_dim = std::sqrt(double(bq.dim()));
+  data.load_factors(t0, count, nf, t.stored.data());
+  for (size_t i = 0; i < count; ++i) {
+    const float* f = t.stored.data() + i * nf;
+    const double scale = 2.0 * f[BinaryQuantizer::kFixedFactors + bits - 1];
+    t.mu[i] = static_cast<float>((l2 ? 2.0 : 1.0) * f[2] * scale);
+    t.h[i] = l2 ? f[0] : -f[1];
+  }
+  if (sign_dots == nullptr) return;
+  detail::transpose_tile(data.codes + t0 * data.code_stride, data.code_stride, nbytes, count,
+                         nwords, t.sign.data());
+  detail::hamming_kernels().hamming_tile(t.zero_query.data(), 1, t.sign.data(), nblocks, nwords,
+                                         t.ones.data(), kBinaryTile);
+  std::fill(t.rows.begin(), t.rows.begin() + 4 * width, 0.0f);
+  t.max_errc = t.max_lam = 0.0f;
+  for (size_t i = 0; i < count; ++i) {
+    const float* f = t.stored.data() + i * nf;
+    const double norm2 = f[0], l1 = sign_dots[t0 + i];
+    const double lam = l1 > 0.0 ? norm2 / l1 : 0.0;
+    const double cos1 = norm2 > 0.0 ? l1 / (sqrt_dim * std::sqrt(norm2)) : 1.0;
+    const double errc = cos1 > 0.0 ? std::sqrt(norm2) * std::sqrt(std::max(0.0, 1.0 - cos1 * cos1)) / cos1
+                                   : std::numeric_limits<double>::infinity();
+    t.rows[i] = static_cast<float>(2.0 * lam);
+    t.rows[width + i] = static_cast<float>(lam * t.ones[i]);
+    t.rows[2 * width + i] = static_cast<float>(lam);
+    t.rows[3 * width + i] = t.h[i];
+    t.errc[i] = static_cast<float>(errc);
+    t.lam[i] = static_cast<float>(lam);
+    t.max_errc = std::max(t.max_errc, t.errc[i]);
+    t.max_lam = std::max(t.max_lam, t.lam[i]);
+  }
+}
+
+/// The rows of the tile query qi scores in full into rows (absolute row numbers); returns
+/// their number. Pruning: the 1-bit pass and its lower bound against thr.
+size_t extended_candidates(const ExtendedQueries& e, size_t qi, const ExtendedTile& t,
+                           size_t t0, size_t count, size_t nwords, float thr, bool prune,
+                           const detail::RowRange& range, float* dist, uint32_t* rows) {
+  size_t n = 0;
+  if (!prune) {
+    for (size_t i = 0; i < count; ++i) rows[n++] = static_cast<uint32_t>(i);
+    n = detail::allowed_hits(rows, n, t0, range);
+  } else {
+    const float slack_err = e.err[qi], slack_round = e.round[qi];
+    float limit = thr + t.max_errc * slack_err + t.max_lam * slack_round;
+    if (!(limit >= thr)) limit = std::numeric_limits<float>::infinity();  // inf * 0
+    const size_t qb = e.tables.query_bits, sets = (qb + 3) / 4;
+    size_t nhits = detail::rabitq_kernels().scan(
+        e.tables.planes.data() + qi * qb * nwords, qb,
+        e.tables.luts.data() + qi * sets * nwords * 256, t.sign.data(), 1,
+        detail::blocks_of(count), nwords, t.rows.data(), e.tables.constants.data() + qi * 4,
+        count, limit, dist, rows);
+    nhits = detail::allowed_hits(rows, nhits, t0, range);
+    for (size_t j = 0; j < nhits; ++j) {
+      const uint32_t v = rows[j];
+      const float lower = dist[v] - t.errc[v] * slack_err - t.lam[v] * slack_round;
+      if (!(lower > thr)) rows[n++] = v;  // NaN (an infinite coefficient): keep
+    }
+  }
+  for (size_t j = 0; j < n; ++j) rows[j] += static_cast<uint32_t>(t0);
+  return n;
+}
+
+void extended_scan(const BinaryQuantizer& bq, const ExtendedQueries& e, size_t nq,
+                   const detail::BinaryRows& data, const float* sign_dots,
+                   const detail::RowRange& range, const detail::HeapRows& heaps) {
+  const detail::ExRabitqKernels& ex = detail::exrabitq_kernels();
+  const size_t nbytes = bq.level_bytes(), nwords = detail::words_of(nbytes);
+  const bool prune = sign_dots != nullptr;
+  ExtendedTile tile(nwords, bq.num_factors());
+  std::vector<float> dist(kBinaryTile), dots(kBinaryTile);
+  std::vector<uint32_t> rows(kBinaryTile);
+  detail::RangeCollector<detail::FloatOrder> collector(nq, range, heaps);
+  for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
+    detail::check_stop();
+    const size_t count = std::min(kBinaryTile, range.end - t0);
+    if (detail::skip_rows(range, t0, t0 + count)) continue;
+    load_extended_tile(bq, data, sign_dots, t0, count, tile);
+    for (size_t q = 0; q < nq; ++q) {
+      const int64_t bound = collector.bound(q);
+      if (bound < 0) continue;
+      const float thr = detail::FloatOrder::threshold(bound);
+      const size_t n = extended_candidates(e, q, tile, t0, count, nwords, thr, prune, range,
+                                           dist.data(), rows.data());
+      ex.code_dots(e.q.data() + q * e.lanes, nbytes, bq.bits(), data.codes, data.code_stride,
+                   rows.data(), n, dots.data());
+      for (size_t j = 0; j < n; ++j) {
+        const size_t i = rows[j] - t0;
+        const float d = tile.h[i] + e.base[q] - tile.mu[i] * (dots[j] - e.offset[q]);
+        if (d <= thr) collector.push(q, detail::float_order(d), rows[j]);
+      }
+    }
+  }
+  collector.finish();
+}
+
+}  // namespace
+
+void BinaryQuantizer::sign_dots(const float* x, size_t n, float* out) const {
+  require_trained();
+  detail::parallel_for((n + kBinaryTile - 1) / kBinaryTile, [&](size_t c) {
+    const size_t i0 = c * kBinaryTile, i1 = std::min(n, i0 + kBinaryTile);
+    std::vector<float> xr((i1 - i0) * dim_);
+    transform(x + i0 * dim_, i1 - i0, true, xr.data());
+    for (size_t i = i0; i < i1; ++i) {
+      double l1 = 0.0;
+      for (size_t j = 0; j < dim_; ++j) l1 += std::fabs(xr[(i - i0) * dim_ + j]);
+      out[i] = static_cast<float>(l1);
+    }
+  });
+}
+
+void BinaryQuantizer::search_extended(const float* queries, size_t nq, const uint8_t* codes,
+                                      const float* factors, const float* sign_dots, size_t n,
+                                      size_t k, float eps, float* distances, idx_t* ids,
+                                      const IdFilter* filter) const {
+  require_trained();
+  check_k(k);
+  QVEC_CHECK_ARG(form_ == BinaryCodeForm::Extended,
+                 "search_extended needs extended codes (method 'extended')");
+  QVEC_CHECK_ARG(eps > 0.0f, "eps must be > 0; got " + std::to_string(eps));
+  QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
+  const bool prune = sign_dots != nullptr && std::isfinite(eps);
+  const detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
+  auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
+    std::vector<float> qr((q1 - q0) * dim_);
+    transform(queries + q0 * dim_, q1 - q0, true, qr.data());
+    const ExtendedQueries e = prepare_extended(*this, queries + q0 * dim_, q1 - q0, qr, eps, prune);
+    extended_scan(*this, e, q1 - q0, data, prune ? sign_dots : nullptr,
+                  detail::RowRange{b0, b1, nullptr, filter}, detail::HeapRows::of(heaps, k));
+  };
+  detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);
+  if (metric_ == Metric::IP) detail::negate(distances, nq * k);
+}
+
+}  // namespace qvec
