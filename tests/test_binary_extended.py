@@ -307,3 +307,37 @@ def test_pruned_search_filter_single_query_and_fallbacks():
         bq.search(queries, codes, 5, exact=1)
     with pytest.raises(ValueError, match="sign_dots"):
         qvec.BinaryCodes(codes.codes, codes.factors, codes.sign_dots[:5])
+
+
+def test_index_keeps_sign_dots_and_reads_files_without_them(tmp_path):
+    """RaBitQ<bits> indexes store ||x_r||_1 per row, so their search is the quantizer's pruned
+    one; a file written before that row array existed still loads and searches (every bit
+    plane scanned) and keeps its ids."""
+    from qvec import _format
+
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((3000, 40)).astype(np.float32)
+    q = rng.standard_normal((9, 40)).astype(np.float32)
+    index = qvec.index_factory(40, "RaBitQ3")
+    index.fit(x)
+    index.add(x[:1000])
+    index.add(x[1000:])
+    assert "sign_dots" in index._templates
+    codes = index.quantizer.encode(x)
+    expected = index.quantizer.search(q, codes, 10)
+    got = index.search(q, 10)
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+    index.save(tmp_path / "new.qvec")
+    for mmap in (False, True):
+        np.testing.assert_array_equal(qvec.load(tmp_path / "new.qvec", mmap=mmap).search(q, 10)[1],
+                                      got[1])
+    old = _format.read_container(tmp_path / "new.qvec")
+    arrays = [(name, np.asarray(a)) for name, a in old.arrays.items() if name != "sign_dots"]
+    _format.save_atomic(tmp_path / "old.qvec", old.kind, old.params, arrays)
+    loaded = qvec.load(tmp_path / "old.qvec")
+    assert "sign_dots" not in loaded._templates
+    plane = index.quantizer.search(q, qvec.BinaryCodes(codes.codes, codes.factors), 10)
+    np.testing.assert_array_equal(loaded.search(q, 10)[1], plane[1])
+    loaded.add(x[:5])            # rows added later carry no sign_dots either
+    assert len(loaded) == 3005 and loaded.search(q, 10)[1].shape == (9, 10)

@@ -20,8 +20,8 @@ FIXED_FACTORS = 3
 
 Rotate = Union[None, str, bool]
 
-# BinaryCodes from its two row arrays, typed for callers (the class validates them).
-_codes_from: Callable[[Array, Array], BinaryCodes] = BinaryCodes
+# BinaryCodes from its row arrays, typed for callers (the class validates them).
+_codes_from: Callable[[Array, Array, Optional[Array]], BinaryCodes] = BinaryCodes
 
 
 def spell_rotate(rotate: Rotate) -> Optional[str]:
@@ -72,6 +72,9 @@ class BinaryIndex(Index[BinaryQuantizer]):
         templates: Dict[str, Tuple[np.dtype, Tuple[int, ...]]] = {
             "codes": (np.dtype(np.uint8), (model.code_size,)),
             "factors": (np.dtype(np.float32), (FIXED_FACTORS + bits,))}
+        if method == "extended" and bits > 1:
+            # ||x_r||_1 per vector: the 1-bit pass of the pruned extended search needs it.
+            templates["sign_dots"] = (np.dtype(np.float32), (1,))
         if self._keep:
             templates["vectors"] = (np.dtype(np.float32), (dim,))
         super().__init__(dim, metric, model, templates)
@@ -132,6 +135,9 @@ class BinaryIndex(Index[BinaryQuantizer]):
     def _encode(self, model: BinaryQuantizer, x: FloatArray) -> Dict[str, Array]:
         codes = model.encode(x)
         out: Dict[str, Array] = {"codes": codes.codes, "factors": codes.factors}
+        # An index read from a file written before sign_dots existed keeps none.
+        if "sign_dots" in self._templates and codes.sign_dots is not None:
+            out["sign_dots"] = codes.sign_dots.reshape(-1, 1)
         if self._keep:
             out["vectors"] = np.array(x)
         return out
@@ -142,8 +148,10 @@ class BinaryIndex(Index[BinaryQuantizer]):
         # per state (any add or remove makes a new one), not on every search.
         codes: Optional[BinaryCodes] = state.memo.get("codes")
         if codes is None:
+            dots = (state.rows.get("sign_dots").reshape(-1)
+                    if "sign_dots" in state.rows.templates else None)
             codes = state.memo.setdefault("codes", _codes_from(state.rows.get("codes"),
-                                                               state.rows.get("factors")))
+                                                               state.rows.get("factors"), dots))
         return state.model.search(queries, codes, k, filter=filter)
 
     def _describe(self) -> str:

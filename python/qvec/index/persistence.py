@@ -34,7 +34,7 @@ from .storage import Array, Rows, Templates
 
 LAYOUT = 2
 #: Arrays with one row per vector: memory-mapped by ``load(mmap=True)`` (layout 1 names too).
-ROW_ARRAYS = frozenset({"vectors", "ids", "codes", "factors", "codes.codes", "codes.factors",
+ROW_ARRAYS = frozenset({"vectors", "ids", "codes", "factors", "sign_dots", "codes.codes", "codes.factors",
                         "bits"})
 # IVF: the kind "ivf" (ivf_io.py) and its mapped arrays
 from .ivf import IVFIndex  # noqa: E402
@@ -272,7 +272,8 @@ def _read_binary(params: Params, arrays: Arrays, version: int) -> Index[Any]:
     "residual"); arrays mean
     float32 (dim,) and rotation float32 (dim, dim) (if trained; rotation only with a
     rotation), codes uint8 (n, bits * ceil(dim / 8)), factors float32 (n, 3 + bits), vectors
-    float32 (n, dim) if keep_vectors."""
+    float32 (n, dim) if keep_vectors; method "extended" with bits > 1 also sign_dots float32
+    (n, 1) (absent in files written before it: that index keeps the bit-plane scan)."""
     dim, metric, n = _common(params)
     bits = _count(params, "bits", 1)
     keep = _param(params, "keep_vectors", bool)
@@ -301,8 +302,10 @@ def _read_binary(params: Params, arrays: Arrays, version: int) -> Index[Any]:
         _set_quantizer_state(model, {"dim": dim, "bits": bits, "metric": model.metric,
                                      "rotate": rotate, "method": method, "mean": mean,
                                      "rotation": rotation})
-    rows = (Rows(index._templates) if row_arrays is None
-            else _rows(index._templates, n, row_arrays))
+    templates = dict(index._templates)
+    if "sign_dots" in templates and (row_arrays is None or "sign_dots" not in row_arrays):
+        del templates["sign_dots"]   # written before sign_dots: the bit-plane scan serves it
+    rows = Rows(templates) if row_arrays is None else _rows(templates, n, row_arrays)
     index._restore_state(model, rows, _idmap(n, params, arrays))
     return index
 
