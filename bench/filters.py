@@ -135,7 +135,7 @@ def build(args: argparse.Namespace, base: np.ndarray) -> List[Pair]:
     ivf = qvec.index_factory(dim, f"IVF{args.nlist},PQ{args.m}x4fs,Refine")
     ivf.fit(train, seed=0)
     ivf.add(base)
-    fivf = faiss.index_factory(dim, f"IVF{args.nlist},PQ{args.m}x4fs,RFlat")
+    fivf = faiss.index_factory(dim, f"IVF{args.nlist},PQ{args.m}x4fsr,RFlat")
     fivf.train(train)
     fivf.add(base)
     pairs.append(Pair("ivf", ivf, fivf, args.nprobe, args.rerank))
@@ -189,7 +189,7 @@ def report(rows: List[Dict[str, Any]], args: argparse.Namespace) -> None:
     """The markdown table: one row per index, selectivity and filter spelling."""
     print(f"\nsynthetic {args.n or 200_000} x 128; {args.nq} queries per batch; {args.threads} threads; flat "
           f"= FlatIndex vs IndexFlatL2; ivf = IVF{args.nlist},PQ{args.m}x4fs,Refine nprobe="
-          f"{args.nprobe} rerank={args.rerank} vs faiss IVF{args.nlist},PQ{args.m}x4fs,RFlat "
+          f"{args.nprobe} rerank={args.rerank} vs faiss IVF{args.nlist},PQ{args.m}x4fsr,RFlat "
           f"(k_factor {args.rerank / 10:g}); post-filter k' = {args.post_factor:g} * k / sel\n")
     print("| index | selectivity | filter | qvec recall@10 | qvec QPS | post-filter k' | "
           "post recall@10 | post QPS | faiss IDSelector recall@10 | faiss QPS | "
