@@ -129,6 +129,78 @@ def test_save_load_round_trip(tmp_path, data, desc, mmap):
     assert len(loaded) == len(index) + 5
 
 
+@pytest.mark.parametrize("desc", ["IVF8,PQ8x8", "IVF8,PQ8x4fs,Refine", "IVF8,BIN2", "IVF8,SQ8"])
+def test_codes_are_held_once_in_the_lists(data, desc):
+    """No row-major copy of the codes: the lists are the only one, and adding in pieces, with
+    searches and removes between, gives the lists (and results) of one add of the same rows."""
+    x, q = data
+    index = qvec.index_factory(DIM, desc)
+    index.fit(x, seed=3)
+    assert "codes" not in index._state.rows.templates
+    index.add(x[:400])
+    index.search(q, 5, nprobe=2)                    # lists of the first 400 rows
+    index.add(x[400:1000])
+    index.add(x[1000:])                              # two pending parts, merged on search
+    gone = np.arange(0, 1500, 11)
+    index.remove(gone)
+    keep = np.setdiff1d(np.arange(1500), gone)
+    whole = qvec.index_factory(DIM, desc)
+    whole.fit(x, seed=3)
+    whole.add(x[keep], keep)
+    a, b = index.lists(), whole.lists()
+    for name in ("offsets", "code_offsets", "codes", "ids"):
+        np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)))
+    np.testing.assert_array_equal(index._row_codes(index._state), whole._row_codes(whole._state))
+    d, i = index.search(q, 10, nprobe=4)
+    wd, wi = whole.search(q, 10, nprobe=4)
+    np.testing.assert_array_equal(i, wi)
+    np.testing.assert_array_equal(d, wd)
+    lists = index._state.memo["codes"][0]
+    assert index._state.memo["codes"] == (lists, ())   # merged once, kept with the state
+
+
+def test_unpacked_lists_are_the_encoded_codes(data):
+    x, _ = data
+    index = built("IVF8,PQ8x4fs", x)
+    assign = np.asarray(index._state.rows.get("assign"))
+    want = index.quantizer.encode(x - index.centroids[assign])
+    np.testing.assert_array_equal(index._row_codes(index._state), want)
+
+
+def test_bytes_per_vector_counts_the_codes_once(data):
+    x, _ = data
+    index = built("IVF8,PQ8x4fs,Refine", x)
+    # assign int32, kept vector, list code, list row number
+    assert index.bytes_per_vector == 4 + 4 * DIM + 4 + 8
+
+
+@pytest.mark.parametrize("desc", ["IVF8,PQ8x8", "IVF8,PQ8x4fs,Refine", "IVF8,BIN1", "IVF8,Flat"])
+def test_layout_2_files_with_row_codes_still_load(tmp_path, data, desc):
+    """qvec before layout 3 also stored the codes row-major (``codes``); such files still read
+    (that copy is ignored), and files written now are layout 3 without it."""
+    from qvec import _format
+
+    x, q = data
+    index = built(desc, x)
+    path = tmp_path / "ivf.qvec"
+    index.save(path)
+    c = _format.read_container(path)
+    assert c.params["layout"] == 3 and "codes" not in c.arrays
+    arrays = list(c.arrays.items())
+    if desc != "IVF8,Flat":
+        arrays.append(("codes", np.ascontiguousarray(index._row_codes(index._state))))
+    old = tmp_path / "old.qvec"
+    _format.save_atomic(old, c.kind, dict(c.params, layout=2), arrays)
+    for mmap in (False, True):
+        loaded = qvec.load(old, mmap=mmap)
+        d, i = index.search(q, 10, nprobe=3)
+        ld, li = loaded.search(q, 10, nprobe=3)
+        np.testing.assert_array_equal(li, i)
+        np.testing.assert_array_equal(ld, d)
+        loaded.add(x[:5])
+        assert len(loaded) == len(index) + 5
+
+
 def test_corrupt_file_raises_format_error(tmp_path, data):
     x, _ = data
     index = built("IVF8,PQ8x8", x)

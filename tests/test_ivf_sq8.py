@@ -27,7 +27,7 @@ def built(x, metric="l2", desc=f"IVF{NLIST},SQ8"):
 def decoded(index, x):
     """The vectors the index's codes stand for, float64: c_l + decode(code) (by_residual)."""
     rows = index._state.rows
-    codes = np.asarray(rows.get("codes")).view(np.int8)
+    codes = np.asarray(index._row_codes(index._state)).view(np.int8)   # unpacked from the lists
     out = index.quantizer.decode(codes).astype(np.float64)
     if index.by_residual:
         out += index.centroids[np.asarray(rows.get("assign"))]

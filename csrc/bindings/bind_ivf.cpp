@@ -1,5 +1,6 @@
 // IVF partitioning: coarse training, assignment and probing, list building, and the searches
 // of the lists (arrays owned by Python: in memory or mapped from a file).
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -94,6 +95,20 @@ void register_lists(py::module_& m) {
         return py::make_tuple(offsets, code_offsets, packed, ids);
       },
       py::arg("codec"), py::arg("m"), py::arg("codes"), py::arg("assign"), py::arg("nlist"));
+  m.def(
+      "ivf_unpack_lists",
+      [](int codec, size_t row_bytes, size_t m_, const ListArrays& a) {
+        const IvfLayout layout = layout_of(codec, row_bytes, m_);
+        const IvfLists lists = a.view(layout);
+        const size_t n = static_cast<size_t>(a.ids.size());
+        py::array_t<uint8_t> codes({n, row_bytes});
+        uint8_t* out = codes.mutable_data();
+        py::gil_scoped_release release;
+        std::memset(out, 0, n * row_bytes);
+        ivf_unpack_lists(layout, lists, n, out);
+        return codes;
+      },
+      py::arg("codec"), py::arg("row_bytes"), py::arg("m"), py::arg("lists"));
   m.def(
       "ivf_check_lists",
       [](int codec, size_t row_bytes, size_t m_, const ListArrays& a) {

@@ -493,6 +493,8 @@ def _build(p: _Parsed) -> Index[Any]:
         index = pq_index
     parts = {name: (arr,) for name, arr in p.rows.items()}
     index._restore_state(model, Rows(index._templates, parts), _idmap(p))
+    if isinstance(index, IVFIndex) and "codes" in p.rows:
+        index._restore_codes(codes=p.rows["codes"])     # IVF keeps its codes in the lists
     return index
 
 
@@ -729,12 +731,12 @@ def _write_ivf(w: _Writer, index: IVFIndex) -> None:
     elif index.codec == "sq8":
         _write_sq_model(w, d, index.quantizer)
         w.pack("<QB", d, index.by_residual)
-        codes = _faiss_codes(state.rows.get("codes"))
+        codes = _faiss_codes(index._row_codes(state))
     else:
         pq = index.quantizer
         w.pack("<BQ", index.by_residual, pq.code_size)
         _write_pq_model(w, d, pq)
-        codes = np.asarray(state.rows.get("codes"), dtype=np.uint8)
+        codes = np.asarray(index._row_codes(state), dtype=np.uint8)
     codes = codes.reshape(n, -1)
     assign = np.asarray(state.rows.get("assign"), dtype=np.int64)
     order = np.argsort(assign, kind="stable")

@@ -81,6 +81,14 @@ void ivf_build_lists(const IvfLayout& layout, const uint8_t* codes, const int32_
                      size_t n, size_t nlist, const uint64_t* offsets,
                      const uint64_t* code_offsets, uint8_t* packed, idx_t* ids);
 
+/// The inverse of ivf_build_lists: the row-major code of each row the lists hold, so an index
+/// can keep its codes in the lists alone and still re-pack them after an add or a remove.
+/// lists: checked against layout (IvfLists::check), each id a row in [0, n) held once;
+/// codes: size n * row_bytes, layout (n, row_bytes), row ids[j] written from list entry j
+/// (rows no list holds are left as they were). Throws std::out_of_range for an id outside
+/// [0, n).
+void ivf_unpack_lists(const IvfLayout& layout, const IvfLists& lists, size_t n, uint8_t* codes);
+
 /// Coarse training: k-means (qvec/kmeans.h, seeded, on all threads) on at most max_train rows
 /// of x (a seeded sample; 0 means 256 * nlist). x: size n * dim; centroids: size nlist * dim,
 /// layout (nlist, dim), written. Throws std::invalid_argument unless 1 <= nlist <= n.

@@ -98,4 +98,33 @@ void ivf_build_lists(const IvfLayout& layout, const uint8_t* codes, const int32_
   });
 }
 
+void ivf_unpack_lists(const IvfLayout& layout, const IvfLists& lists, size_t n, uint8_t* codes) {
+  layout.check();
+  const size_t total = static_cast<size_t>(lists.offsets[lists.nlist]);
+  for (size_t j = 0; j < total; ++j)
+    if (lists.ids[j] < 0 || static_cast<size_t>(lists.ids[j]) >= n)
+      throw std::out_of_range("list entry " + std::to_string(j) + " holds row " +
+                              std::to_string(lists.ids[j]) + ", not in [0, " +
+                              std::to_string(n) + ")");
+  const size_t rb = layout.row_bytes;
+  detail::parallel_for(lists.nlist, [&](size_t l) {
+    const size_t count = lists.size(l);
+    const uint8_t* in = lists.list_codes(l);
+    const idx_t* rows = lists.list_ids(l);
+    std::vector<uint8_t> rowwise;
+    if (layout.codec != IvfCodec::Flat && layout.codec != IvfCodec::Binary) {
+      rowwise.resize(count * rb);
+      if (layout.codec == IvfCodec::Sq8)
+        sq8_unpack(in, count, rb, reinterpret_cast<int8_t*>(rowwise.data()));
+      else if (layout.codec == IvfCodec::Pq8)
+        pq8_unpack(in, count, layout.m, rowwise.data());
+      else
+        fastscan_unpack(in, count, layout.m, rowwise.data());
+      in = rowwise.data();
+    }
+    for (size_t r = 0; r < count; ++r)
+      std::memcpy(codes + static_cast<size_t>(rows[r]) * rb, in + r * rb, rb);
+  });
+}
+
 }  // namespace qvec

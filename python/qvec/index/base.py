@@ -119,6 +119,14 @@ class Index(abc.ABC, Generic[ModelT]):
     def _model_trained(self, model: ModelT) -> bool:
         return True
 
+    def _changed(self, state: State[ModelT], rows: Rows, idmap: IdMap, *,
+                 encoded: Optional[Mapping[str, Array]] = None,
+                 removed: Optional[npt.NDArray[np.int64]] = None) -> State[ModelT]:
+        """The state after an add (``encoded``: what _encode returned for the new rows) or a
+        remove (``removed``: the sorted rows dropped), called under the lock. A codec that
+        keeps data outside the row arrays (IVF's inverted lists) carries it over here."""
+        return state.changed(rows, idmap)
+
     # -- properties ----------------------------------------------------------------------
     @property
     def dim(self) -> int:
@@ -242,8 +250,8 @@ class Index(abc.ABC, Generic[ModelT]):
                 self._require_trained(current)
                 encoded = self._encode(current.model, vectors)
             new = current.idmap.allocate(vectors.shape[0], wanted)
-            self._state = current.changed(current.rows.appended(encoded),
-                                          current.idmap.appended(new))
+            self._state = self._changed(current, current.rows.appended(encoded),
+                                        current.idmap.appended(new), encoded=encoded)
         return new
 
     def remove(self, ids: npt.ArrayLike) -> int:
@@ -256,8 +264,8 @@ class Index(abc.ABC, Generic[ModelT]):
                 return 0
             rows = np.unique(state.idmap.rows_of(wanted))
             if rows.size:
-                self._state = state.changed(state.rows.without(rows),
-                                            state.idmap.without_rows(rows))
+                self._state = self._changed(state, state.rows.without(rows),
+                                            state.idmap.without_rows(rows), removed=rows)
         return int(rows.size)
 
     # -- searching -----------------------------------------------------------------------

@@ -3,15 +3,18 @@ vectors, 8-bit PQ, 4-bit fast-scan PQ or binary codes), so a search reads only t
 lists nearest each query.
 
 Rows follow the index protocol (:mod:`qvec.index.base`): the row arrays hold each vector's
-codes in insertion order and its list; the inverted lists (each list's codes contiguous in the
-codec's scan layout, with its row numbers) are built from them once per state and kept with it,
-or mapped from the file by ``qvec.load(path, mmap=True)``.
+list (and kept vectors) in insertion order. The codes are held once, in the inverted lists
+(each list's codes contiguous in the codec's scan layout, with its row numbers), as FAISS
+keeps them: a state's memo "codes" is (lists, parts): lists covering its first rows (or None)
+and the row-major codes of the rows added since, merged into new lists by the first search
+(so many small adds cost one re-pack), or mapped from the file by ``qvec.load(path,
+mmap=True)``. Codec "flat" builds its lists from the kept vectors.
 """
 from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -24,8 +27,8 @@ from ..pq import ProductQuantizer
 from ..scalar import ScalarQuantizer
 from ..rerank import rerank as rerank_exact
 from .base import FloatArray, Index, SearchResult, State, check_index_metric, codec_metric
-from .ids import IdArray
-from .storage import Array
+from .ids import IdArray, IdMap
+from .storage import Array, Rows
 
 #: Codec names of IVFIndex, and the layout code the core uses for each.
 CODECS = {"flat": 0, "pq8": 1, "pq4": 2, "binary": 3, "sq8": 4}
@@ -151,8 +154,8 @@ class IVFIndex(Index[IvfModel]):
         codec_obj = self._new_codec(dim, metric)
         templates: Dict[str, Tuple[np.dtype, Tuple[int, ...]]] = {
             "assign": (np.dtype(np.int32), ())}
-        if self._codec != "flat":
-            templates["codes"] = (np.dtype(np.uint8), (self._row_bytes(dim, codec_obj),))
+        #: bytes of one row-major code (the kept vector for "flat")
+        self._code_bytes = 4 * dim if self._codec == "flat" else self._row_bytes(dim, codec_obj)
         if self._keep:
             templates["vectors"] = (np.dtype(np.float32), (dim,))
         super().__init__(dim, metric, IvfModel(None, codec_obj, self._by_residual), templates)
@@ -296,8 +299,7 @@ class IVFIndex(Index[IvfModel]):
     def _encode(self, model: IvfModel, x: FloatArray) -> Dict[str, Array]:
         n = x.shape[0]
         assign = np.empty(n, dtype=np.int32)
-        codes = None if self._codec == "flat" else np.empty(
-            (n, self._templates["codes"][1][0]), dtype=np.uint8)
+        codes = None if self._codec == "flat" else np.empty((n, self._code_bytes), dtype=np.uint8)
         report = progress_callback("qvec IVF add", getattr(self._call, "verbose", False),
                                    unit="vector")
         for s in range(0, n, ADD_BATCH):
@@ -368,25 +370,79 @@ class IVFIndex(Index[IvfModel]):
         _, cand = super().search(queries, rerank, **extra)
         return rerank_exact(queries, cand, vectors, k, metric=self._metric)
 
+    @property
+    def bytes_per_vector(self) -> int:
+        """Bytes stored per vector, excluding the model: the row arrays (list number, kept
+        vectors), user ids, and the lists' code and row number of each vector (block padding
+        of the scan layouts aside)."""
+        return super().bytes_per_vector + self._code_bytes + 8
+
     def lists(self) -> Any:
         """The inverted lists of the current state (the core's IvfListArrays)."""
         return self._lists(self._state)
 
     def _lists(self, state: State[IvfModel]) -> Any:
-        lists = state.memo.get("lists")
-        if lists is None:
-            model = state.model
-            codes = (state.rows.get("vectors").view(np.uint8) if self._codec == "flat"
-                     else state.rows.get("codes"))
-            built = _core.ivf_build_lists(CODECS[self._codec], self._m,
-                                          np.ascontiguousarray(codes),
-                                          np.ascontiguousarray(state.rows.get("assign")),
-                                          int(model.coarse.shape[0]))
-            arrays = _core.IvfListArrays(*built)
-            if self._codec == "sq8":     # the block headers: decoded norms, for L2
-                _core.ivf_sq8_fill_norms(arrays, model.codec._sq)
-            lists = state.memo.setdefault("lists", arrays)
+        if self._codec == "flat":
+            lists = state.memo.get("lists")
+            if lists is None:
+                lists = state.memo.setdefault("lists", self._build_lists(
+                    state, state.rows.get("vectors").view(np.uint8)))
+            return lists
+        base, parts = _code_parts(state)
+        if base is not None and not parts:
+            return base
+        lists = self._build_lists(state, self._row_codes(state))
+        # one assignment: a reader sees the old (base, parts) or the new lists, never a mix
+        state.memo["codes"] = (lists, ())
         return lists
+
+    def _build_lists(self, state: State[IvfModel], codes: Array) -> Any:
+        model = state.model
+        built = _core.ivf_build_lists(CODECS[self._codec], self._m, np.ascontiguousarray(codes),
+                                      np.ascontiguousarray(state.rows.get("assign")),
+                                      int(model.coarse.shape[0]))
+        arrays = _core.IvfListArrays(*built)
+        if self._codec == "sq8":     # the block headers: decoded norms, for L2
+            _core.ivf_sq8_fill_norms(arrays, model.codec._sq)
+        return arrays
+
+    def _row_codes(self, state: State[IvfModel]) -> Array:
+        """Every row's code, row-major (n, code bytes), in row order: unpacked from the lists
+        (what a re-pack, a remove and a FAISS export read)."""
+        if self._codec == "flat":
+            return state.rows.get("vectors").view(np.uint8)
+        base, parts = _code_parts(state)
+        pieces: list[Array] = [] if base is None else [
+            _core.ivf_unpack_lists(CODECS[self._codec], self._code_bytes, self._m, base)]
+        pieces += [p for p in parts if p.shape[0]]
+        if len(pieces) == 1:
+            return pieces[0]
+        if not pieces:
+            return np.empty((0, self._code_bytes), dtype=np.uint8)
+        return np.concatenate(pieces)
+
+    def _changed(self, state: State[IvfModel], rows: Rows, idmap: IdMap, *,
+                 encoded: Optional[Mapping[str, Array]] = None,
+                 removed: Optional[npt.NDArray[np.int64]] = None) -> State[IvfModel]:
+        out = state.changed(rows, idmap)
+        if self._codec == "flat":
+            return out
+        if removed is not None:
+            out.memo["codes"] = (None, (np.delete(self._row_codes(state), removed, axis=0),))
+        else:
+            assert encoded is not None       # base.add passes what _encode returned
+            base, parts = _code_parts(state)
+            out.memo["codes"] = (base, parts + (encoded["codes"],))
+        return out
+
+    def _restore_codes(self, lists: Any = None, codes: Optional[Array] = None) -> None:
+        """Sets the codes of the state just restored (persistence, FAISS import): its
+        inverted lists as read from a file, or row-major codes to build them from."""
+        if self._codec == "flat":
+            if lists is not None:
+                self._state.memo["lists"] = lists
+            return
+        self._state.memo["codes"] = (lists, () if codes is None else (codes,))
 
     def _search_rows(self, state: State[IvfModel], queries: FloatArray, k: int,
                      filter: Any = None) -> Tuple[FloatArray, IdArray]:
@@ -421,6 +477,12 @@ class IVFIndex(Index[IvfModel]):
         return (f"dim={self._dim}, nlist={self.nlist}, codec={self._codec!r}{extra}, "
                 f"metric={self._metric!r}, by_residual={self._by_residual}, "
                 f"keep_vectors={self._keep}")
+
+
+def _code_parts(state: State[IvfModel]) -> Tuple[Any, Tuple[Array, ...]]:
+    """(lists or None, row-major code parts) of a non-flat state (see the module docstring)."""
+    parts: Tuple[Any, Tuple[Array, ...]] = state.memo.get("codes", (None, ()))
+    return parts
 
 
 def _binary_factor_offset(codec: BinaryQuantizer) -> int:

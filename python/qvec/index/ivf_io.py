@@ -6,8 +6,9 @@ params   nlist (null: chosen at fit, untrained), codec, m, bits, by_residual, ke
 model    centroids float32 (nlist, dim); PQ: codebooks float32 (m, 2**nbits, dim / m);
          binary: mean float32 (dim,), rotation float32 (dim, dim) (when trained); sq8: ranges
          float32 (2, dim)
-rows     assign int32 (n,); codes uint8 (n, row_bytes) (not for "flat"); vectors float32
-         (n, dim) (flat, or keep_vectors)
+rows     assign int32 (n,); vectors float32 (n, dim) (flat, or keep_vectors); layout 2 files
+         also hold codes uint8 (n, row_bytes) (not for "flat"), a second copy of the lists'
+         codes in row order: read files ignore it, layout 3 (written now) drops it
 lists    lists.offsets uint64 (nlist + 1,), lists.bytes uint64 (nlist + 1,), lists.codes uint8
          (bytes,), lists.rows int64 (n,): the inverted lists in the codec's scan layout, mapped
          by ``load(mmap=True)`` so a search reads them from the file
@@ -89,10 +90,10 @@ def read_ivf(params: Mapping[str, Any], arrays: Mapping[str, Array], version: in
         frozen = np.array(centroids, dtype=np.float32)
         frozen.setflags(write=False)
         model = IvfModel(frozen, _codec_state(index, arrays, dim), index.by_residual)
-    rows = p._rows(index._templates, n, arrays)
+    rows = p._rows(index._templates, n, arrays)   # layout 2's row-major "codes": ignored
     index._restore_state(model, rows, p._idmap(n, dict(params), arrays))
     if trained and n:
-        index._state.memo["lists"] = _lists(index, arrays, n)
+        index._restore_codes(lists=_lists(index, arrays, n))
     return index
 
 
@@ -133,7 +134,7 @@ def _lists(index: IVFIndex, arrays: Mapping[str, Array], n: int) -> Any:
         raise FormatError("array 'lists.codes' must be uint8 (bytes,)")
     rows = p._array(arrays, "lists.rows", np.int64, (n,))
     lists = _core.IvfListArrays(offsets, code_offsets, cast(Any, codes), rows)
-    row_bytes = 4 * index.dim if index.codec == "flat" else index._templates["codes"][1][0]
+    row_bytes = index._code_bytes
     try:
         _core.ivf_check_lists(CODECS[index.codec], row_bytes, index._m, lists)
     except ValueError as e:

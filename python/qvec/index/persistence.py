@@ -2,7 +2,7 @@
 of the container of :mod:`qvec._format`. docs/FORMAT.md is the reference.
 
 Layout 2 (written since the index package) is stated per kind below and in the file's
-``layout`` parameter. Layout 1 is what qvec 0.1.0 wrote (no ``layout`` parameter): identical
+``layout`` parameter; layout 3 differs for the ``ivf`` kind only (see ivf_io.py). Layout 1 is what qvec 0.1.0 wrote (no ``layout`` parameter): identical
 for ``flat`` and ``pq``; for ``binary`` it held the quantizer's pickle state (``quantizer``,
 ``q.*``, ``codes.*``, ``code_fields``, ``codes_class``), which :func:`_binary_rows_layout_1`
 and :func:`_binary_model_layout_1` read into the layout-2 names.
@@ -32,7 +32,11 @@ from .pq import PQIndex, code_size
 from .sq import RescoreSQ8Index, SQ8Index, ranges_mode
 from .storage import Array, Rows, Templates
 
-LAYOUT = 2
+#: The newest layout this qvec reads. Layout 3 changed the ``ivf`` kind only (its codes live in
+#: the inverted lists alone, no row-major ``codes`` array), so other kinds are still written
+#: as layout 2, readable by the qvec versions before it.
+LAYOUT = 3
+_WRITTEN_LAYOUT = {"ivf": 3}
 #: Arrays with one row per vector: memory-mapped by ``load(mmap=True)`` (layout 1 names too).
 ROW_ARRAYS = frozenset({"vectors", "ids", "codes", "factors", "sign_dots", "codes.codes", "codes.factors",
                         "bits"})
@@ -91,7 +95,7 @@ def layout(index: Index[Any]) -> Tuple[str, Params, NamedArrays]:
     else:
         raise TypeError(f"cannot save a {type(index).__name__}")
     idmap = state.idmap
-    params.update(layout=LAYOUT, dim=index.dim, metric=index.metric, ntotal=idmap.n,
+    params.update(layout=_WRITTEN_LAYOUT.get(index.kind, 2), dim=index.dim, metric=index.metric, ntotal=idmap.n,
                   next_id=idmap.next_id, id_start=idmap.start if idmap.ids is None else None)
     arrays = model + [(name, state.rows.get(name)) for name in state.rows.templates]
     if idmap.ids is not None:
