@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -50,27 +49,27 @@ void centre_rows(const float* x, size_t n, size_t d, size_t lda, float* mean, fl
   QVEC_CHECK_ARG(ok, "x contains NaN or infinity, or values too large for float32 distances");
 }
 
-// D^2 of every sample point to its nearest chosen centroid, lowered by the newest one: the
-// expansion ||x||^2 + ||c||^2 - 2 <x, c> through the dense kernel (dots: size ns, scratch);
-// returns the new total. Serial on purpose: a round is ~0.5 ms of work (16 k points x 128
-// dims), and k rounds of a parallel_for each wait for every thread; on a loaded machine that
-// wait (a descheduled worker) cost more than the round itself (1024 rounds: 2.2 s at 2
-// threads, 0.6 s at 1).
-double lower_nearest(const float* rows, const float* norms, size_t ns, size_t d,
-                     const float* centroid, float* dots, double* nearest) {
-  const float cnorm = std::inner_product(centroid, centroid + d, centroid, 0.0f);
-  detail::dense_kernels().dot_direct(centroid, d, 1, rows, d, ns, d, dots, ns);
+// D^2 of every sample point to its nearest chosen centroid, lowered by the newest one, in the
+// direct form sum (x_t - c_t)^2 (the dense kernel's l2sqr): the expansion
+// ||x||^2 + ||c||^2 - 2 <x, c> cancels when the clusters lie far apart, and then weighs the
+// chosen cluster's own points as if they were far, seeding it twice. Returns the new total.
+// Serial on purpose: a round is ~0.5 ms of work (16 k points x 128 dims), and k rounds of a
+// parallel_for each wait for every thread; on a loaded machine that wait (a descheduled
+// worker) cost more than the round itself (1024 rounds: 2.2 s at 2 threads, 0.6 s at 1).
+double lower_nearest(const float* rows, size_t ns, size_t d, const float* centroid,
+                     double* nearest) {
+  const auto l2sqr = detail::dense_kernels().l2sqr;
   double total = 0.0;
   for (size_t i = 0; i < ns; ++i) {
-    const float dist = std::max(0.0f, norms[i] + cnorm - 2.0f * dots[i]);
+    const float dist = l2sqr(rows + i * d, centroid, d);
     nearest[i] = std::min(nearest[i], static_cast<double>(dist));
     total += nearest[i];
   }
   return total;
 }
 
-// k-means++ on a seeded sample. Each of the k rounds is one pass over the sample: a product
-// with the new centroid (SIMD), then the weighted pick.
+// k-means++ on a seeded sample. Each of the k rounds is one pass over the sample: distances
+// to the new centroid (SIMD), then the weighted pick.
 void kmeans_plus_plus(const float* x, size_t n, size_t d, size_t lda, size_t k,
                       detail::SplitMix64& rng, float* centroids) {
   std::vector<size_t> sample(n);
@@ -78,23 +77,16 @@ void kmeans_plus_plus(const float* x, size_t n, size_t d, size_t lda, size_t k,
   size_t ns = std::min(n, std::max(k, k * kSeedSamplePerCentroid));
   for (size_t i = 0; i < ns; ++i) std::swap(sample[i], sample[i + rng.below(n - i)]);
   sample.resize(ns);
-  // The sample's rows, contiguous, and their squared norms.
-  std::vector<float> rows(ns * d), norms(ns);
-  for (size_t i = 0; i < ns; ++i) {
+  // The sample's rows, contiguous.
+  std::vector<float> rows(ns * d);
+  for (size_t i = 0; i < ns; ++i)
     std::copy(x + sample[i] * lda, x + sample[i] * lda + d, rows.data() + i * d);
-    norms[i] = std::inner_product(rows.data() + i * d, rows.data() + (i + 1) * d,
-                                  rows.data() + i * d, 0.0f);
-  }
   std::vector<double> nearest(ns, INFINITY);
-  std::vector<float> dots(ns);
   size_t pick = rng.below(ns);
   for (size_t c = 0; c < k; ++c) {
     detail::check_stop();
     std::copy(rows.data() + pick * d, rows.data() + (pick + 1) * d, centroids + c * d);
-    double total = lower_nearest(rows.data(), norms.data(), ns, d, centroids + c * d,
-                                 dots.data(), nearest.data());
-    total -= nearest[pick];  // the expansion's rounding leaves the chosen point near, not at, 0
-    nearest[pick] = 0.0;
+    const double total = lower_nearest(rows.data(), ns, d, centroids + c * d, nearest.data());
     if (c + 1 == k) break;
     if (total <= 0.0) {  // every sample point is already a centroid: any point will do
       pick = rng.below(ns);
