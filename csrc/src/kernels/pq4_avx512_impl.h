@@ -28,14 +28,29 @@ inline __m512i transpose_index() {
   return _mm512_load_si512(kIndex);
 }
 
+// One 64-byte group of codes (four subquantizers, or two with zero codes above) against the
+// tables of Q queries; keep masks the tables alike.
+template <class Sum, int Q>
+inline void accumulate(__m512i c, const uint8_t* luts, size_t ldl, __mmask64 keep, __m512i* lo,
+                       __m512i* hi) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i lane = _mm512_set1_epi32(0x30201000);  // 16 j in byte j of every dword
+  c = _mm512_permutexvar_epi8(transpose_index(), c);
+  // (x & 0x0f) | 16 j: the table index of each code.
+  const __m512i ilo = _mm512_ternarylogic_epi32(c, low4, lane, 0xEA);
+  const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(c, 4), low4, lane, 0xEA);
+  for (int q = 0; q < Q; ++q) {
+    const __m512i tab = _mm512_maskz_loadu_epi8(keep, luts + q * ldl);
+    lo[q] = Sum::add(lo[q], _mm512_permutexvar_epi8(ilo, tab));
+    hi[q] = Sum::add(hi[q], _mm512_permutexvar_epi8(ihi, tab));
+  }
+}
+
 template <class Sum, int Q>
 uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
                       size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
                       uint32_t* masks) {
-  const __m512i transpose = transpose_index();
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i lane = _mm512_set1_epi32(0x30201000);  // 16 j in byte j of every dword
-  const __mmask64 half = 0xffffffffULL;
+  const __mmask64 all = ~__mmask64(0), half = 0xffffffffULL;
   const size_t m4 = m2 & ~size_t(3);
   uint32_t any = 0;
   __m512i limit[Q];
@@ -44,24 +59,13 @@ uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, siz
     const uint8_t* block = codes + blk * m2 * 16;
     __m512i lo[Q], hi[Q];  // vectors 0-15 and 16-31
     for (int q = 0; q < Q; ++q) lo[q] = hi[q] = _mm512_setzero_si512();
-    for (size_t j = 0; j <= m2 - 2; j += 4) {
-      // A last pair of subquantizers (m2 % 4 == 2) loads as zero codes above it, looked up in
-      // tables zeroed there.
-      const bool pair = j == m4;
-      __m512i c = pair ? _mm512_maskz_loadu_epi8(half, block + j * 16)
-                       : _mm512_loadu_si512(block + j * 16);
-      c = _mm512_permutexvar_epi8(transpose, c);
-      // (x & 0x0f) | 16 j: the table index of each code.
-      const __m512i ilo = _mm512_ternarylogic_epi32(c, low4, lane, 0xEA);
-      const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(c, 4), low4, lane, 0xEA);
-      for (int q = 0; q < Q; ++q) {
-        const uint8_t* tab_at = luts + q * ldl + j * 16;
-        const __m512i tab = pair ? _mm512_maskz_loadu_epi8(half, tab_at)
-                                 : _mm512_loadu_si512(tab_at);
-        lo[q] = Sum::add(lo[q], _mm512_permutexvar_epi8(ilo, tab));
-        hi[q] = Sum::add(hi[q], _mm512_permutexvar_epi8(ihi, tab));
-      }
-    }
+    for (size_t j = 0; j < m4; j += 4)
+      accumulate<Sum, Q>(_mm512_loadu_si512(block + j * 16), luts + j * 16, ldl, all, lo, hi);
+    // A last pair of subquantizers (m2 % 4 == 2): zero codes above it, looked up in tables
+    // zeroed there.
+    if (m4 < m2)
+      accumulate<Sum, Q>(_mm512_maskz_loadu_epi8(half, block + m4 * 16), luts + m4 * 16, ldl,
+                         half, lo, hi);
     for (int q = 0; q < Q; ++q) {
       const __m512i sums = Sum::finish(lo[q], hi[q]);
       _mm512_storeu_si512(out + q * ldo + blk * kFsBlock, sums);
