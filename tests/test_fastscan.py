@@ -334,8 +334,10 @@ def test_avx512_tables_sum_like_scalar_past_16_bits(tmp_path) -> None:
 
     here = str(Path(__file__).parent)
     runs = {}
-    for name, env in (("scalar", {"QVEC_SIMD": "scalar"}), ("plain", {"QVEC_PQ4_VNNI": "0"}),
-                      ("default", {})):
+    levels = (("scalar", {"QVEC_SIMD": "scalar"}),
+              ("plain", {"QVEC_SIMD": "avx512", "QVEC_PQ4_VNNI": "0"}),
+              ("default", {"QVEC_SIMD": "avx512", "QVEC_PQ4_VNNI": "1"}))
+    for name, env in levels:
         path = tmp_path / f"{name}.npz"
         subprocess.run([sys.executable, "-c", _WRAP_SUMS, str(path), here], check=True,
                        env=dict(os.environ, **env))
