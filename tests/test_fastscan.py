@@ -304,3 +304,49 @@ def test_reservoir_with_massive_ties_equals_the_model(k, rescore):
             cand = pool[q][pool[q] >= 0]
             order = np.lexsort((cand, adc[q, cand]))[:k]
             np.testing.assert_array_equal(ids[q], cand[order])
+
+
+# -- the AVX-512 tables against scalar, wrapping sums included ----------------------------------
+_WRAP_SUMS = """
+import sys, numpy as np, qvec
+from qvec import _core
+sys.path.insert(0, sys.argv[2])
+from conftest import pack_nibbles
+rng = np.random.default_rng(11)
+out = {"level": np.array(qvec.simd_level())}
+for m in (2, 6, 13, 96, 300, 514):  # 300 and 514: full-byte tables sum past 2^16 and wrap
+    for n in (1, 33, 100):
+        packed = _core.fastscan_pack(pack_nibbles(rng.integers(0, 16, (n, m)).astype(np.uint8)), m)
+        luts = _core.fastscan_quantize_tables(rng.random((5, m, 16)).astype(np.float32))[0]
+        luts = rng.integers(0, 256, size=luts.shape).astype(luts.dtype)
+        out[f"m{m}_n{n}"] = _core.fastscan_scan_sums(luts, packed, n, m)
+np.savez(sys.argv[1], **out)
+"""
+
+
+@pytest.mark.skipif(qvec.supported_simd_level() != "avx512", reason="needs AVX-512")
+def test_avx512_tables_sum_like_scalar_past_16_bits(tmp_path) -> None:
+    # test_simd_levels reaches only the default AVX-512 table (VNNI on VNNI CPUs) and sums that
+    # stay below 2^16; QVEC_PQ4_VNNI=0 selects the plain one.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = str(Path(__file__).parent)
+    runs = {}
+    levels = (("scalar", {"QVEC_SIMD": "scalar"}),
+              ("plain", {"QVEC_SIMD": "avx512", "QVEC_PQ4_VNNI": "0"}),
+              ("default", {"QVEC_SIMD": "avx512", "QVEC_PQ4_VNNI": "1"}))
+    for name, env in levels:
+        path = tmp_path / f"{name}.npz"
+        subprocess.run([sys.executable, "-c", _WRAP_SUMS, str(path), here], check=True,
+                       env=dict(os.environ, **env))
+        with np.load(path) as f:
+            runs[name] = {k: f[k] for k in f.files}
+    assert str(runs["plain"]["level"]) == "avx512" == str(runs["default"]["level"])
+    assert str(runs["scalar"]["level"]) == "scalar"
+    for name in ("plain", "default"):
+        for key, ref in runs["scalar"].items():
+            if key != "level":
+                np.testing.assert_array_equal(runs[name][key], ref, err_msg=f"{name} {key}")

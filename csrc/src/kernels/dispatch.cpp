@@ -37,9 +37,20 @@ const Pq8Kernels& pq8_kernels() {
 }
 
 const Pq4Kernels& pq4_kernels() {
-  static const Pq4Kernels& chosen =
-      select(pq4_scalar_kernels(), pq4_avx2_kernels(), pq4_avx512_skx_kernels(),
-             pq4_avx512_kernels());
+  static const Pq4Kernels& chosen = [] () -> const Pq4Kernels& {
+    const Pq4Kernels& level = select(pq4_scalar_kernels(), pq4_avx2_kernels(),
+                                     pq4_avx512_skx_kernels(), pq4_avx512_kernels());
+#if defined(__x86_64__) || defined(__i386__)
+    const Pq4Kernels* vnni = pq4_avx512vnni_kernels();
+    // QVEC_PQ4_VNNI=0 keeps the plain AVX-512 table, so tests reach it on VNNI CPUs too.
+    const char* env = std::getenv("QVEC_PQ4_VNNI");
+    const bool allowed = env == nullptr || std::strcmp(env, "0") != 0;
+    if (level.level == SimdLevel::AVX512 && vnni != nullptr && allowed &&
+        __builtin_cpu_supports("avx512vnni"))
+      return *vnni;
+#endif
+    return level;
+  }();
   return chosen;
 }
 
@@ -188,6 +199,7 @@ const MaxSimKernels* maxsim_avx512_skx_kernels() { return nullptr; }
 #endif
 #if !defined(QVEC_HAVE_AVX512VNNI)
 const Sq8Kernels* sq8_avx512vnni_kernels() { return nullptr; }
+const Pq4Kernels* pq4_avx512vnni_kernels() { return nullptr; }
 #endif
 
 }  // namespace qvec::detail

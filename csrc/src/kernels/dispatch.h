@@ -20,6 +20,7 @@ namespace qvec::detail {
 /// The tables of the active level.
 const DenseKernels& dense_kernels();
 const Pq8Kernels& pq8_kernels();
+/// The AVX-512 level with the VNNI variant where the CPU has AVX512_VNNI.
 const Pq4Kernels& pq4_kernels();
 const HammingKernels& hamming_kernels();
 const RabitqKernels& rabitq_kernels();
@@ -51,6 +52,7 @@ const Pq4Kernels* pq4_scalar_kernels();
 const Pq4Kernels* pq4_avx2_kernels();
 const Pq4Kernels* pq4_avx512_skx_kernels();
 const Pq4Kernels* pq4_avx512_kernels();
+const Pq4Kernels* pq4_avx512vnni_kernels();
 const HammingKernels* hamming_scalar_kernels();
 const HammingKernels* hamming_avx2_kernels();
 const HammingKernels* hamming_avx512_skx_kernels();
