@@ -124,7 +124,7 @@ def describe(cfg: Dict[str, Any]) -> str:
     if cfg.get("mode", "two-stage") == "two-stage":
         parts.append(f"k'={cfg.get('kprime', 64)}")
     if cfg.get("rescore") is not None:
-        where = "on disk, memmap" if cfg.get("vectors") == "memmap" else "in memory"
+        where = "on disk (memmap, +1536 B/token on disk, not counted in memory)" if cfg.get("vectors") == "memmap" else "in memory"
         parts.append(f"rescore={cfg['rescore']} (float tokens kept {where})")
     return ", ".join(parts)
 
