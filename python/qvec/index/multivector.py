@@ -561,8 +561,8 @@ class MultiVectorIndex:
         rows[valid] = state.idmap.rows_of(ids.reshape(-1)[valid])
         rows = np.sort(rows.reshape(ids.shape), axis=1)
         coff = np.arange(0, rows.size + 1, depth, dtype=np.int64)
-        return _core.maxsim_search_float(q, qoff, floats, state.offsets, doc_ids,
-                                         rows.reshape(-1), coff, k)
+        return _core.maxsim_search_float(q, qoff, cast(FloatArray, floats), state.offsets,
+                                         doc_ids, rows.reshape(-1), coff, k)
 
     def _score(self, state: _State, q: FloatArray, qoff: Offsets, k: int,
                cand: Tuple[Optional[np.ndarray], Optional[np.ndarray]], doc_ids: IdArray,
