@@ -9,7 +9,9 @@ queries/s over the same queries at 1 thread and at all threads; on a shared mach
 Bytes per token count what each method stores per token (codes, per-token factors, kept floats;
 fast-plaid: its index directory over the token count).
 
-fast-plaid needs torch == its build's version; give its interpreter with --plaid-python (a
+fast-plaid needs torch == its build's version (the installed fast-plaid 1.1.0 links tch 0.20,
+i.e. libtorch 2.7; under the global torch 2.13.0+cpu its create() dies with a segmentation fault
+inside fast_plaid_rust.create, so it is only measured with a matching interpreter); give its interpreter with --plaid-python (a
 venv holding fast-plaid and its torch) or leave it out to skip it.
 
     python bench/multivector.py --out bench/results/multivector.md
@@ -41,6 +43,8 @@ def load(nq: int) -> Dict[str, Any]:
     qoff = d["query_offsets"]
     d["queries"] = [d["query_tokens"][qoff[i]:qoff[i + 1]] for i in range(nq)]
     d["gt"] = d["gt"][:nq]
+    d["doc_tokens_memmap"] = np.load(os.path.join(os.path.expanduser(
+        "~/.cache/qvec-data/gcide-tokens"), "doc_tokens.npy"), mmap_mode="r")
     return d
 
 
@@ -85,7 +89,7 @@ def qvec_rows(d: Dict[str, Any], configs: List[Dict[str, Any]], all_threads: int
     trained: Dict[str, qvec.MultiVectorIndex] = {}
     for cfg in configs:
         codec, keep = cfg["codec"], cfg.get("keep", 1.0)
-        floats = cfg.get("rescore") is not None
+        floats = cfg.get("rescore") is not None and cfg.get("vectors") != "memmap"
         key = f"{codec}/{keep}/{floats}"
         if key not in trained:
             base = trained.get(codec)
@@ -105,6 +109,8 @@ def qvec_rows(d: Dict[str, Any], configs: List[Dict[str, Any]], all_threads: int
             trained[key] = index
         index = trained[key]
         opts = {n: cfg[n] for n in ("mode", "kprime", "rescore") if n in cfg}
+        if cfg.get("vectors") == "memmap":        # floats on disk, only the codes in memory
+            opts["vectors"] = d["doc_tokens_memmap"]
 
         def run() -> np.ndarray:
             return index.search(d["queries"], k=10, **opts)[1]
@@ -118,7 +124,8 @@ def describe(cfg: Dict[str, Any]) -> str:
     if cfg.get("mode", "two-stage") == "two-stage":
         parts.append(f"k'={cfg.get('kprime', 64)}")
     if cfg.get("rescore") is not None:
-        parts.append(f"rescore={cfg['rescore']} (floats kept)")
+        where = "on disk (memmap, +1536 B/token on disk, not counted in memory)" if cfg.get("vectors") == "memmap" else "in memory"
+        parts.append(f"rescore={cfg['rescore']} (float tokens kept {where})")
     return ", ".join(parts)
 
 
@@ -191,6 +198,8 @@ def plaid_rows(python: str, d: Dict[str, Any], all_threads: int,
 CONFIGS: List[Dict[str, Any]] = [
     {"codec": "PQ48x8", "mode": "exhaustive"},
     {"codec": "PQ48x8", "kprime": 64},
+    *[{"codec": "PQ48x8", "kprime": kp, "rescore": 5, "vectors": "memmap"}
+      for kp in (20, 50, 100, 200)],
     {"codec": "OPQ48,PQ48x8,aniso", "mode": "exhaustive"},
     {"codec": "RQ2+PQ46x8", "mode": "exhaustive"},
     {"codec": "RQ2+PQ46x8", "kprime": 256},

@@ -367,3 +367,32 @@ def test_codec_strings():
     for bad in ("RQ0+PQ8x8", "RQ5+PQ8x8", "RQ1+PQ0", "OPQ4,PQ8x8", "KM16,aniso"):
         with pytest.raises(ValueError):
             MultiVectorIndex(32, codec=bad)
+
+
+def test_rescore_from_caller_vectors_memmap_gives_exact_maxsim(tmp_path):
+    docs = bags(11, 30)
+    index = build("PQ4x8", docs)                       # codes only, no floats kept
+    flat = build("Flat", docs)
+    queries = bags(12, 3)
+    tokens = np.concatenate(docs)
+    mm = np.lib.format.open_memmap(tmp_path / "tokens.npy", mode="w+", dtype=np.float32,
+                                   shape=tokens.shape)
+    mm[:] = tokens
+    mm.flush()
+    disk = np.load(tmp_path / "tokens.npy", mmap_mode="r")
+    got = index.search(queries, k=4, kprime=index.ntokens, rescore=30, vectors=disk)
+    want = flat.search(queries, k=4, mode="exhaustive")
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+    # a small candidate set: every returned score is the exact float MaxSim of that document
+    few = index.search(queries, k=3, kprime=2, rescore=2, vectors=disk)
+    exact = ref_scores(queries, tokens, index._state.offsets)
+    for i in range(len(queries)):
+        valid = few[1][i] >= 0
+        np.testing.assert_allclose(few[0][i][valid], exact[i, few[1][i][valid]], rtol=1e-5)
+    with pytest.raises(ValueError, match="rescore"):
+        index.search(queries, k=4, vectors=disk)
+    with pytest.raises(ValueError, match="vectors must be"):
+        index.search(queries, k=4, rescore=2, vectors=tokens[:-1])
+    with pytest.raises(ValueError, match="vectors must be"):
+        index.search(queries, k=4, rescore=2, vectors=tokens.astype(np.float64))

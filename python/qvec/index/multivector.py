@@ -29,8 +29,10 @@ anisotropic loss), e.g. ``"OPQ48,PQ48x8,aniso"``.
 Search modes: ``mode="exhaustive"`` scores every document (the reference); the default
 ``mode="two-stage"`` first finds each query token's ``kprime`` best tokens with the codec's own
 scanner (8-bit ADC, fast-scan, binary or exact search over all token codes), then scores only
-the documents holding them, exactly over their codes; with ``rescore=r`` (index built with
-``keep_floats=True``) the best ``r * k`` of those are re-scored with the float tokens. For a
+the documents holding them, exactly over their codes; with ``rescore=r`` the best ``r * k`` of
+those are re-scored by exact float MaxSim, from the float tokens kept in the index
+(``keep_floats=True``: 4 * dim more bytes per token in memory) or from the caller's
+``vectors=`` (e.g. a ``numpy.memmap``: the floats stay on disk, the codes in memory). For a
 KM<K> codec, many tokens share each code, so a query token's kprime best tokens are an
 arbitrary part (the smallest rows) of its best centroid's tokens: use ``mode="exhaustive"``
 with KM<K> (1 byte per token, already the cheapest scan). ``hamming=True`` (KM<K> only) scores
@@ -466,8 +468,8 @@ class MultiVectorIndex:
     # -- search ----------------------------------------------------------------------------
     def search(self, queries: Bags, k: int = 10, *, offsets: Optional[npt.ArrayLike] = None,
                mode: str = "two-stage", kprime: int = 64, rescore: Optional[int] = None,
-               hamming: bool = False,
-               filter: Optional[npt.ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
+               hamming: bool = False, filter: Optional[npt.ArrayLike] = None,
+               vectors: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
         """MaxSim top-k. queries: one (t, dim) query -> (scores float32 (k,), ids int64 (k,));
         a list of (t_i, dim) arrays, or one (T, dim) array with ``offsets`` -> (nq, k) each.
         mode: "two-stage" (candidates from each query token's ``kprime`` best tokens, then
@@ -475,7 +477,11 @@ class MultiVectorIndex:
         with the kept float tokens (keep_floats=True). hamming: KM<K> only, score with the
         centroid-index bit strings. filter: the document ids allowed (an integer array; ids
         not in the index are ignored): only they are scored (in two-stage mode, among the
-        documents the query tokens' hits point to)."""
+        documents the query tokens' hits point to). vectors: the float tokens to re-score with
+        instead of the kept ones, float32 C-contiguous (ntokens, dim) in the index's token
+        order (the added tokens after pruning, less removed documents; unit rows for
+        "cosine"), e.g. a ``numpy.memmap`` so the floats stay on disk while the codes stay in
+        memory: only the re-scored documents' rows are read. Needs ``rescore``."""
         self._require_trained()
         k = check_k(k)
         single = offsets is None and isinstance(queries, np.ndarray) and queries.ndim == 2
@@ -488,9 +494,8 @@ class MultiVectorIndex:
             raise ValueError(f"hamming=True needs a KM<K> codec; this index is {self.codec}")
         if rescore is not None:
             rescore = check_int(rescore, "rescore")
-            if not self._keep_floats:
-                raise ValueError("rescore needs the float tokens: build with keep_floats=True")
         state = self._state
+        floats = self._rescore_floats(state, rescore, vectors)
         if state.idmap.n == 0:
             nq = qoff.size - 1
             scores = np.full((nq, k), -np.inf, dtype=np.float32)
@@ -498,8 +503,27 @@ class MultiVectorIndex:
         else:
             allowed = None if filter is None else self._allowed_rows(state, filter)
             scores, ids = self._search(state, q, qoff, k, mode, check_int(kprime, "kprime"),
-                                       rescore, hamming, allowed)
+                                       rescore, hamming, allowed, floats)
         return (scores[0], ids[0]) if single else (scores, ids)
+
+    def _rescore_floats(self, state: _State, rescore: Optional[int],
+                        vectors: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """The float tokens the re-scoring reads: the caller's ``vectors`` or the kept ones."""
+        if vectors is None:
+            if rescore is not None and not self._keep_floats:
+                raise ValueError("rescore needs the float tokens: build with keep_floats=True "
+                                 "or pass vectors=")
+            return cast(Optional[np.ndarray], state.floats)
+        if rescore is None:
+            raise ValueError("vectors= is read only to re-score: pass rescore= too")
+        shape = (state.ntokens, self._dim)
+        if (not isinstance(vectors, np.ndarray) or vectors.dtype != np.float32
+                or vectors.shape != shape or not vectors.flags.c_contiguous):
+            got = (f"{vectors.dtype} {vectors.shape}" if isinstance(vectors, np.ndarray)
+                   else type(vectors).__name__)
+            raise ValueError(f"vectors must be a C-contiguous float32 array of shape {shape} "
+                             f"(one row per stored token; a copy would read it all); got {got}")
+        return vectors
 
     @staticmethod
     def _allowed_rows(state: _State, filter: npt.ArrayLike) -> npt.NDArray[np.bool_]:
@@ -511,7 +535,8 @@ class MultiVectorIndex:
 
     def _search(self, state: _State, q: FloatArray, qoff: Offsets, k: int, mode: str,
                 kprime: int, rescore: Optional[int], hamming: bool,
-                allowed: Optional[npt.NDArray[np.bool_]] = None) -> Tuple[np.ndarray, np.ndarray]:
+                allowed: Optional[npt.NDArray[np.bool_]] = None,
+                floats: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
         doc_ids = state.idmap.row_ids()
         cand: Tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
         nq = qoff.size - 1
@@ -536,8 +561,8 @@ class MultiVectorIndex:
         rows[valid] = state.idmap.rows_of(ids.reshape(-1)[valid])
         rows = np.sort(rows.reshape(ids.shape), axis=1)
         coff = np.arange(0, rows.size + 1, depth, dtype=np.int64)
-        return _core.maxsim_search_float(q, qoff, state.floats, state.offsets, doc_ids,
-                                         rows.reshape(-1), coff, k)
+        return _core.maxsim_search_float(q, qoff, cast(FloatArray, floats), state.offsets,
+                                         doc_ids, rows.reshape(-1), coff, k)
 
     def _score(self, state: _State, q: FloatArray, qoff: Offsets, k: int,
                cand: Tuple[Optional[np.ndarray], Optional[np.ndarray]], doc_ids: IdArray,
