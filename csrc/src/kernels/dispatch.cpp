@@ -20,6 +20,20 @@ const Table& select(const Table* scalar, const Table* avx2, const Table* skx,
   return *scalar;
 }
 
+// The AVX512_VNNI variant of a family in place of its avx512 table, where the CPU has VNNI and
+// the environment variable `off` is not "0" (so tests reach the plain table on VNNI CPUs too).
+template <class Table>
+const Table& with_vnni(const Table& level, const Table* vnni, const char* off) {
+#if defined(__x86_64__) || defined(__i386__)
+  const char* env = std::getenv(off);
+  const bool allowed = env == nullptr || std::strcmp(env, "0") != 0;
+  if (level.level == SimdLevel::AVX512 && vnni != nullptr && allowed &&
+      __builtin_cpu_supports("avx512vnni"))
+    return *vnni;
+#endif
+  return level;
+}
+
 }  // namespace
 
 const DenseKernels& dense_kernels() {
@@ -37,20 +51,10 @@ const Pq8Kernels& pq8_kernels() {
 }
 
 const Pq4Kernels& pq4_kernels() {
-  static const Pq4Kernels& chosen = [] () -> const Pq4Kernels& {
-    const Pq4Kernels& level = select(pq4_scalar_kernels(), pq4_avx2_kernels(),
-                                     pq4_avx512_skx_kernels(), pq4_avx512_kernels());
-#if defined(__x86_64__) || defined(__i386__)
-    const Pq4Kernels* vnni = pq4_avx512vnni_kernels();
-    // QVEC_PQ4_VNNI=0 keeps the plain AVX-512 table, so tests reach it on VNNI CPUs too.
-    const char* env = std::getenv("QVEC_PQ4_VNNI");
-    const bool allowed = env == nullptr || std::strcmp(env, "0") != 0;
-    if (level.level == SimdLevel::AVX512 && vnni != nullptr && allowed &&
-        __builtin_cpu_supports("avx512vnni"))
-      return *vnni;
-#endif
-    return level;
-  }();
+  static const Pq4Kernels& chosen = with_vnni(
+      select(pq4_scalar_kernels(), pq4_avx2_kernels(), pq4_avx512_skx_kernels(),
+             pq4_avx512_kernels()),
+      pq4_avx512vnni_kernels(), "QVEC_PQ4_VNNI");
   return chosen;
 }
 
@@ -91,20 +95,10 @@ const FilterKernels& filter_kernels() {
 }
 
 const Sq8Kernels& sq8_kernels() {
-  static const Sq8Kernels& chosen = [] () -> const Sq8Kernels& {
-    const Sq8Kernels& level = select(sq8_scalar_kernels(), sq8_avx2_kernels(),
-                                     sq8_avx512_skx_kernels(), sq8_avx512_kernels());
-#if defined(__x86_64__) || defined(__i386__)
-    const Sq8Kernels* vnni = sq8_avx512vnni_kernels();
-    // QVEC_SQ8_VNNI=0 keeps the plain AVX-512 table, so tests reach it on VNNI CPUs too.
-    const char* env = std::getenv("QVEC_SQ8_VNNI");
-    const bool allowed = env == nullptr || std::strcmp(env, "0") != 0;
-    if (level.level == SimdLevel::AVX512 && vnni != nullptr && allowed &&
-        __builtin_cpu_supports("avx512vnni"))
-      return *vnni;
-#endif
-    return level;
-  }();
+  static const Sq8Kernels& chosen = with_vnni(
+      select(sq8_scalar_kernels(), sq8_avx2_kernels(), sq8_avx512_skx_kernels(),
+             sq8_avx512_kernels()),
+      sq8_avx512vnni_kernels(), "QVEC_SQ8_VNNI");
   return chosen;
 }
 
