@@ -51,6 +51,18 @@ def rerank(queries: npt.ArrayLike, candidate_ids: npt.ArrayLike, base: npt.Array
     return one_row(result, single)
 
 
+def rerank_rows(queries: npt.NDArray[np.float32], candidates: IdMatrix,
+                base: npt.NDArray[np.float32], k: int, metric: str) -> SearchResult:
+    """:func:`rerank` for arrays already checked by their owner (an index re-ranking its own
+    search results): float32 (nq, d) queries, int64 (nq, c) rows in [-1, n) and the (n, d)
+    float32 vectors it keeps. Skips the conversions and checks of the public function, which
+    cost several times the exact re-ranking of one query's shortlist itself."""
+    if metric == "cosine":
+        return _rerank_cosine(normalized(queries), candidates, base, k)
+    result: SearchResult = _core.rerank(queries, candidates, base, k, metric)
+    return result
+
+
 def _rerank_cosine(queries: npt.NDArray[np.float32], cand: IdMatrix,
                    base: npt.NDArray[np.float32], k: int) -> SearchResult:
     """Cosine re-ranking on a normalized copy of only the candidate rows: the candidates are

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from .._checks import as_float_matrix, check_int
 from .._errors import NotTrainedError
 from ..cuda import GpuIndex, gpu_device, search_rows as gpu_search_rows
-from ..rerank import rerank as rerank_exact
+from ..rerank import rerank_rows
 from .filter import FilterLike, row_filter
 from .ids import IdArray, IdMap, as_ids, check_new_ids
 from .storage import Array, Rows, Templates
@@ -317,8 +317,8 @@ class Index(abc.ABC, Generic[ModelT]):
                                  "keep_vectors=True (factory suffix ',Refine')")
             _, rows = (search_rows(state, q, rerank) if gpu is None
                           else self._rows(state, q, rerank, gpu))
-            dist, rows = rerank_exact(q, rows, state.rows.get("vectors"), k,
-                                      metric=self._codec_metric)
+            vectors = cast(FloatArray, state.rows.get("vectors"))  # float32 (n, dim), as stored
+            dist, rows = rerank_rows(q, rows, vectors, k, self._codec_metric)
         labels = state.idmap.map_rows(rows)
         return (dist[0], labels[0]) if single else (dist, labels)
 
