@@ -193,7 +193,9 @@ def _battery_sq8(env: Dict[str, str], out: Path) -> Dict[str, np.ndarray]:
 def test_plain_avx512_table_equals_the_default(tmp_path: Path) -> None:
     # test_simd_levels compares each level's default table with scalar; on a VNNI CPU that is
     # the VNNI table, so the plain AVX-512 one (QVEC_SQ8_VNNI=0) is compared here with this
-    # process's outputs (any level: the float sums too are equal by construction).
+    # process's outputs (any level: the sq8 sums are equal by construction; the IVF outputs add
+    # coarse terms from the dense kernels, whose rounding differs by level, within the
+    # battery's tolerance for them).
     sys.path.insert(0, str(HERE))
     import _battery
 
@@ -201,7 +203,11 @@ def test_plain_avx512_table_equals_the_default(tmp_path: Path) -> None:
     ref = _battery.sq8()
     assert str(got["level"]) == "avx512" and set(got) - {"level"} == set(ref)
     for key in ref:
-        np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+        tol = _battery.TOLERANCE.get(f"sq8/{key}")
+        if tol is None:
+            np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+        else:
+            np.testing.assert_allclose(got[key], ref[key], rtol=tol[1], atol=tol[2], err_msg=key)
 
 
 # -- errors ---------------------------------------------------------------------------------
