@@ -10,31 +10,14 @@
 namespace qvec::detail {
 namespace {
 
-// R queries against one block of 8 vectors at a time: each code word is loaded once and XORed
-// with R broadcast query words; the byte counts of a run of words are summed in bytes, then
-// VPSADBW turns them into the 8 lane sums.
+// R queries against one block of 8 vectors at a time (block_popcounts: each code word loaded
+// once and XORed with R broadcast query words).
 template <int R>
 void hamming_rows(const uint64_t* queries, const uint64_t* tile, size_t nblocks, size_t nwords,
                   int32_t* out, size_t ldo) {
-  const __m512i table = nibble_popcounts();
   for (size_t b = 0; b < nblocks; ++b) {
-    const uint64_t* block = tile + b * nwords * kBinaryBlock;
     __m512i acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
-    for (size_t w0 = 0; w0 < nwords; w0 += kSkxRunWords) {
-      const size_t end = nwords - w0 < kSkxRunWords ? nwords : w0 + kSkxRunWords;
-      __m512i bytes[R];
-      for (int r = 0; r < R; ++r) bytes[r] = _mm512_setzero_si512();
-      for (size_t w = w0; w < end; ++w) {
-        const __m512i c = _mm512_loadu_si512(block + w * kBinaryBlock);
-        const __m512i c_high = _mm512_srli_epi64(c, 4);
-        for (int r = 0; r < R; ++r) {
-          __m512i q = _mm512_set1_epi64(static_cast<long long>(queries[r * nwords + w]));
-          bytes[r] = _mm512_add_epi8(bytes[r], byte_popcounts<kSkxXor>(c, c_high, q, table));
-        }
-      }
-      for (int r = 0; r < R; ++r) acc[r] = _mm512_add_epi64(acc[r], lane_sums(bytes[r]));
-    }
+    block_popcounts<R, kSkxXor>(queries, tile + b * nwords * kBinaryBlock, nwords, acc);
     for (int r = 0; r < R; ++r)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * ldo + b * kBinaryBlock),
                           _mm512_cvtepi64_epi32(acc[r]));

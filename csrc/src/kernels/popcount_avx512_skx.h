@@ -8,6 +8,9 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cstdint>
+
+#include "kernels/hamming.h"
 
 namespace qvec::detail {
 namespace {
@@ -37,6 +40,31 @@ inline __m512i byte_popcounts(__m512i c, __m512i c_high, __m512i q, __m512i tabl
 
 /// Byte counts summed into each 64-bit lane.
 inline __m512i lane_sums(__m512i bytes) { return _mm512_sad_epu8(bytes, _mm512_setzero_si512()); }
+
+/// acc[r] (int64 per vector of the block) = sum over w < nwords of popcount(words[r * nwords + w]
+/// OP word w of the block's 8 vectors), for the R rows of `words` (size R * nwords); block:
+/// nwords * kBinaryBlock words, layout (nwords, 8). Each code word is loaded once for all R
+/// rows; byte counts are summed in bytes over runs of kSkxRunWords words, then by VPSADBW.
+template <int R, int Op>
+inline void block_popcounts(const uint64_t* words, const uint64_t* block, size_t nwords,
+                            __m512i* acc) {
+  const __m512i table = nibble_popcounts();
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
+  for (size_t w0 = 0; w0 < nwords; w0 += kSkxRunWords) {
+    const size_t end = nwords - w0 < kSkxRunWords ? nwords : w0 + kSkxRunWords;
+    __m512i bytes[R];
+    for (int r = 0; r < R; ++r) bytes[r] = _mm512_setzero_si512();
+    for (size_t w = w0; w < end; ++w) {
+      const __m512i c = _mm512_loadu_si512(block + w * kBinaryBlock);
+      const __m512i c_high = _mm512_srli_epi64(c, 4);
+      for (int r = 0; r < R; ++r) {
+        __m512i q = _mm512_set1_epi64(static_cast<long long>(words[r * nwords + w]));
+        bytes[r] = _mm512_add_epi8(bytes[r], byte_popcounts<Op>(c, c_high, q, table));
+      }
+    }
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_add_epi64(acc[r], lane_sums(bytes[r]));
+  }
+}
 
 }  // namespace
 }  // namespace qvec::detail

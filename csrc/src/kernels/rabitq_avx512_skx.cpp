@@ -11,27 +11,11 @@
 namespace qvec::detail {
 namespace {
 
-// S[v] = sum_p 2^p popcount(planes[p] AND word-block of v), 8 vectors as 8 x int64; each plane's
-// byte counts are summed in bytes over a run of words before VPSADBW.
+// S[v] = sum_p 2^p popcount(planes[p] AND word-block of v), 8 vectors as 8 x int64.
 template <int P>
 inline __m512i plane_counts(const uint64_t* planes, const uint64_t* block, size_t nwords) {
-  const __m512i table = nibble_popcounts();
   __m512i acc[P];
-  for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_si512();
-  for (size_t w0 = 0; w0 < nwords; w0 += kSkxRunWords) {
-    const size_t end = nwords - w0 < kSkxRunWords ? nwords : w0 + kSkxRunWords;
-    __m512i bytes[P];
-    for (int p = 0; p < P; ++p) bytes[p] = _mm512_setzero_si512();
-    for (size_t w = w0; w < end; ++w) {
-      const __m512i c = _mm512_loadu_si512(block + w * kBinaryBlock);
-      const __m512i c_high = _mm512_srli_epi64(c, 4);
-      for (int p = 0; p < P; ++p) {
-        __m512i q = _mm512_set1_epi64(static_cast<long long>(planes[p * nwords + w]));
-        bytes[p] = _mm512_add_epi8(bytes[p], byte_popcounts<kSkxAnd>(c, c_high, q, table));
-      }
-    }
-    for (int p = 0; p < P; ++p) acc[p] = _mm512_add_epi64(acc[p], lane_sums(bytes[p]));
-  }
+  block_popcounts<P, kSkxAnd>(planes, block, nwords, acc);
   __m512i sum = acc[P - 1];
   for (int p = P - 2; p >= 0; --p) sum = _mm512_add_epi64(_mm512_slli_epi64(sum, 1), acc[p]);
   return sum;
