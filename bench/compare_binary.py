@@ -14,6 +14,7 @@
     python bench/compare_binary.py                      # gcide-minilm and synthetic
     python bench/compare_binary.py --datasets gcide-minilm --reps 5
     python bench/compare_binary.py --npy base.npy queries.npy --metric ip   # your own vectors
+    python bench/compare_binary.py --skip hamming recall extended --seeds 5  # rotation spread
 
 Timings are noisy on a shared machine: compare the ratios within one run.
 """
@@ -45,12 +46,18 @@ def load_sets(args):
     if args.npy:
         base = np.load(args.npy[0]).astype(np.float32)
         queries = np.load(args.npy[1]).astype(np.float32)
-        _, gt = qvec.exact_search(queries, base, 100, args.metric)
+        metric = args.metric or "ip"
+        _, gt = qvec.exact_search(queries, base, 100, metric)
         return [{"name": args.npy[0], "base": base, "queries": queries, "gt": gt,
-                 "metric": args.metric}]
+                 "metric": metric}]
     sys.path.insert(0, "/work/shared/data")
     from embeddings import load  # noqa: E402
-    return [load(name) for name in args.datasets]
+    sets = [load(name) for name in args.datasets]
+    for ds in sets:   # --metric: the other ground truth of a named set
+        if args.metric is not None and args.metric != ds["metric"]:
+            ds["name"], ds["metric"] = f"{ds['name']} ({args.metric})", args.metric
+            ds["gt"] = ds[f"gt_{args.metric}"]
+    return sets
 
 
 def hamming_part(ds, args, rows):
@@ -158,8 +165,10 @@ def extended_part(ds, args, rows):
         runs = [("extended", "extended", {}), ("extended", "extended exact=True", {"exact": True}),
                 ("extended", "extended query_bits=8", {"query_bits": 8}),
                 ("residual", "residual", {})]
-        if bits == 1:   # one code at 1 bit: the extended variants are the sign-bit scan
-            runs = [("extended", "extended (= residual at 1 bit)", {})]
+        if bits == 1:   # one code at 1 bit (either method): the float query against the
+            # 4-bit query's bit-plane scan, which was the 1-bit default before
+            runs = [("residual", "float query, pruned (the default)", {}),
+                    ("residual", "query_bits=4", {"query_bits": 4})]
         for method, label, kw in runs:
             bq = qvec.BinaryQuantizer(dim, bits, metric, rotate="random", method=method)
             bq.fit(base, seed=0)
@@ -168,15 +177,41 @@ def extended_part(ds, args, rows):
             rows.append((ds["name"], bits, label, recall_at(qids, gt), len(queries) / t) + peer)
 
 
+def spread_part(ds, args, rows):
+    """Recall@10 over --seeds rotations: qvec's default search (extended codes; either method at
+    1 bit) fitted with seeds 0..S-1 beside S rabitqlib builds (it draws its own rotation each
+    build), mean / min / max: one rotation's recall moves by more than some of the gaps."""
+    import rabitqlib
+    base, queries, metric = ds["base"], ds["queries"][: args.queries], ds["metric"]
+    gt = ds["gt"][: len(queries)]
+    n, dim = base.shape
+    mean = base.mean(axis=0)[None, :].astype(np.float32)
+    for bits in args.bits:
+        ours, theirs = [], []
+        for seed in range(args.seeds):
+            bq = qvec.BinaryQuantizer(dim, bits, metric, rotate="random", method="extended")
+            bq.fit(base, seed=seed)
+            ours.append(recall_at(bq.search(queries, bq.encode(base), 10)[1], gt))
+            index = rabitqlib.IvfIndex(dim, n, 1, bits, metric=metric)
+            index.build(base, mean, np.zeros(n, np.uint32))
+            out = index.search(queries, 10, 1)
+            ids = np.asarray(out[0] if np.asarray(out[0]).dtype.kind in "iu" else out[1])
+            theirs.append(recall_at(ids.astype(np.int64), gt))
+        rows.append((ds["name"], bits, ours, theirs))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=["gcide-minilm", "synthetic"])
     p.add_argument("--npy", nargs=2, metavar=("BASE", "QUERIES"))
-    p.add_argument("--metric", default="ip")
+    p.add_argument("--metric", default=None,
+                   help="ip or l2; default: the named set's own, ip for --npy")
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--rotations", nargs="+", default=["random", "itq"])
     p.add_argument("--skip", nargs="*", default=[], choices=["hamming", "recall", "extended"])
+    p.add_argument("--seeds", type=int, default=0,
+                   help="> 0: also the recall spread over this many rotations (qvec, rabitqlib)")
     p.add_argument("--bits", nargs="+", type=int, default=[1, 2, 3, 4, 5, 6, 7, 8],
                    help="bit widths of the extended-RaBitQ part")
     args = p.parse_args()
@@ -213,6 +248,17 @@ def main():
         for r in rows:
             print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.3f} | {r[4]:,.0f} | {r[5]:.3f} | "
                   f"{r[6]:,.0f} | {r[3] >= r[5]} | {r[4] >= r[6]} |")
+
+    if args.seeds > 0:
+        rows = []
+        for ds in sets:
+            spread_part(ds, args, rows)
+        print(f"\n## Recall@10 over {args.seeds} rotations (seeds), default search, no re-ranking\n")
+        print("| data | bits/dim | qvec mean | qvec min..max | rabitqlib mean | rabitqlib min..max |")
+        print("|---|---|---|---|---|---|")
+        for name, bits, ours, theirs in rows:
+            print(f"| {name} | {bits} | {np.mean(ours):.4f} | {min(ours):.3f}..{max(ours):.3f} | "
+                  f"{np.mean(theirs):.4f} | {min(theirs):.3f}..{max(theirs):.3f} |")
 
 
 if __name__ == "__main__":

@@ -278,6 +278,40 @@ def test_pruned_search_equals_exhaustive_where_the_bound_holds(metric, bits):
     assert not np.array_equal(tight, full_i)
 
 
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("method", ["residual", "extended"])
+def test_one_bit_search_scores_the_float_query(metric, method):
+    # 1-bit codes take the pruned path without sign_dots: the 4-bit-query pass bounds only its
+    # own rounding, and what comes back is the float-query estimate of the sign code.
+    rng = np.random.default_rng(11)
+    dim, n = 77, 5000
+    base = rng.standard_normal((n, dim)).astype(np.float32) + 0.3
+    queries = rng.standard_normal((30, dim)).astype(np.float32)
+    bq = qvec.BinaryQuantizer(dim, 1, metric, rotate="random", method=method).fit(base, seed=4)
+    codes = bq.encode(base)
+    assert codes.sign_dots is None
+    ref = float_estimates(bq, codes, queries)
+    full_d, full_i = bq.search(queries, codes, 10, exact=True)
+    np.testing.assert_allclose(full_d, np.take_along_axis(ref, full_i, 1), rtol=1e-4, atol=1e-3)
+    order = np.argsort(-ref if metric == "ip" else ref, axis=1, kind="stable")[:, :10]
+    np.testing.assert_allclose(np.take_along_axis(ref, full_i, 1),
+                               np.take_along_axis(ref, order, 1), rtol=1e-4, atol=1e-3)
+    d6, i6 = bq.search(queries, codes, 10, eps=6.0)
+    np.testing.assert_array_equal(i6, full_i)
+    np.testing.assert_array_equal(d6, full_d)
+    d, i = bq.search(queries, codes, 10)
+    assert np.mean(np.all(i == full_i, axis=1)) >= 0.9
+    np.testing.assert_array_equal(d[i == full_i], full_d[i == full_i])
+    # Explicit query_bits: the bit-plane scan of the quantized query, another ranking.
+    _, planes_i = bq.search(queries, codes, 10, query_bits=4)
+    assert not np.array_equal(planes_i, full_i)
+    allowed = np.arange(300, 2900)
+    fd, fi = bq.search(queries, codes, 5, filter=allowed, eps=6.0)
+    sd, si = bq.search(queries, codes[allowed], 5, exact=True)
+    np.testing.assert_array_equal(fi, allowed[si])
+    np.testing.assert_array_equal(fd, sd)
+
+
 def test_pruned_search_filter_single_query_and_fallbacks():
     rng = np.random.default_rng(5)
     dim, n = 64, 3000

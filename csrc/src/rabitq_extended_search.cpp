@@ -13,6 +13,10 @@
 // plus lambda <s_0, query rounding> (sd delta sqrt(dim / 12)). A code whose 1-bit distance
 // minus eps of these is still worse than the running k-th distance is skipped; the others get
 // E. The k-th distance only falls as the scan goes on, so a tile reads it once.
+//
+// At one bit the pass and E score the same code with lambda = rho * alpha_0 (= the 1-bit form's
+// ||x_r||^2 / ||x_r||_1, so no sign_dots are needed): they differ only by the query's rounding,
+// and the bound keeps only that term.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -94,7 +98,9 @@ ExtendedQueries prepare_extended(const BinaryQuantizer& bq, const float* queries
     }
     e.offset[i] = static_cast<float>(half_range * sum);
     e.base[i] = static_cast<float>(l2 ? sq : -cq);
-    e.err[i] = static_cast<float>(eps * m * std::sqrt(sq) / std::sqrt(std::max<double>(dim - 1, 1)));
+    e.err[i] = bits == 1 ? 0.0f
+                         : static_cast<float>(eps * m * std::sqrt(sq) /
+                                              std::sqrt(std::max<double>(dim - 1, 1)));
     // The pass tables' step: c[0] = -m delta (rabitq_query.cpp).
     const double delta = prune ? -double(e.tables.constants[i * 4]) / m : 0.0;
     e.round[i] = static_cast<float>(eps * m * delta * std::sqrt(double(dim) / 12.0));
@@ -102,8 +108,25 @@ ExtendedQueries prepare_extended(const BinaryQuantizer& bq, const float* queries
   return e;
 }
 
-/// Tile rows [t0, t0 + count) of data into t; with sign_dots, also the 1-bit pass's side.
-void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& data,
+/// One vector's side of the 1-bit pass: lambda = ||x_r||^2 / ||x_r||_1 and the coefficient
+/// ||x_r|| tan(theta_1) of the sign code's error (0 at one bit, where E scores the same code).
+struct SignPass {
+  double lam, errc;
+};
+
+SignPass sign_pass(const BinaryQuantizer& bq, const float* f, const float* sign_dots, size_t row,
+                   double sqrt_dim) {
+  if (bq.bits() == 1) return {double(f[2]) * f[BinaryQuantizer::kFixedFactors], 0.0};
+  const double norm2 = f[0], l1 = sign_dots[row];
+  const double lam = l1 > 0.0 ? norm2 / l1 : 0.0;
+  const double cos1 = norm2 > 0.0 ? l1 / (sqrt_dim * std::sqrt(norm2)) : 1.0;
+  const double errc = cos1 > 0.0 ? std::sqrt(norm2) * std::sqrt(std::max(0.0, 1.0 - cos1 * cos1)) / cos1
+                                 : std::numeric_limits<double>::infinity();
+  return {lam, errc};
+}
+
+/// Tile rows [t0, t0 + count) of data into t; when pruning, also the 1-bit pass's side.
+void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& data, bool prune,
                         const float* sign_dots, size_t t0, size_t count, ExtendedTile& t) {
   const size_t bits = bq.bits(), nf = bq.num_factors(), nbytes = bq.level_bytes();
   const size_t nwords = detail::words_of(nbytes), nblocks = detail::blocks_of(count);
@@ -117,7 +140,7 @@ void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& dat
     t.mu[i] = static_cast<float>((l2 ? 2.0 : 1.0) * f[2] * scale);
     t.h[i] = l2 ? f[0] : -f[1];
   }
-  if (sign_dots == nullptr) return;
+  if (!prune) return;
   detail::transpose_tile(data.codes + t0 * data.code_stride, data.code_stride, nbytes, count,
                          nwords, t.sign.data());
   detail::hamming_kernels().hamming_tile(t.zero_query.data(), 1, t.sign.data(), nblocks, nwords,
@@ -126,11 +149,7 @@ void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& dat
   t.max_errc = t.max_lam = 0.0f;
   for (size_t i = 0; i < count; ++i) {
     const float* f = t.stored.data() + i * nf;
-    const double norm2 = f[0], l1 = sign_dots[t0 + i];
-    const double lam = l1 > 0.0 ? norm2 / l1 : 0.0;
-    const double cos1 = norm2 > 0.0 ? l1 / (sqrt_dim * std::sqrt(norm2)) : 1.0;
-    const double errc = cos1 > 0.0 ? std::sqrt(norm2) * std::sqrt(std::max(0.0, 1.0 - cos1 * cos1)) / cos1
-                                   : std::numeric_limits<double>::infinity();
+    const auto [lam, errc] = sign_pass(bq, f, sign_dots, t0 + i, sqrt_dim);
     t.rows[i] = static_cast<float>(2.0 * lam);
     t.rows[width + i] = static_cast<float>(lam * t.ones[i]);
     t.rows[2 * width + i] = static_cast<float>(lam);
@@ -173,11 +192,10 @@ size_t extended_candidates(const ExtendedQueries& e, size_t qi, const ExtendedTi
 }
 
 void extended_scan(const BinaryQuantizer& bq, const ExtendedQueries& e, size_t nq,
-                   const detail::BinaryRows& data, const float* sign_dots,
+                   const detail::BinaryRows& data, bool prune, const float* sign_dots,
                    const detail::RowRange& range, const detail::HeapRows& heaps) {
   const detail::ExRabitqKernels& ex = detail::exrabitq_kernels();
   const size_t nbytes = bq.level_bytes(), nwords = detail::words_of(nbytes);
-  const bool prune = sign_dots != nullptr;
   ExtendedTile tile(nwords, bq.num_factors());
   std::vector<float> dist(kBinaryTile), dots(kBinaryTile);
   std::vector<uint32_t> rows(kBinaryTile);
@@ -186,7 +204,7 @@ void extended_scan(const BinaryQuantizer& bq, const ExtendedQueries& e, size_t n
     detail::check_stop();
     const size_t count = std::min(kBinaryTile, range.end - t0);
     if (detail::skip_rows(range, t0, t0 + count)) continue;
-    load_extended_tile(bq, data, sign_dots, t0, count, tile);
+    load_extended_tile(bq, data, prune, sign_dots, t0, count, tile);
     for (size_t q = 0; q < nq; ++q) {
       const int64_t bound = collector.bound(q);
       if (bound < 0) continue;
@@ -227,17 +245,17 @@ void BinaryQuantizer::search_extended(const float* queries, size_t nq, const uin
                                       const IdFilter* filter) const {
   require_trained();
   check_k(k);
-  QVEC_CHECK_ARG(form_ == BinaryCodeForm::Extended,
-                 "search_extended needs extended codes (method 'extended')");
+  QVEC_CHECK_ARG(form_ == BinaryCodeForm::Extended || bits_ == 1,
+                 "search_extended needs extended codes (method 'extended') or 1-bit codes");
   QVEC_CHECK_ARG(eps > 0.0f, "eps must be > 0; got " + std::to_string(eps));
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
-  const bool prune = sign_dots != nullptr && std::isfinite(eps);
+  const bool prune = (sign_dots != nullptr || bits_ == 1) && std::isfinite(eps);
   const detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     std::vector<float> qr((q1 - q0) * dim_);
     transform(queries + q0 * dim_, q1 - q0, true, qr.data());
     const ExtendedQueries e = prepare_extended(*this, queries + q0 * dim_, q1 - q0, qr, eps, prune);
-    extended_scan(*this, e, q1 - q0, data, prune ? sign_dots : nullptr,
+    extended_scan(*this, e, q1 - q0, data, prune, sign_dots,
                   detail::RowRange{b0, b1, nullptr, filter}, detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);

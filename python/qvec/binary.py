@@ -1,6 +1,7 @@
 """Binary codes: Hamming search on packed bits, and a binary quantizer with asymmetric search."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -380,8 +381,11 @@ class BinaryQuantizer:
             queries: (nq, dim) array-like, or one query as a 1-D (dim,) array.
             codes: :class:`BinaryCodes` from :meth:`encode`.
             k: neighbours per query, 1 <= k <= ``qvec.MAX_K``.
-            query_bits: bits per query coordinate, 1..``MAX_QUERY_BITS`` (8); None picks 4
-                for bits=1 and 8 for bits > 1 (the query must then be finer than the codes).
+            query_bits: bits per query coordinate, 1..``MAX_QUERY_BITS`` (8), for the
+                bit-plane scan of the quantized query. None on the CPU: 1-bit codes (either
+                method) and method="extended" codes are scored with the float query (see
+                exact, eps); otherwise (and on the GPU) None picks 4 for bits=1 and 8 for
+                bits > 1 (the query must then be finer than the codes).
                 At the avx512 level costs grow in steps of 4 bits (1-4 cost the same, 5-8
                 twice as much); below it, with every bit.
             filter: only these ids (rows of ``codes``) may be returned: a boolean mask, an
@@ -398,7 +402,10 @@ class BinaryQuantizer:
                 not always (eps = 1.9 is RaBitQ's choice): where it held, the result equals
                 the exhaustive scan's, which exact=True runs (every code scored in full).
                 Codes without ``sign_dots`` (and explicit query_bits) take the bit-plane scan
-                of the quantized query. Other methods ignore both.
+                of the quantized query. 1-bit codes (either method: they are the same) take
+                the same path without ``sign_dots``: the sign-bit estimate with the 4-bit query
+                is the float one up to the query's rounding, so only the rounding term is
+                bounded, and the float estimate of the survivors is what is returned.
 
         Returns:
             (distances float32 (nq, k), ids int64 (nq, k)), best first: estimated squared
@@ -425,14 +432,14 @@ class BinaryQuantizer:
             raise TypeError(f"exact must be a bool; got {type(exact).__name__}")
         if not isinstance(eps, (int, float)) or not eps > 0:
             raise ValueError(f"eps must be a positive number; got {eps!r}")
-        extended = (self.method == "extended" and self.bits > 1 and explicit_bits is None
-                    and gpu is None
-                    and (exact or checked.sign_dots is not None))
+        one_bit = self.bits == 1
+        extended = explicit_bits is None and gpu is None and (one_bit or (
+            self.method == "extended" and (exact or checked.sign_dots is not None)))
         if extended:
             pruned: SearchResult = self._bq.search_extended(
                 self._prepare(q), checked.codes, checked.factors,
-                None if exact else checked.sign_dots, k, float(eps),
-                id_filter(filter, checked.codes.shape[0]))
+                None if exact or one_bit else checked.sign_dots, k,
+                math.inf if exact else float(eps), id_filter(filter, checked.codes.shape[0]))
             return one_row(pruned, single)
         if gpu is not None:
             if filter is not None:

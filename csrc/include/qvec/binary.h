@@ -190,9 +190,11 @@ class BinaryQuantizer {
   /// high probability over the random rotation (eps = 1.9 is RaBitQ's choice), not always: a
   /// skipped code whose full estimate would have entered the top-k changes the result. With
   /// sign_dots null or eps = +infinity every code is scored in full (the exhaustive scan the
-  /// pruned one equals whenever the bound held). Other arguments as search(); throws
-  /// std::invalid_argument unless form() == Extended, trained, eps > 0, 1 <= k <= kMaxK and
-  /// n < 2^32.
+  /// pruned one equals whenever the bound held). At one bit (either form: the codes are the
+  /// same) the pass and the full score share the code, so only the query rounding term is
+  /// kept and sign_dots are not needed (they may be null); eps = +infinity scores every code.
+  /// Other arguments as search(); throws std::invalid_argument unless form() == Extended or
+  /// bits() == 1, trained, eps > 0, 1 <= k <= kMaxK and n < 2^32.
   void search_extended(const float* queries, size_t nq, const uint8_t* codes,
                        const float* factors, const float* sign_dots, size_t n, size_t k,
                        float eps, float* distances, idx_t* ids,
