@@ -30,7 +30,6 @@ namespace {
 using detail::kDirectRows;
 using detail::kPackWidth;
 using detail::kScanQueries;
-using detail::kScanRows;
 
 // Queries per task. For L2 each task shifts (and takes norms of) every base block it scans,
 // which is paid once per query block; 512 queries (768 KiB at d = 384) stay in L2.
@@ -158,12 +157,12 @@ class ExactScan {
   /// mean for L2), their norms, and one base block's shifted copy and norms (L2).
   struct Blocked {
     std::vector<float> shift, qpack, qnorms, xshifted, xnorms;
+    std::vector<float> dist = std::vector<float>(kBaseBlock * kScanQueries);
+    std::vector<uint32_t> masks = std::vector<uint32_t>(kBaseBlock);
     float limits[kScanQueries];
-    float dist[kScanRows * kScanQueries];
-    uint32_t masks[kScanRows];
   };
 
-  /// Base rows (shifted by the query mean for L2) times packed query groups, 12 x 32 at a time.
+  /// Base blocks (shifted by the query mean for L2) times packed groups of 32 queries.
   void scan_packed(size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) const {
     const size_t nqb = q1 - q0, ngroups = (nqb + kScanQueries - 1) / kScanQueries;
     Blocked st;
@@ -195,15 +194,12 @@ class ExactScan {
         const size_t cols = std::min(kScanQueries, nqb - g * kScanQueries);
         for (size_t c = 0; c < kScanQueries; ++c)
           st.limits[c] = c < cols ? limit(heaps, g * kScanQueries + c, st, nb_max) : -INFINITY;
-        for (size_t r0 = 0; r0 < count; r0 += kScanRows) {
-          const size_t rows = std::min(kScanRows, count - r0);
-          if (!kern_.scan_tile(x + r0 * d_, d_, rows, st.qpack.data() + g * kScanQueries * d_,
-                               d_, l2_ ? st.qnorms.data() + g * kScanQueries : nullptr,
-                               l2_ ? st.xnorms.data() + r0 : nullptr, st.limits, st.dist,
-                               st.masks))
-            throw std::invalid_argument(kNonFinite);
-          push_tile(q0, g * kScanQueries, bb + r0, rows, nb_max, st, heaps);
-        }
+        if (!kern_.scan_block(x, d_, count, st.qpack.data() + g * kScanQueries * d_, d_,
+                              l2_ ? st.qnorms.data() + g * kScanQueries : nullptr,
+                              l2_ ? st.xnorms.data() : nullptr, st.limits, st.dist.data(),
+                              st.masks.data()))
+          throw std::invalid_argument(kNonFinite);
+        push_block(q0, g * kScanQueries, bb, count, nb_max, st, heaps);
       }
     }
   }
@@ -238,19 +234,20 @@ class ExactScan {
     }
   }
 
-  /// Pushes the tile's candidates: base rows [first, first + rows) against the 32 queries
+  /// Pushes the block's candidates: base rows [first, first + rows) against the 32 queries
   /// from g0 (relative to the task's first query q0). IP distances go straight to the heaps;
   /// for L2 every candidate is recomputed directly. Each push refreshes that query's limit.
-  void push_tile(size_t q0, size_t g0, size_t first, size_t rows, float nb_max, Blocked& st,
-                 detail::HeapSet& heaps) const {
-    const uint32_t allow = allowed_ ? allowed_->word32(static_cast<idx_t>(first)) : ~0u;
+  void push_block(size_t q0, size_t g0, size_t first, size_t rows, float nb_max, Blocked& st,
+                  detail::HeapSet& heaps) const {
     for (size_t r = 0; r < rows; ++r) {
-      if (!(allow >> r & 1u)) continue;
+      uint32_t m = st.masks[r];
+      if (m == 0) continue;
+      if (allowed_ && !allowed_->allows(static_cast<idx_t>(first + r))) continue;
       const idx_t id = static_cast<idx_t>(first + r);
-      for (uint32_t m = st.masks[r]; m != 0; m &= m - 1) {
+      for (; m != 0; m &= m - 1) {
         size_t c = static_cast<size_t>(__builtin_ctz(m));
         float dist = st.dist[r * kScanQueries + c];
-        if (!(dist <= st.limits[c])) continue;  // an earlier row of this tile tightened it
+        if (!(dist <= st.limits[c])) continue;  // an earlier row of this block tightened it
         if (l2_) {
           dist = kern_.l2sqr(queries_ + (q0 + g0 + c) * d_, base_ + (first + r) * d_, d_);
           if (!(dist <= kFloatMax)) throw std::invalid_argument(kNonFinite);

@@ -22,10 +22,8 @@ constexpr size_t kPackWidth = 16;
 constexpr size_t kTileRows = 8;
 /// Most rows one dot_direct call handles.
 constexpr size_t kDirectRows = 4;
-/// Queries in one scan_tile block: two packs of kPackWidth.
+/// Queries in one scan_block group: two packs of kPackWidth.
 constexpr size_t kScanQueries = 2 * kPackWidth;
-/// Most base rows one scan_tile call handles.
-constexpr size_t kScanRows = 12;
 
 struct DenseKernels {
   SimdLevel level;
@@ -41,17 +39,18 @@ struct DenseKernels {
   void (*dot_direct)(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
                      size_t count, size_t d, float* out, size_t ldo);
 
-  /// Exact search's block: the base rows as they lie in memory times 32 packed queries.
-  /// x: rows <= kScanRows base rows of d floats, row stride ldx. qpack: size 2 * d * 16,
-  /// layout (2, d, 16): queries c < 16 in the first pack, 16..31 in the second, column-wise.
-  /// With p = sum_t x[r * ldx + t] * (component t of query c), dist[r * kScanQueries + c]
-  /// gets the distance: IP (qnorms and xnorms null) -p; L2 max(0, (qnorms[c] + xnorms[r]) -
-  /// 2 p) (qnorms: 32 floats, xnorms: rows floats). masks[r] gets bit c when that distance is
-  /// <= limits[c] (32 floats). Returns false when an unclamped distance is not finite: NaN/inf
-  /// input (padding queries must be finite).
-  bool (*scan_tile)(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
-                    const float* qnorms, const float* xnorms, const float* limits, float* dist,
-                    uint32_t* masks);
+  /// Exact search's block: base rows as they lie in memory times 32 packed queries.
+  /// x: `rows` base rows of d floats, row stride ldx. qpack: size 2 * d * 16, layout
+  /// (2, d, 16): queries c < 16 in the first pack, 16..31 in the second, column-wise.
+  /// With p = sum_t x[r * ldx + t] * (component t of query c), the distance is: IP (qnorms
+  /// and xnorms null) -p; L2 max(0, (qnorms[c] + xnorms[r]) - 2 p) (qnorms: 32 floats,
+  /// xnorms: rows floats). masks[r] gets bit c when that distance is <= limits[c] (32
+  /// floats), and then dist[r * kScanQueries + c] holds it; dist (size rows * 32) is scratch
+  /// elsewhere. Returns false when an unclamped distance is not finite: NaN/inf input
+  /// (padding queries must be finite).
+  bool (*scan_block)(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
+                     const float* qnorms, const float* xnorms, const float* limits,
+                     float* dist, uint32_t* masks);
 
   /// For each row r < rows <= kTileRows: the c minimising bnorms[c] - 2 <a_r, b_c> over
   /// c < npacks * 16 (ties to the smaller c), written to best_index[r], that value to

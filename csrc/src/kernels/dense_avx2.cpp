@@ -131,12 +131,13 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
   }
 }
 
-// Exact search's block: the products are two dot_tile16 blocks (6 x 16 is the largest that
-// fits the 16 ymm registers), the base rows in place of queries and each query pack in place
-// of a base pack; then the distances and masks.
-bool scan_tile(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
-               const float* qnorms, const float* xnorms, const float* limits, float* dist,
-               uint32_t* masks) {
+// Exact search's block: the products are two dot_tile16 passes over all the rows (6 x 16 is
+// the largest block that fits the 16 ymm registers), the base rows in place of queries and
+// each query pack in place of a base pack, so one pack (24 KiB at d = 384) stays in L1 for
+// the whole block; then the distances and masks.
+bool scan_block(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
+                const float* qnorms, const float* xnorms, const float* limits, float* dist,
+                uint32_t* masks) {
   dot_tile16(x, ldx, rows, qpack, d, dist, kScanQueries);
   dot_tile16(x, ldx, rows, qpack + d * kPackWidth, d, dist + kPackWidth, kScanQueries);
   uint32_t any_bad = 0;
@@ -297,7 +298,7 @@ float l2sqr(const float* a, const float* b, size_t d) {
 }  // namespace
 
 const DenseKernels* dense_avx2_kernels() {
-  static const DenseKernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, scan_tile,
+  static const DenseKernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, scan_block,
                                      nearest16, dot, l2sqr};
   return &table;
 }

@@ -28,9 +28,9 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
     }
 }
 
-bool scan_tile(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
-               const float* qnorms, const float* xnorms, const float* limits, float* dist,
-               uint32_t* masks) {
+bool scan_block(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
+                const float* qnorms, const float* xnorms, const float* limits, float* dist,
+                uint32_t* masks) {
   dot_tile16(x, ldx, rows, qpack, d, dist, kScanQueries);
   dot_tile16(x, ldx, rows, qpack + d * kPackWidth, d, dist + kPackWidth, kScanQueries);
   bool finite = true;
@@ -92,7 +92,7 @@ float l2sqr(const float* a, const float* b, size_t d) {
 }  // namespace
 
 const DenseKernels* dense_scalar_kernels() {
-  static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, scan_tile,
+  static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, scan_block,
                                      nearest16, dot, l2sqr};
   return &table;
 }
