@@ -134,7 +134,8 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
 // Exact search's block: the products are two dot_tile16 passes over all the rows (6 x 16 is
 // the largest block that fits the 16 ymm registers), the base rows in place of queries and
 // each query pack in place of a base pack, so one pack (24 KiB at d = 384) stays in L1 for
-// the whole block; then the distances and masks.
+// the whole block; then the distances and masks. (This file's dot_tile16 takes any number of
+// rows, 6 at a time; the table's contract promises callers only kTileRows.)
 bool scan_block(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
                 const float* qnorms, const float* xnorms, const float* limits, float* dist,
                 uint32_t* masks) {

@@ -28,6 +28,8 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
     }
 }
 
+// The products in order of t for each (row, query), as dot_tile16 (which here takes any number
+// of rows) sums them; then the distances exactly as the table's contract writes them.
 bool scan_block(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
                 const float* qnorms, const float* xnorms, const float* limits, float* dist,
                 uint32_t* masks) {
