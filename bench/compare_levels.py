@@ -11,6 +11,11 @@ the table header prints it). Default: AVX2 against AVX2, the level most CPUs in 
     python bench/compare_levels.py --qvec avx512 --faiss AVX512
     python bench/compare_levels.py --qvec avx512_skx --faiss AVX512   # Skylake-SP set each
     python bench/compare_levels.py --datasets synthetic --threads 1 --repeat 5
+    python bench/compare_levels.py --blas Haswell      # faiss's BLAS at AVX2 too
+
+FAISS_SIMD_LEVEL does not reach the OpenBLAS inside faiss (its sgemm serves IndexFlat and the
+PQ tables): it picks AVX-512 kernels wherever the CPU has them unless --blas (OPENBLAS_CORETYPE)
+says otherwise; the header names the core it ran.
 """
 from __future__ import annotations
 
@@ -31,6 +36,9 @@ def parse() -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--qvec", default="avx2", help="QVEC_SIMD for qvec ('' = the CPU's best)")
     ap.add_argument("--faiss", default="AVX2", help="FAISS_SIMD_LEVEL ('' = faiss's default)")
+    ap.add_argument("--blas", default=None,
+                    help="OPENBLAS_CORETYPE for faiss's BLAS, e.g. Haswell ('' = its own choice; "
+                         "default: the environment's)")
     ap.add_argument("--datasets", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--k", type=int, default=10)
@@ -107,7 +115,10 @@ def measure(name, args, qvec, faiss, np):
 def main() -> None:
     args = parse()
     # Both libraries read their level once, when they load.
-    for var, value in (("QVEC_SIMD", args.qvec), ("FAISS_SIMD_LEVEL", args.faiss)):
+    levels = [("QVEC_SIMD", args.qvec), ("FAISS_SIMD_LEVEL", args.faiss)]
+    if args.blas is not None:
+        levels.append(("OPENBLAS_CORETYPE", args.blas))
+    for var, value in levels:
         if value:
             os.environ[var] = value
         else:
@@ -117,6 +128,7 @@ def main() -> None:
     import numpy as np
 
     import qvec
+    from exact import blas_core
 
     qvec.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
@@ -132,7 +144,7 @@ def main() -> None:
         rows += measure(name, args, qvec, faiss, np)
     load = os.getloadavg()
     print(f"\n# cpu={platform.processor() or platform.machine()} qvec {qvec.__version__} "
-          f"simd={qvec.simd_level()} faiss {faiss.__version__} simd={flevel} "
+          f"simd={qvec.simd_level()} faiss {faiss.__version__} simd={flevel} blas={blas_core()} "
           f"threads={args.threads} k={args.k} load={load[0]:.2f},{load[1]:.2f},{load[2]:.2f}")
     print("| dataset | method | bytes/vector | qvec q/s | faiss q/s | qvec speed-up |")
     print("|---|---|---|---|---|---|")

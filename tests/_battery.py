@@ -33,6 +33,7 @@ TOLERANCE: Dict[str, Tolerance] = {
     # dense: FMA and summation order differ between levels.
     "dense/exact_l2_d": _FLOAT, "dense/exact_ip_d": _FLOAT,
     "dense/exact_l2_few_d": _FLOAT, "dense/exact_ip_few_d": _FLOAT,
+    "dense/exact_l2_groups_d": _FLOAT, "dense/exact_ip_groups_d": _FLOAT,
     "dense/rerank_l2_d": ("close", 1e-5, 1e-5), "dense/rerank_ip_d": ("close", 1e-5, 1e-5),
     # pq8: tables and ADC sums are float sums; trained codebooks may move where FMA rounding
     # flips a near-tie assignment.
@@ -63,11 +64,15 @@ def dense() -> Outputs:
     # Odd sizes on purpose: dims not a multiple of 8/16, n not a multiple of 16/64.
     base = rng.standard_normal((1337, 45)).astype(np.float32)
     queries = rng.standard_normal((19, 45)).astype(np.float32)
+    many = rng.standard_normal((70, 45)).astype(np.float32)
     for metric in ("l2", "ip"):
         out[f"exact_{metric}_d"], out[f"exact_{metric}_i"] = qvec.exact_search(
             queries, base, 17, metric)
         out[f"exact_{metric}_few_d"], out[f"exact_{metric}_few_i"] = qvec.exact_search(
             queries[:2], base, 5, metric)
+        # 70 queries: two full 32-query groups and a partial one; 1337 rows end in a short block.
+        out[f"exact_{metric}_groups_d"], out[f"exact_{metric}_groups_i"] = qvec.exact_search(
+            many, base, 11, metric)
     scores = rng.integers(0, 50, size=(7, 1000)).astype(np.float32)
     out["topk_d"], out["topk_i"] = qvec.topk(scores, 33)
     x = rng.standard_normal((700, 77)).astype(np.float32) + 0.3

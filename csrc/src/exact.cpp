@@ -1,12 +1,14 @@
-// Exact search: a packed-block matrix product (queries x base) fused with top-k selection, so
-// the nq x n distance matrix never exists in memory.
+// Exact search: a blocked matrix product (base x queries) fused with top-k selection, so the
+// nq x n distance matrix never exists in memory. The queries are packed once per query block
+// (32 to a block, column-wise); the base is read where it lies (for L2, a shifted copy of one
+// base block at a time), so no base transpose is paid per query block.
 //
 // L2 is exact to float32 rounding wherever the data sits. The fast form ||a||^2 + ||b||^2 -
 // 2 <a, b> loses everything to cancellation when norms dwarf distances (1000 + N(0, 1)), so it
 // only filters: its error has a proven bound (L2Filter), and every candidate that may pass is
 // recomputed directly as sum_t (q_t - x_t)^2, so the heaps only ever hold direct distances.
 // To keep the filter tight far from the origin, queries and base are translated by the mean
-// of the query block (L2 is translation invariant); the base is shifted while it is packed.
+// of the query block (L2 is translation invariant); the base is shifted one block at a time.
 // A few queries skip the filter: their distances are all computed directly.
 #include "qvec/exact.h"
 
@@ -27,47 +29,28 @@ namespace {
 
 using detail::kDirectRows;
 using detail::kPackWidth;
-using detail::kTileRows;
+using detail::kScanQueries;
 
-// Queries per task. Each task packs every base block it scans, so the packing (a scalar
-// transpose, plus norms for L2) is paid once per query block: at 64 queries it took about half
-// the time of a 1000-query search; 512 queries (768 KiB at d = 384) stream from L3 well.
+// Queries per task. For L2 each task shifts (and takes norms of) every base block it scans,
+// which is paid once per query block; 512 queries (768 KiB at d = 384) stay in L2.
 constexpr size_t kQueryBlock = 512;
 constexpr const char* kNonFinite =
     "base contains NaN or infinity (or values too large for float32 distances)";
-constexpr size_t kBaseBlock = 256;  // vectors packed at once; stays in L2 for d <= 1024
+// Base rows per step: a multiple of the 12- and 6-row register blocks of the AVX-512 and AVX2
+// kernels (256 left a 4-row call per block); a block (or its shifted copy) stays in L2 for
+// d <= 1024.
+constexpr size_t kBaseBlock = 264;
 constexpr float kFloatMax = std::numeric_limits<float>::max();
 
-/// Query rows per tile call: the level's register block (kTileRows when its table says none).
-size_t tile_rows(const detail::DenseKernels& kern) {
-  return kern.tile_rows >= 1 && kern.tile_rows <= kTileRows ? kern.tile_rows : kTileRows;
-}
-
-/// Packs rows [b0, b1) of base, minus shift (size d, or nullptr for none), into
-/// (ceil((b1-b0)/16), d, 16) blocks, zero-filling the tail. norms (nullptr, or one float per
-/// packed column): the squared norms of the packed columns, each summed in order of t.
-void pack_rows(const float* base, size_t d, size_t b0, size_t b1, const float* shift,
-               float* packed, float* norms) {
-  size_t count = b1 - b0, npacks = (count + kPackWidth - 1) / kPackWidth;
-  std::fill(packed, packed + npacks * d * kPackWidth, 0.0f);
+/// Packs rows [0, count) of rows (row-major, d floats each) into groups of kScanQueries, each
+/// two (d, 16) packs: layout (ceil(count / 32), 2, d, 16), zero-filled past count.
+void pack_queries(const float* rows, size_t count, size_t d, float* packed) {
+  const size_t ngroups = (count + kScanQueries - 1) / kScanQueries;
+  std::fill(packed, packed + ngroups * kScanQueries * d, 0.0f);
   for (size_t i = 0; i < count; ++i) {
-    const float* row = base + (b0 + i) * d;
+    const float* row = rows + i * d;
     float* dst = packed + (i / kPackWidth) * d * kPackWidth + i % kPackWidth;
-    if (shift)
-      for (size_t t = 0; t < d; ++t) dst[t * kPackWidth] = row[t] - shift[t];
-    else
-      for (size_t t = 0; t < d; ++t) dst[t * kPackWidth] = row[t];
-  }
-  if (!norms) return;
-  for (size_t p = 0; p < npacks; ++p) {
-    float acc[kPackWidth] = {};
-    const float* pack = packed + p * d * kPackWidth;
-    for (size_t t = 0; t < d; ++t)
-      for (size_t c = 0; c < kPackWidth; ++c) {
-        float v = pack[t * kPackWidth + c];
-        acc[c] += v * v;
-      }
-    std::copy(acc, acc + kPackWidth, norms + p * kPackWidth);
+    for (size_t t = 0; t < d; ++t) dst[t * kPackWidth] = row[t];
   }
 }
 
@@ -144,50 +127,134 @@ class ExactScan {
 
   void scan_direct_ip(size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) const {
     std::vector<float> dots(kDirectRows * kBaseBlock);
+    std::vector<uint32_t> hits(kBaseBlock);
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
       detail::check_stop();
       size_t count = std::min(b1, bb + kBaseBlock) - bb;
       if (skip(bb, bb + count)) continue;
       kern_.dot_direct(queries_ + q0 * d_, d_, q1 - q0, base_ + bb * d_, d_, count, d_,
                        dots.data(), kBaseBlock);
-      for (size_t c0 = 0; c0 < count; c0 += kPackWidth)
-        push_tile_ip(dots.data() + c0, kBaseBlock, 0, q1 - q0, bb + c0,
-                     std::min(kPackWidth, count - c0), heaps);
+      for (size_t q = q0; q < q1; ++q) {
+        float* dist = dots.data() + (q - q0) * kBaseBlock;
+        bool finite = true;
+        for (size_t i = 0; i < count; ++i) {
+          dist[i] = -dist[i];
+          finite &= std::fabs(dist[i]) <= kFloatMax;  // false for NaN and inf
+        }
+        // The caller's base is not scanned for NaN/inf up front (that pass would cost as much
+        // as a one-query search); a bad value surfaces here as a non-finite distance.
+        if (!finite) throw std::invalid_argument(kNonFinite);
+        detail::HeapView heap = heaps.at(q - q0);
+        size_t nhits = detail::allowed_hits(
+            hits.data(), filter_.le_f32(dist, count, heap.threshold(), hits.data()), bb,
+            row_range(bb, bb + count));
+        for (size_t h = 0; h < nhits; ++h) heap.push(dist[hits[h]], static_cast<idx_t>(bb + hits[h]));
+      }
     }
   }
 
-  /// Query rows (shifted by their mean for L2) times packed base blocks (shifted alike).
+  /// The packed path's per-task state: the queries packed in groups of 32 (shifted by their
+  /// mean for L2), their norms, and one base block's shifted copy and norms (L2).
+  struct Blocked {
+    std::vector<float> shift, qpack, qnorms, xshifted, xnorms;
+    std::vector<float> dist = std::vector<float>(kBaseBlock * kScanQueries);
+    std::vector<uint32_t> masks = std::vector<uint32_t>(kBaseBlock);
+    float limits[kScanQueries];
+  };
+
+  /// Base blocks (shifted by the query mean for L2) times packed groups of 32 queries.
   void scan_packed(size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) const {
-    const size_t nqb = q1 - q0;
-    std::vector<float> shift, shifted, qnorms, bnorms;
-    const float* rows = queries_ + q0 * d_;
+    const size_t nqb = q1 - q0, ngroups = (nqb + kScanQueries - 1) / kScanQueries;
+    Blocked st;
+    st.qpack.resize(ngroups * kScanQueries * d_);
+    st.qnorms.assign(ngroups * kScanQueries, 0.0f);
     if (l2_) {
-      shift_queries(q0, q1, shift, shifted, qnorms);
-      rows = shifted.data();
-      bnorms.resize(kBaseBlock);
+      std::vector<float> shifted;
+      shift_queries(q0, q1, st.shift, shifted, st.qnorms);
+      st.qnorms.resize(ngroups * kScanQueries, 0.0f);  // padding queries: finite, never pass
+      pack_queries(shifted.data(), nqb, d_, st.qpack.data());
+      st.xshifted.resize(kBaseBlock * d_);
+      st.xnorms.resize(kBaseBlock);
+    } else {
+      pack_queries(queries_ + q0 * d_, nqb, d_, st.qpack.data());
     }
-    std::vector<float> packed(kBaseBlock * d_);
-    float tile[kTileRows * kPackWidth];
-    const size_t group = tile_rows(kern_);
     for (size_t bb = b0; bb < b1; bb += kBaseBlock) {
       detail::check_stop();
       size_t be = std::min(b1, bb + kBaseBlock), count = be - bb;
       if (skip(bb, be)) continue;
-      size_t npacks = (count + kPackWidth - 1) / kPackWidth;
-      pack_rows(base_, d_, bb, be, l2_ ? shift.data() : nullptr, packed.data(),
-                l2_ ? bnorms.data() : nullptr);
-      for (size_t r0 = 0; r0 < nqb; r0 += group) {
-        size_t rows_here = std::min(group, nqb - r0);
-        for (size_t p = 0; p < npacks; ++p) {
-          kern_.dot_tile16(rows + r0 * d_, d_, rows_here, packed.data() + p * d_ * kPackWidth,
-                           d_, tile, kPackWidth);
-          size_t first = bb + p * kPackWidth, cols = std::min(kPackWidth, count - p * kPackWidth);
-          if (l2_)
-            push_tile_l2(tile, q0, r0, rows_here, qnorms.data(), bnorms.data() + p * kPackWidth,
-                         first, cols, heaps);
-          else
-            push_tile_ip(tile, kPackWidth, r0, rows_here, first, cols, heaps);
+      const float* x = base_ + bb * d_;
+      float nb_max = 0.0f;
+      if (l2_) {
+        shift_rows(bb, be, st);
+        x = st.xshifted.data();
+        nb_max = *std::max_element(st.xnorms.begin(), st.xnorms.begin() + count);
+      }
+      for (size_t g = 0; g < ngroups; ++g) {
+        prefetch_slice(be, b1, g, ngroups);
+        const size_t cols = std::min(kScanQueries, nqb - g * kScanQueries);
+        for (size_t c = 0; c < kScanQueries; ++c)
+          st.limits[c] = c < cols ? limit(heaps, g * kScanQueries + c, st, nb_max) : -INFINITY;
+        if (!kern_.scan_block(x, d_, count, st.qpack.data() + g * kScanQueries * d_, d_,
+                              l2_ ? st.qnorms.data() + g * kScanQueries : nullptr,
+                              l2_ ? st.xnorms.data() : nullptr, st.limits, st.dist.data(),
+                              st.masks.data()))
+          throw std::invalid_argument(kNonFinite);
+        push_block(q0, g * kScanQueries, bb, count, nb_max, st, heaps);
+      }
+    }
+  }
+
+  /// Prefetches slice g of ngroups of the next base block (rows from `next`, up to b1) into
+  /// L2 while this block is scanned, so the first group's pass over a block (1 of 16 at 512
+  /// queries; the others read it from L2) need not wait on DRAM. Its gain was within this
+  /// shared machine's noise (a few hundred prefetches per ~10^5 cycles of products).
+  void prefetch_slice(size_t next, size_t b1, size_t g, size_t ngroups) const {
+    const size_t count = std::min(b1, next + kBaseBlock) - std::min(b1, next);
+    const char* first = reinterpret_cast<const char*>(base_ + next * d_);
+    const size_t bytes = count * d_ * sizeof(float), step = (bytes + ngroups - 1) / ngroups;
+    for (size_t off = g * step; off < std::min(bytes, (g + 1) * step); off += 64)
+      __builtin_prefetch(first + off, 0, 2);
+  }
+
+  /// The largest tile distance that may still qualify for query qi (relative to the task's
+  /// first query): the heap threshold (IP), the L2 filter's limit for it (L2).
+  float limit(detail::HeapSet& heaps, size_t qi, const Blocked& st, float nb_max) const {
+    float threshold = heaps.at(qi).threshold();
+    return l2_ ? bound_.limit(threshold, st.qnorms[qi], nb_max) : threshold;
+  }
+
+  /// Rows [b0, be) of the base minus the query mean into st.xshifted, their squared norms into
+  /// st.xnorms.
+  void shift_rows(size_t b0, size_t be, Blocked& st) const {
+    const float* shift = st.shift.data();
+    for (size_t i = 0; i < be - b0; ++i) {
+      const float* row = base_ + (b0 + i) * d_;
+      float* dst = st.xshifted.data() + i * d_;
+      for (size_t t = 0; t < d_; ++t) dst[t] = row[t] - shift[t];
+      st.xnorms[i] = kern_.dot(dst, dst, d_);
+    }
+  }
+
+  /// Pushes the block's candidates: base rows [first, first + rows) against the 32 queries
+  /// from g0 (relative to the task's first query q0). IP distances go straight to the heaps;
+  /// for L2 every candidate is recomputed directly. Each push refreshes that query's limit.
+  void push_block(size_t q0, size_t g0, size_t first, size_t rows, float nb_max, Blocked& st,
+                  detail::HeapSet& heaps) const {
+    for (size_t r = 0; r < rows; ++r) {
+      uint32_t m = st.masks[r];
+      if (m == 0) continue;
+      if (allowed_ && !allowed_->allows(static_cast<idx_t>(first + r))) continue;
+      const idx_t id = static_cast<idx_t>(first + r);
+      for (; m != 0; m &= m - 1) {
+        size_t c = static_cast<size_t>(__builtin_ctz(m));
+        float dist = st.dist[r * kScanQueries + c];
+        if (!(dist <= st.limits[c])) continue;  // an earlier row of this block tightened it
+        if (l2_) {
+          dist = kern_.l2sqr(queries_ + (q0 + g0 + c) * d_, base_ + (first + r) * d_, d_);
+          if (!(dist <= kFloatMax)) throw std::invalid_argument(kNonFinite);
         }
+        heaps.at(g0 + c).push(dist, id);
+        st.limits[c] = limit(heaps, g0 + c, st, nb_max);
       }
     }
   }
@@ -208,63 +275,10 @@ class ExactScan {
     squared_norms(shifted.data(), nqb, d_, qnorms.data());
   }
 
-  /// IP: products dots[r * ldt + c] of query rows [r0, r0 + rows) (relative to the task's first
-  /// query) and 16 base rows from `first` become distances -dot; only the columns that pass
-  /// each heap's threshold are pushed: after the first blocks almost none do.
-  void push_tile_ip(float* dots, size_t ldt, size_t r0, size_t rows, size_t first, size_t cols,
-                    detail::HeapSet& heaps) const {
-    float thresholds[kTileRows];
-    uint32_t masks[kTileRows];
-    for (size_t r = 0; r < rows; ++r) thresholds[r] = heaps.at(r0 + r).threshold();
-    // The caller's base is not scanned for NaN/inf up front (that pass would cost as much as a
-    // one-query search); a bad value surfaces here as a non-finite distance.
-    if (!kern_.tile_distances16(dots, ldt, rows, cols, nullptr, nullptr, thresholds, masks))
-      throw std::invalid_argument(kNonFinite);
-    allowed_columns(first, masks, rows);
-    for (size_t r = 0; r < rows; ++r) {
-      detail::HeapView heap = heaps.at(r0 + r);
-      for (uint32_t m = masks[r]; m != 0; m &= m - 1) {
-        size_t c = static_cast<size_t>(__builtin_ctz(m));
-        float dist = dots[r * ldt + c];
-        if (dist <= heap.threshold()) heap.push(dist, static_cast<idx_t>(first + c));
-      }
-    }
-  }
-
-  /// L2: the tile's filter values, then a direct distance for every column that may qualify.
-  void push_tile_l2(float* tile, size_t q0, size_t r0, size_t rows, const float* qnorms,
-                    const float* bnorms, size_t first, size_t cols, detail::HeapSet& heaps) const {
-    float thresholds[kTileRows];
-    uint32_t masks[kTileRows];
-    const float nb_max = *std::max_element(bnorms, bnorms + cols);
-    for (size_t r = 0; r < rows; ++r)
-      thresholds[r] = bound_.limit(heaps.at(r0 + r).threshold(), qnorms[r0 + r], nb_max);
-    if (!kern_.tile_distances16(tile, kPackWidth, rows, cols, qnorms + r0, bnorms, thresholds,
-                                masks))
-      throw std::invalid_argument(kNonFinite);
-    allowed_columns(first, masks, rows);
-    for (size_t r = 0; r < rows; ++r) {
-      detail::HeapView heap = heaps.at(r0 + r);
-      const float* query = queries_ + (q0 + r0 + r) * d_;
-      for (uint32_t m = masks[r]; m != 0; m &= m - 1) {
-        size_t c = static_cast<size_t>(__builtin_ctz(m));
-        float dist = kern_.l2sqr(query, base_ + (first + c) * d_, d_);
-        if (!(dist <= kFloatMax)) throw std::invalid_argument(kNonFinite);
-        heap.push(dist, static_cast<idx_t>(first + c));
-      }
-    }
-  }
-
   /// Rows [r0, r1) as a range with this search's filter (ids are rows).
   detail::RowRange row_range(size_t r0, size_t r1) const { return {r0, r1, nullptr, allowed_}; }
   /// True when rows [r0, r1) hold no allowed id.
   bool skip(size_t r0, size_t r1) const { return detail::skip_rows(row_range(r0, r1), r0, r1); }
-  /// Clears the tile's mask bits (bit c: row first + c) of rows the filter rejects.
-  void allowed_columns(size_t first, uint32_t* masks, size_t nrows) const {
-    if (!allowed_) return;
-    const uint32_t allow = allowed_->word32(static_cast<idx_t>(first));
-    for (size_t r = 0; r < nrows; ++r) masks[r] &= allow;
-  }
 
   const detail::DenseKernels& kern_;
   const detail::FilterKernels& filter_;

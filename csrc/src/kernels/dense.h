@@ -22,6 +22,8 @@ constexpr size_t kPackWidth = 16;
 constexpr size_t kTileRows = 8;
 /// Most rows one dot_direct call handles.
 constexpr size_t kDirectRows = 4;
+/// Queries in one scan_block group: two packs of kPackWidth.
+constexpr size_t kScanQueries = 2 * kPackWidth;
 
 struct DenseKernels {
   SimdLevel level;
@@ -37,13 +39,18 @@ struct DenseKernels {
   void (*dot_direct)(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
                      size_t count, size_t d, float* out, size_t ldo);
 
-  /// Turns a tile of products (rows <= kTileRows, 16 columns, row stride ldt) into distances in
-  /// place: L2 (row_norms and col_norms given) max(0, row_norms[r] + col_norms[c] - 2 t), IP
-  /// (both null) -t. masks[r] gets bit c (c < cols) when the distance is <= thresholds[r].
-  /// Returns false when an unclamped value (c < cols) is not finite: NaN/inf input.
-  bool (*tile_distances16)(float* tile, size_t ldt, size_t rows, size_t cols,
-                           const float* row_norms, const float* col_norms,
-                           const float* thresholds, uint32_t* masks);
+  /// Exact search's block: base rows as they lie in memory times 32 packed queries.
+  /// x: `rows` base rows of d floats, row stride ldx. qpack: size 2 * d * 16, layout
+  /// (2, d, 16): queries c < 16 in the first pack, 16..31 in the second, column-wise.
+  /// With p = sum_t x[r * ldx + t] * (component t of query c), the distance is: IP (qnorms
+  /// and xnorms null) -p; L2 max(0, (qnorms[c] + xnorms[r]) - 2 p) (qnorms: 32 floats,
+  /// xnorms: rows floats). masks[r] gets bit c when that distance is <= limits[c] (32
+  /// floats), and then dist[r * kScanQueries + c] holds it; dist (size rows * 32) is scratch
+  /// elsewhere. Returns false when an unclamped distance is not finite: NaN/inf input
+  /// (padding queries must be finite).
+  bool (*scan_block)(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
+                     const float* qnorms, const float* xnorms, const float* limits,
+                     float* dist, uint32_t* masks);
 
   /// For each row r < rows <= kTileRows: the c minimising bnorms[c] - 2 <a_r, b_c> over
   /// c < npacks * 16 (ties to the smaller c), written to best_index[r], that value to
@@ -58,10 +65,6 @@ struct DenseKernels {
   /// <a, b> and ||a - b||^2 over d floats.
   float (*dot)(const float* a, const float* b, size_t d);
   float (*l2sqr)(const float* a, const float* b, size_t d);
-
-  /// Query rows per dot_tile16 call that fill this level's registers best (1..kTileRows; 0:
-  /// kTileRows). Callers that loop over many rows step by it so no call splits a register block.
-  size_t tile_rows;
 };
 
 }  // namespace qvec::detail

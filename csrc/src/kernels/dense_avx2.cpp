@@ -131,34 +131,40 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
   }
 }
 
-bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
-                      const float* row_norms, const float* col_norms, const float* thresholds,
-                      uint32_t* masks) {
+// Exact search's block: the products are two dot_tile16 passes over all the rows (6 x 16 is
+// the largest block that fits the 16 ymm registers), the base rows in place of queries and
+// each query pack in place of a base pack, so one pack (24 KiB at d = 384) stays in L1 for
+// the whole block; then the distances and masks. (This file's dot_tile16 takes any number of
+// rows, 6 at a time; the table's contract promises callers only kTileRows.)
+bool scan_block(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
+                const float* qnorms, const float* xnorms, const float* limits, float* dist,
+                uint32_t* masks) {
+  dot_tile16(x, ldx, rows, qpack, d, dist, kScanQueries);
+  dot_tile16(x, ldx, rows, qpack + d * kPackWidth, d, dist + kPackWidth, kScanQueries);
   uint32_t any_bad = 0;
-  const uint32_t valid = (1u << cols) - 1;
-  const __m256 zero = _mm256_setzero_ps();
+  const __m256 zero = _mm256_setzero_ps(), minus_two = _mm256_set1_ps(-2.0f);
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 largest = _mm256_set1_ps(3.402823466e+38f);
   for (size_t r = 0; r < rows; ++r) {
     uint32_t mask = 0;
-    for (size_t h = 0; h < kPackWidth; h += 8) {
-      __m256 t = _mm256_loadu_ps(tile + r * ldt + h);
-      __m256 raw = row_norms
-                       ? _mm256_fmadd_ps(t, _mm256_set1_ps(-2.0f),
-                                         _mm256_add_ps(_mm256_set1_ps(row_norms[r]),
-                                                       _mm256_loadu_ps(col_norms + h)))
-                       : _mm256_sub_ps(zero, t);
+    float* row = dist + r * kScanQueries;
+    for (size_t h = 0; h < kScanQueries; h += 8) {
+      __m256 p = _mm256_loadu_ps(row + h);
+      __m256 raw = qnorms ? _mm256_fmadd_ps(p, minus_two,
+                                            _mm256_add_ps(_mm256_loadu_ps(qnorms + h),
+                                                          _mm256_set1_ps(xnorms[r])))
+                          : _mm256_sub_ps(zero, p);
       // !(|raw| <= FLT_MAX) holds exactly for NaN and +-inf.
       __m256 bad = _mm256_cmp_ps(_mm256_andnot_ps(sign, raw), largest, _CMP_NLE_UQ);
-      __m256 dist = row_norms ? _mm256_max_ps(raw, zero) : raw;
-      __m256 near = _mm256_cmp_ps(dist, _mm256_set1_ps(thresholds[r]), _CMP_LE_OQ);
-      _mm256_storeu_ps(tile + r * ldt + h, dist);
+      __m256 value = qnorms ? _mm256_max_ps(raw, zero) : raw;
+      __m256 near = _mm256_cmp_ps(value, _mm256_loadu_ps(limits + h), _CMP_LE_OQ);
+      _mm256_storeu_ps(row + h, value);
       mask |= static_cast<uint32_t>(_mm256_movemask_ps(near)) << h;
-      any_bad |= static_cast<uint32_t>(_mm256_movemask_ps(bad)) << h;
+      any_bad |= static_cast<uint32_t>(_mm256_movemask_ps(bad));
     }
-    masks[r] = mask & valid;
+    masks[r] = mask;
   }
-  return (any_bad & valid) == 0;
+  return any_bad == 0;
 }
 
 // As the AVX-512 kernel: minimise half_norm - <a, b>, keep candidate values in a buffer and the
@@ -293,8 +299,8 @@ float l2sqr(const float* a, const float* b, size_t d) {
 }  // namespace
 
 const DenseKernels* dense_avx2_kernels() {
-  static const DenseKernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, tile_distances16,
-                                     nearest16, dot, l2sqr, 6};
+  static const DenseKernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, scan_block,
+                                     nearest16, dot, l2sqr};
   return &table;
 }
 

@@ -71,27 +71,113 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
   }
 }
 
-bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
-                      const float* row_norms, const float* col_norms, const float* thresholds,
-                      uint32_t* masks) {
-  __mmask16 any_bad = 0;
-  const __mmask16 valid = static_cast<__mmask16>((1u << cols) - 1);
-  const __m512 zero = _mm512_setzero_ps();
-  const __m512 cn = row_norms ? _mm512_loadu_ps(col_norms) : zero;
-  for (size_t r = 0; r < rows; ++r) {
-    __m512 t = _mm512_loadu_ps(tile + r * ldt);
-    __m512 raw = row_norms
-                     ? _mm512_fmadd_ps(t, _mm512_set1_ps(-2.0f),
-                                       _mm512_add_ps(_mm512_set1_ps(row_norms[r]), cn))
-                     : _mm512_sub_ps(zero, t);
-    __mmask16 bad = _mm512_fpclass_ps_mask(raw, 0x99);  // NaN or +-inf
-    __m512 dist = row_norms ? _mm512_max_ps(raw, zero) : raw;
-    __mmask16 near = _mm512_cmp_ps_mask(dist, _mm512_set1_ps(thresholds[r]), _CMP_LE_OQ);
-    _mm512_storeu_ps(tile + r * ldt, dist);
-    masks[r] = static_cast<uint32_t>(near & valid);
-    any_bad = static_cast<__mmask16>(any_bad | (bad & valid));
+// Exact search's register block: R base rows (broadcast from the base as it lies in memory)
+// times the 32 packed queries of two packs: 24 accumulators, two query loads and one
+// broadcast per step (27 of the 32 zmm registers), so each step issues 24 FMAs for 14 loads
+// (the 8 x 16 dot_tile16 block issues 8 for 9 and is bound by its loads).
+constexpr size_t kScanTileRows = 12;
+// Components per pass over a block's rows: the two 12 KiB slices of the query packs stay in
+// L1 while every row of the block streams past them (the whole packs, 48 KiB at d = 384, did
+// not: ~5% slower per FMA than at d = 128; 64 was slower again, 128..256 alike). Partial sums
+// wait in dist between passes, so each sum is still one FMA chain in order of t.
+constexpr size_t kScanChunk = 192;
+
+struct ScanArgs {
+  const float* qpack;
+  size_t d;
+  const float* qnorms;  // null for IP
+  const float* xnorms;
+  const float* limits;
+  float* dist;
+  uint32_t* masks;
+};
+
+// The distances and masks of rows [r0, r0 + R) from their finished products; false on a
+// non-finite distance.
+template <int R>
+bool scan_finish(const __m512* lo, const __m512* hi, const ScanArgs& s, size_t r0) {
+  const __m512 zero = _mm512_setzero_ps(), minus_two = _mm512_set1_ps(-2.0f);
+  const __m512 lim_lo = _mm512_loadu_ps(s.limits), lim_hi = _mm512_loadu_ps(s.limits + 16);
+  const __m512 qn_lo = s.qnorms ? _mm512_loadu_ps(s.qnorms) : zero;
+  const __m512 qn_hi = s.qnorms ? _mm512_loadu_ps(s.qnorms + 16) : zero;
+  __mmask16 bad = 0;
+  for (int r = 0; r < R; ++r) {
+    __m512 d_lo, d_hi;
+    if (s.qnorms) {
+      __m512 xn = _mm512_set1_ps(s.xnorms[r0 + r]);
+      d_lo = _mm512_fmadd_ps(lo[r], minus_two, _mm512_add_ps(qn_lo, xn));
+      d_hi = _mm512_fmadd_ps(hi[r], minus_two, _mm512_add_ps(qn_hi, xn));
+    } else {
+      d_lo = _mm512_sub_ps(zero, lo[r]);
+      d_hi = _mm512_sub_ps(zero, hi[r]);
+    }
+    bad = static_cast<__mmask16>(bad | _mm512_fpclass_ps_mask(d_lo, 0x99) |
+                                 _mm512_fpclass_ps_mask(d_hi, 0x99));  // NaN or +-inf
+    if (s.qnorms) {
+      d_lo = _mm512_max_ps(d_lo, zero);
+      d_hi = _mm512_max_ps(d_hi, zero);
+    }
+    uint32_t mask = static_cast<uint32_t>(_mm512_cmp_ps_mask(d_lo, lim_lo, _CMP_LE_OQ)) |
+                    static_cast<uint32_t>(_mm512_cmp_ps_mask(d_hi, lim_hi, _CMP_LE_OQ)) << 16;
+    s.masks[r0 + r] = mask;
+    if (mask) {  // after the first blocks almost no row has a candidate
+      _mm512_storeu_ps(s.dist + (r0 + r) * kScanQueries, d_lo);
+      _mm512_storeu_ps(s.dist + (r0 + r) * kScanQueries + 16, d_hi);
+    }
   }
-  return any_bad == 0;
+  return bad == 0;
+}
+
+// Components [k0, k1) of rows [r0, r0 + R): starts from the partial sums in dist unless k0 is
+// 0, and leaves them there unless k1 is d (then finishes the rows).
+template <int R>
+bool scan_rows(const float* x, size_t ldx, const ScanArgs& s, size_t r0, size_t k0, size_t k1) {
+  __m512 lo[R], hi[R];
+  float* part = s.dist + r0 * kScanQueries;
+  for (int r = 0; r < R; ++r) {
+    lo[r] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * kScanQueries);
+    hi[r] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * kScanQueries + 16);
+  }
+  const float* qlo = s.qpack;
+  const float* qhi = s.qpack + s.d * kPackWidth;
+  const float* row = x + r0 * ldx;
+  for (size_t t = k0; t < k1; ++t) {
+    __m512 a = _mm512_loadu_ps(qlo + t * kPackWidth);
+    __m512 b = _mm512_loadu_ps(qhi + t * kPackWidth);
+    for (int r = 0; r < R; ++r) {
+      __m512 v = _mm512_set1_ps(row[r * ldx + t]);
+      lo[r] = _mm512_fmadd_ps(v, a, lo[r]);
+      hi[r] = _mm512_fmadd_ps(v, b, hi[r]);
+    }
+  }
+  if (k1 == s.d) return scan_finish<R>(lo, hi, s, r0);
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(part + r * kScanQueries, lo[r]);
+    _mm512_storeu_ps(part + r * kScanQueries + 16, hi[r]);
+  }
+  return true;
+}
+
+bool scan_block(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
+                const float* qnorms, const float* xnorms, const float* limits, float* dist,
+                uint32_t* masks) {
+  const ScanArgs s = {qpack, d, qnorms, xnorms, limits, dist, masks};
+  bool finite = true;
+  for (size_t k0 = 0; k0 < d; k0 += kScanChunk) {
+    const size_t k1 = d - k0 < kScanChunk ? d : k0 + kScanChunk;
+    for (size_t r0 = 0; r0 < rows; r0 += kScanTileRows) {
+      switch (rows - r0 < kScanTileRows ? rows - r0 : kScanTileRows) {
+#define QVEC_SCAN_CASE(R) \
+  case R: finite &= scan_rows<R>(x, ldx, s, r0, k0, k1); break;
+        QVEC_SCAN_CASE(12) QVEC_SCAN_CASE(11) QVEC_SCAN_CASE(10) QVEC_SCAN_CASE(9)
+        QVEC_SCAN_CASE(8) QVEC_SCAN_CASE(7) QVEC_SCAN_CASE(6) QVEC_SCAN_CASE(5)
+        QVEC_SCAN_CASE(4) QVEC_SCAN_CASE(3) QVEC_SCAN_CASE(2) QVEC_SCAN_CASE(1)
+#undef QVEC_SCAN_CASE
+        default: break;
+      }
+    }
+  }
+  return finite;
 }
 
 // The runner-up of the whole row: each lane's second smallest, or another lane's smallest.
@@ -213,8 +299,8 @@ float l2sqr(const float* a, const float* b, size_t d) {
 #define QVEC_AVX512_LEVEL SimdLevel::AVX512
 #endif
 const DenseKernels* QVEC_AVX512_TABLE() {
-  static const DenseKernels table = {QVEC_AVX512_LEVEL, dot_tile16, dot_direct, tile_distances16,
-                                     nearest16, dot, l2sqr, 8};
+  static const DenseKernels table = {QVEC_AVX512_LEVEL, dot_tile16, dot_direct, scan_block,
+                                     nearest16, dot, l2sqr};
   return &table;
 }
 

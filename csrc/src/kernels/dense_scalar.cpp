@@ -28,18 +28,22 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
     }
 }
 
-bool tile_distances16(float* tile, size_t ldt, size_t rows, size_t cols,
-                      const float* row_norms, const float* col_norms, const float* thresholds,
-                      uint32_t* masks) {
+// The products in order of t for each (row, query), as dot_tile16 (which here takes any number
+// of rows) sums them; then the distances exactly as the table's contract writes them.
+bool scan_block(const float* x, size_t ldx, size_t rows, const float* qpack, size_t d,
+                const float* qnorms, const float* xnorms, const float* limits, float* dist,
+                uint32_t* masks) {
+  dot_tile16(x, ldx, rows, qpack, d, dist, kScanQueries);
+  dot_tile16(x, ldx, rows, qpack + d * kPackWidth, d, dist + kPackWidth, kScanQueries);
   bool finite = true;
   for (size_t r = 0; r < rows; ++r) {
     uint32_t mask = 0;
-    for (size_t c = 0; c < kPackWidth; ++c) {
-      float& t = tile[r * ldt + c];
-      float raw = row_norms ? row_norms[r] + col_norms[c] - 2.0f * t : -t;
-      if (c < cols && !(std::fabs(raw) <= 3.402823466e+38f)) finite = false;
-      t = row_norms && raw < 0.0f ? 0.0f : raw;
-      if (c < cols && t <= thresholds[r]) mask |= 1u << c;
+    for (size_t c = 0; c < kScanQueries; ++c) {
+      float& p = dist[r * kScanQueries + c];
+      float raw = qnorms ? (qnorms[c] + xnorms[r]) - 2.0f * p : -p;
+      if (!(std::fabs(raw) <= 3.402823466e+38f)) finite = false;
+      p = qnorms && raw < 0.0f ? 0.0f : raw;
+      if (p <= limits[c]) mask |= 1u << c;
     }
     masks[r] = mask;
   }
@@ -90,8 +94,8 @@ float l2sqr(const float* a, const float* b, size_t d) {
 }  // namespace
 
 const DenseKernels* dense_scalar_kernels() {
-  static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, tile_distances16,
-                                     nearest16, dot, l2sqr, 8};
+  static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, scan_block,
+                                     nearest16, dot, l2sqr};
   return &table;
 }
 
