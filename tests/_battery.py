@@ -147,6 +147,20 @@ def pq4() -> Outputs:
                 d, i = _core.fastscan_search(tables, packed, n, 10, rescore, exact)
                 out[f"{key}_r{rescore}_e{int(exact)}_d"] = d
                 out[f"{key}_r{rescore}_e{int(exact)}_i"] = i
+    # Every query count of one kernel call (up to kFsMaxQueries = 8 share a code load), odd
+    # ones included, on m with and without a last pair of subquantizers (m2 % 4 == 2).
+    for m in (3, 6, 13, 32):
+        full = rng.integers(0, 16, size=(1000, m)).astype(np.uint8)
+        packed = _core.fastscan_pack(pack_nibbles(full), m)
+        for nq in range(1, 9):
+            tables = rng.random((nq, m, 16)).astype(np.float32)
+            luts = _core.fastscan_quantize_tables(tables)[0]
+            key = f"m{m}_q{nq}"
+            out[f"{key}_sums"] = _core.fastscan_scan_sums(luts, packed, 1000, m)
+            for rescore, exact in ((0, False), (0, True)):
+                d, i = _core.fastscan_search(tables, packed, 1000, 10, rescore, exact)
+                out[f"{key}_r{rescore}_e{int(exact)}_d"] = d
+                out[f"{key}_r{rescore}_e{int(exact)}_i"] = i
     return out
 
 

@@ -317,9 +317,12 @@ out = {"level": np.array(qvec.simd_level())}
 for m in (2, 6, 13, 96, 300, 514):  # 300 and 514: full-byte tables sum past 2^16 and wrap
     for n in (1, 33, 100):
         packed = _core.fastscan_pack(pack_nibbles(rng.integers(0, 16, (n, m)).astype(np.uint8)), m)
-        luts = _core.fastscan_quantize_tables(rng.random((5, m, 16)).astype(np.float32))[0]
-        luts = rng.integers(0, 256, size=luts.shape).astype(luts.dtype)
-        out[f"m{m}_n{n}"] = _core.fastscan_scan_sums(luts, packed, n, m)
+        # 7 and 11 queries: calls of 7, and of 8 then 3 (up to 8 share a code load)
+        for nq in (7, 11):
+            tabs = rng.random((nq, m, 16)).astype(np.float32)
+            luts = _core.fastscan_quantize_tables(tabs)[0]
+            luts = rng.integers(0, 256, size=luts.shape).astype(luts.dtype)
+            out[f"m{m}_n{n}_q{nq}"] = _core.fastscan_scan_sums(luts, packed, n, m)
 np.savez(sys.argv[1], **out)
 """
 

@@ -76,7 +76,7 @@ void fastscan_scan_sums(const uint8_t* luts, size_t nq, size_t m, const uint8_t*
     size_t q0 = task * kFsMaxQueries, count = std::min(kFsMaxQueries, nq - q0);
     std::vector<uint16_t> out(count * nblocks * kFsBlock);
     std::vector<uint32_t> masks(count * nblocks);
-    const uint16_t limit[kFsMaxQueries] = {0, 0, 0, 0};
+    const uint16_t limit[kFsMaxQueries] = {};
     kern.scan(luts + q0 * lut_size, lut_size, count, packed, nblocks, m2, limit, out.data(),
               nblocks * kFsBlock, masks.data());
     for (size_t q = 0; q < count; ++q)

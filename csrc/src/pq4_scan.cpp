@@ -16,7 +16,7 @@
 namespace qvec::detail {
 namespace {
 
-constexpr size_t kChunkBytes = 32 * 1024;  // codes per kernel call: re-read from L1 / L2 by each query group
+constexpr size_t kChunkBytes = 16 * 1024;  // codes per kernel call: re-read from L1 / L2 by each query group
 constexpr size_t kMaxChunkBlocks = 64;
 constexpr size_t kMinReservoir = 64;  // keys a reservoir holds before a shrink
 

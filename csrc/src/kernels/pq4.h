@@ -20,7 +20,7 @@ namespace qvec::detail {
 /// Vectors per fast-scan block.
 constexpr size_t kFsBlock = 32;
 /// Most queries one scan call handles (they share each code load).
-constexpr size_t kFsMaxQueries = 4;
+constexpr size_t kFsMaxQueries = 8;
 
 struct Pq4Kernels {
   SimdLevel level;

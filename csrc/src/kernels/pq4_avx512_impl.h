@@ -9,7 +9,10 @@
 // high nibbles, of vector v + 16); a second byte permute per query looks all 64 up at once in
 // the four 16-entry tables (index 16 j + code). The four looked-up bytes of a vector then sit
 // side by side, so one multiply-add against ones sums them: half the additions and shifts of
-// per-lane 16-bit sums, and no cross-lane reduction at the end of each block.
+// per-lane 16-bit sums, and no cross-lane reduction at the end of each block. Up to eight
+// queries share each code load and its transpose: their 16 accumulators, the two index
+// registers and the constants fit the 32 zmm registers, and the per-query work (two permutes,
+// two sums per load) is what remains per lookup.
 #include <immintrin.h>
 
 #include "kernels/dispatch.h"
@@ -82,6 +85,10 @@ uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, 
               size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
               uint32_t* masks) {
   switch (nq) {
+    case 8: return scan_queries<Sum, 8>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 7: return scan_queries<Sum, 7>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 6: return scan_queries<Sum, 6>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 5: return scan_queries<Sum, 5>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
     case 4: return scan_queries<Sum, 4>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
     case 3: return scan_queries<Sum, 3>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
     case 2: return scan_queries<Sum, 2>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);

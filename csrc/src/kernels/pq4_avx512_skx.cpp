@@ -8,7 +8,7 @@
 // load of codes gives (low and high nibbles) the codes of vectors 0-15 and 16-31 of those four
 // subquantizers, so each shuffle looks up 64 codes. Byte sums use the same 16-bit trick as the
 // AVX2 file: a accumulates whole words, b the high bytes, low-byte sum = a - 256 * b (mod 2^16).
-// Up to four queries share each code load.
+// Up to four queries share each code load (a call with more runs them four at a time).
 #include <immintrin.h>
 
 #include "kernels/dispatch.h"
@@ -87,9 +87,10 @@ uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, siz
   return any;
 }
 
-uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
-              size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
-              uint32_t* masks) {
+// Four queries per pass: their 16 accumulators fill half the registers; more would spill.
+uint32_t scan_four(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes,
+                   size_t nblocks, size_t m2, const uint16_t* thresholds, uint16_t* out,
+                   size_t ldo, uint32_t* masks) {
   switch (nq) {
     case 4: return scan_queries<4>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
     case 3: return scan_queries<3>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
@@ -97,6 +98,17 @@ uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, 
     case 1: return scan_queries<1>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
     default: return 0;
   }
+}
+
+uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+              size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
+              uint32_t* masks) {
+  uint32_t any = 0;
+  for (size_t q = 0; q < nq; q += 4)
+    any |= scan_four(luts + q * ldl, ldl, nq - q < 4 ? nq - q : 4, codes, nblocks, m2,
+                     thresholds + q, out + q * ldo, ldo, masks + q * nblocks)
+           << q;
+  return any;
 }
 
 }  // namespace
