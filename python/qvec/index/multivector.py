@@ -70,7 +70,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 KIND = "multivector"
 LAYOUT = 1
-MODES = ("two-stage", "exhaustive")
+MODES = ("two-stage", "centroid", "exhaustive")
 _HELP = "'PQ<m>x8', 'PQ<m>x4fs', 'KM<K>' (K <= 256), 'BIN<bits>', 'RQ<a>+PQ<m>x8' or 'Flat'"
 _SIGNS = np.array([[1.0 if (c >> (7 - u)) & 1 else -1.0 for u in range(8)]
                    for c in range(256)], dtype=np.float32)          # (256, 8): packbits order
@@ -469,11 +469,14 @@ class MultiVectorIndex:
     def search(self, queries: Bags, k: int = 10, *, offsets: Optional[npt.ArrayLike] = None,
                mode: str = "two-stage", kprime: int = 64, rescore: Optional[int] = None,
                hamming: bool = False, filter: Optional[npt.ArrayLike] = None,
-               vectors: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+               vectors: Optional[np.ndarray] = None,
+               candidates: int = 256) -> Tuple[np.ndarray, np.ndarray]:
         """MaxSim top-k. queries: one (t, dim) query -> (scores float32 (k,), ids int64 (k,));
         a list of (t_i, dim) arrays, or one (T, dim) array with ``offsets`` -> (nq, k) each.
         mode: "two-stage" (candidates from each query token's ``kprime`` best tokens, then
-        exact MaxSim over their codes) or "exhaustive". rescore=r: re-score the best r * k
+        exact MaxSim over their codes), "centroid" (RQ codecs: every document scored by MaxSim
+        over its tokens' coarse centroid bytes alone, then exact MaxSim over the codes of the
+        best ``candidates`` documents) or "exhaustive". rescore=r: re-score the best r * k
         with the kept float tokens (keep_floats=True). hamming: KM<K> only, score with the
         centroid-index bit strings. filter: the document ids allowed (an integer array; ids
         not in the index are ignored): only they are scored (in two-stage mode, among the
@@ -492,6 +495,10 @@ class MultiVectorIndex:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
         if hamming and self._family != "km":
             raise ValueError(f"hamming=True needs a KM<K> codec; this index is {self.codec}")
+        if mode == "centroid" and self._family != "rq":
+            raise ValueError(f"mode='centroid' needs a residual codec 'RQ<a>+PQ<m>x8' (its "
+                             f"coarse centroid bytes); this index is {self.codec}")
+        candidates = check_int(candidates, "candidates")
         if rescore is not None:
             rescore = check_int(rescore, "rescore")
         state = self._state
@@ -502,8 +509,9 @@ class MultiVectorIndex:
             ids = np.full((nq, k), -1, dtype=np.int64)
         else:
             allowed = None if filter is None else self._allowed_rows(state, filter)
-            scores, ids = self._search(state, q, qoff, k, mode, check_int(kprime, "kprime"),
-                                       rescore, hamming, allowed, floats)
+            width = candidates if mode == "centroid" else check_int(kprime, "kprime")
+            scores, ids = self._search(state, q, qoff, k, mode, width, rescore, hamming,
+                                       allowed, floats)
         return (scores[0], ids[0]) if single else (scores, ids)
 
     def _rescore_floats(self, state: _State, rescore: Optional[int],
@@ -537,10 +545,14 @@ class MultiVectorIndex:
                 kprime: int, rescore: Optional[int], hamming: bool,
                 allowed: Optional[npt.NDArray[np.bool_]] = None,
                 floats: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """kprime: the per-token hits of "two-stage", the documents kept by "centroid"."""
         doc_ids = state.idmap.row_ids()
         cand: Tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
         nq = qoff.size - 1
-        if mode == "two-stage":
+        if mode == "centroid":
+            cand = self._centroid_candidates(state, q, qoff, kprime, allowed)
+            allowed = None                                  # the first stage applied it
+        elif mode == "two-stage":
             hits = self._token_hits(state, q, min(kprime, state.ntokens), hamming)
             cand = _core.maxsim_candidates(hits, qoff, self._doc_of_token(state), state.idmap.n)
         elif allowed is not None:
@@ -563,6 +575,30 @@ class MultiVectorIndex:
         coff = np.arange(0, rows.size + 1, depth, dtype=np.int64)
         return _core.maxsim_search_float(q, qoff, cast(FloatArray, floats), state.offsets,
                                          doc_ids, rows.reshape(-1), coff, k)
+
+    def _centroid_candidates(self, state: _State, q: FloatArray, qoff: Offsets, n: int,
+                             allowed: Optional[npt.NDArray[np.bool_]]
+                             ) -> Tuple[np.ndarray, np.ndarray]:
+        """PLAID's centroid interaction: each document scored by MaxSim over its tokens'
+        coarse bytes (the RQ levels; one table lookup per level and token instead of a + m),
+        the best n kept per query, as ascending document rows (-1 pads, skipped)."""
+        levels = self._a
+        coarse = self._memo(state, "coarse", lambda: np.ascontiguousarray(
+            state.codes[:, :levels]))
+        tables = np.ascontiguousarray(self._model.coarse_tables(q))
+        rows = np.arange(state.idmap.n, dtype=np.int64)
+        nq = qoff.size - 1
+        c0: Optional[np.ndarray] = None
+        c1: Optional[np.ndarray] = None
+        if allowed is not None:
+            kept = np.flatnonzero(allowed).astype(np.int64)
+            c0, c1 = np.tile(kept, nq), np.arange(nq + 1, dtype=np.int64) * kept.size
+        width = max(1, min(n, state.idmap.n))
+        top = _core.maxsim_search_codes(tables, None, 1, qoff, coarse, None, state.offsets,
+                                        rows, c0, c1, width)[1]
+        top = np.sort(top, axis=1)
+        return (np.ascontiguousarray(top.reshape(-1)),
+                np.arange(nq + 1, dtype=np.int64) * width)
 
     def _score(self, state: _State, q: FloatArray, qoff: Offsets, k: int,
                cand: Tuple[Optional[np.ndarray], Optional[np.ndarray]], doc_ids: IdArray,
