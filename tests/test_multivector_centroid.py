@@ -6,17 +6,30 @@ import pytest
 
 from qvec.index.multivector import MultiVectorIndex
 
-from test_multivector import (ATOL, DIM, bags, build, decoded_tokens, ref_scores, ref_topk)
+from test_multivector import ATOL, DIM, bags, build, decoded_tokens, ref_scores, ref_topk
 
 RQ = ["RQ1+PQ8x8", "RQ2+PQ6x8"]
 
 
-def coarse_scores(index, queries):
-    """float64 MaxSim of every query over every document's coarse levels alone: (nq, ndocs)."""
-    model, codes, off = index._model, index._state.codes, index._state.offsets
-    levels = model.centroids.shape[0]
-    tokens = sum(model.centroids[lv][codes[:, lv]].astype(np.float64) for lv in range(levels))
-    return ref_scores(queries, tokens, off)
+def prefix_scores(index, queries, p):
+    """float64 MaxSim of every query over the first p code bytes of every document's tokens
+    (sim = the sum of those bytes' table entries): (nq, ndocs)."""
+    codes, off = index._state.codes, index._state.offsets
+    out = []
+    for q in queries:
+        t = index._model.tables(q).astype(np.float64)             # (t, a + m, 256)
+        sims = sum(t[:, j, codes[:, j]] for j in range(p))        # (t, ntokens)
+        out.append([sims[:, off[d]:off[d + 1]].max(1).sum() for d in range(off.size - 1)])
+    return np.array(out)
+
+
+def test_coarse_bytes_are_the_centroid_levels():
+    index = build("RQ2+PQ6x8", bags(30, 20))
+    queries = bags(29, 3)
+    model, codes = index._model, index._state.codes
+    centroid = model.centroids[0][codes[:, 0]] + model.centroids[1][codes[:, 1]]
+    want = ref_scores(queries, centroid.astype(np.float64), index._state.offsets)
+    np.testing.assert_allclose(prefix_scores(index, queries, 2), want, atol=ATOL)
 
 
 @pytest.mark.parametrize("codec", RQ)
@@ -31,8 +44,9 @@ def test_enough_candidates_equal_exhaustive(codec):
         np.testing.assert_array_equal(got[0], want[0])
 
 
-@pytest.mark.parametrize("codec", RQ)
-def test_first_stage_keeps_the_best_coarse_documents(codec):
+@pytest.mark.parametrize("codec,p", [("RQ1+PQ8x8", 1), ("RQ2+PQ6x8", 2), ("RQ2+PQ6x8", 5),
+                                     ("RQ1+PQ8x8", 9)])
+def test_first_stage_keeps_the_best_prefix_documents(codec, p):
     docs = bags(33, 60)
     index = build(codec, docs)
     queries = bags(34, 4, lo=2, hi=5)
@@ -40,9 +54,10 @@ def test_first_stage_keeps_the_best_coarse_documents(codec):
     state = index._state
     q = np.concatenate(queries)
     qoff = np.cumsum([0] + [len(x) for x in queries]).astype(np.int64)
-    rows, offsets = index._centroid_candidates(state, q, qoff, n, None)
+    rows, offsets = index._centroid_candidates(state, index._model.tables(q), qoff, (n, p),
+                                               None)
     np.testing.assert_array_equal(offsets, np.arange(5) * n)
-    coarse = coarse_scores(index, queries)
+    coarse = prefix_scores(index, queries, p)
     for i in range(len(queries)):
         got = rows[offsets[i]:offsets[i + 1]]
         assert (np.diff(got) > 0).all()                    # ascending, each once
@@ -50,7 +65,7 @@ def test_first_stage_keeps_the_best_coarse_documents(codec):
         outside = np.setdiff1d(np.arange(60), got)
         assert (coarse[i, outside] <= worst + ATOL).all()  # none outside is strictly better
     # the results: exact MaxSim over the codes of the kept documents, best first
-    scores, ids = index.search(queries, k=4, mode="centroid", candidates=n)
+    scores, ids = index.search(queries, k=4, mode="centroid", candidates=n, coarse_bytes=p)
     full = ref_scores(queries, decoded_tokens(index), state.offsets)
     for i in range(len(queries)):
         kept = rows[offsets[i]:offsets[i + 1]]
@@ -59,6 +74,9 @@ def test_first_stage_keeps_the_best_coarse_documents(codec):
         want, _ = ref_topk(masked[None], np.arange(60), 4)
         np.testing.assert_allclose(scores[i], want[0], atol=ATOL)
         np.testing.assert_allclose(scores[i], full[i, ids[i]], atol=ATOL)
+    # the whole code as the first stage ranks exactly like the exhaustive search
+    if p == index.code_size:
+        np.testing.assert_array_equal(ids, index.search(queries, k=4, mode="exhaustive")[1])
 
 
 def test_fewer_candidates_than_k_pad_and_ragged_bags():
@@ -103,6 +121,10 @@ def test_centroid_mode_bad_input():
     index = build("RQ1+PQ8x8", docs)
     with pytest.raises(ValueError, match="candidates"):
         index.search(q, k=2, mode="centroid", candidates=0)
+    with pytest.raises(ValueError, match="coarse_bytes"):
+        index.search(q, k=2, mode="centroid", coarse_bytes=10)
+    with pytest.raises(ValueError, match="coarse_bytes"):
+        index.search(q, k=2, mode="centroid", coarse_bytes=0)
     empty = MultiVectorIndex(DIM, codec="RQ1+PQ8x8")
     empty.train(np.concatenate(bags(42, 200)))
     assert (empty.search(q, k=2, mode="centroid")[1] == -1).all()

@@ -100,12 +100,6 @@ class ResidualCodec:
         fine = pq.distance_tables(self._pad(q))
         return np.ascontiguousarray(np.concatenate([coarse, fine], axis=1), dtype=np.float32)
 
-    def coarse_tables(self, q: FloatArray) -> FloatArray:
-        """(t, a, 256): the coarse levels' tables alone (the first a bytes of tables(q))."""
-        centroids, _ = self._trained()
-        return np.ascontiguousarray(np.einsum("td,lcd->tlc", q, centroids, optimize=True),
-                                    dtype=np.float32)
-
     # -- coarse cells (the candidate step) ----------------------------------------------------
     @property
     def cell_levels(self) -> int:
