@@ -112,7 +112,8 @@ def qvec_rows(d: Dict[str, Any], configs: List[Dict[str, Any]], all_threads: int
                   flush=True)
             trained[key] = index
         index = trained[key]
-        opts = {n: cfg[n] for n in ("mode", "kprime", "rescore", "candidates") if n in cfg}
+        opts = {n: cfg[n] for n in ("mode", "kprime", "rescore", "candidates", "coarse_bytes")
+                if n in cfg}
         if cfg.get("vectors") == "memmap":        # floats on disk, only the codes in memory
             opts["vectors"] = d["doc_tokens_memmap"]
 
@@ -128,7 +129,8 @@ def describe(cfg: Dict[str, Any]) -> str:
     if cfg.get("mode", "two-stage") == "two-stage":
         parts.append(f"k'={cfg.get('kprime', 64)}")
     if cfg.get("mode") == "centroid":
-        parts.append(f"candidates={cfg.get('candidates', 256)}")
+        parts.append(f"candidates={cfg.get('candidates', 512)}, coarse bytes "
+                     f"{cfg.get('coarse_bytes', 'a')}")
     if cfg.get("rescore") is not None:
         where = "on disk (memmap, +1536 B/token on disk, not counted in memory)" if cfg.get("vectors") == "memmap" else "in memory"
         parts.append(f"rescore={cfg['rescore']} (float tokens kept {where})")
@@ -192,25 +194,26 @@ def plaid_rows(python: str, d: Dict[str, Any], all_threads: int, nbits_list: Seq
 CONFIGS: List[Dict[str, Any]] = [
     {"codec": "PQ48x8", "mode": "exhaustive"},
     {"codec": "PQ48x8", "kprime": 64},
-    *[{"codec": "PQ48x8", "kprime": kp, "rescore": 5, "vectors": "memmap"}
-      for kp in (20, 50, 100, 200)],
+    *[{"codec": "PQ48x8", "kprime": kp, "rescore": 5, "vectors": "memmap"} for kp in (20, 50)],
     {"codec": "OPQ48,PQ48x8,aniso", "mode": "exhaustive"},
     {"codec": "RQ1+PQ47x8", "mode": "exhaustive"},
-    *[{"codec": "RQ1+PQ47x8", "mode": "centroid", "candidates": n} for n in (64, 128, 256, 512)],
-    *[{"codec": "RQ1+PQ47x8", "mode": "centroid", "candidates": n, "rescore": 5,
-       "vectors": "memmap"} for n in (64, 128, 256)],
+    {"codec": "RQ1+PQ47x8", "mode": "centroid", "candidates": 1024},
     {"codec": "RQ2+PQ46x8", "mode": "exhaustive"},
-    *[{"codec": "RQ2+PQ46x8", "mode": "centroid", "candidates": n} for n in (64, 128, 256)],
     {"codec": "RQ2+PQ46x8", "kprime": 256},
-    {"codec": "RQ2+PQ46x8", "kprime": 1024},
+    *[{"codec": "RQ2+PQ46x8", "mode": "centroid", "candidates": n} for n in (256, 512, 1024)],
+    *[{"codec": "RQ2+PQ46x8", "mode": "centroid", "candidates": 1024, "coarse_bytes": p}
+      for p in (6, 10)],
+    *[{"codec": "RQ2+PQ46x8", "mode": "centroid", "candidates": n, "coarse_bytes": p,
+       "rescore": 5, "vectors": "memmap"} for n, p in ((512, 2), (1024, 2), (512, 6), (1024, 6))],
     {"codec": "PQ96x8", "mode": "exhaustive"},
+    {"codec": "RQ2+PQ94x8", "mode": "exhaustive"},
+    {"codec": "RQ2+PQ94x8", "mode": "centroid", "candidates": 1024, "coarse_bytes": 6},
+    {"codec": "PQ192x8", "mode": "exhaustive"},
     {"codec": "PQ96x4fs", "mode": "exhaustive"},
     {"codec": "PQ96x4fs", "keep": 0.7, "mode": "exhaustive"},
     {"codec": "PQ96x4fs", "keep": 0.4, "mode": "exhaustive"},
     {"codec": "KM256", "mode": "exhaustive"},
-    {"codec": "KM256", "keep": 0.85, "mode": "exhaustive"},
     {"codec": "KM256", "keep": 0.7, "mode": "exhaustive"},
-    {"codec": "KM256", "keep": 0.55, "mode": "exhaustive"},
     {"codec": "KM256", "keep": 0.4, "mode": "exhaustive"},
     {"codec": "BIN1", "mode": "exhaustive"},
     {"codec": "BIN1", "keep": 0.7, "mode": "exhaustive"},
@@ -241,7 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="queries timed for the exhaustive numpy baseline (it is slow)")
     p.add_argument("--plaid-python", default=None)
     p.add_argument("--plaid-nbits", default="2,4", help="fast-plaid residual bits to run")
-    p.add_argument("--plaid-settings", default="8/4096,32/8192",
+    p.add_argument("--plaid-settings", default="8/4096,4/1024",
                    help="fast-plaid n_ivf_probe/n_full_scores pairs, comma-separated")
     p.add_argument("--codecs", default=None, help="';'-separated subset of codecs")
     p.add_argument("--out", default=None, help="write the markdown table here (+ .json)")

@@ -33,9 +33,14 @@ the documents holding them, exactly over their codes; with ``rescore=r`` the bes
 those are re-scored by exact float MaxSim, from the float tokens kept in the index
 (``keep_floats=True``: 4 * dim more bytes per token in memory) or from the caller's
 ``vectors=`` (e.g. a ``numpy.memmap``: the floats stay on disk, the codes in memory). For a
-KM<K> codec, many tokens share each code, so a query token's kprime best tokens are an
-arbitrary part (the smallest rows) of its best centroid's tokens: use ``mode="exhaustive"``
-with KM<K> (1 byte per token, already the cheapest scan). ``hamming=True`` (KM<K> only) scores
+RQ<a>+PQ<m>x8 codec, ``mode="centroid"`` is PLAID's centroid interaction: every document is
+scored by MaxSim over its tokens' ``coarse_bytes`` first code bytes (default the a coarse
+levels: a table lookups per token instead of a + m), and only the best ``candidates`` are
+scored exactly over their codes (then re-scored with ``rescore``, as above); with candidates
+>= the document count it is the exhaustive search. For a KM<K> codec, many tokens share each
+code, so a query token's kprime best tokens are an arbitrary part (the smallest rows) of its
+best centroid's tokens: use ``mode="exhaustive"`` with KM<K> (1 byte per token, already the
+cheapest scan). ``hamming=True`` (KM<K> only) scores
 with the ceil(log2 K)-bit strings of the centroid indices: a query token becomes its nearest
 centroid's bits and sim = bits - Hamming distance.
 
