@@ -9,13 +9,17 @@ queries/s over the same queries at 1 thread and at all threads; on a shared mach
 Bytes per token count what each method stores per token (codes, per-token factors, kept floats;
 fast-plaid: its index directory over the token count).
 
-fast-plaid needs torch == its build's version (the installed fast-plaid 1.1.0 links tch 0.20,
-i.e. libtorch 2.7; under the global torch 2.13.0+cpu its create() dies with a segmentation fault
-inside fast_plaid_rust.create, so it is only measured with a matching interpreter); give its interpreter with --plaid-python (a
-venv holding fast-plaid and its torch) or leave it out to skip it.
+fast-plaid runs in its own interpreter (--plaid-python), a venv holding fast-plaid and exactly
+the torch its wheel was built for (fast-plaid versions end in the torch version: 1.7.0.2110 pins
+torch 2.11.0; the global fast-plaid 1.1.0, built with tch 0.20 / libtorch 2.7, segfaults in
+create() under torch 2.13). bench/plaid_driver.py is the script it runs, as a subprocess right
+after the qvec rows (same machine, same tokens, same queries, k = 10, CPU):
+
+    python -m venv /work/venv-plaid
+    /work/venv-plaid/bin/pip install torch==2.11.0 fast-plaid==1.7.0.2110 numpy
 
     python bench/multivector.py --out bench/results/multivector.md
-    python bench/multivector.py --queries 100 --plaid-python /tmp/venv/bin/python
+    python bench/multivector.py --queries 100 --plaid-python /work/venv-plaid/bin/python
 """
 from __future__ import annotations
 
@@ -108,7 +112,8 @@ def qvec_rows(d: Dict[str, Any], configs: List[Dict[str, Any]], all_threads: int
                   flush=True)
             trained[key] = index
         index = trained[key]
-        opts = {n: cfg[n] for n in ("mode", "kprime", "rescore") if n in cfg}
+        opts = {n: cfg[n] for n in ("mode", "kprime", "rescore", "candidates", "coarse_bytes")
+                if n in cfg}
         if cfg.get("vectors") == "memmap":        # floats on disk, only the codes in memory
             opts["vectors"] = d["doc_tokens_memmap"]
 
@@ -123,6 +128,9 @@ def describe(cfg: Dict[str, Any]) -> str:
     parts = [f"keep={cfg.get('keep', 1.0)}", cfg.get("mode", "two-stage")]
     if cfg.get("mode", "two-stage") == "two-stage":
         parts.append(f"k'={cfg.get('kprime', 64)}")
+    if cfg.get("mode") == "centroid":
+        parts.append(f"candidates={cfg.get('candidates', 512)}, coarse bytes "
+                     f"{cfg.get('coarse_bytes', 'a')}")
     if cfg.get("rescore") is not None:
         where = "on disk (memmap, +1536 B/token on disk, not counted in memory)" if cfg.get("vectors") == "memmap" else "in memory"
         parts.append(f"rescore={cfg['rescore']} (float tokens kept {where})")
@@ -144,74 +152,68 @@ def measure(method: str, params: str, bytes_per_token: float, ntokens: int,
     return row
 
 
-_PLAID = r"""
-import json, os, sys, time, numpy as np, torch
-sys.path.insert(0, "/work/shared/data")
-from tokens import load
-from fast_plaid import search
-nq, nbits, folder, threads = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-d = load("gcide-tokens")
-x, off, q, qoff = d["doc_tokens"], d["doc_offsets"], d["query_tokens"], d["query_offsets"]
-docs = [torch.from_numpy(x[off[i]:off[i + 1]]) for i in range(len(off) - 1)]
-queries = [torch.from_numpy(q[qoff[i]:qoff[i + 1]]) for i in range(nq)]
-t = time.perf_counter()
-index = search.FastPlaid(index=folder, device="cpu")
-index.create(documents_embeddings=docs, nbits=nbits)
-build = time.perf_counter() - t
-size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(folder) for f in fs)
-out = {"build_s": build, "bytes_per_token": size / float(off[-1])}
-for n in [int(v) for v in threads.split(":")]:
-    torch.set_num_threads(n)
-    w, c = time.perf_counter(), time.process_time()
-    res = index.search(queries_embeddings=queries, top_k=10, show_progress=False)
-    out[f"wall_{n}"], out[f"cpu_{n}"] = time.perf_counter() - w, time.process_time() - c
-    out["ids"] = [[int(i) for i, _ in r] + [-1] * (10 - len(r)) for r in res]
-print("RESULT" + json.dumps(out))
-"""
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plaid_driver.py")
+DATA_DIR = os.path.expanduser("~/.cache/qvec-data/gcide-tokens")
 
 
-def plaid_rows(python: str, d: Dict[str, Any], all_threads: int,
-               nbits_list: Sequence[int]) -> List[Row]:
+def plaid_rows(python: str, d: Dict[str, Any], all_threads: int, nbits_list: Sequence[int],
+               settings: Sequence[Tuple[int, int]]) -> List[Row]:
+    """fast-plaid in its own interpreter (bench/plaid_driver.py), one process per nbits, run
+    right after the qvec rows on the same machine; settings: (n_ivf_probe, n_full_scores)."""
     rows: List[Row] = []
-    nq = len(d["queries"])
-    script = _PLAID
+    nq, ntokens = len(d["queries"]), int(d["doc_offsets"][-1])
+    probes = ":".join(str(p) for p, _ in settings)
+    fulls = ":".join(str(f) for _, f in settings)
     for nbits in nbits_list:
         with tempfile.TemporaryDirectory() as folder:
-            proc = subprocess.run([python, "-c", script, str(nq), str(nbits),
-                                   os.path.join(folder, "plaid"), f"1:{all_threads}"],
-                                  capture_output=True, text=True)
+            proc = subprocess.run([python, DRIVER, DATA_DIR, str(nq), str(nbits),
+                                   os.path.join(folder, "plaid"), f"1:{all_threads}", probes,
+                                   fulls], capture_output=True, text=True)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
         if proc.returncode or not line:
-            print(f"  fast-plaid nbits={nbits} failed:\n{proc.stderr[-2000:]}", flush=True)
+            print(f"  fast-plaid nbits={nbits} failed (exit {proc.returncode}):\n"
+                  f"{proc.stderr[-2000:]}", flush=True)
             continue
         r = json.loads(line[0][6:])
-        recall, ndcg = quality(np.array(r["ids"]), d["gt"])
-        rows.append({"method": "fast-plaid", "params": f"nbits={nbits}, defaults (n_ivf_probe=8,"
-                     f" n_full_scores=8192)", "recall@10": recall, "ndcg@10": ndcg,
-                     "qps_1t": nq / r["wall_1"], "qps_1t_cpu": nq / r["cpu_1"],
-                     "qps_all": nq / r[f"wall_{all_threads}"],
-                     "bytes_per_token": r["bytes_per_token"], "ntokens": int(d["doc_offsets"][-1])})
-        print(f"  fast-plaid nbits={nbits}: {rows[-1]}", flush=True)
+        print(f"  fast-plaid nbits={nbits}: torch {r['torch']}, build {r['build_s']:.1f}s, "
+              f"{r['bytes_per_token']:.1f} B/token on disk, peak RSS "
+              f"{r['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
+        for run in r["runs"]:
+            recall, ndcg = quality(np.array(run["ids"]), d["gt"])
+            rows.append({"method": "fast-plaid", "params": (
+                f"nbits={nbits}, n_ivf_probe={run['n_ivf_probe']}, n_full_scores="
+                f"{run['n_full_scores']} (build {r['build_s']:.0f} s)"),
+                "recall@10": recall, "ndcg@10": ndcg, "qps_1t": nq / run["wall_1"],
+                "qps_1t_cpu": nq / run["cpu_1"], "qps_all": nq / run[f"wall_{all_threads}"],
+                "bytes_per_token": r["bytes_per_token"], "ntokens": ntokens})
+            print(f"    {rows[-1]['params']}: R@10 {recall:.3f} q/s 1t {rows[-1]['qps_1t']:.1f}"
+                  f" all {rows[-1]['qps_all']:.1f}", flush=True)
     return rows
 
 
 CONFIGS: List[Dict[str, Any]] = [
     {"codec": "PQ48x8", "mode": "exhaustive"},
     {"codec": "PQ48x8", "kprime": 64},
-    *[{"codec": "PQ48x8", "kprime": kp, "rescore": 5, "vectors": "memmap"}
-      for kp in (20, 50, 100, 200)],
+    *[{"codec": "PQ48x8", "kprime": kp, "rescore": 5, "vectors": "memmap"} for kp in (20, 50)],
     {"codec": "OPQ48,PQ48x8,aniso", "mode": "exhaustive"},
+    {"codec": "RQ1+PQ47x8", "mode": "exhaustive"},
+    {"codec": "RQ1+PQ47x8", "mode": "centroid", "candidates": 1024},
     {"codec": "RQ2+PQ46x8", "mode": "exhaustive"},
     {"codec": "RQ2+PQ46x8", "kprime": 256},
-    {"codec": "RQ2+PQ46x8", "kprime": 1024},
+    *[{"codec": "RQ2+PQ46x8", "mode": "centroid", "candidates": n} for n in (256, 512, 1024)],
+    *[{"codec": "RQ2+PQ46x8", "mode": "centroid", "candidates": 1024, "coarse_bytes": p}
+      for p in (6, 10)],
+    *[{"codec": "RQ2+PQ46x8", "mode": "centroid", "candidates": n, "coarse_bytes": p,
+       "rescore": 5, "vectors": "memmap"} for n, p in ((512, 2), (1024, 2), (512, 6), (1024, 6))],
     {"codec": "PQ96x8", "mode": "exhaustive"},
+    {"codec": "RQ2+PQ94x8", "mode": "exhaustive"},
+    {"codec": "RQ2+PQ94x8", "mode": "centroid", "candidates": 1024, "coarse_bytes": 6},
+    {"codec": "PQ192x8", "mode": "exhaustive"},
     {"codec": "PQ96x4fs", "mode": "exhaustive"},
     {"codec": "PQ96x4fs", "keep": 0.7, "mode": "exhaustive"},
     {"codec": "PQ96x4fs", "keep": 0.4, "mode": "exhaustive"},
     {"codec": "KM256", "mode": "exhaustive"},
-    {"codec": "KM256", "keep": 0.85, "mode": "exhaustive"},
     {"codec": "KM256", "keep": 0.7, "mode": "exhaustive"},
-    {"codec": "KM256", "keep": 0.55, "mode": "exhaustive"},
     {"codec": "KM256", "keep": 0.4, "mode": "exhaustive"},
     {"codec": "BIN1", "mode": "exhaustive"},
     {"codec": "BIN1", "keep": 0.7, "mode": "exhaustive"},
@@ -242,6 +244,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="queries timed for the exhaustive numpy baseline (it is slow)")
     p.add_argument("--plaid-python", default=None)
     p.add_argument("--plaid-nbits", default="2,4", help="fast-plaid residual bits to run")
+    p.add_argument("--plaid-settings", default="8/4096,4/1024",
+                   help="fast-plaid n_ivf_probe/n_full_scores pairs, comma-separated")
     p.add_argument("--codecs", default=None, help="';'-separated subset of codecs")
     p.add_argument("--out", default=None, help="write the markdown table here (+ .json)")
     args = p.parse_args(argv)
@@ -258,8 +262,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         c for c in CONFIGS if c["codec"] in args.codecs.split(";")]
     rows += qvec_rows(d, configs, all_threads, sample)
     if args.plaid_python:
+        settings = [(int(a), int(b)) for a, b in
+                    (v.split("/") for v in args.plaid_settings.split(","))]
         rows += plaid_rows(args.plaid_python, d, all_threads,
-                           [int(b) for b in args.plaid_nbits.split(",")])
+                           [int(b) for b in args.plaid_nbits.split(",")], settings)
     meta = (f"gcide-tokens: {len(d['doc_offsets']) - 1} documents, {int(d['doc_offsets'][-1])} "
             f"tokens of 384 dims, {args.queries} queries (numpy: the first "
             f"{args.numpy_queries}); {all_threads} threads; qvec SIMD level "

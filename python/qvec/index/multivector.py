@@ -33,9 +33,14 @@ the documents holding them, exactly over their codes; with ``rescore=r`` the bes
 those are re-scored by exact float MaxSim, from the float tokens kept in the index
 (``keep_floats=True``: 4 * dim more bytes per token in memory) or from the caller's
 ``vectors=`` (e.g. a ``numpy.memmap``: the floats stay on disk, the codes in memory). For a
-KM<K> codec, many tokens share each code, so a query token's kprime best tokens are an
-arbitrary part (the smallest rows) of its best centroid's tokens: use ``mode="exhaustive"``
-with KM<K> (1 byte per token, already the cheapest scan). ``hamming=True`` (KM<K> only) scores
+RQ<a>+PQ<m>x8 codec, ``mode="centroid"`` is PLAID's centroid interaction: every document is
+scored by MaxSim over its tokens' ``coarse_bytes`` first code bytes (default the a coarse
+levels: a table lookups per token instead of a + m), and only the best ``candidates`` are
+scored exactly over their codes (then re-scored with ``rescore``, as above); with candidates
+>= the document count it is the exhaustive search. For a KM<K> codec, many tokens share each
+code, so a query token's kprime best tokens are an arbitrary part (the smallest rows) of its
+best centroid's tokens: use ``mode="exhaustive"`` with KM<K> (1 byte per token, already the
+cheapest scan). ``hamming=True`` (KM<K> only) scores
 with the ceil(log2 K)-bit strings of the centroid indices: a query token becomes its nearest
 centroid's bits and sim = bits - Hamming distance.
 
@@ -70,7 +75,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 KIND = "multivector"
 LAYOUT = 1
-MODES = ("two-stage", "exhaustive")
+MODES = ("two-stage", "centroid", "exhaustive")
 _HELP = "'PQ<m>x8', 'PQ<m>x4fs', 'KM<K>' (K <= 256), 'BIN<bits>', 'RQ<a>+PQ<m>x8' or 'Flat'"
 _SIGNS = np.array([[1.0 if (c >> (7 - u)) & 1 else -1.0 for u in range(8)]
                    for c in range(256)], dtype=np.float32)          # (256, 8): packbits order
@@ -469,11 +474,17 @@ class MultiVectorIndex:
     def search(self, queries: Bags, k: int = 10, *, offsets: Optional[npt.ArrayLike] = None,
                mode: str = "two-stage", kprime: int = 64, rescore: Optional[int] = None,
                hamming: bool = False, filter: Optional[npt.ArrayLike] = None,
-               vectors: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+               vectors: Optional[np.ndarray] = None, candidates: int = 512,
+               coarse_bytes: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         """MaxSim top-k. queries: one (t, dim) query -> (scores float32 (k,), ids int64 (k,));
         a list of (t_i, dim) arrays, or one (T, dim) array with ``offsets`` -> (nq, k) each.
         mode: "two-stage" (candidates from each query token's ``kprime`` best tokens, then
-        exact MaxSim over their codes) or "exhaustive". rescore=r: re-score the best r * k
+        exact MaxSim over their codes), "centroid" (RQ codecs: every document scored by MaxSim
+        over its tokens' coarse centroid bytes alone, then exact MaxSim over the codes of the
+        best ``candidates`` documents; ``coarse_bytes``: the code bytes per token that first
+        stage reads, by default the a coarse levels, more adds the first PQ bytes of the
+        residual: a finer and costlier first stage) or "exhaustive". rescore=r: re-score the
+        best r * k
         with the kept float tokens (keep_floats=True). hamming: KM<K> only, score with the
         centroid-index bit strings. filter: the document ids allowed (an integer array; ids
         not in the index are ignored): only they are scored (in two-stage mode, among the
@@ -492,6 +503,14 @@ class MultiVectorIndex:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
         if hamming and self._family != "km":
             raise ValueError(f"hamming=True needs a KM<K> codec; this index is {self.codec}")
+        if mode == "centroid" and self._family != "rq":
+            raise ValueError(f"mode='centroid' needs a residual codec 'RQ<a>+PQ<m>x8' (its "
+                             f"coarse centroid bytes); this index is {self.codec}")
+        candidates = check_int(candidates, "candidates")
+        prefix = self._a if coarse_bytes is None else check_int(coarse_bytes, "coarse_bytes")
+        if mode == "centroid" and prefix > self.code_size:
+            raise ValueError(f"coarse_bytes must be in [1, {self.code_size}] (the code size); "
+                             f"got {prefix}")
         if rescore is not None:
             rescore = check_int(rescore, "rescore")
         state = self._state
@@ -502,8 +521,9 @@ class MultiVectorIndex:
             ids = np.full((nq, k), -1, dtype=np.int64)
         else:
             allowed = None if filter is None else self._allowed_rows(state, filter)
-            scores, ids = self._search(state, q, qoff, k, mode, check_int(kprime, "kprime"),
-                                       rescore, hamming, allowed, floats)
+            width = (candidates, prefix) if mode == "centroid" else check_int(kprime, "kprime")
+            scores, ids = self._search(state, q, qoff, k, mode, width, rescore, hamming,
+                                       allowed, floats)
         return (scores[0], ids[0]) if single else (scores, ids)
 
     def _rescore_floats(self, state: _State, rescore: Optional[int],
@@ -534,13 +554,20 @@ class MultiVectorIndex:
         return mask
 
     def _search(self, state: _State, q: FloatArray, qoff: Offsets, k: int, mode: str,
-                kprime: int, rescore: Optional[int], hamming: bool,
+                kprime: Union[int, Tuple[int, int]], rescore: Optional[int], hamming: bool,
                 allowed: Optional[npt.NDArray[np.bool_]] = None,
                 floats: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """kprime: the per-token hits of "two-stage"; (candidates, coarse bytes) of
+        "centroid"."""
         doc_ids = state.idmap.row_ids()
         cand: Tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
         nq = qoff.size - 1
-        if mode == "two-stage":
+        tables = None
+        if isinstance(kprime, tuple):                       # mode "centroid"
+            tables = self._tables(q, hamming)
+            cand = self._centroid_candidates(state, tables[0], qoff, kprime, allowed)
+            allowed = None                                  # the first stage applied it
+        elif mode == "two-stage":
             hits = self._token_hits(state, q, min(kprime, state.ntokens), hamming)
             cand = _core.maxsim_candidates(hits, qoff, self._doc_of_token(state), state.idmap.n)
         elif allowed is not None:
@@ -553,7 +580,7 @@ class MultiVectorIndex:
             new_off = np.ascontiguousarray(kept[coff], dtype=np.int64)
             cand = (np.ascontiguousarray(docs[keep]), new_off)
         depth = k if rescore is None else k * rescore
-        scores, ids = self._score(state, q, qoff, depth, cand, doc_ids, hamming)
+        scores, ids = self._score(state, q, qoff, depth, cand, doc_ids, hamming, tables)
         if rescore is None:
             return scores, ids
         valid = ids.reshape(-1) >= 0
@@ -564,13 +591,38 @@ class MultiVectorIndex:
         return _core.maxsim_search_float(q, qoff, cast(FloatArray, floats), state.offsets,
                                          doc_ids, rows.reshape(-1), coff, k)
 
+    def _centroid_candidates(self, state: _State, tables: FloatArray, qoff: Offsets,
+                             width: Tuple[int, int], allowed: Optional[npt.NDArray[np.bool_]]
+                             ) -> Tuple[np.ndarray, np.ndarray]:
+        """PLAID's centroid interaction: each document scored by MaxSim over the first p code
+        bytes of its tokens (the coarse levels: p table lookups per token instead of a + m),
+        the best n kept per query, as ascending document rows (-1 pads, skipped).
+        width: (n, p); tables: the full tables (t, a + m, 256), of which the first p serve."""
+        n, p = width
+        coarse = self._memo(state, f"coarse{p}", lambda: np.ascontiguousarray(
+            state.codes[:, :p]))
+        rows = np.arange(state.idmap.n, dtype=np.int64)
+        nq = qoff.size - 1
+        c0: Optional[np.ndarray] = None
+        c1: Optional[np.ndarray] = None
+        if allowed is not None:
+            kept = np.flatnonzero(allowed).astype(np.int64)
+            c0, c1 = np.tile(kept, nq), np.arange(nq + 1, dtype=np.int64) * kept.size
+        keep = max(1, min(n, state.idmap.n))
+        top = _core.maxsim_search_codes(np.ascontiguousarray(tables[:, :p]), None, 1, qoff,
+                                        coarse, None, state.offsets, rows, c0, c1, keep)[1]
+        top = np.sort(top, axis=1)
+        return (np.ascontiguousarray(top.reshape(-1)),
+                np.arange(nq + 1, dtype=np.int64) * keep)
+
     def _score(self, state: _State, q: FloatArray, qoff: Offsets, k: int,
                cand: Tuple[Optional[np.ndarray], Optional[np.ndarray]], doc_ids: IdArray,
-               hamming: bool) -> Tuple[np.ndarray, np.ndarray]:
+               hamming: bool, made: Optional[Tuple[FloatArray, Optional[FloatArray], int]] = None
+               ) -> Tuple[np.ndarray, np.ndarray]:
         if self._family == "flat":
             return _core.maxsim_search_float(q, qoff, state.floats, state.offsets, doc_ids,
                                              cand[0], cand[1], k)
-        tables, bias, groups = self._tables(q, hamming)
+        tables, bias, groups = self._tables(q, hamming) if made is None else made
         weights = self._memo(state, "alphas", lambda: np.ascontiguousarray(
             state.factors[:, 3:3 + self._a])) if self._family == "bin" else None
         return _core.maxsim_search_codes(tables, bias, groups, qoff, state.codes, weights,
