@@ -30,14 +30,10 @@ def log(*args: object) -> None:
 
 def synthetic(n: int, nq: int = 1000, seed: int = 4004) -> Tuple[np.ndarray, np.ndarray]:
     """The shared synthetic generator (/work/shared/data/embeddings.py) at n base vectors."""
-    rng = np.random.default_rng(seed)
-    d, k = 128, 256
-    centers = rng.standard_normal((k, d)).astype(np.float32) * 4.0
-    scales = rng.gamma(2.0, 0.5, (k, d)).astype(np.float32)
-    lab = rng.integers(0, k, n + nq)
-    x = centers[lab] + rng.standard_normal((n + nq, d)).astype(np.float32) * scales[lab]
-    perm = np.random.default_rng(seed).permutation(n + nq)
-    return np.ascontiguousarray(x[perm[nq:]]), np.ascontiguousarray(x[perm[:nq]])
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from datasets import shared_synthetic
+
+    return shared_synthetic(n, nq, seed)
 
 
 def load(n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
