@@ -320,6 +320,12 @@ def parse_args(argv=None):
     p.add_argument("--bandwidth-mib", type=int, default=256, help="bandwidth probe buffer, MiB")
     p.add_argument("--nlist", type=int, default=0,
                    help="inverted lists of every IVF method (0: qvec's auto_nlist(n))")
+    p.add_argument("--nprobe", default="", help="IVF nprobe sweep, e.g. 8,16,32,64 "
+                   "(default methods.NPROBE)")
+    p.add_argument("--ivf-rerank", default="", help="IVF re-rank factors (x k candidates), "
+                   "e.g. 2,5 (default methods.IVF_RERANK)")
+    p.add_argument("--ef", default="", help="HNSW expansion_search sweep (default "
+                   "methods.HNSW_EF)")
     p.add_argument("--list", action="store_true", help="list the methods and exit")
     args = p.parse_args(argv)
     if args.k < 1 or args.threads < 1 or args.runs < 1:
@@ -336,6 +342,10 @@ def main(argv=None) -> int:
             print(f"{m.name:26s} {m.library:10s} {'available' if m.available() else 'not available'}")
         return 0
     registry.IVF_NLIST = args.nlist
+    for flag, attr in ((args.nprobe, "NPROBE"), (args.ivf_rerank, "IVF_RERANK"),
+                       (args.ef, "HNSW_EF")):
+        if flag:
+            setattr(registry, attr, tuple(int(v) for v in flag.split(",")))
     selected = registry.select(args.methods)
     if not selected:
         log("no available method matches", args.methods)

@@ -392,6 +392,7 @@ class RabitqFlat(Method):
 NPROBE = (8, 16, 32, 64, 128)
 NPROBE_QUICK = (8, 32)
 IVF_RERANK = (2, 4, 10)
+HNSW_EF = (16, 32, 64, 128, 256, 512)
 IVF_NLIST = 0          # 0: qvec's auto_nlist(n); bench/ann.py --nlist sets it
 TRAIN_PER_LIST = 64
 
@@ -676,7 +677,7 @@ class UsearchHNSW(Method):
         return [{"connectivity": 16}]
 
     def search_params(self, build, quick):
-        return [{"ef": e} for e in ((32, 128) if quick else (16, 32, 64, 128, 256, 512))]
+        return [{"ef": e} for e in ((32, 128) if quick else HNSW_EF)]
 
     def build(self, ds, connectivity):
         from usearch.index import Index
