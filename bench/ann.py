@@ -181,11 +181,11 @@ def summary(results: List[dict], env: dict, infos: Dict[str, dict]) -> str:
         groups = {m: registry.REGISTRY[m].group if m in registry.REGISTRY else ""
                   for m in methods}
         lines += [f"## {name}", "",
-                  "| method | group | bytes/vec | build s | "
+                  "| method | group | bytes/vec | build s | max R@10 | "
                   + " | ".join(f"q/s @{lv:.2f} {t}" for lv in LEVELS for t in ("1 thr",
                                                                                   f"{thr} thr"))
                   + " | settings @0.90 / @0.95 |",
-                  "|---|---|---:|---:|" + "---:|" * (2 * len(LEVELS)) + "---|"]
+                  "|---|---|---:|---:|---:|" + "---:|" * (2 * len(LEVELS)) + "---|"]
         for m in methods:
             cells, settings = [], []
             for lv in LEVELS:
@@ -195,8 +195,9 @@ def summary(results: List[dict], env: dict, infos: Dict[str, dict]) -> str:
                     if key == "qps_all":
                         settings.append(_fmt_params(rec["search"]) if rec else "-")
             any_rec = next(r for r in rows if r["method"] == m)
+            top = max(r.get("recall@10", 0.0) for r in rows if r["method"] == m)
             lines.append(f"| {m} | {groups[m] or '-'} | {any_rec['bytes_per_vector']:.1f} | "
-                         f"{any_rec['build_s']:.1f} | " + " | ".join(cells) + " | "
+                         f"{any_rec['build_s']:.1f} | {top:.3f} | " + " | ".join(cells) + " | "
                          + " / ".join(settings) + " |")
         lines += ["", "| qvec method | peer (best in its group) | "
                   + " | ".join(f"ratio @{lv:.2f} {t}" for lv in LEVELS for t in ("1 thr",
@@ -326,17 +327,40 @@ def parse_args(argv=None):
                    "e.g. 2,5 (default methods.IVF_RERANK)")
     p.add_argument("--ef", default="", help="HNSW expansion_search sweep (default "
                    "methods.HNSW_EF)")
+    p.add_argument("--report", default="", metavar="RESULTS_JSON",
+                   help="only rewrite results.md, summary.md and the plots in --out from a "
+                        "results.json (or results.partial.json) of an earlier run")
     p.add_argument("--list", action="store_true", help="list the methods and exit")
     args = p.parse_args(argv)
     if args.k < 1 or args.threads < 1 or args.runs < 1:
         p.error("--k, --threads and --runs must be >= 1")
-    if not args.list and not args.dataset:
+    if not args.list and not args.dataset and not args.report:
         p.error("give at least one --dataset")
     return args
 
 
+def write_reports(out: Path, results: List[dict], env: dict, infos: Dict[str, dict],
+                  plots: bool) -> None:
+    (out / "results.md").write_text(markdown(results, env, infos))
+    (out / "summary.md").write_text(summary(results, env, infos))
+    if plots and importlib.util.find_spec("matplotlib") is None:
+        log("matplotlib is not installed: no plots (pip install matplotlib)")
+        plots = False
+    if plots:
+        for name, info in infos.items():
+            plot(results, name, info, env, out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png"))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_reports(out, saved["results"], saved["environment"], saved["datasets"],
+                      not args.no_plot)
+        log(f"rewrote the reports in {out} from {args.report}")
+        return 0
     if args.list:
         for m in registry.REGISTRY.values():
             print(f"{m.name:26s} {m.library:10s} {'available' if m.available() else 'not available'}")
@@ -379,16 +403,8 @@ def main(argv=None) -> int:
     (out / "results.json").write_text(json.dumps(
         {"environment": env, "datasets": infos, "results": results, "errors": errors},
         indent=1, default=str))
-    (out / "results.md").write_text(markdown(results, env, infos))
-    (out / "summary.md").write_text(summary(results, env, infos))
-    plots = not args.no_plot
-    if plots and importlib.util.find_spec("matplotlib") is None:
-        log("matplotlib is not installed: no plots (pip install matplotlib)")
-        plots = False
-    if plots:
-        for name, info in infos.items():
-            plot(results, name, info, env, out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png"))
-    log(f"wrote {out}/results.json, results.md, summary.md" + (" and plots" if plots else ""))
+    write_reports(out, results, env, infos, not args.no_plot)
+    log(f"wrote {out}/results.json, results.md, summary.md and plots")
     for e in errors:
         log(f"FAILED {e['dataset']} {e['method']}: {e['error']}")
     # Optional libraries may reject a dataset; a failing qvec method is a bug.
