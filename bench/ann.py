@@ -169,6 +169,21 @@ def best_at(rows: List[dict], method: str, level: float, key: str):
     return rec[key], rec
 
 
+def _common_ratio(rows: List[dict], method: str, pool: List[str]) -> str:
+    """qvec over the best of pool at the highest recall@10 (floored to 0.01) that the qvec
+    method and at least one peer reach: a comparison where 0.90 is out of reach."""
+    def top(m):
+        return max((r.get("recall@10", 0.0) for r in rows if r["method"] == m), default=0.0)
+
+    level = np.floor(100 * min(top(method), max(top(p) for p in pool))) / 100
+    cells = []
+    for key in ("qps_1", "qps_all"):
+        mine = best_at(rows, method, level, key)[0]
+        theirs = [q for q in (best_at(rows, p, level, key)[0] for p in pool) if q is not None]
+        cells.append("-" if mine is None or not theirs else f"{mine / max(theirs):.2f}x")
+    return f"R@10 >= {level:.2f}: " + " / ".join(cells)
+
+
 def summary(results: List[dict], env: dict, infos: Dict[str, dict]) -> str:
     """Per dataset, each method's best queries/s at recall@10 >= 0.90 and >= 0.95 (1 and all
     threads), and each qvec method over the best faiss method of its group (the same codec)
@@ -202,7 +217,8 @@ def summary(results: List[dict], env: dict, infos: Dict[str, dict]) -> str:
         lines += ["", "| qvec method | peer (best in its group) | "
                   + " | ".join(f"ratio @{lv:.2f} {t}" for lv in LEVELS for t in ("1 thr",
                                                                                   f"{thr} thr"))
-                  + " |", "|---|---|" + "---:|" * (2 * len(LEVELS))]
+                  + " | at the best recall both reach (1 / " + f"{thr} thr) |",
+                  "|---|---|" + "---:|" * (2 * len(LEVELS)) + "---|"]
         for m in methods:
             if not m.startswith("qvec") or not groups[m]:
                 continue
@@ -224,7 +240,7 @@ def summary(results: List[dict], env: dict, infos: Dict[str, dict]) -> str:
                         names.append(best_p)
                         cells.append("-" if mine is None else f"{mine / best_q:.2f}x")
                 lines.append(f"| {m} | best {label}: {', '.join(dict.fromkeys(names)) or '-'} | "
-                             + " | ".join(cells) + " |")
+                             + " | ".join(cells) + " | " + _common_ratio(rows, m, pool) + " |")
         lines.append("")
     return "\n".join(lines)
 
