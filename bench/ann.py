@@ -341,6 +341,8 @@ def parse_args(argv=None):
                    "(default methods.NPROBE)")
     p.add_argument("--ivf-rerank", default="", help="IVF re-rank factors (x k candidates), "
                    "e.g. 2,5 (default methods.IVF_RERANK)")
+    p.add_argument("--pq4-m", type=int, default=0, help="m of the 4-bit IVF PQ methods and "
+                   "ScaNN's AH (0: d / 2, i.e. d / 2 bytes)")
     p.add_argument("--ef", default="", help="HNSW expansion_search sweep (default "
                    "methods.HNSW_EF)")
     p.add_argument("--report", default="", metavar="RESULTS_JSON",
@@ -382,6 +384,7 @@ def main(argv=None) -> int:
             print(f"{m.name:26s} {m.library:10s} {'available' if m.available() else 'not available'}")
         return 0
     registry.IVF_NLIST = args.nlist
+    registry.PQ4_M = args.pq4_m
     for flag, attr in ((args.nprobe, "NPROBE"), (args.ivf_rerank, "IVF_RERANK"),
                        (args.ef, "HNSW_EF")):
         if flag:

@@ -393,6 +393,7 @@ NPROBE = (8, 16, 32, 64, 128)
 NPROBE_QUICK = (8, 32)
 IVF_RERANK = (2, 4, 10)
 HNSW_EF = (16, 32, 64, 128, 256, 512)
+PQ4_M = 0              # 0: m = d / 2 (d / 2 bytes); bench/ann.py --pq4-m sets it
 IVF_NLIST = 0          # 0: qvec's auto_nlist(n); bench/ann.py --nlist sets it
 TRAIN_PER_LIST = 64
 
@@ -408,6 +409,14 @@ def ivf_train(ds, nlist: int) -> np.ndarray:
     return np.ascontiguousarray(ds.base[:min(ds.base.shape[0], TRAIN_PER_LIST * nlist)])
 
 
+def pq_m(d: int, per_byte: float, quick: bool) -> List[dict]:
+    """The one m an IVF PQ method builds: PQ4_M for 4-bit codes when set, else the largest
+    code size of the flat sweep."""
+    if per_byte == 2.0 and PQ4_M:
+        return [{"m": PQ4_M}]
+    return [{"m": m} for m in sweep_m(d, per_byte, quick)[-1:]]
+
+
 def nprobe_rerank(quick: bool, rerank: bool) -> List[dict]:
     factors = [r for r in (RERANK_QUICK if quick else IVF_RERANK) if r] if rerank else [0]
     return [{"nprobe": p, "rerank": r} for p in (NPROBE_QUICK if quick else NPROBE)
@@ -419,7 +428,7 @@ class _QvecIVF(Method):
     codec, per_byte, refine, bits, group = "pq4", 2.0, True, 1, "pq4"
 
     def build_params(self, d, quick):
-        return [{"m": m} for m in sweep_m(d, self.per_byte, quick)[-1:]]
+        return pq_m(d, self.per_byte, quick)
 
     def search_params(self, build, quick):
         return nprobe_rerank(quick, self.refine)
@@ -496,7 +505,7 @@ class _FaissIVF(_Faiss):
     key, per_byte, refine, nbits, group = "PQ{m}x4fs", 2.0, True, 4, "pq4"
 
     def build_params(self, d, quick):
-        return [{"m": m} for m in sweep_m(d, self.per_byte, quick)[-1:]]
+        return pq_m(d, self.per_byte, quick)
 
     def search_params(self, build, quick):
         return nprobe_rerank(quick, self.refine)
@@ -631,7 +640,7 @@ class ScannAH(Method):
         return _have("scann")
 
     def build_params(self, d, quick):
-        return [{"m": m} for m in sweep_m(d, 2.0, quick)[-1:]]
+        return pq_m(d, 2.0, quick)
 
     def search_params(self, build, quick):
         return nprobe_rerank(quick, True)
