@@ -1,6 +1,10 @@
 """Datasets for bench/ann.py, from a spec string:
 
   gcide-minilm, synthetic    built by ../shared/data/embeddings.py (or $QVEC_SHARED_DATA)
+  synthetic-1m               the shared synthetic generator (seed 4004) at n = 1,000,000 (any
+                             synthetic-<n>, e.g. synthetic-500k), exact L2 top-100 by faiss
+                             IndexFlatL2; built once, cached under $QVEC_DATA_CACHE
+                             (default ~/.cache/qvec-data/synthetic-1m)
   synth:n=20000,d=64,nq=200,metric=l2,clusters=64,seed=0
                              clustered Gaussian data generated in process (seconds)
   PATH[,queries=Q][,gt=G][,metric=l2|ip][,nq=1000][,name=NAME]
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +114,47 @@ def make_synthetic(n: int = 20000, d: int = 64, nq: int = 200, metric: str = "l2
     return Dataset(name, base, queries, gt, metric, {"source": "synthetic", "seed": seed})
 
 
+def shared_synthetic(n: int, nq: int = 1000, seed: int = 4004):
+    """(base, queries): the shared synthetic generator (../shared/data/embeddings.py: 256
+    anisotropic Gaussian clusters, d = 128, seed 4004) at n base vectors."""
+    rng = np.random.default_rng(seed)
+    d, k = 128, 256
+    centers = rng.standard_normal((k, d)).astype(np.float32) * 4.0
+    scales = rng.gamma(2.0, 0.5, (k, d)).astype(np.float32)
+    lab = rng.integers(0, k, n + nq)
+    x = centers[lab] + rng.standard_normal((n + nq, d)).astype(np.float32) * scales[lab]
+    perm = np.random.default_rng(seed).permutation(n + nq)
+    return np.ascontiguousarray(x[perm[nq:]]), np.ascontiguousarray(x[perm[:nq]])
+
+
+def _count(text: str) -> int:
+    """'1m' -> 1_000_000, '500k' -> 500_000, '250000' -> 250_000."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    return int(text[:-1] if scale > 1 else text) * scale
+
+
+def load_big_synthetic(name: str) -> Dataset:
+    """synthetic-<n>: generated and its ground truth computed once (a minute for 1M), then
+    read from the cache."""
+    n = _count(name.split("-", 1)[1])
+    folder = Path(os.environ.get("QVEC_DATA_CACHE", Path.home() / ".cache" / "qvec-data")) / name
+    if not (folder / "gt_l2.npy").exists():
+        import faiss
+
+        base, queries = shared_synthetic(n)
+        flat = faiss.IndexFlatL2(base.shape[1])
+        flat.add(base)
+        gt = flat.search(queries, GT_K)[1].astype(np.int64)
+        del flat
+        folder.mkdir(parents=True, exist_ok=True)
+        for part, arr in (("base", base), ("queries", queries), ("gt_l2", gt)):
+            np.save(folder / f"{part}.tmp.npy", arr)
+            (folder / f"{part}.tmp.npy").replace(folder / f"{part}.npy")
+        del base, queries
+    return Dataset(name, np.load(folder / "base.npy"), np.load(folder / "queries.npy"), np.load(folder / "gt_l2.npy"),
+                   "l2", {"source": f"shared synthetic generator, n={n}, seed 4004"})
+
+
 def load_shared(name: str) -> Dataset:
     sys.path.insert(0, str(shared_data_dir()))
     try:
@@ -163,6 +209,8 @@ def load_dataset(spec: str, max_queries: Optional[int] = None) -> Dataset:
         path, _, rest = spec.partition(",")
         if Path(path).suffix:
             ds = load_file(path, _options(rest))
+        elif re.fullmatch(r"synthetic-[0-9]+[kKmM]?", spec):
+            ds = load_big_synthetic(spec)
         else:
             ds = load_shared(spec)
     if max_queries is not None and max_queries < ds.queries.shape[0]:

@@ -8,7 +8,8 @@ nprobe x rerank sweep (batches of all queries and single queries), at --threads 
     python bench/ivf.py --codec pq4 --m 64 --nprobe 8,16,32,64 --rerank 0,50,100
 
 The 1M set repeats the shared synthetic generator (256 anisotropic Gaussian clusters, seed 4004)
-with n = 1M; its ground truth is computed here (exact, faiss IndexFlatL2).
+with n = 1M; bench/datasets.py (dataset synthetic-1m) builds it and its exact ground truth
+(faiss IndexFlatL2) once and caches them under ~/.cache/qvec-data/synthetic-1m.
 """
 from __future__ import annotations
 
@@ -28,30 +29,18 @@ def log(*args: object) -> None:
     print(time.strftime("[%H:%M:%S]"), *args, file=sys.stderr, flush=True)
 
 
-def synthetic(n: int, nq: int = 1000, seed: int = 4004) -> Tuple[np.ndarray, np.ndarray]:
-    """The shared synthetic generator (/work/shared/data/embeddings.py) at n base vectors."""
-    rng = np.random.default_rng(seed)
-    d, k = 128, 256
-    centers = rng.standard_normal((k, d)).astype(np.float32) * 4.0
-    scales = rng.gamma(2.0, 0.5, (k, d)).astype(np.float32)
-    lab = rng.integers(0, k, n + nq)
-    x = centers[lab] + rng.standard_normal((n + nq, d)).astype(np.float32) * scales[lab]
-    perm = np.random.default_rng(seed).permutation(n + nq)
-    return np.ascontiguousarray(x[perm[nq:]]), np.ascontiguousarray(x[perm[:nq]])
-
-
 def load(n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The shared synthetic set (200k, cached by ../shared/data/embeddings.py) or the same
+    generator at n (bench/datasets.py synthetic-<n>: generated once, cached)."""
     cached = Path.home() / ".cache/qvec-data/synthetic"
     if n == 200_000 and (cached / "base.npy").exists():
         return (np.load(cached / "base.npy"), np.load(cached / "queries.npy"),
                 np.load(cached / "gt_l2.npy"), "synthetic 200k x 128 (cached)")
-    import faiss
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from datasets import load_big_synthetic
 
-    base, queries = synthetic(n)
-    flat = faiss.IndexFlatL2(base.shape[1])
-    flat.add(base)
-    _, gt = flat.search(queries, 100)
-    return base, queries, gt, f"synthetic {n} x 128 (generated)"
+    ds = load_big_synthetic(f"synthetic-{n}")
+    return ds.base, ds.queries, ds.gt, f"synthetic {n} x 128 (generated, cached)"
 
 
 def timed(fn, runs: int) -> Tuple[float, object]:

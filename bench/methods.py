@@ -33,7 +33,10 @@ def register(cls):
 
 class Method:
     name = ""
-    library = ""   # "qvec", "faiss" or "rabitqlib"
+    library = ""   # "qvec", "faiss", "rabitqlib", "scann" or "usearch"
+    # The codec family a method is compared within (bench/ann.py's ratio table): "pq4", "pq8",
+    # "binary" (1 bit + re-rank), "bin4" (4 bits, no re-rank), "graph"; "" for none.
+    group = ""
 
     def available(self) -> bool:
         return True
@@ -379,32 +382,53 @@ class RabitqFlat(Method):
 
 
 # ------------------------------------------------------------------------------- IVF
-# qvec.IVFIndex beside faiss IVF of the same nlist and codec: nlist = qvec's auto_nlist(n)
-# for both; re-ranking depth is a factor of k (qvec rerank = factor * k candidates, faiss
-# IndexRefineFlat k_factor = factor).
+# qvec.IVFIndex beside the partitioned indexes of the other libraries, all with the same nlist
+# (IVF_NLIST, or qvec's auto_nlist(n): 1024 for 50k, 4096 for 1M) and coarse quantizers
+# trained on the same sample (the first 64 * nlist base vectors; the shared datasets are
+# shuffled). Re-ranking depth is a factor of k: qvec rerank = factor * k candidates, faiss
+# IndexRefineFlat k_factor = factor, ScaNN pre_reorder_num_neighbors = factor * k.
+# `group` puts each qvec method with the peers of the same codec for the README ratios.
 
-NPROBE = (4, 8, 16, 32, 64)
+NPROBE = (8, 16, 32, 64, 128)
 NPROBE_QUICK = (8, 32)
+IVF_RERANK = (2, 4, 10)
+HNSW_EF = (16, 32, 64, 128, 256, 512)
+PQ4_M = 0              # 0: m = d / 2 (d / 2 bytes); bench/ann.py --pq4-m sets it
+IVF_NLIST = 0          # 0: qvec's auto_nlist(n); bench/ann.py --nlist sets it
+TRAIN_PER_LIST = 64
 
 
 def ivf_nlist(n: int) -> int:
     from qvec.index.ivf import auto_nlist
 
-    return auto_nlist(n)
+    return IVF_NLIST or auto_nlist(n)
+
+
+def ivf_train(ds, nlist: int) -> np.ndarray:
+    """The training sample every IVF method uses: the first TRAIN_PER_LIST * nlist vectors."""
+    return np.ascontiguousarray(ds.base[:min(ds.base.shape[0], TRAIN_PER_LIST * nlist)])
+
+
+def pq_m(d: int, per_byte: float, quick: bool) -> List[dict]:
+    """The one m an IVF PQ method builds: PQ4_M for 4-bit codes when set, else the largest
+    code size of the flat sweep."""
+    if per_byte == 2.0 and PQ4_M:
+        return [{"m": PQ4_M}]
+    return [{"m": m} for m in sweep_m(d, per_byte, quick)[-1:]]
 
 
 def nprobe_rerank(quick: bool, rerank: bool) -> List[dict]:
-    factors = [r for r in (RERANK_QUICK if quick else RERANK) if r] if rerank else [0]
+    factors = [r for r in (RERANK_QUICK if quick else IVF_RERANK) if r] if rerank else [0]
     return [{"nprobe": p, "rerank": r} for p in (NPROBE_QUICK if quick else NPROBE)
             for r in factors]
 
 
 class _QvecIVF(Method):
     library = "qvec"
-    codec, per_byte, refine = "pq4", 2.0, True
+    codec, per_byte, refine, bits, group = "pq4", 2.0, True, 1, "pq4"
 
     def build_params(self, d, quick):
-        return [{"m": m} for m in sweep_m(d, self.per_byte, quick)[-1:]]
+        return pq_m(d, self.per_byte, quick)
 
     def search_params(self, build, quick):
         return nprobe_rerank(quick, self.refine)
@@ -413,10 +437,14 @@ class _QvecIVF(Method):
         import qvec
 
         kw = {"m": m} if m is not None else {}
-        index = qvec.IVFIndex(ds.base.shape[1], ivf_nlist(ds.base.shape[0]), codec=self.codec,
-                              metric=ds.metric, keep_vectors=self.refine, **kw)
-        index.fit(ds.train)
+        if self.codec == "binary":
+            kw["bits"] = self.bits
+        nlist = ivf_nlist(ds.base.shape[0])
+        index = qvec.IVFIndex(ds.base.shape[1], nlist, codec=self.codec, metric=ds.metric,
+                              keep_vectors=self.refine, **kw)
+        index.fit(ivf_train(ds, nlist), seed=0)
         index.add(ds.base)
+        index.search(ds.queries[:1], 1)   # lays out the lists: part of the build
         return index
 
     def search(self, index, queries, k, threads, nprobe=8, rerank=0):
@@ -426,9 +454,8 @@ class _QvecIVF(Method):
         return build["m"] * (0.5 if self.codec == "pq4" else 1.0)
 
     def memory(self, index, ds, build, search):
-        code = self.code_bytes(ds, build)
-        raw = 4.0 * ds.base.shape[1] if self.refine else 0.0
-        return code + raw + 8.0, code   # + an int64 id per vector
+        # bytes_per_vector: codes, kept floats and ids, as the index holds them
+        return float(index.bytes_per_vector), self.code_bytes(ds, build)
 
 
 @register
@@ -439,29 +466,33 @@ class QvecIVFPQ4R(_QvecIVF):
 @register
 class QvecIVFPQ8(_QvecIVF):
     name = "qvec-ivf-pq8"
-    codec, per_byte, refine = "pq8", 1.0, False
+    codec, per_byte, refine, group = "pq8", 1.0, False, "pq8"
 
 
 @register
 class QvecIVFBin(_QvecIVF):
     """RaBitQ-style: 1 bit per dimension of the rotated residual, exact re-rank."""
     name = "qvec-ivf-bin1+refine"
-    codec = "binary"
-
-    def available(self):
-        return True
+    codec, group = "binary", "binary"
 
     def build_params(self, d, quick):
         return [{}]
 
     def code_bytes(self, ds, build):
-        return ds.base.shape[1] / 8.0 + 8.0   # bits + its two float factors
+        return self.bits * ds.base.shape[1] / 8.0 + 8.0   # bits + its two float factors
+
+
+@register
+class QvecIVFBin4(QvecIVFBin):
+    """Extended RaBitQ, 4 bits per dimension, no re-ranking (rabitqlib's setting)."""
+    name = "qvec-ivf-bin4"
+    refine, bits, group = False, 4, "bin4"
 
 
 @register
 class QvecIVFFlat(_QvecIVF):
     name = "qvec-ivf-flat"
-    codec, refine = "flat", False
+    codec, refine, group = "flat", False, "flat"
 
     def build_params(self, d, quick):
         return [{}]
@@ -471,10 +502,10 @@ class QvecIVFFlat(_QvecIVF):
 
 
 class _FaissIVF(_Faiss):
-    key, per_byte, refine, nbits = "PQ{m}x4fs", 2.0, True, 4
+    key, per_byte, refine, nbits, group = "PQ{m}x4fs", 2.0, True, 4, "pq4"
 
     def build_params(self, d, quick):
-        return [{"m": m} for m in sweep_m(d, self.per_byte, quick)[-1:]]
+        return pq_m(d, self.per_byte, quick)
 
     def search_params(self, build, quick):
         return nprobe_rerank(quick, self.refine)
@@ -482,11 +513,12 @@ class _FaissIVF(_Faiss):
     def build(self, ds, m=None):
         import faiss
 
-        spec = f"IVF{ivf_nlist(ds.base.shape[0])}," + self.key.format(m=m)
+        nlist = ivf_nlist(ds.base.shape[0])
+        spec = f"IVF{nlist}," + self.key.format(m=m)
         if self.refine:
             spec += ",RFlat"
         index = faiss.index_factory(ds.base.shape[1], spec, _faiss_metric(ds.metric))
-        index.train(ds.train)
+        index.train(ivf_train(ds, nlist))
         index.add(ds.base)
         return index
 
@@ -501,26 +533,37 @@ class _FaissIVF(_Faiss):
         return index.search(queries, k)[1]
 
     def memory(self, index, ds, build, search):
-        code = build["m"] * self.nbits / 8.0
+        import faiss
+
+        ivf = faiss.extract_index_ivf(index.base_index if self.refine else index)
+        code = float(ivf.code_size)
         return code + (4.0 * ds.base.shape[1] if self.refine else 0.0) + 8.0, code
 
 
 @register
 class FaissIVFPQ4R(_FaissIVF):
+    """IVF..,PQ..x4fs,RFlat: faiss's factory encodes the vectors, not the residuals."""
     name = "faiss-ivf-pq4fs+refine"
+
+
+@register
+class FaissIVFPQ4RR(_FaissIVF):
+    """IVF..,PQ..x4fsr,RFlat: residual encoding, as qvec does."""
+    name = "faiss-ivf-pq4fsr+refine"
+    key = "PQ{m}x4fsr"
 
 
 @register
 class FaissIVFPQ8(_FaissIVF):
     name = "faiss-ivf-pq8"
-    key, per_byte, refine, nbits = "PQ{m}", 1.0, False, 8
+    key, per_byte, refine, nbits, group = "PQ{m}", 1.0, False, 8, "pq8"
 
 
 @register
 class FaissIVFRaBitQ(_FaissIVF):
     """IndexIVFRaBitQ (1 bit per dimension) under IndexRefineFlat."""
     name = "faiss-ivf-rabitq+refine"
-    key = "RaBitQ"
+    key, group = "RaBitQ", "binary"
 
     def available(self):
         return _have("faiss") and hasattr(__import__("faiss"), "IndexIVFRaBitQ")
@@ -528,24 +571,122 @@ class FaissIVFRaBitQ(_FaissIVF):
     def build_params(self, d, quick):
         return [{}]
 
+
+@register
+class FaissIVFRaBitQ4(FaissIVFRaBitQ):
+    """IndexIVFRaBitQ with 4 bits per dimension (RaBitQ4), no re-ranking."""
+    name = "faiss-ivf-rabitq4"
+    key, refine, group = "RaBitQ4", False, "bin4"
+
+
+def kmeans_lists(ds, nlist: int, threads: int):
+    """(centroids, assignment of every base vector) from faiss k-means on the IVF training
+    sample, for the peers that take a caller's partition (rabitqlib)."""
+    import faiss
+
+    train = ivf_train(ds, nlist)
+    km = faiss.Kmeans(train.shape[1], nlist, niter=10, seed=1234,
+                      spherical=ds.metric == "ip")
+    km.train(train)
+    assign = km.index.search(ds.base, 1)[1][:, 0]
+    return km.centroids, assign.astype(np.uint32)
+
+
+@register
+class RabitqIVF(Method):
+    """rabitqlib IvfIndex: RaBitQ codes of nbits per dimension (1 + extended bits) in lists from
+    faiss k-means on the shared sample; it re-estimates with its extended bits, no float
+    re-ranking."""
+    name, library, group = "rabitqlib-ivf", "rabitqlib", "bin4"
+
+    def available(self):
+        return _have("rabitqlib") and _have("faiss")
+
+    def build_params(self, d, quick):
+        return [{"nbits": 4}]
+
+    def search_params(self, build, quick):
+        return nprobe_rerank(quick, False)
+
+    def build(self, ds, nbits):
+        import rabitqlib
+
+        threads = os.cpu_count() or 1
+        base = RabitqFlat.pad(ds.base)
+        n, d = base.shape
+        nlist = ivf_nlist(n)
+        centroids, assign = kmeans_lists(ds, nlist, threads)
+        index = rabitqlib.IvfIndex(d, n, nlist, nbits, ds.metric)
+        index.build(base, RabitqFlat.pad(centroids), assign, num_threads=threads)
+        return index
+
+    def search(self, index, queries, k, threads, nprobe=8, rerank=0):
+        ids = index.search(RabitqFlat.pad(queries), k, nprobe, num_threads=threads)[0]
+        ids = ids.astype(np.int64)
+        ids[ids >= np.iinfo(np.uint32).max] = -1
+        return ids
+
     def memory(self, index, ds, build, search):
-        code = ds.base.shape[1] / 8.0 + 8.0
-        return code + 4.0 * ds.base.shape[1] + 8.0, code
+        return RabitqFlat.memory(self, index, ds, build, search)
+
+
+@register
+class ScannAH(Method):
+    """ScaNN: k-means tree (nlist leaves) + anisotropic hashing (4-bit, d/m dimensions per
+    block: the bytes of PQ m x 4) + exact re-ordering with the float vectors."""
+    name, library, group = "scann-ah+reorder", "scann", "pq4"
+
+    def available(self):
+        return _have("scann")
+
+    def build_params(self, d, quick):
+        return pq_m(d, 2.0, quick)
+
+    def search_params(self, build, quick):
+        return nprobe_rerank(quick, True)
+
+    def build(self, ds, m):
+        import scann
+
+        n, d = ds.base.shape
+        nlist = ivf_nlist(n)
+        sample = min(n, TRAIN_PER_LIST * nlist)
+        ip = ds.metric == "ip"
+        builder = scann.scann_ops_pybind.builder(ds.base, 10, "dot_product" if ip else
+                                                 "squared_l2")
+        builder.set_n_training_threads(os.cpu_count() or 1)
+        searcher = (builder.tree(num_leaves=nlist, num_leaves_to_search=8,
+                                 training_sample_size=sample, training_iterations=10)
+                    .score_ah(d // m, anisotropic_quantization_threshold=0.2 if ip
+                              else float("nan"), training_sample_size=sample)
+                    .reorder(100).build())
+        return searcher
+
+    def search(self, index, queries, k, threads, nprobe=8, rerank=0):
+        index.set_num_threads(threads)
+        fn = index.search_batched_parallel if threads > 1 else index.search_batched
+        ids, _ = fn(queries, final_num_neighbors=k, pre_reorder_num_neighbors=max(k, rerank * k),
+                    leaves_to_search=nprobe)
+        return np.asarray(ids, dtype=np.int64)
+
+    def memory(self, index, ds, build, search):
+        code = build["m"] / 2.0
+        return code + 4.0 * ds.base.shape[1] + 4.0, code   # + an int32 id
 
 
 @register
 class UsearchHNSW(Method):
     """usearch HNSW over float32 vectors (connectivity M, expansion_search sweep)."""
-    name, library = "usearch-hnsw", "usearch"
+    name, library, group = "usearch-hnsw", "usearch", "graph"
 
     def available(self):
         return _have("usearch")
 
     def build_params(self, d, quick):
-        return [{"connectivity": 16}] if quick else [{"connectivity": 16}, {"connectivity": 32}]
+        return [{"connectivity": 16}]
 
     def search_params(self, build, quick):
-        return [{"ef": e} for e in ((32, 128) if quick else (16, 32, 64, 128, 256))]
+        return [{"ef": e} for e in ((32, 128) if quick else HNSW_EF)]
 
     def build(self, ds, connectivity):
         from usearch.index import Index
