@@ -51,6 +51,21 @@ def test_pq_without_residual_every_list_equals_pq_search(data, nbits, metric):
     np.testing.assert_array_equal(d, rd)
 
 
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_pq4_quantized_without_residual_every_list_equals_fastscan_search(data, metric):
+    # No list adds a term: each query's table is quantized once for all its lists (the shared
+    # scale then is the query's own), so the lists' sums are the flat fast-scan's, bit for bit.
+    x, q = data
+    index = qvec.IVFIndex(DIM, NLIST, "pq4", metric, m=4, by_residual=False)
+    index.fit(x, seed=4)
+    index.add(x)
+    pq = index.quantizer
+    d, i = index.search(q, 10, nprobe=NLIST)
+    rd, ri = pq.search(q, pq.encode(x), 10)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_array_equal(d, rd)
+
+
 def test_binary_without_residual_every_list_equals_quantizer_search(data):
     x, q = data
     index = qvec.IVFIndex(DIM, NLIST, "binary", "l2", bits=2, by_residual=False)

@@ -9,6 +9,7 @@
 #include "list_scan.h"
 #include "qvec/error.h"
 #include "qvec/exact.h"
+#include "qvec/fastscan.h"
 #include "qvec/ivf.h"
 #include "parallel.h"
 #include "search/topk_merge.h"
@@ -159,8 +160,18 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
                          probes.coarse + q0 * probes.nprobe};
     if (pq_->nbits() == 4 && !exact) {
       const std::vector<float> scales = shared_scales(tables.data(), count, part);
+      std::vector<uint8_t> luts;
+      std::vector<float> biases;
+      if (list_terms_.empty()) {  // one quantized table per query serves all its lists
+        luts.resize(count * fastscan_padded_m(pq_->m()) * 16);
+        biases.resize(count);
+        detail::quantize_query_tables(tables.data(), count, pq_->m(), scales.data(),
+                                      luts.data(), biases.data());
+      }
       const detail::Pq4ListScan scan(*this, *pq_, lists, tables.data(), norms.data(),
-                                     scales.data(), k, filter);
+                                     scales.data(), k, filter,
+                                     luts.empty() ? nullptr : luts.data(),
+                                     biases.empty() ? nullptr : biases.data());
       detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
     } else {
       const PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k, filter);

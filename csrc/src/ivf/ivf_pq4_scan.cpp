@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "parallel.h"
 #include "qvec/fastscan.h"
 #include "search/collector.h"
 #include "stop.h"
@@ -93,6 +94,19 @@ float ivf_quantize_pair_table(const float* query_table, const float* list_term, 
 
 namespace qvec::detail {
 
+void quantize_query_tables(const float* tables, size_t nq, size_t m, const float* scales,
+                           uint8_t* luts, float* biases) {
+  const size_t m2 = fastscan_padded_m(m);
+  const auto quant = pqlut_kernels().quantize;
+  parallel_for((nq + 63) / 64, [&](size_t task) {
+    for (size_t q = task * 64; q < std::min(nq, (task + 1) * 64); ++q) {
+      uint8_t* lut = luts + q * m2 * 16;
+      biases[q] = quant(tables + q * m * 16, nullptr, m, scales[q], lut);
+      std::fill(lut + m * 16, lut + m2 * 16, uint8_t(0));
+    }
+  });
+}
+
 void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) const {
   const size_t m = pq_.m(), m2 = fastscan_padded_m(m), size = m * 16, count = group.count;
   const size_t n = lists_.size(group.list);
@@ -107,8 +121,14 @@ void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) cons
     const size_t q = group.queries[i];
     const IvfPairShift pair = ivf_.pair_shift(norms_[q], group.list, group.coarse[i]);
     uint8_t* lut = scratch.luts.data() + i * m2 * 16;
-    const float bias = quant(tables_ + q * size, pair.term, m, scales_[q], lut);
-    std::fill(lut + m * 16, lut + m2 * 16, uint8_t(0));
+    float bias;
+    if (luts_ != nullptr) {  // every list shares the query's table: copy, not quantize
+      std::copy(luts_ + q * m2 * 16, luts_ + (q + 1) * m2 * 16, lut);
+      bias = biases_[q];
+    } else {
+      bias = quant(tables_ + q * size, pair.term, m, scales_[q], lut);
+      std::fill(lut + m * 16, lut + m2 * 16, uint8_t(0));
+    }
     queries.push_back({bias + pair.shift, scales_[q],
                        HeapView{results.distances + i * keep_, results.ids + i * keep_, keep_}});
   }

@@ -17,15 +17,25 @@ namespace qvec::detail {
 /// s * max_span[l] <= 255 and s * sum_span[l] <= 65535 - m; 1 when every span is 0.
 float shared_scale(const float* max_span, const float* sum_span, size_t count, size_t m);
 
+/// Each query's quantized table when no list adds a term of its own (IP, or codes not by
+/// residual): one table for all its lists, quantized once instead of once per probed list
+/// (lists of a few dozen codes cost less to scan than their table does to quantize).
+/// tables: (nq, m, 16); scales: (nq,); luts: size nq * padded m * 16, written (padding 0);
+/// biases: size nq, written.
+void quantize_query_tables(const float* tables, size_t nq, size_t m, const float* scales,
+                           uint8_t* luts, float* biases);
+
 class Pq4ListScan final : public ListScan {
  public:
   /// tables: the batch's query tables (nq, m, 16); norms: ||q||^2 (nq,); scales: each query's
-  /// shared_scale (nq,); keep: collector entries per query.
+  /// shared_scale (nq,); keep: collector entries per query. luts, biases: the batch's
+  /// quantize_query_tables output when no list has a term (null: quantized per pair).
   Pq4ListScan(const IvfPqSearch& ivf, const ProductQuantizer& pq, const IvfLists& lists,
               const float* tables, const float* norms, const float* scales, size_t keep,
-              const IdFilter* filter)
+              const IdFilter* filter, const uint8_t* luts = nullptr,
+              const float* biases = nullptr)
       : ivf_(ivf), pq_(pq), lists_(lists), tables_(tables), norms_(norms), scales_(scales),
-        keep_(keep), filter_(filter) {}
+        keep_(keep), filter_(filter), luts_(luts), biases_(biases) {}
 
   void scan(const ListGroup& group, const RangeResults& results) const override;
 
@@ -38,6 +48,8 @@ class Pq4ListScan final : public ListScan {
   const float* scales_;
   size_t keep_;
   const IdFilter* filter_;  // null: every id
+  const uint8_t* luts_;     // null: quantized per (query, list)
+  const float* biases_;
 };
 
 }  // namespace qvec::detail
