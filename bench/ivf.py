@@ -83,7 +83,8 @@ def main() -> None:
     ap.add_argument("--nprobe", default="4,8,16,32,64")
     ap.add_argument("--rerank", default="0,40,100", help="0: no re-ranking")
     ap.add_argument("--threads", default="2", help="comma list: the sweep at each count")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=3, help="timed passes (the best counts), of "
+                    "the batch and of the single-query loop alike")
     ap.add_argument("--single", type=int, default=200, help="single-query latency queries")
     ap.add_argument("--max-train", type=int, default=0)
     ap.add_argument("--out", default="")
@@ -111,10 +112,12 @@ def main() -> None:
     index = qvec.index_factory(dim, qvec_key(args.codec, nlist, args.m, args.bits, refine))
     t0 = time.perf_counter()
     index.fit(train, seed=0)
+    t1 = time.perf_counter()
     index.add(base)
     index.search(queries[:1], 1)                       # builds the lists (part of the build)
     builds["qvec"] = time.perf_counter() - t0
-    log(f"qvec build {builds['qvec']:.1f}s")
+    log(f"qvec build {builds['qvec']:.1f}s (train {t1 - t0:.2f}s, add + lists "
+        f"{builds['qvec'] - (t1 - t0):.2f}s)")
     memory = {"qvec": qvec_bytes(index) / n}
     peers = []
     keys = faiss_keys(args.codec, nlist, args.m, args.bits, refine)
@@ -124,8 +127,10 @@ def main() -> None:
         fidx = faiss.index_factory(dim, key)
         t0 = time.perf_counter()
         fidx.train(train)
+        t1 = time.perf_counter()
         fidx.add(base)
         builds[key] = time.perf_counter() - t0
+        log(f"{key} train {t1 - t0:.2f}s, add {builds[key] - t1 + t0:.2f}s")
         memory[key] = len(faiss.serialize_index(fidx)) / n
         log(f"{key} build {builds[key]:.1f}s, {memory[key]:.1f} bytes/vector")
         peers.append((key, fidx, faiss.extract_index_ivf(fidx)))
@@ -164,7 +169,7 @@ def sweep(index, peers, queries, gt, nprobes, reranks, refine, args) -> List[Dic
                                 args.runs)
             one = queries[:args.single]
             ts, _ = timed(lambda: [index.search(q, 10, rerank=rerank, nprobe=nprobe)
-                                   for q in one], 1)
+                                   for q in one], args.runs)
             rows.append({"lib": "qvec", "nprobe": nprobe, "rerank": rr,
                          "recall10": recall10(ids, gt), "qps": len(queries) / t,
                          "latency_ms": 1000 * ts / len(one)})
@@ -192,7 +197,7 @@ def faiss_row(key, fidx, ivf, queries, gt, nprobe, rr, refine, args) -> Dict[str
     else:
         search = lambda q: fidx.search(q, 10)  # noqa: E731
     t, (_, ids) = timed(lambda: search(queries), args.runs)
-    ts, _ = timed(lambda: [search(q[None]) for q in one], 1)
+    ts, _ = timed(lambda: [search(q[None]) for q in one], args.runs)
     return {"lib": key, "nprobe": nprobe, "rerank": rr, "recall10": recall10(ids, gt),
             "qps": len(queries) / t, "latency_ms": 1000 * ts / len(one)}
 

@@ -392,3 +392,84 @@ def test_pair_table_quantization_equals_reference(with_term):
         np.testing.assert_array_equal(lut, want)
         assert bias == pytest.approx(float(low.astype(np.float64).sum()), rel=1e-6)
         assert lut.min() == 0 and (scale < 300 or lut.max() == 255)
+
+
+def _direct_l2_topk(q, c, k):
+    """Direct float64 squared distances (exact for these small integer-valued sets), top k
+    with ties to the smaller list."""
+    d = ((q.astype(np.float64)[:, None, :] - c.astype(np.float64)[None]) ** 2).sum(2)
+    return reference_topk(d, k)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+@pytest.mark.parametrize("nq", [1, 3, 4, 5, 40])
+def test_probe_equals_exact_nearest_centroid_search(offset, nq):
+    # Integer coordinates (exact in float32 at both offsets, so every squared distance is
+    # exact too) with duplicated centroids: ties must go to the smaller list, far from the
+    # origin as near it. nq <= 4 takes the direct probe, more the exact_search path.
+    r = np.random.default_rng(31)
+    c = r.integers(-3, 4, size=(64, 8)).astype(np.float32)
+    c[40:48] = c[8:16]                       # exact duplicates: ties at every distance
+    q = r.integers(-3, 4, size=(nq, 8)).astype(np.float32)
+    c += np.float32(offset)
+    q += np.float32(offset)
+    for nprobe in (1, 8, 64, 70):
+        dist, lists = qvec._core.ivf_probe(q, c, "l2", nprobe)
+        want_d, want_l = _direct_l2_topk(q, c, nprobe)
+        np.testing.assert_array_equal(lists, want_l)
+        np.testing.assert_array_equal(dist, want_d.astype(np.float32))
+        ed, el = qvec._core.exact_search(q, c, nprobe, "l2")
+        np.testing.assert_array_equal(lists, el)
+        np.testing.assert_array_equal(dist, ed)
+
+
+def test_probe_rejects_non_finite_queries():
+    c = np.zeros((16, 8), dtype=np.float32)
+    q = np.zeros((1, 8), dtype=np.float32)
+    q[0, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        qvec._core.ivf_probe(q, c, "l2", 4)
+
+
+@pytest.mark.parametrize("desc", ["IVF8,PQ4x4fs", "IVF8,PQ4x8"])
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_fused_probe_search_equals_probe_then_search(data, desc, metric):
+    x, q = data
+    index = built(desc, x, metric)
+    model = index._state.model
+    lists = index.lists()
+    for queries in (q[:1], q[:3], q):
+        coarse, probe = qvec._core.ivf_probe(queries, model.coarse, metric, 3)
+        want = model.pq_search().search(model.codec._pq, lists, queries, probe, coarse, 5,
+                                        False, None)
+        got = model.pq_search().search_nearest(model.codec._pq, lists, queries, 3, 5, False,
+                                               None)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("by_residual", [True, False])
+def test_native_pq_encode_equals_assign_then_encode(data, by_residual):
+    x, _ = data
+    index = qvec.IVFIndex(DIM, NLIST, codec="pq4", m=4, by_residual=by_residual).fit(x, seed=3)
+    model = index._state.model
+    assign, codes = qvec._core.ivf_encode_pq(model.codec._pq, model.coarse, x, by_residual)
+    want_assign = qvec._core.ivf_assign(x, model.coarse)
+    np.testing.assert_array_equal(assign, want_assign)
+    cx = x - model.coarse[want_assign] if by_residual else x
+    np.testing.assert_array_equal(codes, model.codec.encode(cx))
+
+
+def test_coarse_training_is_seeded_and_thread_independent(data):
+    x, _ = data
+    before = qvec.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            qvec.set_num_threads(threads)
+            got.append(qvec.IVFIndex(DIM, NLIST, codec="flat").fit(x, seed=5).centroids)
+    finally:
+        qvec.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+    other = qvec.IVFIndex(DIM, NLIST, codec="flat").fit(x, seed=6).centroids
+    assert not np.array_equal(got[0], other)

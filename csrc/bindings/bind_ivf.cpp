@@ -147,6 +147,24 @@ void register_coarse(py::module_& m) {
       },
       py::arg("x"), py::arg("centroids"));
   m.def(
+      "ivf_encode_pq",
+      [](const ProductQuantizer& pq, FloatArray centroids, FloatArray x, bool by_residual) {
+        require_matrix(centroids, "centroids", pq.dim());
+        require_matrix(x, "x", pq.dim());
+        const size_t n = x.shape(0);
+        I32Array assign(n);
+        py::array_t<uint8_t> codes({n, pq.code_size()});
+        int32_t* a = assign.mutable_data();
+        uint8_t* c = codes.mutable_data();
+        {
+          py::gil_scoped_release release;
+          ivf_encode_pq(pq, centroids.data(), centroids.shape(0), by_residual, x.data(), n, a,
+                        c);
+        }
+        return py::make_tuple(assign, codes);
+      },
+      py::arg("pq"), py::arg("centroids"), py::arg("x"), py::arg("by_residual"));
+  m.def(
       "ivf_probe",
       [](FloatArray queries, FloatArray centroids, const std::string& metric, long long nprobe) {
         require_matrix(centroids, "centroids");
@@ -217,7 +235,25 @@ void register_searches(py::module_& m) {
           },
           py::arg("pq"), py::arg("lists"), py::arg("queries"), py::arg("probe_lists"),
           py::arg("probe_coarse"), py::arg("k"), py::arg("exact"),
-          py::arg("filter") = py::none());
+          py::arg("filter") = py::none())
+      .def(
+          "search_nearest",
+          [](const IvfPqSearch& s, const ProductQuantizer& pq, const ListArrays& a,
+             FloatArray queries, long long nprobe, long long k, bool exact,
+             const FilterArg* filter) {
+            require_matrix(queries, "queries", pq.dim());
+            const size_t nq = queries.shape(0), kk = require_k(k), np = require_k(nprobe);
+            const IvfLists lists = a.view(layout_of(pq.nbits() == 8 ? 1 : 2, pq.code_size(), pq.m()));
+            SearchResult out(nq, kk);
+            {
+              py::gil_scoped_release release;
+              s.search_nearest(lists, queries.data(), nq, np, kk, out.distances.mutable_data(),
+                               out.ids.mutable_data(), exact, core_filter(filter));
+            }
+            return out.to_tuple();
+          },
+          py::arg("pq"), py::arg("lists"), py::arg("queries"), py::arg("nprobe"), py::arg("k"),
+          py::arg("exact"), py::arg("filter") = py::none());
   m.def(
       "ivf_search_binary",
       [](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids, FloatArray queries,

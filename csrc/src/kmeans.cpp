@@ -104,6 +104,18 @@ void kmeans_plus_plus(const float* x, size_t n, size_t d, size_t lda, size_t k,
   }
 }
 
+// k distinct rows of x picked by a seeded partial Fisher-Yates shuffle (serial: the same rows
+// at every thread count).
+void random_seeds(const float* x, size_t n, size_t d, size_t lda, size_t k,
+                  detail::SplitMix64& rng, float* centroids) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  for (size_t c = 0; c < k; ++c) {
+    std::swap(order[c], order[c + rng.below(n - c)]);
+    std::copy(x + order[c] * lda, x + order[c] * lda + d, centroids + c * d);
+  }
+}
+
 // Moves each empty centroid next to a populated one picked with probability proportional to
 // its size, and splits that cluster between the two (the remedy FAISS uses).
 void resplit_empty(std::vector<double>& counts, size_t n, size_t k, size_t d,
@@ -166,6 +178,8 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
   if (options.warm_start) {
     for (size_t c = 0; c < k; ++c)
       for (size_t t = 0; t < d; ++t) centroids[c * d + t] -= mean[t];
+  } else if (options.random_init) {
+    random_seeds(x, n, d, lda, k, rng, centroids);
   } else {
     kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
   }

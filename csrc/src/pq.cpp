@@ -133,15 +133,26 @@ void ProductQuantizer::train(const float* x, size_t n, const PQTrainOptions& opt
   if (options.warm_start) require_trained();
   std::vector<float> trained(m_ * ksub_ * dsub_);
   if (options.warm_start) trained = centroids_;
-  for (size_t j = 0; j < m_; ++j) {
-    detail::check_stop();
+  auto train_subspace = [&](size_t j) {
     KMeansOptions km;
     km.iters = options.iters;
     km.seed = options.seed + j;
     km.warm_start = options.warm_start;
     kmeans(sample.data() + j * dsub_, nt, dsub_, dim_, ksub_, km,
            trained.data() + j * ksub_ * dsub_);
-    if (options.progress) options.progress(j + 1, m_);
+  };
+  if (options.progress) {  // the callback reports from the calling thread, in order
+    for (size_t j = 0; j < m_; ++j) {
+      detail::check_stop();
+      train_subspace(j);
+      options.progress(j + 1, m_);
+    }
+  } else {
+    // One task per subspace (each k-means then runs on one thread: its seed alone fixes
+    // it, so the codebooks are the same at every thread count). A subspace's k-means is
+    // small (256 * ksub points): parallel inside, it paid a thread-team wait per Lloyd
+    // iteration, m * iters waits that a loaded machine stretches to seconds.
+    detail::parallel_for(m_, train_subspace);
   }
   set_centroids(trained.data());
 }

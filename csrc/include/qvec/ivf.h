@@ -89,7 +89,8 @@ void ivf_build_lists(const IvfLayout& layout, const uint8_t* codes, const int32_
 /// [0, n).
 void ivf_unpack_lists(const IvfLayout& layout, const IvfLists& lists, size_t n, uint8_t* codes);
 
-/// Coarse training: k-means (qvec/kmeans.h, seeded, on all threads) on at most max_train rows
+/// Coarse training: k-means (qvec/kmeans.h, seeded with random distinct sample rows as FAISS
+/// does, on all threads; the same centroids at every thread count) on at most max_train rows
 /// of x (a seeded sample; 0 means 256 * nlist). x: size n * dim; centroids: size nlist * dim,
 /// layout (nlist, dim), written. Throws std::invalid_argument unless 1 <= nlist <= n.
 void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, size_t max_train,
@@ -99,6 +100,13 @@ void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, siz
 /// x: size n * dim; centroids: size nlist * dim; assign: size n, written.
 void ivf_assign(const float* x, size_t n, size_t dim, const float* centroids, size_t nlist,
                 int32_t* assign);
+
+/// What add() stores for PQ codecs, in one pass: assign as ivf_assign, and codes the
+/// pq.encode of x - centroids[assign] (by_residual) or of x. x: size n * pq.dim();
+/// centroids: size nlist * pq.dim(); assign: size n, written; codes: size n * pq.code_size(),
+/// written. Throws std::invalid_argument as pq.encode does.
+void ivf_encode_pq(const ProductQuantizer& pq, const float* centroids, size_t nlist,
+                   bool by_residual, const float* x, size_t n, int32_t* assign, uint8_t* codes);
 
 /// The lists each query probes, as the coarse quantizer ranks them: L2 the nprobe nearest
 /// centroids (coarse = ||q - c||^2), IP the nprobe largest <q, c> (coarse = <q, c>).
@@ -154,6 +162,14 @@ class IvfPqSearch {
   void search(const IvfLists& lists, const float* queries, size_t nq, const IvfProbes& probes,
               size_t k, float* distances, idx_t* ids, bool exact = false,
               const IdFilter* filter = nullptr) const;
+
+  /// search() of the nprobe lists ivf_probe picks for each query from this object's
+  /// centroids and pq's metric (the probe and the scan in one call: a one-query search pays
+  /// no probe arrays across the binding). Throws std::invalid_argument unless 1 <= nprobe <=
+  /// kMaxK.
+  void search_nearest(const IvfLists& lists, const float* queries, size_t nq, size_t nprobe,
+                      size_t k, float* distances, idx_t* ids, bool exact = false,
+                      const IdFilter* filter = nullptr) const;
 
   /// The table of query q (its tables row, layout (m, ksub)) for list l: written to out (size
   /// m * ksub). query_norm: ||q||^2; coarse: the probe's coarse value.

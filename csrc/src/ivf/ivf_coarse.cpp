@@ -1,9 +1,14 @@
 // The coarse quantizer: k-means centroids on a seeded sample, nearest-centroid assignment,
 // and the lists each query probes.
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "kernels/dispatch.h"
 
 #include "qvec/error.h"
 #include "qvec/exact.h"
@@ -12,6 +17,46 @@
 #include "rng.h"
 
 namespace qvec {
+namespace {
+
+// Queries probed by direct distances to every centroid rather than exact_search: below this a
+// search's grid, heaps and packing cost more than the distances themselves (1 query, 1024 x 128
+// centroids: 17 us through exact_search, ~7 us direct).
+constexpr size_t kDirectProbeQueries = 4;
+
+// The nprobe nearest centroids of one query by direct l2sqr (the values exact_search's heaps
+// hold, so the lists and their order, ties to the smaller list, are the same), best first;
+// -1 and +inf past nlist. dist: scratch of nlist floats.
+void probe_direct_l2(const float* query, size_t dim, const float* centroids, size_t nlist,
+                     size_t nprobe, float* dist, float* coarse, idx_t* lists) {
+  const auto l2sqr = detail::dense_kernels().l2sqr;
+  bool finite = true;
+  for (size_t l = 0; l < nlist; ++l) {
+    dist[l] = l2sqr(query, centroids + l * dim, dim);
+    finite &= dist[l] <= std::numeric_limits<float>::max();  // false for NaN and inf
+  }
+  if (!finite)
+    throw std::invalid_argument("queries or centroids contain NaN or infinity (or values "
+                                "too large for float32 distances)");
+  std::fill(coarse, coarse + nprobe, INFINITY);
+  std::fill(lists, lists + nprobe, idx_t(-1));
+  const size_t keep = std::min(nprobe, nlist);
+  size_t held = 0;
+  // an insertion into the sorted best-so-far: after the first lists almost none pass
+  for (size_t l = 0; l < nlist; ++l) {
+    if (held == keep && !(dist[l] < coarse[keep - 1])) continue;
+    size_t pos = held < keep ? held++ : keep - 1;
+    while (pos > 0 && dist[l] < coarse[pos - 1]) {
+      coarse[pos] = coarse[pos - 1];
+      lists[pos] = lists[pos - 1];
+      --pos;
+    }
+    coarse[pos] = dist[l];
+    lists[pos] = static_cast<idx_t>(l);
+  }
+}
+
+}  // namespace
 
 void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, size_t max_train,
                          size_t iters, uint64_t seed, float* centroids) {
@@ -24,6 +69,7 @@ void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, siz
   KMeansOptions options;
   options.iters = iters;
   options.seed = seed;
+  options.random_init = true;
   if (n <= max_train) {
     kmeans(x, n, dim, dim, nlist, options, centroids);
     return;
@@ -54,6 +100,13 @@ void ivf_probe(const float* queries, size_t nq, size_t dim, const float* centroi
                size_t nlist, Metric metric, size_t nprobe, float* coarse, idx_t* lists) {
   check_k(nprobe);
   QVEC_CHECK_ARG(nlist >= 1, "nlist must be >= 1");
+  if (metric == Metric::L2 && nq <= kDirectProbeQueries) {
+    std::vector<float> dist(nlist);
+    for (size_t q = 0; q < nq; ++q)
+      probe_direct_l2(queries + q * dim, dim, centroids, nlist, nprobe, dist.data(),
+                      coarse + q * nprobe, lists + q * nprobe);
+    return;
+  }
   exact_search(queries, nq, centroids, nlist, dim, metric, nprobe, coarse, lists);
 }
 

@@ -181,4 +181,39 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
   if (pq_->metric() == Metric::IP) detail::negate(distances, nq * k);
 }
 
+void IvfPqSearch::search_nearest(const IvfLists& lists, const float* queries, size_t nq,
+                                 size_t nprobe, size_t k, float* distances, idx_t* ids,
+                                 bool exact, const IdFilter* filter) const {
+  check_k(nprobe);
+  std::vector<float> coarse(nq * nprobe);
+  std::vector<idx_t> probe(nq * nprobe);
+  ivf_probe(queries, nq, pq_->dim(), centroids_.data(), nlist_, pq_->metric(), nprobe,
+            coarse.data(), probe.data());
+  search(lists, queries, nq, IvfProbes{nprobe, probe.data(), coarse.data()}, k, distances, ids,
+         exact, filter);
+}
+
+void ivf_encode_pq(const ProductQuantizer& pq, const float* centroids, size_t nlist,
+                   bool by_residual, const float* x, size_t n, int32_t* assign, uint8_t* codes) {
+  const size_t dim = pq.dim(), cs = pq.code_size();
+  ivf_assign(x, n, dim, centroids, nlist, assign);
+  if (!by_residual) {
+    pq.encode(x, n, codes);
+    return;
+  }
+  // Residuals in chunks that stay in L2/L3 (pq.encode runs each on all threads).
+  constexpr size_t kChunk = 8192;
+  std::vector<float> residual(std::min(n, kChunk) * dim);
+  for (size_t s = 0; s < n; s += kChunk) {
+    const size_t rows = std::min(kChunk, n - s);
+    for (size_t i = 0; i < rows; ++i) {
+      const float* row = x + (s + i) * dim;
+      const float* c = centroids + static_cast<size_t>(assign[s + i]) * dim;
+      float* out = residual.data() + i * dim;
+      for (size_t t = 0; t < dim; ++t) out[t] = row[t] - c[t];
+    }
+    pq.encode(residual.data(), rows, codes + s * cs);
+  }
+}
+
 }  // namespace qvec

@@ -304,11 +304,18 @@ class IVFIndex(Index[IvfModel]):
                                    unit="vector")
         for s in range(0, n, ADD_BATCH):
             part = x[s:s + ADD_BATCH]
-            a = _core.ivf_assign(part, model.coarse)
-            assign[s:s + part.shape[0]] = a
-            if codes is not None:
-                cx = part - model.coarse[a] if self._by_residual else part
-                codes[s:s + part.shape[0]] = self._codes(model.codec, cx)
+            if isinstance(model.codec, ProductQuantizer) and codes is not None:
+                # assignment, residuals and encoding in one native pass (no (n, dim) temporaries)
+                a, c = _core.ivf_encode_pq(model.codec._pq, model.coarse, part,
+                                           self._by_residual)
+                assign[s:s + part.shape[0]] = a
+                codes[s:s + part.shape[0]] = c
+            else:
+                a = _core.ivf_assign(part, model.coarse)
+                assign[s:s + part.shape[0]] = a
+                if codes is not None:
+                    cx = part - model.coarse[a] if self._by_residual else part
+                    codes[s:s + part.shape[0]] = self._codes(model.codec, cx)
             if report is not None:
                 report(s + part.shape[0], n)
         out: Dict[str, Array] = {"assign": assign}
@@ -450,9 +457,14 @@ class IVFIndex(Index[IvfModel]):
         lists = self._lists(state)
         centroids = model.coarse
         nprobe = min(getattr(self._call, "nprobe", self.nprobe), int(centroids.shape[0]))
-        coarse, probe = _core.ivf_probe(queries, centroids, self._codec_metric, nprobe)
         dist: FloatArray
         rows: IdArray
+        if self._codec in ("pq8", "pq4"):       # the probe runs inside the scan's call
+            dist, rows = model.pq_search().search_nearest(
+                model.codec._pq, lists, queries, nprobe, k, getattr(self._call, "exact", False),
+                filter)
+            return dist, rows
+        coarse, probe = _core.ivf_probe(queries, centroids, self._codec_metric, nprobe)
         if self._codec == "flat":
             dist, rows = _core.ivf_search_flat(lists, queries, self._codec_metric, probe, coarse,
                                                k, filter)
@@ -461,14 +473,10 @@ class IVFIndex(Index[IvfModel]):
                 lists, model.codec._bq, centroids if model.by_residual else None,
                 model.codec._prepare(queries), probe, coarse, k,
                 getattr(self._call, "query_bits", 4), filter)
-        elif self._codec == "sq8":
+        else:
             dist, rows = _core.ivf_search_sq8(
                 lists, model.codec._sq, centroids if model.by_residual else None, queries, probe,
                 coarse, k, filter)
-        else:
-            dist, rows = model.pq_search().search(model.codec._pq, lists, queries, probe,
-                                                  coarse, k, getattr(self._call, "exact", False),
-                                                  filter)
         return dist, rows
 
     def _describe(self) -> str:
