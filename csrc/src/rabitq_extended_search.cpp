@@ -16,7 +16,7 @@
 //
 // At one bit the pass and E score the same code with lambda = rho * alpha_0 (= the 1-bit form's
 // ||x_r||^2 / ||x_r||_1, so no sign_dots are needed): they differ only by the query's rounding,
-// and the bound keeps only that term.
+// and the bound keeps only that term (sign_pass gives the code-error coefficient 0).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -98,9 +98,7 @@ ExtendedQueries prepare_extended(const BinaryQuantizer& bq, const float* queries
     }
     e.offset[i] = static_cast<float>(half_range * sum);
     e.base[i] = static_cast<float>(l2 ? sq : -cq);
-    e.err[i] = bits == 1 ? 0.0f
-                         : static_cast<float>(eps * m * std::sqrt(sq) /
-                                              std::sqrt(std::max<double>(dim - 1, 1)));
+    e.err[i] = static_cast<float>(eps * m * std::sqrt(sq) / std::sqrt(std::max<double>(dim - 1, 1)));
     // The pass tables' step: c[0] = -m delta (rabitq_query.cpp).
     const double delta = prune ? -double(e.tables.constants[i * 4]) / m : 0.0;
     e.round[i] = static_cast<float>(eps * m * delta * std::sqrt(double(dim) / 12.0));
