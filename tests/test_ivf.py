@@ -37,31 +37,19 @@ def test_flat_every_list_equals_flat_index(data, metric):
     np.testing.assert_allclose(d, rd, rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("nbits", [8, 4])
+# (nbits, exact, the flat search's rescore). exact=False at 4 bits: no list adds a term, so
+# each query's table is quantized once for all its lists (the shared scale then is the
+# query's own) and the lists' sums are the flat fast-scan's, bit for bit.
+@pytest.mark.parametrize("nbits,exact,rescore", [(8, True, 0), (4, True, "exact"), (4, False, 0)])
 @pytest.mark.parametrize("metric", ["l2", "ip"])
-def test_pq_without_residual_every_list_equals_pq_search(data, nbits, metric):
+def test_pq_without_residual_every_list_equals_pq_search(data, nbits, exact, rescore, metric):
     x, q = data
     index = qvec.IVFIndex(DIM, NLIST, f"pq{nbits}", metric, m=4, by_residual=False)
     index.fit(x, seed=4)
     index.add(x)
     pq = index.quantizer
-    d, i = index.search(q, 10, nprobe=NLIST, exact=True)
-    rd, ri = pq.search(q, pq.encode(x), 10, rescore="exact" if nbits == 4 else 0)
-    np.testing.assert_array_equal(i, ri)
-    np.testing.assert_array_equal(d, rd)
-
-
-@pytest.mark.parametrize("metric", ["l2", "ip"])
-def test_pq4_quantized_without_residual_every_list_equals_fastscan_search(data, metric):
-    # No list adds a term: each query's table is quantized once for all its lists (the shared
-    # scale then is the query's own), so the lists' sums are the flat fast-scan's, bit for bit.
-    x, q = data
-    index = qvec.IVFIndex(DIM, NLIST, "pq4", metric, m=4, by_residual=False)
-    index.fit(x, seed=4)
-    index.add(x)
-    pq = index.quantizer
-    d, i = index.search(q, 10, nprobe=NLIST)
-    rd, ri = pq.search(q, pq.encode(x), 10)
+    d, i = index.search(q, 10, nprobe=NLIST, exact=exact)
+    rd, ri = pq.search(q, pq.encode(x), 10, rescore=rescore)
     np.testing.assert_array_equal(i, ri)
     np.testing.assert_array_equal(d, rd)
 
