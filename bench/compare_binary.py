@@ -42,6 +42,12 @@ def recall_at(ids, gt, k=10):
     return qvec.recall_at_k(ids, gt, k)
 
 
+def rabitqlib_ids(out):
+    """The int64 ids of a rabitqlib search result (its (ids, distances) order is not fixed
+    across versions: the integer array is the ids)."""
+    return np.asarray(out[0] if np.asarray(out[0]).dtype.kind in "iu" else out[1]).astype(np.int64)
+
+
 def load_sets(args):
     if args.npy:
         base = np.load(args.npy[0]).astype(np.float32)
@@ -139,8 +145,7 @@ def recall_part(ds, args, rows):
         index.build(base, mean[None, :].astype(np.float32), np.zeros(n, np.uint32))
         t, out = best_time(lambda: index.search(queries, k, 1), args.reps)
         tc, outc = best_time(lambda: index.search(queries, kc, 1), args.reps)
-        ids = np.asarray(out[0] if np.asarray(out[0]).dtype.kind in "iu" else out[1]).astype(np.int64)
-        cand = np.asarray(outc[0] if np.asarray(outc[0]).dtype.kind in "iu" else outc[1]).astype(np.int64)
+        ids, cand = rabitqlib_ids(out), rabitqlib_ids(outc)
         add("rabitqlib IvfIndex(1 cluster)", bits, len(queries) / t, ids, cand, len(queries) / tc)
 
 
@@ -160,8 +165,7 @@ def extended_part(ds, args, rows):
         index = rabitqlib.IvfIndex(dim, n, 1, bits, metric=metric)
         index.build(base, mean[None, :].astype(np.float32), np.zeros(n, np.uint32))
         t, out = best_time(lambda: index.search(queries, 10, 1), args.reps)
-        ids = np.asarray(out[0] if np.asarray(out[0]).dtype.kind in "iu" else out[1]).astype(np.int64)
-        peer = (recall_at(ids, gt), len(queries) / t)
+        peer = (recall_at(rabitqlib_ids(out), gt), len(queries) / t)
         runs = [("extended", "extended", {}), ("extended", "extended exact=True", {"exact": True}),
                 ("extended", "extended query_bits=8", {"query_bits": 8}),
                 ("residual", "residual", {})]
@@ -194,9 +198,7 @@ def spread_part(ds, args, rows):
             ours.append(recall_at(bq.search(queries, bq.encode(base), 10)[1], gt))
             index = rabitqlib.IvfIndex(dim, n, 1, bits, metric=metric)
             index.build(base, mean, np.zeros(n, np.uint32))
-            out = index.search(queries, 10, 1)
-            ids = np.asarray(out[0] if np.asarray(out[0]).dtype.kind in "iu" else out[1])
-            theirs.append(recall_at(ids.astype(np.int64), gt))
+            theirs.append(recall_at(rabitqlib_ids(index.search(queries, 10, 1)), gt))
         rows.append((ds["name"], bits, ours, theirs))
 
 
