@@ -189,6 +189,37 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert len(qvec.load(path)) == len(new)
 
 
+def test_interrupt_right_after_the_temporary_file_is_created_removes_it(tmp_path, monkeypatch):
+    # The signal lands the moment the open returns, before its result is assigned: the window a
+    # Ctrl-C in the middle of a save hit on CI (a .tmp file left beside the index).
+    path = tmp_path / "index.qvec"
+    _small_index().save(path)
+    before = path.read_bytes()
+    real_open = _format.os.open
+
+    def open_then_interrupted(name, flags, mode=0o777):
+        os.close(real_open(name, flags, mode))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_format.os, "open", open_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _small_index(keep_vectors=False).save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["index.qvec"]
+
+
+def test_a_temporary_name_another_writer_holds_is_left_alone(tmp_path, monkeypatch):
+    path = tmp_path / "index.qvec"
+    names = iter(["taken", "free"])
+    monkeypatch.setattr(_format.secrets, "token_hex", lambda n: next(names))
+    (tmp_path / ".index.qvec.taken.tmp").write_bytes(b"another save in progress")
+    _small_index().save(path)
+    assert sorted(os.listdir(tmp_path)) == [".index.qvec.taken.tmp", "index.qvec"]
+    assert (tmp_path / ".index.qvec.taken.tmp").read_bytes() == b"another save in progress"
+    assert len(qvec.load(path)) == len(_small_index())
+
+
 def test_saved_file_permissions_follow_umask(tmp_path):
     path = tmp_path / "p.qvec"
     _small_index().save(path)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import stat
 import struct
-import tempfile
 import zlib
 from typing import Any, BinaryIO, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union, cast
 
@@ -138,9 +138,16 @@ def write_atomic(path: PathLike, write: Callable[[BinaryIO], int]) -> int:
     untouched."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
+    tmp = ""
     try:
+        # The name is bound before the file exists, so a KeyboardInterrupt landing anywhere
+        # (even between the open and the assignment of its result) finds the file to remove.
+        while not tmp:
+            tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:   # another writer's: never ours to remove
+                tmp = ""
         with os.fdopen(fd, "wb") as f:
             written = write(f)
             f.flush()
@@ -151,7 +158,8 @@ def write_atomic(path: PathLike, write: Callable[[BinaryIO], int]) -> int:
         os.replace(tmp, path)
     except BaseException:
         try:
-            os.unlink(tmp)
+            if tmp:
+                os.unlink(tmp)
         except OSError:
             pass
         raise
