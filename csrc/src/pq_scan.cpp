@@ -10,6 +10,7 @@
 #include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/pq.h"
+#include "pq8_scan.h"
 #include "search/filter.h"
 #include "search/lut_quantizer.h"
 #include "search/rescore.h"
@@ -23,40 +24,35 @@ namespace {
 constexpr size_t kQueryBlock = 8;
 constexpr size_t kChunkBlocks = 32;  // 2,048 codes scored per kernel call
 
-/// Float tables of a batch of queries (nq, m, 256) and their quantization.
-struct Pq8Batch {
-  const float* tables;
-  const QueryLuts* luts;
-  size_t m;
-};
-
-/// Candidates of query q in one chunk of blocks [cb, cb + nblk) into its collector.
+/// Candidates of scanned query q in one chunk of blocks [cb, cb + nblk) into its collector.
 void scan_chunk(const Pq8Kernels& pq8, const FilterKernels& filter, const Pq8Batch& batch, size_t q, HeapView heap,
                 const uint8_t* packed, size_t cb, size_t nblk, const RowRange& range,
                 uint16_t* sums, uint32_t* candidates) {
-  const LutScale& scale = batch.luts->scale(q);
-  long thr = scale.max_sum(heap.threshold());
+  const size_t query = batch.query_of ? batch.query_of[q] : q;
+  const float shift = batch.shifts ? batch.shifts[q] : 0.0f;
+  const LutScale& scale = batch.luts->scale(query);
+  long thr = scale.max_sum(heap.threshold() - shift);
   if (thr < 0) return;
   const size_t m = batch.m, base_row = cb * kCodeBlock;
-  pq8.scan(batch.luts->lut(q), packed + cb * m * kCodeBlock, nblk, m, sums);
+  pq8.scan(batch.luts->lut(query), packed + cb * m * kCodeBlock, nblk, m, sums);
   const size_t count = allowed_hits(
       candidates, filter.le_u16(sums, nblk * kCodeBlock, static_cast<uint16_t>(thr), candidates),
       base_row, range);
-  const float* table = batch.tables + q * m * 256;
+  const float* table = batch.tables + query * m * 256;
   for (size_t c = 0; c < count; ++c) {
     const size_t row = base_row + candidates[c];
     if (row < range.begin || row >= range.end || static_cast<long>(sums[candidates[c]]) > thr)
       continue;
-    const float dist = pq8_adc(table, m, packed, row);
+    const float dist = pq8_adc(table, m, packed, row) + shift;
     if (dist <= heap.threshold()) {
       heap.push(dist, range.id(row));
-      thr = scale.max_sum(heap.threshold());
+      thr = scale.max_sum(heap.threshold() - shift);
     }
   }
 }
 
-/// The 8-bit block scanner: queries [q0, q1) over `range` of `packed` (pq8 scan layout) into
-/// the collectors rows.at(q - q0) of float ADC distances (any earlier content kept).
+}  // namespace
+
 void pq8_scan_range(const Pq8Batch& batch, size_t q0, size_t q1, const uint8_t* packed,
                     const RowRange& range, const HeapRows& rows) {
   const Pq8Kernels& pq8 = pq8_kernels();
@@ -76,7 +72,6 @@ void pq8_scan_range(const Pq8Batch& batch, size_t q0, size_t q1, const uint8_t* 
   }
 }
 
-}  // namespace
 }  // namespace detail
 
 void pq8_pack(const uint8_t* codes, size_t n, size_t m, uint8_t* packed) {

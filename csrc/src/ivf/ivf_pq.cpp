@@ -1,7 +1,10 @@
 // IVF-PQ search: per (query, list) tables from the query's own tables plus the list's
 // precomputed term, scanned with Pq8Queries (8-bit) or FastScanQueries in exact mode (4-bit),
 // whose collectors hold float ADC distances and so persist across lists with different tables.
+// When no list has a term of its own (IP, or codes not by residual) a query's 8-bit tables are
+// quantized once for all its lists and each list only shifts its distances.
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -12,6 +15,7 @@
 #include "qvec/fastscan.h"
 #include "qvec/ivf.h"
 #include "parallel.h"
+#include "pq8_scan.h"
 #include "search/topk_merge.h"
 
 namespace qvec {
@@ -25,7 +29,14 @@ class PqListScan final : public detail::ListScan {
       : ivf_(ivf), pq_(pq), lists_(lists), tables_(tables), norms_(norms), k_(k),
         filter_(filter) {}
 
+  /// luts: the batch's quantized 8-bit tables when no list has a term (null: per pair).
+  void set_shared_luts(const detail::QueryLuts* luts) { luts_ = luts; }
+
   void scan(const detail::ListGroup& group, const RangeResults& results) const override {
+    if (luts_) {
+      scan_shared(group, results);
+      return;
+    }
     const size_t size = pq_.m() * pq_.ksub();
     std::vector<float> tables(group.count * size);
     for (size_t i = 0; i < group.count; ++i) {
@@ -48,6 +59,17 @@ class PqListScan final : public detail::ListScan {
   }
 
  private:
+  void scan_shared(const detail::ListGroup& group, const RangeResults& results) const {
+    std::vector<float> shifts(group.count);
+    for (size_t i = 0; i < group.count; ++i)
+      shifts[i] = ivf_.pair_shift(norms_[group.queries[i]], group.list, group.coarse[i]).shift;
+    const size_t n = lists_.size(group.list);
+    const detail::Pq8Batch batch{tables_, luts_, pq_.m(), group.queries, shifts.data()};
+    detail::pq8_scan_range(batch, 0, group.count, lists_.list_codes(group.list),
+                           detail::RowRange{0, n, lists_.list_ids(group.list), filter_},
+                           detail::HeapRows{results.distances, results.ids, nullptr, k_});
+  }
+
   const IvfPqSearch& ivf_;
   const ProductQuantizer& pq_;
   const IvfLists& lists_;
@@ -55,6 +77,7 @@ class PqListScan final : public detail::ListScan {
   const float* norms_;   // (nq,) ||q||^2
   size_t k_;
   const IdFilter* filter_;
+  const detail::QueryLuts* luts_ = nullptr;
 };
 
 /// Query tables held at once are bounded (8-bit tables of large m are big).
@@ -174,7 +197,14 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
                                      biases.empty() ? nullptr : biases.data());
       detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
     } else {
-      const PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k, filter);
+      PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k, filter);
+      std::unique_ptr<detail::QueryLuts> luts;
+      if (pq_->nbits() == 8 && list_terms_.empty()) {
+        detail::check_lut_m(pq_->m());
+        luts = std::make_unique<detail::QueryLuts>(tables.data(), count, pq_->m(), 256,
+                                                   pq_->m(), detail::kLutPadding);
+        scan.set_shared_luts(luts.get());
+      }
       detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
     }
   }
