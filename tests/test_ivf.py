@@ -66,6 +66,29 @@ def test_binary_without_residual_every_list_equals_quantizer_search(data):
     np.testing.assert_allclose(d, rd, rtol=1e-5, atol=1e-4)
 
 
+# The residual queries are built from queries and centroids rotated once per search (one
+# subtraction per pair in the rotated space, about the centroids' mean): the pair's tables
+# match those of the explicit residual q - c_l to float32 rounding, also far from the origin.
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+@pytest.mark.parametrize("bits,query_bits", [(1, 4), (2, 8)])
+def test_residual_binary_list_equals_quantizer_search_of_its_residuals(offset, bits, query_bits):
+    x = clustered(1500, DIM, 12, seed=1) + np.float32(offset)
+    q = clustered(40, DIM, 12, seed=2) + np.float32(offset)
+    index = qvec.IVFIndex(DIM, NLIST, "binary", "l2", bits=bits)
+    index.fit(x, seed=5)
+    index.add(x)
+    c, bq = index.centroids, index.quantizer
+    assign = reference_distances(x, c, "l2").argmin(axis=1)
+    probed = reference_distances(q, c, "l2").argmin(axis=1)
+    d, i = index.search(q, 10, nprobe=1, query_bits=query_bits)
+    for row, lst in enumerate(probed):
+        members = np.flatnonzero(assign == lst)
+        rd, ri = bq.search(q[row] - c[lst], bq.encode(x[members] - c[lst]), 10,
+                           query_bits=query_bits)
+        np.testing.assert_array_equal(members[ri], i[row])
+        np.testing.assert_allclose(d[row], rd, rtol=1e-5, atol=1e-5 * float(np.abs(rd).max()))
+
+
 @pytest.mark.parametrize("desc", ["IVF32,Flat", "IVF32,PQ8x8,Refine", "IVF32,PQ8x4fs,Refine",
                                   "IVF32,BIN1,Refine"])
 def test_recall_rises_with_nprobe(data, desc):

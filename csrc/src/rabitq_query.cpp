@@ -71,13 +71,12 @@ void split_planes(const uint8_t* u, size_t dim, size_t query_bits, size_t nwords
     detail::load_words(bytes.data() + b * nwords * 8, nwords * 8, nwords, planes + b * nwords);
 }
 
-}  // namespace
-
-BinaryQueryTables BinaryQuantizer::prepare_queries(const float* queries, size_t nq,
-                                                   size_t query_bits) const {
-  require_trained();
-  detail::check_query_bits(query_bits);
-  const size_t nwords = detail::words_of(level_bytes()), sets = (query_bits + 3) / 4;
+/// The tables of rotated queries qr = (q - mean) R (size nq * dim); queries (the q, size
+/// nq * dim) only for Metric::IP, whose constant is <mean, q>.
+BinaryQueryTables build_tables(const float* qr, size_t nq, size_t dim, size_t nwords,
+                               size_t query_bits, Metric metric, const float* mean,
+                               const float* queries) {
+  const size_t sets = (query_bits + 3) / 4;
   BinaryQueryTables t;
   t.nq = nq;
   t.query_bits = query_bits;
@@ -85,27 +84,25 @@ BinaryQueryTables BinaryQuantizer::prepare_queries(const float* queries, size_t 
   t.planes.resize(nq * query_bits * nwords);
   t.luts.resize(nq * sets * nwords * 256);
   t.constants.resize(nq * 4);
-  std::vector<float> qr(nq * dim_);
-  transform(queries, nq, true, qr.data());
   std::vector<uint8_t> u(nwords * 64, 0), nibble(nwords * 64, 0);
   for (size_t q = 0; q < nq; ++q) {
-    const QuantizedQuery s = quantize_query(qr.data() + q * dim_, dim_, query_bits, u.data());
-    split_planes(u.data(), dim_, query_bits, nwords, t.planes.data() + q * query_bits * nwords);
+    const QuantizedQuery s = quantize_query(qr + q * dim, dim, query_bits, u.data());
+    split_planes(u.data(), dim, query_bits, nwords, t.planes.data() + q * query_bits * nwords);
     for (size_t set = 0; set < sets; ++set) {
-      for (size_t j = 0; j < dim_; ++j) nibble[j] = static_cast<uint8_t>((u[j] >> (4 * set)) & 15u);
+      for (size_t j = 0; j < dim; ++j) nibble[j] = static_cast<uint8_t>((u[j] >> (4 * set)) & 15u);
       build_luts(nibble.data(), nwords, t.luts.data() + (q * sets + set) * nwords * 256);
     }
     // With sum = sum_j (lo + delta u_j), see the estimator in rabitq_search.cpp.
-    const float sum = static_cast<float>(double(dim_) * s.lo + double(s.delta) * s.usum);
+    const float sum = static_cast<float>(double(dim) * s.lo + double(s.delta) * s.usum);
     float* c = t.constants.data() + q * 4;
-    if (metric_ == Metric::L2) {
+    if (metric == Metric::L2) {
       c[0] = -2.0f * s.delta;
       c[1] = -4.0f * s.lo;
       c[2] = 2.0f * sum;
       c[3] = static_cast<float>(s.sq);
     } else {
       double cq = 0.0;
-      for (size_t j = 0; j < dim_; ++j) cq += double(mean_[j]) * queries[q * dim_ + j];
+      for (size_t j = 0; j < dim; ++j) cq += double(mean[j]) * queries[q * dim + j];
       c[0] = -s.delta;
       c[1] = -2.0f * s.lo;
       c[2] = sum;
@@ -113,6 +110,32 @@ BinaryQueryTables BinaryQuantizer::prepare_queries(const float* queries, size_t 
     }
   }
   return t;
+}
+
+}  // namespace
+
+BinaryQueryTables BinaryQuantizer::prepare_queries(const float* queries, size_t nq,
+                                                   size_t query_bits) const {
+  require_trained();
+  detail::check_query_bits(query_bits);
+  std::vector<float> qr(nq * dim_);
+  transform(queries, nq, true, qr.data());
+  return build_tables(qr.data(), nq, dim_, detail::words_of(level_bytes()), query_bits, metric_,
+                      mean_.data(), queries);
+}
+
+BinaryQueryTables BinaryQuantizer::prepare_rotated(const float* rotated, size_t nq,
+                                                   size_t query_bits) const {
+  require_trained();
+  detail::check_query_bits(query_bits);
+  QVEC_CHECK_ARG(metric_ == Metric::L2, "prepare_rotated needs Metric::L2");
+  return build_tables(rotated, nq, dim_, detail::words_of(level_bytes()), query_bits, metric_,
+                      nullptr, nullptr);
+}
+
+void BinaryQuantizer::rotate(const float* x, size_t n, float* out) const {
+  require_trained();
+  transform(x, n, false, out);
 }
 
 }  // namespace qvec

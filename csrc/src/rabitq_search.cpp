@@ -12,6 +12,7 @@
 // (W_l, beta, g, h) are the two sides of RabitqKernels::scan.
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "binary_collect.h"
@@ -137,6 +138,9 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
 BinaryQueries::BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq,
                              size_t k, size_t query_bits)
     : BinaryRangeSearch(bq, nq, k), tables_(bq.prepare_queries(queries, nq, query_bits)) {}
+
+BinaryQueries::BinaryQueries(const BinaryQuantizer& bq, BinaryQueryTables tables, size_t k)
+    : BinaryRangeSearch(bq, tables.nq, k), tables_(std::move(tables)) {}
 
 void BinaryQueries::scan(size_t q0, size_t q1, const detail::BinaryRows& data,
                          const detail::RowRange& range, const detail::HeapRows& heaps) const {

@@ -160,6 +160,14 @@ class BinaryQuantizer {
   /// The table-build stage of the asymmetric search (see BinaryQueries). queries: size
   /// nq * dim, layout (nq, dim); 1 <= query_bits <= kMaxQueryBits, else std::invalid_argument.
   BinaryQueryTables prepare_queries(const float* queries, size_t nq, size_t query_bits) const;
+  /// prepare_queries of queries already centred and rotated: rotated (size nq * dim) holds
+  /// (q - mean) R, e.g. rotate() of q - mean. Metric::L2 only (the IP tables need q itself),
+  /// else std::invalid_argument; query_bits as prepare_queries.
+  BinaryQueryTables prepare_rotated(const float* rotated, size_t nq, size_t query_bits) const;
+  /// out = x R (no centring; a copy when the rotation is the identity), so a linear
+  /// combination of rotated vectors is the rotation of theirs. x: size n * dim; out: size
+  /// n * dim, written. Throws std::invalid_argument unless trained.
+  void rotate(const float* x, size_t n, float* out) const;
 
   /// Asymmetric search: float queries against codes. Scores are estimates of the metric (L2:
   /// squared distance, ascending; IP: inner product, descending); padding as exact_search.
@@ -301,6 +309,8 @@ class BinaryQueries final : public BinaryRangeSearch {
   /// 1 <= k <= kMaxK and 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
   BinaryQueries(const BinaryQuantizer& bq, const float* queries, size_t nq, size_t k,
                 size_t query_bits);
+  /// tables: from bq.prepare_queries or prepare_rotated (or rows of them), taken over.
+  BinaryQueries(const BinaryQuantizer& bq, BinaryQueryTables tables, size_t k);
   const BinaryQueryTables& tables() const { return tables_; }
 
  private:

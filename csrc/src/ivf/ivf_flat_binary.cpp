@@ -1,12 +1,17 @@
 // IVF searches of float32 lists (exact distances) and of binary-code lists (the quantizer's
-// asymmetric estimator over each list as a range; with centroids, on the residual q - c_l).
+// asymmetric estimator over each list as a range; with centroids, on the residual q - c_l,
+// whose rotation is built from the once-rotated queries and centroids).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/dispatch.h"
 #include "list_scan.h"
+#include "parallel.h"
 #include "qvec/error.h"
 #include "qvec/ivf.h"
 #include "search/collector.h"
@@ -49,27 +54,137 @@ class FlatListScan final : public detail::ListScan {
   const IdFilter* filter_;
 };
 
+/// Rows `rows` (size count) of a batch's tables, in that order.
+BinaryQueryTables select_rows(const BinaryQueryTables& t, const size_t* rows, size_t count) {
+  const size_t plane_words = t.query_bits * t.nwords;
+  const size_t lut_bytes = (t.query_bits + 3) / 4 * t.nwords * 256;
+  BinaryQueryTables out;
+  out.nq = count;
+  out.query_bits = t.query_bits;
+  out.nwords = t.nwords;
+  out.planes.resize(count * plane_words);
+  out.luts.resize(count * lut_bytes);
+  out.constants.resize(count * 4);
+  for (size_t i = 0; i < count; ++i) {
+    const size_t r = rows[i];
+    std::copy_n(t.planes.data() + r * plane_words, plane_words, out.planes.data() + i * plane_words);
+    std::copy_n(t.luts.data() + r * lut_bytes, lut_bytes, out.luts.data() + i * lut_bytes);
+    std::copy_n(t.constants.data() + r * 4, 4, out.constants.data() + i * 4);
+  }
+  return out;
+}
+
+constexpr size_t kRotateChunk = 64;  // rows per rotation task
+
+/// bq.rotate of n rows on all threads.
+void rotate_rows(const BinaryQuantizer& bq, const float* x, size_t n, float* out) {
+  const size_t dim = bq.dim();
+  detail::parallel_for((n + kRotateChunk - 1) / kRotateChunk, [&](size_t c) {
+    const size_t i0 = c * kRotateChunk, i1 = std::min(n, i0 + kRotateChunk);
+    bq.rotate(x + i0 * dim, i1 - i0, out + i0 * dim);
+  });
+}
+
+/// bq.prepare_queries of a batch, its query blocks on all threads.
+BinaryQueryTables prepare_batch(const BinaryQuantizer& bq, const float* queries, size_t nq,
+                                size_t query_bits) {
+  const size_t chunks = (nq + kRotateChunk - 1) / kRotateChunk;
+  std::vector<BinaryQueryTables> parts(chunks);
+  detail::parallel_for(chunks, [&](size_t c) {
+    const size_t q0 = c * kRotateChunk, q1 = std::min(nq, q0 + kRotateChunk);
+    parts[c] = bq.prepare_queries(queries + q0 * bq.dim(), q1 - q0, query_bits);
+  });
+  if (chunks == 1) return std::move(parts[0]);
+  BinaryQueryTables out;
+  out.nq = nq;
+  out.query_bits = query_bits;
+  out.nwords = parts.empty() ? 0 : parts[0].nwords;
+  for (const BinaryQueryTables& part : parts) {
+    out.planes.insert(out.planes.end(), part.planes.begin(), part.planes.end());
+    out.luts.insert(out.luts.end(), part.luts.begin(), part.luts.end());
+    out.constants.insert(out.constants.end(), part.constants.begin(), part.constants.end());
+  }
+  return out;
+}
+
+/// The residual queries of an IVF binary search in the rotated space, built once per call:
+/// pair (q, l) needs (q - c_l - mean) R, the rotation of every probed list's residual, which is
+/// (q - o - mean) R - (c_l - o) R for any o, one subtraction per pair once both terms exist.
+/// o is the centroids' mean, so both terms are of the data's spread, not of its distance
+/// from the origin: far from the origin the subtraction cancels no more than q - c_l would.
+class RotatedResiduals {
+ public:
+  RotatedResiduals(const BinaryQuantizer& bq, const float* centroids, size_t nlist,
+                   const float* queries, size_t nq, const IvfProbes& probes)
+      : dim_(bq.dim()), slot_(nlist, -1) {
+    std::vector<double> sum(dim_, 0.0);
+    for (size_t l = 0; l < nlist; ++l)
+      for (size_t j = 0; j < dim_; ++j) sum[j] += centroids[l * dim_ + j];
+    std::vector<float> origin(dim_), shifted;
+    for (size_t j = 0; j < dim_; ++j) origin[j] = static_cast<float>(sum[j] / double(nlist));
+    std::vector<size_t> probed;
+    for (size_t i = 0; i < nq * probes.nprobe; ++i) {
+      const idx_t l = probes.lists[i];
+      if (l < 0 || slot_[static_cast<size_t>(l)] >= 0) continue;
+      slot_[static_cast<size_t>(l)] = static_cast<int64_t>(probed.size());
+      probed.push_back(static_cast<size_t>(l));
+    }
+    shifted.resize(probed.size() * dim_);
+    for (size_t p = 0; p < probed.size(); ++p)
+      for (size_t j = 0; j < dim_; ++j)
+        shifted[p * dim_ + j] = centroids[probed[p] * dim_ + j] - origin[j];
+    lists_.resize(shifted.size());
+    rotate_rows(bq, shifted.data(), probed.size(), lists_.data());
+    const std::vector<float>& mean = bq.mean();
+    shifted.resize(nq * dim_);
+    for (size_t q = 0; q < nq; ++q)
+      for (size_t j = 0; j < dim_; ++j)
+        shifted[q * dim_ + j] = (queries[q * dim_ + j] - origin[j]) - mean[j];
+    queries_.resize(shifted.size());
+    rotate_rows(bq, shifted.data(), nq, queries_.data());
+  }
+
+  /// The rotated residuals of the group's queries to its list: out (size count * dim), written.
+  void pairs(const detail::ListGroup& group, float* out) const {
+    const float* c = lists_.data() + static_cast<size_t>(slot_[group.list]) * dim_;
+    for (size_t i = 0; i < group.count; ++i) {
+      const float* q = queries_.data() + group.queries[i] * dim_;
+      for (size_t j = 0; j < dim_; ++j) out[i * dim_ + j] = q[j] - c[j];
+    }
+  }
+
+ private:
+  size_t dim_;
+  std::vector<int64_t> slot_;  // per list: its row of lists_, -1 when no query probes it
+  std::vector<float> lists_, queries_;
+};
+
+/// Binary lists scanned with query tables built once per call: each query's (no centroids),
+/// or each pair's from the rotated residuals (one subtraction and a quantization per pair,
+/// not a rotation).
 class BinaryListScan final : public detail::ListScan {
  public:
   BinaryListScan(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
-                 const float* queries, size_t k, size_t query_bits, const IdFilter* filter)
-      : lists_(lists), bq_(bq), centroids_(centroids), queries_(queries), k_(k),
-        query_bits_(query_bits), filter_(filter) {}
+                 const float* queries, size_t nq, const IvfProbes& probes, size_t k,
+                 size_t query_bits, const IdFilter* filter)
+      : lists_(lists), bq_(bq), k_(k), query_bits_(query_bits), filter_(filter) {
+    if (centroids)
+      residuals_ = std::make_unique<RotatedResiduals>(bq, centroids, lists.nlist, queries, nq,
+                                                      probes);
+    else
+      tables_ = prepare_batch(bq, queries, nq, query_bits);
+  }
 
   void scan(const detail::ListGroup& group, const RangeResults& results) const override {
-    const size_t dim = bq_.dim();
-    std::vector<float> q(group.count * dim);
-    for (size_t i = 0; i < group.count; ++i) {
-      const float* src = queries_ + group.queries[i] * dim;
-      float* dst = q.data() + i * dim;
-      if (centroids_) {
-        const float* c = centroids_ + group.list * dim;
-        for (size_t t = 0; t < dim; ++t) dst[t] = src[t] - c[t];
-      } else {
-        std::copy(src, src + dim, dst);
-      }
+    BinaryQueryTables tables;
+    if (residuals_) {
+      std::vector<float> rotated(group.count * bq_.dim());
+      residuals_->pairs(group, rotated.data());
+      tables = bq_.prepare_rotated(rotated.data(), group.count, query_bits_);
+    } else {
+      tables = select_rows(tables_, group.queries, group.count);
     }
-    BinaryQueries(bq_, q.data(), group.count, k_, query_bits_)
+    BinaryQueries(bq_, std::move(tables), k_)
         .search_range(lists_.list_codes(group.list), 0, lists_.size(group.list),
                       lists_.list_ids(group.list), results, filter_);
   }
@@ -77,10 +192,10 @@ class BinaryListScan final : public detail::ListScan {
  private:
   const IvfLists& lists_;
   const BinaryQuantizer& bq_;
-  const float* centroids_;
-  const float* queries_;
   size_t k_, query_bits_;
   const IdFilter* filter_;
+  BinaryQueryTables tables_;                     // without centroids: every query's
+  std::unique_ptr<RotatedResiduals> residuals_;  // with centroids
 };
 
 }  // namespace
@@ -106,7 +221,8 @@ void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const f
                      "]");
   QVEC_CHECK_ARG(!centroids || bq.metric() == Metric::L2,
                  "residual binary codes need Metric::L2");
-  const BinaryListScan scan(lists, bq, centroids, queries, k, query_bits, filter);
+  detail::check_probes(probes, nq, lists.nlist);  // before the probed lists index the centroids
+  const BinaryListScan scan(lists, bq, centroids, queries, nq, probes, k, query_bits, filter);
   detail::ivf_run(lists, nq, probes, k, scan, distances, ids);
   if (bq.metric() == Metric::IP) detail::negate(distances, nq * k);
 }
