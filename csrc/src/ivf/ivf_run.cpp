@@ -111,8 +111,13 @@ void ivf_run(const IvfLists& lists, size_t nq, const IvfProbes& probes, size_t k
   for (size_t i = 0; i < nq * nprobe && probed_rows < kSplitRows; ++i)
     if (probes.lists[i] >= 0) probed_rows += lists.size(static_cast<size_t>(probes.lists[i]));
   const Grid g = task_grid(nq, nprobe, probed_rows);
-  std::vector<float> part_dist(g.splits * nq * keep, std::numeric_limits<float>::infinity());
-  std::vector<idx_t> part_ids(g.splits * nq * keep, idx_t(-1));
+  // One split: the collectors are the output rows (heaps, sorted in place at the end).
+  std::vector<float> part_dist(g.splits > 1 ? g.splits * nq * keep : 0);
+  std::vector<idx_t> part_ids(part_dist.size());
+  float* const pdist = g.splits > 1 ? part_dist.data() : distances;
+  idx_t* const pids = g.splits > 1 ? part_ids.data() : ids;
+  std::fill(pdist, pdist + g.splits * nq * keep, std::numeric_limits<float>::infinity());
+  std::fill(pids, pids + g.splits * nq * keep, idx_t(-1));
   parallel_for(g.qblocks * g.splits, [&](size_t task) {
     const size_t qb = task / g.splits, s = task % g.splits;
     const size_t q0 = qb * g.qblock, q1 = std::min(nq, q0 + g.qblock);
@@ -126,9 +131,12 @@ void ivf_run(const IvfLists& lists, size_t nq, const IvfProbes& probes, size_t k
           pairs.push_back({l, q, probes.coarse[q * nprobe + p]});
       }
     const size_t at = (s * nq + q0) * keep;
-    run_pairs(pairs, q0, keep, part_dist.data() + at, part_ids.data() + at, scan);
+    run_pairs(pairs, q0, keep, pdist + at, pids + at, scan);
+    if (g.splits == 1)
+      for (size_t q = q0; q < q1; ++q) HeapView{distances + q * keep, ids + q * keep, keep}.sort();
   });
-  merge_partial_topk(part_dist.data(), part_ids.data(), g.splits, nq, keep, distances, ids);
+  if (g.splits > 1)
+    merge_partial_topk(part_dist.data(), part_ids.data(), g.splits, nq, keep, distances, ids);
 }
 
 }  // namespace qvec::detail
