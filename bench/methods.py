@@ -426,6 +426,7 @@ def nprobe_rerank(quick: bool, rerank: bool) -> List[dict]:
 class _QvecIVF(Method):
     library = "qvec"
     codec, per_byte, refine, bits, group = "pq4", 2.0, True, 1, "pq4"
+    method = "residual"    # binary codes' form (IVFIndex method)
 
     def build_params(self, d, quick):
         return pq_m(d, self.per_byte, quick)
@@ -439,6 +440,7 @@ class _QvecIVF(Method):
         kw = {"m": m} if m is not None else {}
         if self.codec == "binary":
             kw["bits"] = self.bits
+            kw["method"] = self.method
         nlist = ivf_nlist(ds.base.shape[0])
         index = qvec.IVFIndex(ds.base.shape[1], nlist, codec=self.codec, metric=ds.metric,
                               keep_vectors=self.refine, **kw)
@@ -486,7 +488,7 @@ class QvecIVFBin(_QvecIVF):
 class QvecIVFBin4(QvecIVFBin):
     """Extended RaBitQ, 4 bits per dimension, no re-ranking (rabitqlib's setting)."""
     name = "qvec-ivf-bin4"
-    refine, bits, group = False, 4, "bin4"
+    refine, bits, group, method = False, 4, "bin4", "extended"
 
 
 @register

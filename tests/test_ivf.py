@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import qvec
+from qvec import _format
 from qvec.index.ivf import auto_nlist
 from conftest import clustered, reference_distances, reference_topk
 
@@ -54,14 +55,16 @@ def test_pq_without_residual_every_list_equals_pq_search(data, nbits, exact, res
     np.testing.assert_array_equal(d, rd)
 
 
-def test_binary_without_residual_every_list_equals_quantizer_search(data):
+@pytest.mark.parametrize("method", ["residual", "extended"])
+def test_binary_without_residual_every_list_equals_quantizer_search(data, method):
     x, q = data
-    index = qvec.IVFIndex(DIM, NLIST, "binary", "l2", bits=2, by_residual=False)
+    index = qvec.IVFIndex(DIM, NLIST, "binary", "l2", bits=2, by_residual=False, method=method)
     index.fit(x, seed=5)
     index.add(x)
     bq = index.quantizer
+    assert bq.method == method == index.method
     d, i = index.search(q, 10, nprobe=NLIST)
-    rd, ri = bq.search(q, bq.encode(x), 10)
+    rd, ri = bq.search(q, bq.encode(x), 10, query_bits=8)
     np.testing.assert_array_equal(i, ri)
     np.testing.assert_allclose(d, rd, rtol=1e-5, atol=1e-4)
 
@@ -134,7 +137,8 @@ def test_single_query_and_threads_give_the_batch_results(data):
     np.testing.assert_array_equal(d2, d)
 
 
-@pytest.mark.parametrize("desc", ["IVF8,Flat", "IVF8,PQ8x8", "IVF8,PQ8x4fs,Refine", "IVF8,BIN1"])
+@pytest.mark.parametrize("desc", ["IVF8,Flat", "IVF8,PQ8x8", "IVF8,PQ8x4fs,Refine", "IVF8,BIN1",
+                                  "IVF8,RaBitQ3"])
 @pytest.mark.parametrize("mmap", [False, True])
 def test_save_load_round_trip(tmp_path, data, desc, mmap):
     x, q = data
@@ -151,6 +155,9 @@ def test_save_load_round_trip(tmp_path, data, desc, mmap):
         np.testing.assert_array_equal(li, i)
         np.testing.assert_array_equal(ld, d)
     assert ("mmap" in repr(loaded)) == mmap
+    assert loaded.method == index.method == ("extended" if "RaBitQ" in desc else "residual")
+    assert loaded.quantizer is None or loaded.codec != "binary" or (
+        loaded.quantizer.method == index.method)
     loaded.add(x[:5])                      # a mapped index copies on change
     assert len(loaded) == len(index) + 5
 
@@ -204,7 +211,6 @@ def test_bytes_per_vector_counts_the_codes_once(data):
 def test_layout_2_files_with_row_codes_still_load(tmp_path, data, desc):
     """qvec before layout 3 also stored the codes row-major (``codes``); such files still read
     (that copy is ignored), and files written now are layout 3 without it."""
-    from qvec import _format
 
     x, q = data
     index = built(desc, x)
@@ -225,6 +231,17 @@ def test_layout_2_files_with_row_codes_still_load(tmp_path, data, desc):
         np.testing.assert_array_equal(ld, d)
         loaded.add(x[:5])
         assert len(loaded) == len(index) + 5
+
+
+@pytest.mark.parametrize("desc,method", [("IVF8,RaBitQ2", "itq"), ("IVF8,PQ8x8", "extended")])
+def test_a_file_with_a_bad_method_raises_format_error(tmp_path, data, desc, method):
+    x, _ = data
+    path, bad = tmp_path / "ivf.qvec", tmp_path / "bad.qvec"
+    built(desc, x).save(path)
+    c = _format.read_container(path)
+    _format.save_atomic(bad, c.kind, dict(c.params, method=method), list(c.arrays.items()))
+    with pytest.raises(qvec.FormatError, match="method"):
+        qvec.load(bad)
 
 
 def test_corrupt_file_raises_format_error(tmp_path, data):
@@ -284,6 +301,10 @@ def test_bad_arguments(data):
         qvec.IVFIndex(DIM, 64).fit(x[:10])
     with pytest.raises(ValueError, match="metric='l2'"):
         qvec.IVFIndex(DIM, 8, codec="binary", metric="ip", by_residual=True)
+    with pytest.raises(ValueError, match="method must be one of"):
+        qvec.IVFIndex(DIM, 8, codec="binary", method="itq")
+    with pytest.raises(ValueError, match="binary codec only"):
+        qvec.IVFIndex(DIM, 8, codec="pq4", m=4, method="extended")
     index = built("IVF8,Flat", x)
     with pytest.raises(ValueError, match="nprobe"):
         index.search(q, 5, nprobe=0)

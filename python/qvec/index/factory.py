@@ -45,7 +45,8 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
     codebooks (:class:`OPQIndex`).
     A ``",Refine"`` suffix keeps the float32 vectors so ``search(..., rerank=k')`` works.
     ``"IVF4096,PQ64x4fs,Refine"`` an :class:`IVFIndex` (codecs ``Flat``, ``PQ<m>x8``,
-    ``PQ<m>x4fs``, ``BIN<bits>``, ``SQ8``); ``"IVF,..."`` picks nlist at fit (:func:`auto_nlist`).
+    ``PQ<m>x4fs``, ``BIN<bits>``, ``RaBitQ<bits>``, ``SQ8``); ``"IVF,..."`` picks nlist at fit
+    (:func:`auto_nlist`).
     ``metric``: "l2", "ip" or "cosine". A bad description raises ValueError naming the bad
     token.
     """
@@ -95,7 +96,7 @@ def index_factory(dim: int, description: str, metric: str = "l2") -> Index[Any]:
                        method="residual" if extended is None else "extended")
 
 
-# -- IVF tokens: IVF<nlist>,{Flat|PQ<m>x8|PQ<m>x4fs|BIN<bits>}[,Refine] ----------------------
+# -- IVF tokens: IVF<nlist>,{Flat|PQ<m>x8|PQ<m>x4fs|BIN<bits>|RaBitQ<bits>|SQ8}[,Refine] ----
 def _ivf_factory(dim: int, description: str, tokens: List[str], nlist_text: str,
                  metric: str) -> Index[Any]:
     nlist = int(nlist_text) if nlist_text else None
@@ -112,6 +113,7 @@ def _ivf_factory(dim: int, description: str, tokens: List[str], nlist_text: str,
         keep = True
     pq = re.fullmatch(r"PQ(\d+)(?:x(\d+))?(fs)?", codec, flags=re.IGNORECASE)
     binary = re.fullmatch(r"BIN(\d+)", codec, flags=re.IGNORECASE)
+    extended = re.fullmatch(r"RaBitQ(\d+)", codec, flags=re.IGNORECASE)
     if codec.lower() == "flat":
         if keep:
             raise ValueError(f"index_factory: token 'Refine' in {description!r} does not apply "
@@ -125,9 +127,11 @@ def _ivf_factory(dim: int, description: str, tokens: List[str], nlist_text: str,
                              f"'PQ{m}x8' or 'PQ{m}x4fs'")
         return IVFIndex(dim, nlist, "pq8" if nbits == 8 else "pq4", metric, m=m,
                         keep_vectors=keep)
-    if binary is not None:
-        return IVFIndex(dim, nlist, "binary", metric, bits=int(binary.group(1)),
-                        keep_vectors=keep)
+    if binary is not None or extended is not None:
+        found = binary if binary is not None else extended
+        assert found is not None
+        return IVFIndex(dim, nlist, "binary", metric, bits=int(found.group(1)),
+                        keep_vectors=keep, method="residual" if binary else "extended")
     if codec.lower() == "sq8":
         return IVFIndex(dim, nlist, "sq8", metric, keep_vectors=keep)
     raise _unknown(codec, description)

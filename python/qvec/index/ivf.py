@@ -22,7 +22,7 @@ import numpy.typing as npt
 from .. import _core  # type: ignore[attr-defined, unused-ignore]
 from .._checks import as_float_matrix, check_int
 from .._progress import progress_callback
-from ..binary import BinaryQuantizer
+from ..binary import METHODS, BinaryQuantizer
 from ..pq import ProductQuantizer
 from ..scalar import ScalarQuantizer
 from ..rerank import rerank as rerank_exact
@@ -104,6 +104,10 @@ class IVFIndex(Index[IvfModel]):
         metric: "l2", "ip" or "cosine".
         m: PQ subquantizers (codec "pq8" / "pq4"); must divide dim.
         bits: binary levels (codec "binary").
+        method: how binary codes of more than one bit are built (codec "binary"):
+            "residual" (each level binarizes what the previous left) or "extended" (extended
+            RaBitQ's grid codes: lower error, the same scan; factory ``IVF<n>,RaBitQ<bits>``).
+            See :class:`qvec.BinaryQuantizer`.
         by_residual: encode x - (its list's centroid) instead of x. Default: True for PQ (the
             FAISS default; L2 tables use the precomputed list terms) and SQ8 (the FAISS
             IndexIVFScalarQuantizer default), True for binary with
@@ -127,7 +131,7 @@ class IVFIndex(Index[IvfModel]):
     def __init__(self, dim: int, nlist: Optional[int] = None, codec: str = "flat",
                  metric: str = "l2", *, m: Optional[int] = None, bits: int = 1,
                  by_residual: Optional[bool] = None, keep_vectors: bool = False,
-                 nprobe: int = 8) -> None:
+                 nprobe: int = 8, method: str = "residual") -> None:
         dim = check_int(dim, "dim")
         self._nlist = None if nlist is None else check_int(nlist, "nlist")
         if not isinstance(codec, str) or codec.lower() not in CODECS:
@@ -143,6 +147,11 @@ class IVFIndex(Index[IvfModel]):
             raise ValueError(f"m applies to the PQ codecs only; got codec {self._codec!r}")
         if self._codec == "binary":
             self._bits = check_int(bits, "bits")
+        if not isinstance(method, str) or method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+        if method != "residual" and self._codec != "binary":
+            raise ValueError(f"method applies to the binary codec only; got codec {self._codec!r}")
+        self._method = method
         if by_residual is None:
             by_residual = self._codec != "binary" or metric == "l2"
         if self._codec == "binary" and by_residual and metric != "l2":
@@ -166,7 +175,7 @@ class IVFIndex(Index[IvfModel]):
                                     codec_metric(metric))
         if self._codec == "binary":
             return BinaryQuantizer(dim, bits=self._bits, metric=codec_metric(metric),
-                                   rotate="random")
+                                   rotate="random", method=self._method)
         if self._codec == "sq8":
             return ScalarQuantizer(dim, metric=codec_metric(metric))
         return None
@@ -194,6 +203,11 @@ class IVFIndex(Index[IvfModel]):
     @property
     def by_residual(self) -> bool:
         return self._by_residual
+
+    @property
+    def method(self) -> str:
+        """The binary codes' form: "residual" or "extended" (see the constructor)."""
+        return self._method
 
     @property
     def quantizer(self) -> Any:
@@ -482,6 +496,8 @@ class IVFIndex(Index[IvfModel]):
     def _describe(self) -> str:
         extra = (f", m={self._m}" if self._m else "") + (f", bits={self._bits}"
                                                          if self._bits else "")
+        if self._method != "residual":
+            extra += f", method={self._method!r}"
         return (f"dim={self._dim}, nlist={self.nlist}, codec={self._codec!r}{extra}, "
                 f"metric={self._metric!r}, by_residual={self._by_residual}, "
                 f"keep_vectors={self._keep}")

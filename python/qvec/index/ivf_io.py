@@ -2,7 +2,8 @@
 :mod:`qvec.index.persistence` writes and reads for an :class:`IVFIndex`.
 
 params   nlist (null: chosen at fit, untrained), codec, m, bits, by_residual, keep_vectors,
-         nprobe, trained (and the common dim, metric, ntotal, ids parameters)
+         nprobe, trained, method (binary, only when "extended"; absent: "residual") (and the
+         common dim, metric, ntotal, ids parameters)
 model    centroids float32 (nlist, dim); PQ: codebooks float32 (m, 2**nbits, dim / m);
          binary: mean float32 (dim,), rotation float32 (dim, dim) (when trained); sq8: ranges
          float32 (2, dim)
@@ -21,7 +22,7 @@ import numpy as np
 
 from .. import _core  # type: ignore[attr-defined, unused-ignore]
 from .._errors import FormatError
-from ..binary import BinaryQuantizer
+from ..binary import METHODS, BinaryQuantizer
 from ..scalar import ScalarQuantizer
 from .ivf import CODECS, IVFIndex, IvfModel
 from .storage import Array
@@ -41,6 +42,8 @@ def ivf_layout(index: IVFIndex) -> Tuple[Dict[str, Any], List[Tuple[str, Array]]
         "nlist": index.nlist, "codec": index.codec, "m": index._m, "bits": index._bits,
         "by_residual": index.by_residual, "keep_vectors": index._keep, "nprobe": index.nprobe,
         "trained": trained}
+    if index.method != "residual":      # files without it hold residual codes
+        params["method"] = index.method
     arrays: List[Tuple[str, Array]] = []
     if trained:
         arrays.append(("centroids", np.asarray(model.centroids)))
@@ -81,7 +84,11 @@ def read_ivf(params: Mapping[str, Any], arrays: Mapping[str, Array], version: in
         raise FormatError("untrained IVF index with stored vectors")
     m = p._count(dict(params), "m", 0)
     bits = p._count(dict(params), "bits", 0)
-    index = IVFIndex(dim, nlist, codec, metric, m=m or None, bits=bits or 1,
+    method = params.get("method", "residual")
+    if method not in METHODS or (method != "residual" and codec != "binary"):
+        raise FormatError(f"parameter 'method' must be one of {METHODS} (not residual only "
+                          f"for codec 'binary'); got {method!r} for codec {codec!r}")
+    index = IVFIndex(dim, nlist, codec, metric, m=m or None, bits=bits or 1, method=method,
                      by_residual=p._param(dict(params), "by_residual", bool),
                      keep_vectors=p._param(dict(params), "keep_vectors", bool),
                      nprobe=p._count(dict(params), "nprobe", 1))
@@ -109,7 +116,8 @@ def _codec_state(index: IVFIndex, arrays: Mapping[str, Array], dim: int) -> Any:
         if rotation is not None:
             rotation = p._array(arrays, "rotation", np.float32, (dim, dim))
         p._set_quantizer_state(codec, {"dim": dim, "bits": codec.bits, "metric": codec.metric,
-                                       "rotate": codec.rotate, "mean": mean,
+                                       "rotate": codec.rotate, "method": codec.method,
+                                       "mean": mean,
                                        "rotation": rotation})
         return codec
     if isinstance(codec, ScalarQuantizer):
