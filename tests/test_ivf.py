@@ -211,7 +211,6 @@ def test_bytes_per_vector_counts_the_codes_once(data):
 def test_layout_2_files_with_row_codes_still_load(tmp_path, data, desc):
     """qvec before layout 3 also stored the codes row-major (``codes``); such files still read
     (that copy is ignored), and files written now are layout 3 without it."""
-
     x, q = data
     index = built(desc, x)
     path = tmp_path / "ivf.qvec"
