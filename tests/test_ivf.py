@@ -69,25 +69,32 @@ def test_binary_without_residual_every_list_equals_quantizer_search(data, method
     np.testing.assert_allclose(d, rd, rtol=1e-5, atol=1e-4)
 
 
-# The residual queries are built from queries and centroids rotated once per search (one
+# L2: the residual queries are built from queries and centroids rotated once per search (one
 # subtraction per pair in the rotated space, about the centroids' mean): the pair's tables
 # match those of the explicit residual q - c_l to float32 rounding, also far from the origin.
-@pytest.mark.parametrize("offset", [0.0, 1e4])
+# IP: the residual codes score q itself, plus the coarse <q, c_l>.
+@pytest.mark.parametrize("metric,offset", [("l2", 0.0), ("l2", 1e4), ("ip", 0.0)])
 @pytest.mark.parametrize("bits,query_bits", [(1, 4), (2, 8)])
-def test_residual_binary_list_equals_quantizer_search_of_its_residuals(offset, bits, query_bits):
+def test_residual_binary_list_equals_quantizer_search_of_its_residuals(metric, offset, bits,
+                                                                        query_bits):
     x = clustered(1500, DIM, 12, seed=1) + np.float32(offset)
     q = clustered(40, DIM, 12, seed=2) + np.float32(offset)
-    index = qvec.IVFIndex(DIM, NLIST, "binary", "l2", bits=bits)
+    index = qvec.IVFIndex(DIM, NLIST, "binary", metric, bits=bits)
     index.fit(x, seed=5)
     index.add(x)
+    assert index.by_residual
     c, bq = index.centroids, index.quantizer
     assign = reference_distances(x, c, "l2").argmin(axis=1)
-    probed = reference_distances(q, c, "l2").argmin(axis=1)
+    probed = reference_distances(q, c, metric).argmin(axis=1)
     d, i = index.search(q, 10, nprobe=1, query_bits=query_bits)
     for row, lst in enumerate(probed):
         members = np.flatnonzero(assign == lst)
-        rd, ri = bq.search(q[row] - c[lst], bq.encode(x[members] - c[lst]), 10,
-                           query_bits=query_bits)
+        if metric == "l2":
+            rd, ri = bq.search(q[row] - c[lst], bq.encode(x[members] - c[lst]), 10,
+                               query_bits=query_bits)
+        else:
+            rd, ri = bq.search(q[row], bq.encode(x[members] - c[lst]), 10, query_bits=query_bits)
+            rd = rd + np.float32(q[row].astype(np.float64) @ c[lst])
         np.testing.assert_array_equal(members[ri], i[row])
         np.testing.assert_allclose(d[row], rd, rtol=1e-5, atol=1e-5 * float(np.abs(rd).max()))
 
@@ -298,8 +305,6 @@ def test_bad_arguments(data):
         qvec.IVFIndex(DIM, 0)
     with pytest.raises(ValueError, match="at least nlist"):
         qvec.IVFIndex(DIM, 64).fit(x[:10])
-    with pytest.raises(ValueError, match="metric='l2'"):
-        qvec.IVFIndex(DIM, 8, codec="binary", metric="ip", by_residual=True)
     with pytest.raises(ValueError, match="method must be one of"):
         qvec.IVFIndex(DIM, 8, codec="binary", method="itq")
     with pytest.raises(ValueError, match="binary codec only"):

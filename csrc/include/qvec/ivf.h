@@ -200,10 +200,11 @@ float ivf_quantize_pair_table(const float* query_table, const float* list_term, 
                               float scale, uint8_t* lut);
 
 /// Binary search of IVF lists (IvfCodec::Binary rows of bq.pack_rows). centroids: null (the
-/// lists hold codes of x), or size nlist * dim (codes of x - c_l, L2 only: the queries are
-/// then q - c_l per list, the RaBitQ setting). Distances are the quantizer's estimates.
-/// Throws std::invalid_argument unless bq is trained, 1 <= query_bits <=
-/// BinaryQuantizer::kMaxQueryBits and (with centroids) the metric is L2.
+/// lists hold codes of x), or size nlist * dim (codes of x - c_l: L2 scores the query q - c_l
+/// of each list, the RaBitQ setting; IP scores q against the residual codes and adds the
+/// probe's coarse <q, c_l>). Distances are the quantizer's estimates. Throws
+/// std::invalid_argument unless bq is trained and 1 <= query_bits <=
+/// BinaryQuantizer::kMaxQueryBits.
 void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
                        const float* queries, size_t nq, const IvfProbes& probes, size_t k,
                        size_t query_bits, float* distances, idx_t* ids,

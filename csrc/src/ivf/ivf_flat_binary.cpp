@@ -159,20 +159,22 @@ class RotatedResiduals {
   std::vector<float> lists_, queries_;
 };
 
-/// Binary lists scanned with query tables built once per call: each query's (no centroids),
-/// or each pair's from the rotated residuals (one subtraction and a quantization per pair,
-/// not a rotation).
+/// Binary lists scanned with query tables built once per call: each query's (no centroids, or
+/// IP, where residual codes score q itself and the pair adds the coarse <q, c_l>), or for L2
+/// residuals each pair's from the rotated residuals (one subtraction and a quantization per
+/// pair, not a rotation).
 class BinaryListScan final : public detail::ListScan {
  public:
   BinaryListScan(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
                  const float* queries, size_t nq, const IvfProbes& probes, size_t k,
                  size_t query_bits, const IdFilter* filter)
       : lists_(lists), bq_(bq), k_(k), query_bits_(query_bits), filter_(filter) {
-    if (centroids)
+    if (centroids && bq.metric() == Metric::L2)
       residuals_ = std::make_unique<RotatedResiduals>(bq, centroids, lists.nlist, queries, nq,
                                                       probes);
     else
       tables_ = prepare_batch(bq, queries, nq, query_bits);
+    coarse_ip_ = centroids && bq.metric() == Metric::IP;
   }
 
   void scan(const detail::ListGroup& group, const RangeResults& results) const override {
@@ -183,6 +185,9 @@ class BinaryListScan final : public detail::ListScan {
       tables = bq_.prepare_rotated(rotated.data(), group.count, query_bits_);
     } else {
       tables = select_rows(tables_, group.queries, group.count);
+      // IP of residual codes: -<q, c_l + r> = -coarse - <q, r>, a constant of the pair
+      if (coarse_ip_)
+        for (size_t i = 0; i < group.count; ++i) tables.constants[i * 4 + 3] -= group.coarse[i];
     }
     BinaryQueries(bq_, std::move(tables), k_)
         .search_range(lists_.list_codes(group.list), 0, lists_.size(group.list),
@@ -194,8 +199,9 @@ class BinaryListScan final : public detail::ListScan {
   const BinaryQuantizer& bq_;
   size_t k_, query_bits_;
   const IdFilter* filter_;
-  BinaryQueryTables tables_;                     // without centroids: every query's
-  std::unique_ptr<RotatedResiduals> residuals_;  // with centroids
+  BinaryQueryTables tables_;                     // every query's (no L2 residuals)
+  std::unique_ptr<RotatedResiduals> residuals_;  // L2 with centroids
+  bool coarse_ip_ = false;                       // IP with centroids: add the coarse term
 };
 
 }  // namespace
@@ -219,8 +225,6 @@ void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const f
   QVEC_CHECK_ARG(query_bits >= 1 && query_bits <= BinaryQuantizer::kMaxQueryBits,
                  "query_bits must be in [1, " + std::to_string(BinaryQuantizer::kMaxQueryBits) +
                      "]");
-  QVEC_CHECK_ARG(!centroids || bq.metric() == Metric::L2,
-                 "residual binary codes need Metric::L2");
   detail::check_probes(probes, nq, lists.nlist);  // before the probed lists index the centroids
   const BinaryListScan scan(lists, bq, centroids, queries, nq, probes, k, query_bits, filter);
   detail::ivf_run(lists, nq, probes, k, scan, distances, ids);

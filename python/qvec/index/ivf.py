@@ -108,10 +108,10 @@ class IVFIndex(Index[IvfModel]):
             "residual" (each level binarizes what the previous left) or "extended" (extended
             RaBitQ's grid codes: lower error, the same scan; factory ``IVF<n>,RaBitQ<bits>``).
             See :class:`qvec.BinaryQuantizer`.
-        by_residual: encode x - (its list's centroid) instead of x. Default: True for PQ (the
-            FAISS default; L2 tables use the precomputed list terms) and SQ8 (the FAISS
-            IndexIVFScalarQuantizer default), True for binary with
-            "l2" (the RaBitQ setting), False for binary with "ip" / "cosine" (not supported).
+        by_residual: encode x - (its list's centroid) instead of x. Default True, as FAISS
+            does: PQ (L2 tables use the precomputed list terms), SQ8, binary (the RaBitQ
+            setting: L2 scores q - c_l against the codes of x - c_l; inner products score q
+            and add <q, c_l>).
         keep_vectors: also store the float32 vectors, for ``search(..., rerank=k')``.
         nprobe: the default lists probed per query (search's ``nprobe`` overrides it).
 
@@ -153,9 +153,7 @@ class IVFIndex(Index[IvfModel]):
             raise ValueError(f"method applies to the binary codec only; got codec {self._codec!r}")
         self._method = method
         if by_residual is None:
-            by_residual = self._codec != "binary" or metric == "l2"
-        if self._codec == "binary" and by_residual and metric != "l2":
-            raise ValueError("by_residual binary codes need metric='l2'")
+            by_residual = True
         self._by_residual = bool(by_residual) and self._codec != "flat"
         self._keep = bool(keep_vectors) or self._codec == "flat"
         self.nprobe = check_int(nprobe, "nprobe")
