@@ -55,16 +55,24 @@ def test_pq_without_residual_every_list_equals_pq_search(data, nbits, exact, res
     np.testing.assert_array_equal(d, rd)
 
 
-@pytest.mark.parametrize("method", ["residual", "extended"])
-def test_binary_without_residual_every_list_equals_quantizer_search(data, method):
+# (method, bits, search options of both): the bit-plane estimator; the float query scoring
+# every code (exact) or, for extended codes, pruned by the sign bits, whose bound holds on
+# these small sets, so the lists give the flat scan's result.
+@pytest.mark.parametrize("method,bits,options", [
+    ("residual", 2, {}), ("extended", 2, {"query_bits": 8}), ("extended", 3, {"exact": True}),
+    ("extended", 3, {}), ("residual", 1, {"exact": True}), ("residual", 1, {"query_bits": 4})])
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_binary_without_residual_every_list_equals_quantizer_search(data, method, bits,
+                                                                     options, metric):
     x, q = data
-    index = qvec.IVFIndex(DIM, NLIST, "binary", "l2", bits=2, by_residual=False, method=method)
+    index = qvec.IVFIndex(DIM, NLIST, "binary", metric, bits=bits, by_residual=False,
+                          method=method)
     index.fit(x, seed=5)
     index.add(x)
     bq = index.quantizer
     assert bq.method == method == index.method
-    d, i = index.search(q, 10, nprobe=NLIST)
-    rd, ri = bq.search(q, bq.encode(x), 10, query_bits=8)
+    d, i = index.search(q, 10, nprobe=NLIST, **options)
+    rd, ri = bq.search(q, bq.encode(x), 10, **options)
     np.testing.assert_array_equal(i, ri)
     np.testing.assert_allclose(d, rd, rtol=1e-5, atol=1e-4)
 
@@ -74,26 +82,28 @@ def test_binary_without_residual_every_list_equals_quantizer_search(data, method
 # match those of the explicit residual q - c_l to float32 rounding, also far from the origin.
 # IP: the residual codes score q itself, plus the coarse <q, c_l>.
 @pytest.mark.parametrize("metric,offset", [("l2", 0.0), ("l2", 1e4), ("ip", 0.0)])
-@pytest.mark.parametrize("bits,query_bits", [(1, 4), (2, 8)])
+@pytest.mark.parametrize("bits,method,options", [
+    (1, "residual", {"query_bits": 4}), (2, "residual", {"query_bits": 8}),
+    (1, "residual", {"exact": True}), (2, "extended", {}), (3, "extended", {"exact": True})])
 def test_residual_binary_list_equals_quantizer_search_of_its_residuals(metric, offset, bits,
-                                                                        query_bits):
+                                                                        method, options):
     x = clustered(1500, DIM, 12, seed=1) + np.float32(offset)
     q = clustered(40, DIM, 12, seed=2) + np.float32(offset)
-    index = qvec.IVFIndex(DIM, NLIST, "binary", metric, bits=bits)
+    index = qvec.IVFIndex(DIM, NLIST, "binary", metric, bits=bits, method=method)
     index.fit(x, seed=5)
     index.add(x)
     assert index.by_residual
     c, bq = index.centroids, index.quantizer
     assign = reference_distances(x, c, "l2").argmin(axis=1)
     probed = reference_distances(q, c, metric).argmin(axis=1)
-    d, i = index.search(q, 10, nprobe=1, query_bits=query_bits)
+    d, i = index.search(q, 10, nprobe=1, **options)
     for row, lst in enumerate(probed):
         members = np.flatnonzero(assign == lst)
+        codes = bq.encode(x[members] - c[lst])
         if metric == "l2":
-            rd, ri = bq.search(q[row] - c[lst], bq.encode(x[members] - c[lst]), 10,
-                               query_bits=query_bits)
+            rd, ri = bq.search(q[row] - c[lst], codes, 10, **options)
         else:
-            rd, ri = bq.search(q[row], bq.encode(x[members] - c[lst]), 10, query_bits=query_bits)
+            rd, ri = bq.search(q[row], codes, 10, **options)
             rd = rd + np.float32(q[row].astype(np.float64) @ c[lst])
         np.testing.assert_array_equal(members[ri], i[row])
         np.testing.assert_allclose(d[row], rd, rtol=1e-5, atol=1e-5 * float(np.abs(rd).max()))
@@ -391,7 +401,8 @@ def test_quantized_pq4_ranks_close_to_exact(data):
     assert qvec.recall_at_k(index_k.search(q, 10, nprobe=NLIST, rerank=100)[1], truth, 10) > 0.97
 
 
-@pytest.mark.parametrize("desc", ["IVF8,Flat", "IVF8,PQ8x8", "IVF8,PQ8x4fs", "IVF8,BIN1"])
+@pytest.mark.parametrize("desc", ["IVF8,Flat", "IVF8,PQ8x8", "IVF8,PQ8x4fs", "IVF8,BIN1",
+                                  "IVF8,RaBitQ2"])
 def test_row_filter_never_leaks_and_fills_k(data, desc):
     from qvec import _core
     x, q = data

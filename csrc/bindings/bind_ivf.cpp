@@ -254,35 +254,62 @@ void register_searches(py::module_& m) {
           },
           py::arg("pq"), py::arg("lists"), py::arg("queries"), py::arg("nprobe"), py::arg("k"),
           py::arg("exact"), py::arg("filter") = py::none());
+  // The binary searches share their arguments; `score` runs the core search on them.
+  auto binary_search = [](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids,
+                          FloatArray queries, I64Array plists, FloatArray pcoarse, long long k,
+                          auto&& score) {
+    require_matrix(queries, "queries", bq.dim());
+    const size_t nq = queries.shape(0), kk = require_k(k);
+    const IvfLists lists = a.view(layout_of(3, ivf_binary_row_bytes(bq), 0));
+    const IvfProbes probes = probes_of(plists, pcoarse, nq);
+    FloatArray cents;
+    if (!centroids.is_none()) {
+      cents = centroids.cast<FloatArray>();
+      require_matrix(cents, "centroids", bq.dim());
+      if (static_cast<size_t>(cents.shape(0)) != lists.nlist)
+        throw py::value_error("centroids must have one row per list");
+    }
+    SearchResult out(nq, kk);
+    {
+      py::gil_scoped_release release;
+      score(lists, centroids.is_none() ? nullptr : cents.data(), queries.data(), nq, probes, kk,
+            out.distances.mutable_data(), out.ids.mutable_data());
+    }
+    return out.to_tuple();
+  };
   m.def(
       "ivf_search_binary",
-      [](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids, FloatArray queries,
-         I64Array plists, FloatArray pcoarse, long long k, size_t query_bits,
-         const FilterArg* filter) {
-        require_matrix(queries, "queries", bq.dim());
-        const size_t nq = queries.shape(0), kk = require_k(k);
-        const IvfLists lists = a.view(layout_of(3, bq.row_size(), 0));
-        const IvfProbes probes = probes_of(plists, pcoarse, nq);
-        FloatArray cents;
-        if (!centroids.is_none()) {
-          cents = centroids.cast<FloatArray>();
-          require_matrix(cents, "centroids", bq.dim());
-          if (static_cast<size_t>(cents.shape(0)) != lists.nlist)
-            throw py::value_error("centroids must have one row per list");
-        }
-        SearchResult out(nq, kk);
-        {
-          py::gil_scoped_release release;
-          ivf_search_binary(lists, bq, centroids.is_none() ? nullptr : cents.data(),
-                            queries.data(), nq, probes, kk, query_bits,
-                            out.distances.mutable_data(), out.ids.mutable_data(),
-                            core_filter(filter));
-        }
-        return out.to_tuple();
+      [binary_search](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids,
+                      FloatArray queries, I64Array plists, FloatArray pcoarse, long long k,
+                      size_t query_bits, const FilterArg* filter) {
+        return binary_search(a, bq, centroids, queries, plists, pcoarse, k,
+                             [&](const IvfLists& lists, const float* cents, const float* q,
+                                 size_t nq, const IvfProbes& probes, size_t kk, float* d,
+                                 idx_t* i) {
+                               ivf_search_binary(lists, bq, cents, q, nq, probes, kk,
+                                                 query_bits, d, i, core_filter(filter));
+                             });
       },
       py::arg("lists"), py::arg("bq"), py::arg("centroids"), py::arg("queries"),
       py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"), py::arg("query_bits"),
       py::arg("filter") = py::none());
+  m.def(
+      "ivf_search_binary_float",
+      [binary_search](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids,
+                      FloatArray queries, I64Array plists, FloatArray pcoarse, long long k,
+                      float eps, const FilterArg* filter) {
+        return binary_search(a, bq, centroids, queries, plists, pcoarse, k,
+                             [&](const IvfLists& lists, const float* cents, const float* q,
+                                 size_t nq, const IvfProbes& probes, size_t kk, float* d,
+                                 idx_t* i) {
+                               ivf_search_binary_float(lists, bq, cents, q, nq, probes, kk, eps,
+                                                       d, i, core_filter(filter));
+                             });
+      },
+      py::arg("lists"), py::arg("bq"), py::arg("centroids"), py::arg("queries"),
+      py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"), py::arg("eps"),
+      py::arg("filter") = py::none());
+  m.def("ivf_binary_row_bytes", &ivf_binary_row_bytes, py::arg("bq"));
 }
 
 void register_sq8(py::module_& m) {

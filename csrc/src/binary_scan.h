@@ -12,6 +12,7 @@
 #include "parallel.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
+#include "qvec/ivf.h"
 #include "search/collector.h"
 #include "search/range.h"
 
@@ -22,12 +23,16 @@ constexpr size_t kBinaryQueryBlock = 64;
 
 /// Code rows and their factors as the binary scanners read them: the code of row r at
 /// codes + r * code_stride, its num_factors() floats (any alignment) at factors +
-/// r * factor_stride: the two arrays of encode(), or the one array of pack_rows().
+/// r * factor_stride: the two arrays of encode(), or the one array of pack_rows(); and, for
+/// the pruned extended search, its sign dot (one float, null when absent) at sign_dots +
+/// r * sign_stride.
 struct BinaryRows {
   const uint8_t* codes;
   size_t code_stride;
   const uint8_t* factors;
   size_t factor_stride;
+  const uint8_t* sign_dots = nullptr;
+  size_t sign_stride = 0;
 
   static BinaryRows arrays(const BinaryQuantizer& bq, const uint8_t* codes, const float* factors) {
     return {codes, bq.code_size(), reinterpret_cast<const uint8_t*>(factors),
@@ -35,6 +40,19 @@ struct BinaryRows {
   }
   static BinaryRows packed(const BinaryQuantizer& bq, const uint8_t* rows) {
     return {rows, bq.row_size(), rows + bq.factor_offset(), bq.row_size()};
+  }
+  /// IVF list rows (ivf_binary_row_bytes): pack_rows() rows, each followed by its sign dot
+  /// when the codes are extended with more than one bit.
+  static BinaryRows ivf(const BinaryQuantizer& bq, const uint8_t* rows) {
+    const size_t stride = ivf_binary_row_bytes(bq);
+    const bool dots = stride > bq.row_size();
+    return {rows, stride, rows + bq.factor_offset(), stride, dots ? rows + bq.row_size() : nullptr,
+            stride};
+  }
+  float sign_dot(size_t r) const {
+    float v;
+    std::memcpy(&v, sign_dots + r * sign_stride, sizeof v);
+    return v;
   }
   /// The nf factors of rows [r0, r0 + count) into out, layout (count, nf).
   void load_factors(size_t r0, size_t count, size_t nf, float* out) const {

@@ -21,9 +21,11 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "binary_collect.h"
+#include "binary_extended_scan.h"
 #include "binary_scan.h"
 #include "binary_tile.h"
 #include "kernels/dispatch.h"
@@ -38,24 +40,9 @@ namespace qvec {
 
 namespace {
 
+using detail::ExtendedQueries;
 using detail::kBinaryBlock;
 using detail::kBinaryTile;
-
-/// Query bits of the 1-bit pass: one set of nibble tables. 8 bits (two sets) shrink the
-/// rounding term of the bound but cost more than the extra candidates they save (measured at
-/// 2, 4 and 7 bits on 50k x 384).
-constexpr size_t kPassBits = 4;
-
-/// The query side of a block of queries.
-struct ExtendedQueries {
-  size_t lanes = 0;            // 8 * level_bytes
-  std::vector<float> q;        // (nq, lanes): q_r, each group of 8 reversed (the kernel's order)
-  std::vector<float> offset;   // (2^bits - 1) / 2 * sum_j q_r[j]
-  std::vector<float> base;     // the distance's query term
-  std::vector<float> err;      // eps * m * ||q_r|| / sqrt(dim - 1)
-  std::vector<float> round;    // eps * m * delta * sqrt(dim / 12)
-  BinaryQueryTables tables;    // kPassBits planes of the 1-bit pass (only when pruning)
-};
 
 /// The code side of one tile: level 0 in the blocked layout with the RaBitQ kernel's rows
 /// (W_0, beta, g, h), and per vector mu = m rho scale, h, the 1-bit error coefficients.
@@ -67,16 +54,31 @@ struct ExtendedTile {
   std::vector<float> stored, mu, h, errc, lam;
   float max_errc = 0.0f, max_lam = 0.0f;
 
-  ExtendedTile(size_t nwords, size_t nf)
-      : sign(kBinaryTile * nwords), rows(4 * kBinaryTile), ones(kBinaryTile),
-        zero_query(nwords, 0), stored(kBinaryTile * nf), mu(kBinaryTile), h(kBinaryTile),
-        errc(kBinaryTile), lam(kBinaryTile) {}
+  void size_for(size_t nwords, size_t nf) {
+    sign.resize(kBinaryTile * nwords);
+    rows.resize(4 * kBinaryTile);
+    ones.resize(kBinaryTile);
+    zero_query.assign(nwords, 0);
+    stored.resize(kBinaryTile * nf);
+    for (std::vector<float>* v : {&mu, &h, &errc, &lam}) v->resize(kBinaryTile);
+  }
 };
 
-ExtendedQueries prepare_extended(const BinaryQuantizer& bq, const float* queries, size_t nq,
-                                 const std::vector<float>& qr, float eps, bool prune) {
+/// A thread's buffers of extended_scan, kept across calls: an IVF search calls it once per
+/// short list, where allocating them cost more than the scan.
+struct ExtendedScanScratch {
+  ExtendedTile tile;
+  std::vector<float> dist = std::vector<float>(kBinaryTile), dots = std::vector<float>(kBinaryTile);
+  std::vector<uint32_t> rows = std::vector<uint32_t>(kBinaryTile);
+};
+
+}  // namespace
+
+detail::ExtendedQueries detail::prepare_extended_rotated(const BinaryQuantizer& bq, const float* qr,
+                                                 size_t nq, const float* ip_base, float eps,
+                                                 BinaryQueryTables pass) {
   const size_t dim = bq.dim(), bits = bq.bits();
-  const bool l2 = bq.metric() == Metric::L2;
+  const bool l2 = bq.metric() == Metric::L2, prune = pass.nq > 0;
   const double m = l2 ? 2.0 : 1.0;
   ExtendedQueries e;
   e.lanes = 8 * bq.level_bytes();
@@ -85,19 +87,18 @@ ExtendedQueries prepare_extended(const BinaryQuantizer& bq, const float* queries
   e.base.resize(nq);
   e.err.resize(nq);
   e.round.resize(nq);
-  if (prune) e.tables = bq.prepare_queries(queries, nq, kPassBits);
+  e.tables = std::move(pass);
   const double half_range = (double(1u << bits) - 1.0) / 2.0;
   for (size_t i = 0; i < nq; ++i) {
-    const float* v = qr.data() + i * dim;
-    double sum = 0.0, sq = 0.0, cq = 0.0;
+    const float* v = qr + i * dim;
+    double sum = 0.0, sq = 0.0;
     for (size_t j = 0; j < dim; ++j) {
       e.q[i * e.lanes + (j & ~size_t(7)) + 7 - (j & 7)] = v[j];
       sum += v[j];
       sq += double(v[j]) * v[j];
-      if (!l2) cq += double(bq.mean()[j]) * queries[i * dim + j];
     }
     e.offset[i] = static_cast<float>(half_range * sum);
-    e.base[i] = static_cast<float>(l2 ? sq : -cq);
+    e.base[i] = l2 ? static_cast<float>(sq) : ip_base[i];
     e.err[i] = static_cast<float>(eps * m * std::sqrt(sq) / std::sqrt(std::max<double>(dim - 1, 1)));
     // The pass tables' step: c[0] = -m delta (rabitq_query.cpp).
     const double delta = prune ? -double(e.tables.constants[i * 4]) / m : 0.0;
@@ -106,16 +107,64 @@ ExtendedQueries prepare_extended(const BinaryQuantizer& bq, const float* queries
   return e;
 }
 
+detail::ExtendedQueries detail::select_extended_rows(const ExtendedQueries& e, const size_t* rows,
+                                                     size_t count, const float* shifts) {
+  ExtendedQueries out;
+  out.lanes = e.lanes;
+  out.q.resize(count * e.lanes);
+  for (std::vector<float>* v : {&out.offset, &out.base, &out.err, &out.round}) v->resize(count);
+  const size_t plane_words = e.tables.query_bits * e.tables.nwords;
+  const size_t lut_bytes = (e.tables.query_bits + 3) / 4 * e.tables.nwords * 256;
+  if (e.tables.nq > 0) {
+    out.tables.nq = count;
+    out.tables.query_bits = e.tables.query_bits;
+    out.tables.nwords = e.tables.nwords;
+    out.tables.planes.resize(count * plane_words);
+    out.tables.luts.resize(count * lut_bytes);
+    out.tables.constants.resize(count * 4);
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const size_t r = rows[i];
+    const float shift = shifts ? shifts[i] : 0.0f;
+    std::copy_n(e.q.data() + r * e.lanes, e.lanes, out.q.data() + i * e.lanes);
+    out.offset[i] = e.offset[r];
+    out.base[i] = e.base[r] + shift;
+    out.err[i] = e.err[r];
+    out.round[i] = e.round[r];
+    if (e.tables.nq == 0) continue;
+    std::copy_n(e.tables.planes.data() + r * plane_words, plane_words,
+                out.tables.planes.data() + i * plane_words);
+    std::copy_n(e.tables.luts.data() + r * lut_bytes, lut_bytes,
+                out.tables.luts.data() + i * lut_bytes);
+    std::copy_n(e.tables.constants.data() + r * 4, 4, out.tables.constants.data() + i * 4);
+    out.tables.constants[i * 4 + 3] += shift;
+  }
+  return out;
+}
+
+std::vector<float> detail::ip_query_base(const BinaryQuantizer& bq, const float* queries,
+                                         size_t nq) {
+  std::vector<float> base(nq);
+  for (size_t i = 0; i < nq; ++i) {
+    double cq = 0.0;
+    for (size_t j = 0; j < bq.dim(); ++j) cq += double(bq.mean()[j]) * queries[i * bq.dim() + j];
+    base[i] = static_cast<float>(-cq);
+  }
+  return base;
+}
+
+namespace {
+
 /// One vector's side of the 1-bit pass: lambda = ||x_r||^2 / ||x_r||_1 and the coefficient
 /// ||x_r|| tan(theta_1) of the sign code's error (0 at one bit, where E scores the same code).
 struct SignPass {
   double lam, errc;
 };
 
-SignPass sign_pass(const BinaryQuantizer& bq, const float* f, const float* sign_dots, size_t row,
-                   double sqrt_dim) {
+SignPass sign_pass(const BinaryQuantizer& bq, const float* f, const detail::BinaryRows& data,
+                   size_t row, double sqrt_dim) {
   if (bq.bits() == 1) return {double(f[2]) * f[BinaryQuantizer::kFixedFactors], 0.0};
-  const double norm2 = f[0], l1 = sign_dots[row];
+  const double norm2 = f[0], l1 = data.sign_dot(row);
   const double lam = l1 > 0.0 ? norm2 / l1 : 0.0;
   const double cos1 = norm2 > 0.0 ? l1 / (sqrt_dim * std::sqrt(norm2)) : 1.0;
   const double errc = cos1 > 0.0 ? std::sqrt(norm2) * std::sqrt(std::max(0.0, 1.0 - cos1 * cos1)) / cos1
@@ -125,7 +174,7 @@ SignPass sign_pass(const BinaryQuantizer& bq, const float* f, const float* sign_
 
 /// Tile rows [t0, t0 + count) of data into t; when pruning, also the 1-bit pass's side.
 void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& data, bool prune,
-                        const float* sign_dots, size_t t0, size_t count, ExtendedTile& t) {
+                        size_t t0, size_t count, ExtendedTile& t) {
   const size_t bits = bq.bits(), nf = bq.num_factors(), nbytes = bq.level_bytes();
   const size_t nwords = detail::words_of(nbytes), nblocks = detail::blocks_of(count);
   const size_t width = nblocks * kBinaryBlock;
@@ -147,7 +196,7 @@ void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& dat
   t.max_errc = t.max_lam = 0.0f;
   for (size_t i = 0; i < count; ++i) {
     const float* f = t.stored.data() + i * nf;
-    const auto [lam, errc] = sign_pass(bq, f, sign_dots, t0 + i, sqrt_dim);
+    const auto [lam, errc] = sign_pass(bq, f, data, t0 + i, sqrt_dim);
     t.rows[i] = static_cast<float>(2.0 * lam);
     t.rows[width + i] = static_cast<float>(lam * t.ones[i]);
     t.rows[2 * width + i] = static_cast<float>(lam);
@@ -189,20 +238,26 @@ size_t extended_candidates(const ExtendedQueries& e, size_t qi, const ExtendedTi
   return n;
 }
 
-void extended_scan(const BinaryQuantizer& bq, const ExtendedQueries& e, size_t nq,
-                   const detail::BinaryRows& data, bool prune, const float* sign_dots,
-                   const detail::RowRange& range, const detail::HeapRows& heaps) {
+}  // namespace
+
+void detail::extended_scan(const BinaryQuantizer& bq, const ExtendedQueries& e, size_t nq,
+                           const BinaryRows& data, const RowRange& range,
+                           const HeapRows& heaps) {
+  const bool prune = e.tables.nq > 0;
   const detail::ExRabitqKernels& ex = detail::exrabitq_kernels();
   const size_t nbytes = bq.level_bytes(), nwords = detail::words_of(nbytes);
-  ExtendedTile tile(nwords, bq.num_factors());
-  std::vector<float> dist(kBinaryTile), dots(kBinaryTile);
-  std::vector<uint32_t> rows(kBinaryTile);
+  thread_local ExtendedScanScratch scratch;
+  ExtendedTile& tile = scratch.tile;
+  tile.size_for(nwords, bq.num_factors());
+  std::vector<float>& dist = scratch.dist;
+  std::vector<float>& dots = scratch.dots;
+  std::vector<uint32_t>& rows = scratch.rows;
   detail::RangeCollector<detail::FloatOrder> collector(nq, range, heaps);
   for (size_t t0 = range.begin; t0 < range.end; t0 += kBinaryTile) {
     detail::check_stop();
     const size_t count = std::min(kBinaryTile, range.end - t0);
     if (detail::skip_rows(range, t0, t0 + count)) continue;
-    load_extended_tile(bq, data, prune, sign_dots, t0, count, tile);
+    load_extended_tile(bq, data, prune, t0, count, tile);
     for (size_t q = 0; q < nq; ++q) {
       const int64_t bound = collector.bound(q);
       if (bound < 0) continue;
@@ -220,8 +275,6 @@ void extended_scan(const BinaryQuantizer& bq, const ExtendedQueries& e, size_t n
   }
   collector.finish();
 }
-
-}  // namespace
 
 void BinaryQuantizer::sign_dots(const float* x, size_t n, float* out) const {
   require_trained();
@@ -248,13 +301,22 @@ void BinaryQuantizer::search_extended(const float* queries, size_t nq, const uin
   QVEC_CHECK_ARG(eps > 0.0f, "eps must be > 0; got " + std::to_string(eps));
   QVEC_CHECK_ARG(n < (size_t(1) << 32), "more than 2^32 codes are not supported");
   const bool prune = (sign_dots != nullptr || bits_ == 1) && std::isfinite(eps);
-  const detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
+  detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
+  data.sign_dots = reinterpret_cast<const uint8_t*>(sign_dots);
+  data.sign_stride = sizeof(float);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
-    std::vector<float> qr((q1 - q0) * dim_);
-    transform(queries + q0 * dim_, q1 - q0, true, qr.data());
-    const ExtendedQueries e = prepare_extended(*this, queries + q0 * dim_, q1 - q0, qr, eps, prune);
-    extended_scan(*this, e, q1 - q0, data, prune, sign_dots,
-                  detail::RowRange{b0, b1, nullptr, filter}, detail::HeapRows::of(heaps, k));
+    const size_t count = q1 - q0;
+    std::vector<float> qr(count * dim_);
+    transform(queries + q0 * dim_, count, true, qr.data());
+    const std::vector<float> ip_base = metric_ == Metric::IP
+                                           ? detail::ip_query_base(*this, queries + q0 * dim_, count)
+                                           : std::vector<float>();
+    const detail::ExtendedQueries e = detail::prepare_extended_rotated(
+        *this, qr.data(), count, ip_base.data(), eps,
+        prune ? prepare_queries(queries + q0 * dim_, count, detail::kPassBits)
+              : BinaryQueryTables());
+    detail::extended_scan(*this, e, count, data, detail::RowRange{b0, b1, nullptr, filter},
+                          detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);

@@ -161,6 +161,11 @@ def ivf_search_flat(lists: IvfListArrays, queries: _F32, metric: str, probe_list
 def ivf_search_binary(lists: IvfListArrays, bq: BinaryQuantizer, centroids: Optional[_F32],
                       queries: _F32, probe_lists: Any, probe_coarse: _F32, k: int,
                       query_bits: int, filter: Optional[IdFilter] = None) -> _Result: ...
+def ivf_search_binary_float(lists: IvfListArrays, bq: BinaryQuantizer,
+                            centroids: Optional[_F32], queries: _F32, probe_lists: Any,
+                            probe_coarse: _F32, k: int, eps: float,
+                            filter: Optional[IdFilter] = None) -> _Result: ...
+def ivf_binary_row_bytes(bq: BinaryQuantizer) -> int: ...
 
 # -- sq8: int8 scalar quantization (bind_scalar.cpp) --------------------------------------------
 _I8 = npt.NDArray[np.int8]

@@ -31,7 +31,7 @@ enum class IvfCodec : int {
   Flat = 0,    ///< float32 vectors, row-major (row_bytes = 4 * dim)
   Pq8 = 1,     ///< 8-bit PQ codes in the pq8 scan layout (pq8_pack), row_bytes = m
   Pq4 = 2,     ///< 4-bit PQ codes in the fast-scan layout (fastscan_pack), row_bytes = ceil(m / 2)
-  Binary = 3,  ///< BinaryQuantizer::pack_rows rows (code and factors), row_bytes = row_size()
+  Binary = 3,  ///< BinaryQuantizer::pack_rows rows (code, factors; ivf_binary_row_bytes)
   Sq8 = 4,     ///< int8 codes in the sq8 scan layout (qvec/scalar.h), row_bytes = dim
 };
 
@@ -209,6 +209,21 @@ void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const f
                        const float* queries, size_t nq, const IvfProbes& probes, size_t k,
                        size_t query_bits, float* distances, idx_t* ids,
                        const IdFilter* filter = nullptr);
+
+/// ivf_search_binary scoring the float query, as BinaryQuantizer::search_extended does: every
+/// code first gets its sign bits' estimate, and only those whose bound (eps, see
+/// search_extended) can still enter the top k are scored in full; eps = +infinity scores every
+/// code. Throws std::invalid_argument unless bq is trained, its codes are extended or of one
+/// bit, eps > 0 and 1 <= k <= kMaxK.
+void ivf_search_binary_float(const IvfLists& lists, const BinaryQuantizer& bq,
+                             const float* centroids, const float* queries, size_t nq,
+                             const IvfProbes& probes, size_t k, float eps, float* distances,
+                             idx_t* ids, const IdFilter* filter = nullptr);
+
+/// Bytes of one binary list row (the IvfLayout row_bytes of IvfCodec::Binary):
+/// bq.row_size(), plus one float32 after it, the sign dot (BinaryQuantizer::sign_dots) of the
+/// pruned search, for extended codes of more than one bit.
+size_t ivf_binary_row_bytes(const BinaryQuantizer& bq);
 
 /// Fills the block headers of Sq8 lists built by ivf_build_lists (zero headers) with the
 /// squared norms of the decoded rows, as ScalarQuantizer::pack does (what L2 search reads).

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from .. import _core  # type: ignore[attr-defined, unused-ignore]
 from .._checks import as_float_matrix, check_int
 from .._progress import progress_callback
-from ..binary import METHODS, BinaryQuantizer
+from ..binary import DEFAULT_PRUNE_EPS, METHODS, BinaryQuantizer
 from ..pq import ProductQuantizer
 from ..scalar import ScalarQuantizer
 from ..rerank import rerank as rerank_exact
@@ -182,8 +182,9 @@ class IVFIndex(Index[IvfModel]):
     def _row_bytes(dim: int, codec: Any) -> int:
         if isinstance(codec, (ProductQuantizer, ScalarQuantizer)):
             return int(codec.code_size)
-        # BinaryQuantizer.pack_rows: the code, zero up to a multiple of 4, the factors
-        return _binary_factor_offset(codec) + 4 * (3 + int(codec.bits))
+        # BinaryQuantizer.pack_rows: the code, zero up to a multiple of 4, the factors; then
+        # the sign dot of extended codes of more than one bit
+        return int(_core.ivf_binary_row_bytes(codec._bq))
 
     # -- parameters ------------------------------------------------------------------------
     @property
@@ -345,9 +346,13 @@ class IVFIndex(Index[IvfModel]):
             return codec.encode(x).view(np.uint8)
         encoded = codec.encode(x)
         n, offset = x.shape[0], _binary_factor_offset(codec)
-        rows = np.zeros((n, offset + 4 * encoded.factors.shape[1]), dtype=np.uint8)
+        end = offset + 4 * encoded.factors.shape[1]
+        rows = np.zeros((n, int(_core.ivf_binary_row_bytes(codec._bq))), dtype=np.uint8)
         rows[:, :encoded.codes.shape[1]] = encoded.codes
-        rows[:, offset:] = np.ascontiguousarray(encoded.factors, dtype=np.float32).view(np.uint8)
+        rows[:, offset:end] = np.ascontiguousarray(encoded.factors, dtype=np.float32).view(np.uint8)
+        if encoded.sign_dots is not None:
+            rows[:, end:] = np.ascontiguousarray(encoded.sign_dots, dtype=np.float32).reshape(
+                n, 1).view(np.uint8)
         return rows
 
     # -- searching -------------------------------------------------------------------------
@@ -366,14 +371,22 @@ class IVFIndex(Index[IvfModel]):
             ids, or an id range; :mod:`qvec.index.filter`), tested inside each list's scan.
         exact: codec "pq4": rank by exact float ADC (as ``PQIndex``'s ``rescore="exact"``)
             instead of the quantized tables (each query's tables share one scale, so its lists
-            compare; distances are then the quantized approximations). Other codecs: ignored
-            (8-bit PQ is always exact ADC).
-        query_bits: the query quantization of the binary codec's estimator (None: 4 for
-            bits=1, 8 for more bits, as :meth:`BinaryQuantizer.search` picks)."""
+            compare; distances are then the quantized approximations). Codec "binary":
+            score every code with the float query, in full (:meth:`BinaryQuantizer.search`'s
+            exact). Other codecs: ignored (8-bit PQ is always exact ADC).
+        query_bits: the binary codec's query. None: method="extended" codes of more than
+            one bit score the float query (the extended search of
+            :meth:`BinaryQuantizer.search`: each code's sign-bit estimate first, the code in
+            full only when its RaBitQ bound can still enter the top k); other codes 4-bit
+            (1-bit codes: as accurate as the float query there, and faster on short lists)
+            or 8-bit query planes. A number (1..8): the bit-plane estimator of the query
+            quantized to that many bits."""
         self._call.nprobe = self.nprobe if nprobe is None else check_int(nprobe, "nprobe")
         self._call.exact = bool(exact)
-        self._call.query_bits = ((4 if self._bits <= 1 else 8) if query_bits is None
-                                 else check_int(query_bits, "query_bits"))
+        float_query = query_bits is None and (
+            bool(exact) or (self._method == "extended" and self._bits > 1))
+        self._call.query_bits = (0 if float_query else (4 if self._bits == 1 else 8)
+                                 if query_bits is None else check_int(query_bits, "query_bits"))
         # filter= is forwarded only when given, so this works with and without the index
         # protocol's filter support
         extra: Dict[str, Any] = {} if filter is None else {"filter": filter}
@@ -481,10 +494,15 @@ class IVFIndex(Index[IvfModel]):
             dist, rows = _core.ivf_search_flat(lists, queries, self._codec_metric, probe, coarse,
                                                k, filter)
         elif self._codec == "binary":
-            dist, rows = _core.ivf_search_binary(
-                lists, model.codec._bq, centroids if model.by_residual else None,
-                model.codec._prepare(queries), probe, coarse, k,
-                getattr(self._call, "query_bits", 4), filter)
+            query_bits = getattr(self._call, "query_bits", 0)
+            args = (lists, model.codec._bq, centroids if model.by_residual else None,
+                    model.codec._prepare(queries), probe, coarse, k)
+            if query_bits == 0:
+                exact = getattr(self._call, "exact", False)
+                dist, rows = _core.ivf_search_binary_float(
+                    *args, math.inf if exact else DEFAULT_PRUNE_EPS, filter)
+            else:
+                dist, rows = _core.ivf_search_binary(*args, query_bits, filter)
         else:
             dist, rows = _core.ivf_search_sq8(
                 lists, model.codec._sq, centroids if model.by_residual else None, queries, probe,

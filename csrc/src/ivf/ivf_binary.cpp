@@ -1,0 +1,110 @@
+// IVF searches of binary-code lists (rows of BinaryQuantizer::pack_rows, with the sign dot of
+// extended codes): each probed list is one range of the quantizer's block scanners, the
+// bit-plane estimator of the quantized query (ivf_search_binary) or the extended search of
+// the float query (ivf_search_binary_float), fed by the query side built once per call.
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "binary_extended_scan.h"
+#include "binary_scan.h"
+#include "ivf_binary_queries.h"
+#include "list_scan.h"
+#include "qvec/error.h"
+#include "qvec/ivf.h"
+#include "search/topk_merge.h"
+
+namespace qvec {
+namespace {
+
+/// What both scans share: the lists, the query side, the range of a group's list.
+class BinaryScanBase : public detail::ListScan {
+ protected:
+  BinaryScanBase(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
+                 const float* queries, size_t nq, const IvfProbes& probes, size_t k,
+                 size_t query_bits, float eps, const IdFilter* filter)
+      : lists_(lists), bq_(bq), k_(k), filter_(filter),
+        queries_(bq, centroids, lists.nlist, queries, nq, probes, query_bits, eps) {}
+
+  detail::BinaryRows rows(size_t list) const {
+    return detail::BinaryRows::ivf(bq_, lists_.list_codes(list));
+  }
+  detail::RowRange range(size_t list) const {
+    detail::check_binary_range(0, lists_.size(list));
+    return {0, lists_.size(list), lists_.list_ids(list), filter_};
+  }
+
+  const IvfLists& lists_;
+  const BinaryQuantizer& bq_;
+  size_t k_;
+  const IdFilter* filter_;
+  detail::IvfBinaryQueries queries_;
+};
+
+/// The bit-plane estimator of each pair's quantized query.
+class BinaryListScan final : public BinaryScanBase {
+ public:
+  BinaryListScan(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
+                 const float* queries, size_t nq, const IvfProbes& probes, size_t k,
+                 size_t query_bits, const IdFilter* filter)
+      : BinaryScanBase(lists, bq, centroids, queries, nq, probes, k, query_bits, 0.0f, filter) {}
+
+  void scan(const detail::ListGroup& group, const RangeResults& results) const override {
+    detail::rabitq_scan(bq_, queries_.tables_of(group), 0, group.count, rows(group.list),
+                        range(group.list), detail::heap_rows(results, k_));
+  }
+};
+
+/// The extended search of each pair's float query, pruned by the sign bits when eps is finite.
+class BinaryFloatListScan final : public BinaryScanBase {
+ public:
+  BinaryFloatListScan(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
+                      const float* queries, size_t nq, const IvfProbes& probes, size_t k,
+                      float eps, const IdFilter* filter)
+      : BinaryScanBase(lists, bq, centroids, queries, nq, probes, k, 0, eps, filter) {}
+
+  void scan(const detail::ListGroup& group, const RangeResults& results) const override {
+    detail::extended_scan(bq_, queries_.extended_of(group), group.count, rows(group.list),
+                          range(group.list), detail::heap_rows(results, k_));
+  }
+};
+
+void check_binary_lists(const IvfLists& lists, const BinaryQuantizer& bq, size_t nq,
+                        const IvfProbes& probes, size_t k) {
+  check_k(k);
+  bq.require_trained();
+  detail::check_probes(probes, nq, lists.nlist);  // before the probed lists index the centroids
+}
+
+}  // namespace
+
+size_t ivf_binary_row_bytes(const BinaryQuantizer& bq) {
+  const bool dots = bq.form() == BinaryCodeForm::Extended && bq.bits() > 1;
+  return bq.row_size() + (dots ? sizeof(float) : 0);
+}
+
+void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,
+                       const float* queries, size_t nq, const IvfProbes& probes, size_t k,
+                       size_t query_bits, float* distances, idx_t* ids,
+                       const IdFilter* filter) {
+  check_binary_lists(lists, bq, nq, probes, k);
+  detail::check_query_bits(query_bits);
+  const BinaryListScan scan(lists, bq, centroids, queries, nq, probes, k, query_bits, filter);
+  detail::ivf_run(lists, nq, probes, k, scan, distances, ids);
+  if (bq.metric() == Metric::IP) detail::negate(distances, nq * k);
+}
+
+void ivf_search_binary_float(const IvfLists& lists, const BinaryQuantizer& bq,
+                             const float* centroids, const float* queries, size_t nq,
+                             const IvfProbes& probes, size_t k, float eps, float* distances,
+                             idx_t* ids, const IdFilter* filter) {
+  check_binary_lists(lists, bq, nq, probes, k);
+  QVEC_CHECK_ARG(bq.form() == BinaryCodeForm::Extended || bq.bits() == 1,
+                 "the float-query search needs extended codes (method 'extended') or 1-bit codes");
+  QVEC_CHECK_ARG(eps > 0.0f, "eps must be > 0; got " + std::to_string(eps));
+  const BinaryFloatListScan scan(lists, bq, centroids, queries, nq, probes, k, eps, filter);
+  detail::ivf_run(lists, nq, probes, k, scan, distances, ids);
+  if (bq.metric() == Metric::IP) detail::negate(distances, nq * k);
+}
+
+}  // namespace qvec
