@@ -52,6 +52,33 @@ IvfLayout layout_of(int codec, size_t row_bytes, size_t m) {
   return layout;
 }
 
+/// What the searches of given probes share: the queries, lists and centroids checked, the
+/// GIL released around score(lists, centroids or null, queries, nq, probes, k, distances, ids).
+template <class Score>
+py::tuple search_probed(const ListArrays& a, const IvfLayout& layout, size_t dim,
+                        const py::object& centroids, const FloatArray& queries,
+                        const I64Array& plists, const FloatArray& pcoarse, long long k,
+                        Score&& score) {
+  require_matrix(queries, "queries", dim);
+  const size_t nq = queries.shape(0), kk = require_k(k);
+  const IvfLists lists = a.view(layout);
+  const IvfProbes probes = probes_of(plists, pcoarse, nq);
+  FloatArray cents;
+  if (!centroids.is_none()) {
+    cents = centroids.cast<FloatArray>();
+    require_matrix(cents, "centroids", dim);
+    if (static_cast<size_t>(cents.shape(0)) != lists.nlist)
+      throw py::value_error("centroids must have one row per list");
+  }
+  SearchResult out(nq, kk);
+  {
+    py::gil_scoped_release release;
+    score(lists, centroids.is_none() ? nullptr : cents.data(), queries.data(), nq, probes, kk,
+          out.distances.mutable_data(), out.ids.mutable_data());
+  }
+  return out.to_tuple();
+}
+
 void register_lists(py::module_& m) {
   m.def(
       "ivf_quantize_pair_table",
@@ -254,61 +281,27 @@ void register_searches(py::module_& m) {
           },
           py::arg("pq"), py::arg("lists"), py::arg("queries"), py::arg("nprobe"), py::arg("k"),
           py::arg("exact"), py::arg("filter") = py::none());
-  // The binary searches share their arguments; `score` runs the core search on them.
-  auto binary_search = [](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids,
-                          FloatArray queries, I64Array plists, FloatArray pcoarse, long long k,
-                          auto&& score) {
-    require_matrix(queries, "queries", bq.dim());
-    const size_t nq = queries.shape(0), kk = require_k(k);
-    const IvfLists lists = a.view(layout_of(3, ivf_binary_row_bytes(bq), 0));
-    const IvfProbes probes = probes_of(plists, pcoarse, nq);
-    FloatArray cents;
-    if (!centroids.is_none()) {
-      cents = centroids.cast<FloatArray>();
-      require_matrix(cents, "centroids", bq.dim());
-      if (static_cast<size_t>(cents.shape(0)) != lists.nlist)
-        throw py::value_error("centroids must have one row per list");
-    }
-    SearchResult out(nq, kk);
-    {
-      py::gil_scoped_release release;
-      score(lists, centroids.is_none() ? nullptr : cents.data(), queries.data(), nq, probes, kk,
-            out.distances.mutable_data(), out.ids.mutable_data());
-    }
-    return out.to_tuple();
-  };
   m.def(
       "ivf_search_binary",
-      [binary_search](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids,
-                      FloatArray queries, I64Array plists, FloatArray pcoarse, long long k,
-                      size_t query_bits, const FilterArg* filter) {
-        return binary_search(a, bq, centroids, queries, plists, pcoarse, k,
-                             [&](const IvfLists& lists, const float* cents, const float* q,
-                                 size_t nq, const IvfProbes& probes, size_t kk, float* d,
-                                 idx_t* i) {
-                               ivf_search_binary(lists, bq, cents, q, nq, probes, kk,
-                                                 query_bits, d, i, core_filter(filter));
-                             });
+      [](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids,
+         FloatArray queries, I64Array plists, FloatArray pcoarse, long long k, size_t query_bits,
+         float eps, const FilterArg* filter) {
+        return search_probed(
+            a, layout_of(3, ivf_binary_row_bytes(bq), 0), bq.dim(), centroids, queries, plists,
+            pcoarse, k,
+            [&](const IvfLists& lists, const float* cents, const float* q, size_t nq,
+                const IvfProbes& probes, size_t kk, float* d, idx_t* i) {
+              if (query_bits == 0)  // the float query
+                ivf_search_binary_float(lists, bq, cents, q, nq, probes, kk, eps, d, i,
+                                        core_filter(filter));
+              else
+                ivf_search_binary(lists, bq, cents, q, nq, probes, kk, query_bits, d, i,
+                                  core_filter(filter));
+            });
       },
       py::arg("lists"), py::arg("bq"), py::arg("centroids"), py::arg("queries"),
       py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"), py::arg("query_bits"),
-      py::arg("filter") = py::none());
-  m.def(
-      "ivf_search_binary_float",
-      [binary_search](const ListArrays& a, const BinaryQuantizer& bq, py::object centroids,
-                      FloatArray queries, I64Array plists, FloatArray pcoarse, long long k,
-                      float eps, const FilterArg* filter) {
-        return binary_search(a, bq, centroids, queries, plists, pcoarse, k,
-                             [&](const IvfLists& lists, const float* cents, const float* q,
-                                 size_t nq, const IvfProbes& probes, size_t kk, float* d,
-                                 idx_t* i) {
-                               ivf_search_binary_float(lists, bq, cents, q, nq, probes, kk, eps,
-                                                       d, i, core_filter(filter));
-                             });
-      },
-      py::arg("lists"), py::arg("bq"), py::arg("centroids"), py::arg("queries"),
-      py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"), py::arg("eps"),
-      py::arg("filter") = py::none());
+      py::arg("eps"), py::arg("filter") = py::none());
   m.def("ivf_binary_row_bytes", &ivf_binary_row_bytes, py::arg("bq"));
 }
 
@@ -327,25 +320,14 @@ void register_sq8(py::module_& m) {
       "ivf_search_sq8",
       [](const ListArrays& a, const ScalarQuantizer& sq, py::object centroids, FloatArray queries,
          I64Array plists, FloatArray pcoarse, long long k, const FilterArg* filter) {
-        require_matrix(queries, "queries", sq.dim());
-        const size_t nq = queries.shape(0), kk = require_k(k);
-        const IvfLists lists = a.view(layout_of(4, sq.dim(), 0));
-        const IvfProbes probes = probes_of(plists, pcoarse, nq);
-        FloatArray cents;
-        if (!centroids.is_none()) {
-          cents = centroids.cast<FloatArray>();
-          require_matrix(cents, "centroids", sq.dim());
-          if (static_cast<size_t>(cents.shape(0)) != lists.nlist)
-            throw py::value_error("centroids must have one row per list");
-        }
-        SearchResult out(nq, kk);
-        {
-          py::gil_scoped_release release;
-          ivf_search_sq8(lists, sq, centroids.is_none() ? nullptr : cents.data(), queries.data(),
-                         nq, probes, kk, out.distances.mutable_data(), out.ids.mutable_data(),
-                         core_filter(filter));
-        }
-        return out.to_tuple();
+        return search_probed(a, layout_of(4, sq.dim(), 0), sq.dim(), centroids, queries, plists,
+                             pcoarse, k,
+                             [&](const IvfLists& lists, const float* cents, const float* q,
+                                 size_t nq, const IvfProbes& probes, size_t kk, float* d,
+                                 idx_t* i) {
+                               ivf_search_sq8(lists, sq, cents, q, nq, probes, kk, d, i,
+                                              core_filter(filter));
+                             });
       },
       py::arg("lists"), py::arg("sq"), py::arg("centroids"), py::arg("queries"),
       py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"),

@@ -494,15 +494,12 @@ class IVFIndex(Index[IvfModel]):
             dist, rows = _core.ivf_search_flat(lists, queries, self._codec_metric, probe, coarse,
                                                k, filter)
         elif self._codec == "binary":
-            query_bits = getattr(self._call, "query_bits", 0)
-            args = (lists, model.codec._bq, centroids if model.by_residual else None,
-                    model.codec._prepare(queries), probe, coarse, k)
-            if query_bits == 0:
-                exact = getattr(self._call, "exact", False)
-                dist, rows = _core.ivf_search_binary_float(
-                    *args, math.inf if exact else DEFAULT_PRUNE_EPS, filter)
-            else:
-                dist, rows = _core.ivf_search_binary(*args, query_bits, filter)
+            # query_bits 0: the float query, pruned with eps (exact: every code in full)
+            dist, rows = _core.ivf_search_binary(
+                lists, model.codec._bq, centroids if model.by_residual else None,
+                model.codec._prepare(queries), probe, coarse, k,
+                getattr(self._call, "query_bits", 4),
+                math.inf if getattr(self._call, "exact", False) else DEFAULT_PRUNE_EPS, filter)
         else:
             dist, rows = _core.ivf_search_sq8(
                 lists, model.codec._sq, centroids if model.by_residual else None, queries, probe,
