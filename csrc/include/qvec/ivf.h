@@ -190,6 +190,11 @@ class IvfPqSearch {
 
   /// Each query's shared quantization scale over its probed lists. tables: (nq, m, 16).
   std::vector<float> shared_scales(const float* tables, size_t nq, const IvfProbes& probes) const;
+  /// search() of 4-bit codes ranked by the quantized tables when no list has a term: one
+  /// quantized table per query for all its lists (distances before the IP negation).
+  void search_shared_pq4(const IvfLists& lists, const float* queries, size_t nq,
+                         const IvfProbes& probes, size_t k, float* distances, idx_t* ids,
+                         const IdFilter* filter) const;
 };
 
 /// The quantized table of a 4-bit (query, list) pair: t = query_table + list_term (null:

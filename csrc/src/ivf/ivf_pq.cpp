@@ -151,6 +151,32 @@ std::vector<float> IvfPqSearch::shared_scales(const float* tables, size_t nq,
 
 IvfPqSearch::~IvfPqSearch() = default;
 
+void IvfPqSearch::search_shared_pq4(const IvfLists& lists, const float* queries, size_t nq,
+                                    const IvfProbes& probes, size_t k, float* distances,
+                                    idx_t* ids, const IdFilter* filter) const {
+  // One quantized table per query serves all its lists; the float tables are only a step to
+  // it, so they are built a chunk of queries at a time (1000 queries of m = 128 would hold
+  // 8 MiB of them, their page faults alone 5% of a gcide-minilm search).
+  constexpr size_t kChunk = 128;
+  const size_t m = pq_->m(), dim = pq_->dim(), lut_bytes = fastscan_padded_m(m) * 16;
+  std::vector<uint8_t> luts(nq * lut_bytes);
+  std::vector<float> biases(nq), scales(nq), norms(nq), tables(std::min(nq, kChunk) * m * 16);
+  squared_norms(queries, nq, dim, norms.data());
+  for (size_t q0 = 0; q0 < nq; q0 += kChunk) {
+    const size_t count = std::min(kChunk, nq - q0);
+    pq_->compute_tables(queries + q0 * dim, count, tables.data());
+    const IvfProbes part{probes.nprobe, probes.lists + q0 * probes.nprobe,
+                         probes.coarse + q0 * probes.nprobe};
+    const std::vector<float> chunk_scales = shared_scales(tables.data(), count, part);
+    std::copy(chunk_scales.begin(), chunk_scales.end(), scales.begin() + q0);
+    detail::quantize_query_tables(tables.data(), count, m, chunk_scales.data(),
+                                  luts.data() + q0 * lut_bytes, biases.data() + q0);
+  }
+  const detail::Pq4ListScan scan(*this, *pq_, lists, nullptr, norms.data(), scales.data(), k,
+                                 filter, luts.data(), biases.data());
+  detail::ivf_run(lists, nq, probes, k, scan, distances, ids);
+}
+
 void IvfPqSearch::pair_table(const float* query_table, float query_norm, size_t list,
                              float coarse, float* out) const {
   const size_t size = pq_->m() * pq_->ksub(), ksub = pq_->ksub();
@@ -184,6 +210,16 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
   detail::check_probes(probes, nq, nlist_);
   const size_t size = pq_->m() * pq_->ksub(), dim = pq_->dim();
   const size_t batch = std::max<size_t>(1, kMaxTableFloats / size);
+  if (pq_->nbits() == 4 && !exact && list_terms_.empty()) {
+    for (size_t q0 = 0; q0 < nq; q0 += batch) {
+      const IvfProbes part{probes.nprobe, probes.lists + q0 * probes.nprobe,
+                           probes.coarse + q0 * probes.nprobe};
+      search_shared_pq4(lists, queries + q0 * dim, std::min(batch, nq - q0), part, k,
+                        distances + q0 * k, ids + q0 * k, filter);
+    }
+    if (pq_->metric() == Metric::IP) detail::negate(distances, nq * k);
+    return;
+  }
   std::vector<float> tables(std::min(nq, batch) * size), norms(std::min(nq, batch));
   for (size_t q0 = 0; q0 < nq; q0 += batch) {
     const size_t count = std::min(batch, nq - q0);
@@ -193,18 +229,8 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
                          probes.coarse + q0 * probes.nprobe};
     if (pq_->nbits() == 4 && !exact) {
       const std::vector<float> scales = shared_scales(tables.data(), count, part);
-      std::vector<uint8_t> luts;
-      std::vector<float> biases;
-      if (list_terms_.empty()) {  // one quantized table per query serves all its lists
-        luts.resize(count * fastscan_padded_m(pq_->m()) * 16);
-        biases.resize(count);
-        detail::quantize_query_tables(tables.data(), count, pq_->m(), scales.data(),
-                                      luts.data(), biases.data());
-      }
       const detail::Pq4ListScan scan(*this, *pq_, lists, tables.data(), norms.data(),
-                                     scales.data(), k, filter,
-                                     luts.empty() ? nullptr : luts.data(),
-                                     biases.empty() ? nullptr : biases.data());
+                                     scales.data(), k, filter);
       detail::ivf_run(lists, count, part, k, scan, distances + q0 * k, ids + q0 * k);
     } else {
       PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k, filter);
