@@ -71,18 +71,14 @@ BinaryQueryTables prepare_batch(const BinaryQuantizer& bq, const float* queries,
 /// The residual queries of an IVF binary search in the rotated space, built once per call:
 /// pair (q, l) needs (q - c_l - mean) R, the rotation of every probed list's residual, which is
 /// (q - o - mean) R - (c_l - o) R for any o, one subtraction per pair once both terms exist.
-/// o is the centroids' mean, so both terms are of the data's spread, not of its distance
-/// from the origin: far from the origin the subtraction cancels no more than q - c_l would.
+/// o is the probed centroids' mean, so both terms are of the data's spread, not of its
+/// distance from the origin: far from the origin the subtraction cancels no more than q - c_l
+/// would.
 class RotatedResiduals {
  public:
   RotatedResiduals(const BinaryQuantizer& bq, const float* centroids, size_t nlist,
                    const float* queries, size_t nq, const IvfProbes& probes)
       : dim_(bq.dim()), slot_(nlist, -1) {
-    std::vector<double> sum(dim_, 0.0);
-    for (size_t l = 0; l < nlist; ++l)
-      for (size_t j = 0; j < dim_; ++j) sum[j] += centroids[l * dim_ + j];
-    std::vector<float> origin(dim_), shifted;
-    for (size_t j = 0; j < dim_; ++j) origin[j] = static_cast<float>(sum[j] / double(nlist));
     std::vector<size_t> probed;
     for (size_t i = 0; i < nq * probes.nprobe; ++i) {
       const idx_t l = probes.lists[i];
@@ -90,7 +86,13 @@ class RotatedResiduals {
       slot_[static_cast<size_t>(l)] = static_cast<int64_t>(probed.size());
       probed.push_back(static_cast<size_t>(l));
     }
-    shifted.resize(probed.size() * dim_);
+    // the probed centroids' mean: near the data, and a few rows for a one-query search
+    std::vector<double> sum(dim_, 0.0);
+    for (size_t l : probed)
+      for (size_t j = 0; j < dim_; ++j) sum[j] += centroids[l * dim_ + j];
+    std::vector<float> origin(dim_), shifted(probed.size() * dim_);
+    for (size_t j = 0; j < dim_; ++j)
+      origin[j] = static_cast<float>(sum[j] / double(std::max<size_t>(1, probed.size())));
     for (size_t p = 0; p < probed.size(); ++p)
       for (size_t j = 0; j < dim_; ++j)
         shifted[p * dim_ + j] = centroids[probed[p] * dim_ + j] - origin[j];
