@@ -26,6 +26,11 @@ template <class Scan>
 void grid_search(size_t nq, size_t n, size_t k, size_t query_block, size_t base_granularity,
                  Scan&& scan, float* out_distances, idx_t* out_ids) {
   const size_t threads = static_cast<size_t>(get_num_threads());
+  // Too few query blocks for the threads: smaller blocks (down to an eighth) before base
+  // splits, whose tasks would each prepare the same queries and need a merge.
+  if ((nq + query_block - 1) / query_block < 2 * threads)
+    query_block = std::max(std::max<size_t>(1, query_block / 8),
+                           std::min(query_block, (nq + 2 * threads - 1) / (2 * threads)));
   const size_t qblocks = (nq + query_block - 1) / query_block;
   const size_t units = std::max<size_t>(1, (n + base_granularity - 1) / base_granularity);
   // Enough base splits to give each thread a couple of tasks, never smaller than one unit.
