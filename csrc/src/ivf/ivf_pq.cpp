@@ -93,6 +93,10 @@ float row_span16(const float* row) {
 
 /// Query tables held at once are bounded (8-bit tables of large m are big).
 constexpr size_t kMaxTableFloats = size_t(1) << 24;
+/// 8-bit tables whose quantized copies serve every list (no list term) are built for this
+/// many floats of queries at a time (64 queries of m = 64), so they stay in cache while their
+/// lists are scanned: 1,000 gcide queries held 64 MiB of them.
+constexpr size_t kSharedPq8TableFloats = size_t(1) << 20;
 
 }  // namespace
 
@@ -209,7 +213,7 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
   QVEC_CHECK_ARG(lists.nlist == nlist_, "the lists must number nlist");
   detail::check_probes(probes, nq, nlist_);
   const size_t size = pq_->m() * pq_->ksub(), dim = pq_->dim();
-  const size_t batch = std::max<size_t>(1, kMaxTableFloats / size);
+  size_t batch = std::max<size_t>(1, kMaxTableFloats / size);
   if (pq_->nbits() == 4 && !exact && list_terms_.empty()) {
     for (size_t q0 = 0; q0 < nq; q0 += batch) {
       const IvfProbes part{probes.nprobe, probes.lists + q0 * probes.nprobe,
@@ -220,6 +224,8 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
     if (pq_->metric() == Metric::IP) detail::negate(distances, nq * k);
     return;
   }
+  const bool shared8 = pq_->nbits() == 8 && list_terms_.empty();
+  if (shared8) batch = std::max<size_t>(1, kSharedPq8TableFloats / size);
   std::vector<float> tables(std::min(nq, batch) * size), norms(std::min(nq, batch));
   for (size_t q0 = 0; q0 < nq; q0 += batch) {
     const size_t count = std::min(batch, nq - q0);
@@ -235,7 +241,7 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
     } else {
       PqListScan scan(*this, *pq_, lists, tables.data(), norms.data(), k, filter);
       std::unique_ptr<detail::QueryLuts> luts;
-      if (pq_->nbits() == 8 && list_terms_.empty()) {
+      if (shared8) {
         detail::check_lut_m(pq_->m());
         luts = std::make_unique<detail::QueryLuts>(tables.data(), count, pq_->m(), 256,
                                                    pq_->m(), detail::kLutPadding);
