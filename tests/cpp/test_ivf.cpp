@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
 #include "helpers.h"
+#include "qvec/binary.h"
 #include "qvec/exact.h"
 #include "qvec/ivf.h"
 #include "qvec/pq.h"
@@ -195,6 +199,80 @@ TEST(Ivf, FilteredSearchEqualsTheFilteredFlatSearch) {
                      &filter);
   EXPECT_EQ(i, ri);
   for (idx_t id : i) EXPECT_EQ(id % 3, 0);
+}
+
+}  // namespace
+
+namespace {
+
+/// IVF binary rows of x: pack_rows() rows, each followed by its sign dot when
+/// ivf_binary_row_bytes says so.
+std::vector<uint8_t> binary_rows(const qvec::BinaryQuantizer& bq, const std::vector<float>& x,
+                                 size_t n, std::vector<uint8_t>& codes,
+                                 std::vector<float>& factors, std::vector<float>& dots) {
+  codes.resize(n * bq.code_size());
+  factors.resize(n * bq.num_factors());
+  dots.resize(n);
+  bq.encode(x.data(), n, codes.data(), factors.data());
+  bq.sign_dots(x.data(), n, dots.data());
+  std::vector<uint8_t> packed(n * bq.row_size());
+  bq.pack_rows(codes.data(), factors.data(), n, packed.data());
+  const size_t stride = qvec::ivf_binary_row_bytes(bq);
+  std::vector<uint8_t> rows(n * stride, 0);
+  for (size_t i = 0; i < n; ++i) {
+    std::copy_n(packed.data() + i * bq.row_size(), bq.row_size(), rows.data() + i * stride);
+    if (stride > bq.row_size())
+      std::memcpy(rows.data() + i * stride + bq.row_size(), &dots[i], sizeof(float));
+  }
+  return rows;
+}
+
+TEST(Ivf, BinaryFloatQueryWithEveryListEqualsTheFlatExtendedSearch) {
+  for (Metric metric : {Metric::L2, Metric::IP}) {
+    for (size_t bits : {size_t(1), size_t(3)}) {
+      auto x = qvec_test::gaussian(kN, kDim, 19), c = qvec_test::gaussian(kNlist, kDim, 20);
+      auto q = qvec_test::gaussian(kNq, kDim, 21);
+      qvec::BinaryQuantizer bq(kDim, bits, metric, qvec::BinaryCodeForm::Extended);
+      qvec::BinaryTrainOptions options;
+      options.rotation = qvec::BinaryRotation::Random;
+      bq.train(x.data(), kN, options);
+      EXPECT_EQ(qvec::ivf_binary_row_bytes(bq), bq.row_size() + (bits > 1 ? 4 : 0));
+      std::vector<uint8_t> codes;
+      std::vector<float> factors, dots;
+      const std::vector<uint8_t> rows = binary_rows(bq, x, kN, codes, factors, dots);
+      const IvfLayout layout{IvfCodec::Binary, qvec::ivf_binary_row_bytes(bq), 0};
+      Built b = build(layout, rows.data(), x, kN, kDim, c, kNlist);
+      AllProbes p(q.data(), kNq, kDim, c, kNlist, metric);
+      for (float eps : {std::numeric_limits<float>::infinity(), 1.9f}) {
+        std::vector<float> d(kNq * kK), rd(kNq * kK);
+        std::vector<idx_t> i(kNq * kK), ri(kNq * kK);
+        qvec::ivf_search_binary_float(b.lists, bq, nullptr, q.data(), kNq, p.view, kK, eps,
+                                      d.data(), i.data());
+        bq.search_extended(q.data(), kNq, codes.data(), factors.data(), dots.data(), kN, kK, eps,
+                           rd.data(), ri.data());
+        EXPECT_EQ(i, ri) << "bits " << bits << " eps " << eps;
+        for (size_t t = 0; t < d.size(); ++t)
+          EXPECT_NEAR(d[t], rd[t], 1e-5f * (1 + std::abs(rd[t])));
+      }
+    }
+  }
+}
+
+TEST(Ivf, BinaryFloatQueryNeedsExtendedCodes) {
+  auto x = qvec_test::gaussian(kN, kDim, 22), c = qvec_test::gaussian(kNlist, kDim, 23);
+  qvec::BinaryQuantizer bq(kDim, 2, Metric::L2);  // residual form
+  bq.train(x.data(), kN, {});
+  std::vector<uint8_t> codes;
+  std::vector<float> factors, dots;
+  const std::vector<uint8_t> rows = binary_rows(bq, x, kN, codes, factors, dots);
+  Built b = build({IvfCodec::Binary, qvec::ivf_binary_row_bytes(bq), 0}, rows.data(), x, kN,
+                  kDim, c, kNlist);
+  AllProbes p(x.data(), 1, kDim, c, kNlist, Metric::L2);
+  std::vector<float> d(kK);
+  std::vector<idx_t> i(kK);
+  EXPECT_THROW(qvec::ivf_search_binary_float(b.lists, bq, nullptr, x.data(), 1, p.view, kK, 1.9f,
+                                             d.data(), i.data()),
+               std::invalid_argument);
 }
 
 }  // namespace
