@@ -319,6 +319,8 @@ def test_bad_arguments(data):
         qvec.IVFIndex(DIM, 8, codec="binary", method="itq")
     with pytest.raises(ValueError, match="binary codec only"):
         qvec.IVFIndex(DIM, 8, codec="pq4", m=4, method="extended")
+    with pytest.raises(ValueError, match="exact=True"):
+        built("IVF8,BIN2", x).search(q, 5, exact=True)
     index = built("IVF8,Flat", x)
     with pytest.raises(ValueError, match="nprobe"):
         index.search(q, 5, nprobe=0)

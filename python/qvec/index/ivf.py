@@ -382,6 +382,10 @@ class IVFIndex(Index[IvfModel]):
             or 8-bit query planes. A number (1..8): the bit-plane estimator of the query
             quantized to that many bits."""
         self._call.nprobe = self.nprobe if nprobe is None else check_int(nprobe, "nprobe")
+        if exact and self._codec == "binary" and self._bits > 1 and self._method != "extended":
+            raise ValueError("exact=True scores the float query, which needs method='extended' "
+                             "or bits=1 binary codes; this index has method='residual', "
+                             f"bits={self._bits}")
         self._call.exact = bool(exact)
         float_query = query_bits is None and (
             bool(exact) or (self._method == "extended" and self._bits > 1))
