@@ -40,9 +40,6 @@ ExtendedQueries prepare_extended_rotated(const BinaryQuantizer& bq, const float*
 ExtendedQueries select_extended_rows(const ExtendedQueries& e, const size_t* rows, size_t count,
                                      const float* shifts);
 
-/// -<mean, q> of each of nq queries (size nq * dim): the IP distance term.
-std::vector<float> ip_query_base(const BinaryQuantizer& bq, const float* queries, size_t nq);
-
 /// Scans `range` of `data` for the nq queries of e into heaps (row i: query i), on the calling
 /// thread: pruned by the sign bits (data's sign dots, or none at one bit) when e has pass
 /// tables, else every code scored in full.

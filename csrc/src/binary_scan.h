@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "binary_collect.h"
 #include "parallel.h"
@@ -83,6 +84,15 @@ void rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tables, siz
 void symmetric_scan(const BinaryQuantizer& bq, const uint8_t* query_codes,
                     const float* query_factors, size_t nq, const BinaryRows& data,
                     const RowRange& range, const HeapRows& rows);
+
+/// -<mean, q> of each of nq queries (size nq * dim): the IP distance term of the query
+/// tables (rabitq_query.cpp).
+std::vector<float> ip_query_base(const BinaryQuantizer& bq, const float* queries, size_t nq);
+
+/// Rows `rows` (size count) of t, in that order, each query's distances shifted by shifts[i]
+/// (null: none; the constant c[3] the scan adds).
+BinaryQueryTables select_table_rows(const BinaryQueryTables& t, const size_t* rows, size_t count,
+                                    const float* shifts);
 
 /// Throws std::invalid_argument unless 1 <= query_bits <= BinaryQuantizer::kMaxQueryBits.
 inline void check_query_bits(size_t query_bits) {

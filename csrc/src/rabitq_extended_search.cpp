@@ -113,44 +113,16 @@ detail::ExtendedQueries detail::select_extended_rows(const ExtendedQueries& e, c
   out.lanes = e.lanes;
   out.q.resize(count * e.lanes);
   for (std::vector<float>* v : {&out.offset, &out.base, &out.err, &out.round}) v->resize(count);
-  const size_t plane_words = e.tables.query_bits * e.tables.nwords;
-  const size_t lut_bytes = (e.tables.query_bits + 3) / 4 * e.tables.nwords * 256;
-  if (e.tables.nq > 0) {
-    out.tables.nq = count;
-    out.tables.query_bits = e.tables.query_bits;
-    out.tables.nwords = e.tables.nwords;
-    out.tables.planes.resize(count * plane_words);
-    out.tables.luts.resize(count * lut_bytes);
-    out.tables.constants.resize(count * 4);
-  }
   for (size_t i = 0; i < count; ++i) {
     const size_t r = rows[i];
-    const float shift = shifts ? shifts[i] : 0.0f;
     std::copy_n(e.q.data() + r * e.lanes, e.lanes, out.q.data() + i * e.lanes);
     out.offset[i] = e.offset[r];
-    out.base[i] = e.base[r] + shift;
+    out.base[i] = e.base[r] + (shifts ? shifts[i] : 0.0f);
     out.err[i] = e.err[r];
     out.round[i] = e.round[r];
-    if (e.tables.nq == 0) continue;
-    std::copy_n(e.tables.planes.data() + r * plane_words, plane_words,
-                out.tables.planes.data() + i * plane_words);
-    std::copy_n(e.tables.luts.data() + r * lut_bytes, lut_bytes,
-                out.tables.luts.data() + i * lut_bytes);
-    std::copy_n(e.tables.constants.data() + r * 4, 4, out.tables.constants.data() + i * 4);
-    out.tables.constants[i * 4 + 3] += shift;
   }
+  if (e.tables.nq > 0) out.tables = select_table_rows(e.tables, rows, count, shifts);
   return out;
-}
-
-std::vector<float> detail::ip_query_base(const BinaryQuantizer& bq, const float* queries,
-                                         size_t nq) {
-  std::vector<float> base(nq);
-  for (size_t i = 0; i < nq; ++i) {
-    double cq = 0.0;
-    for (size_t j = 0; j < bq.dim(); ++j) cq += double(bq.mean()[j]) * queries[i * bq.dim() + j];
-    base[i] = static_cast<float>(-cq);
-  }
-  return base;
 }
 
 namespace {
@@ -313,7 +285,7 @@ void BinaryQuantizer::search_extended(const float* queries, size_t nq, const uin
                                            : std::vector<float>();
     const detail::ExtendedQueries e = detail::prepare_extended_rotated(
         *this, qr.data(), count, ip_base.data(), eps,
-        prune ? prepare_queries(queries + q0 * dim_, count, detail::kPassBits)
+        prune ? prepare_rotated(qr.data(), queries + q0 * dim_, count, detail::kPassBits)
               : BinaryQueryTables());
     detail::extended_scan(*this, e, count, data, detail::RowRange{b0, b1, nullptr, filter},
                           detail::HeapRows::of(heaps, k));

@@ -71,11 +71,10 @@ void split_planes(const uint8_t* u, size_t dim, size_t query_bits, size_t nwords
     detail::load_words(bytes.data() + b * nwords * 8, nwords * 8, nwords, planes + b * nwords);
 }
 
-/// The tables of rotated queries qr = (q - mean) R (size nq * dim); queries (the q, size
-/// nq * dim) only for Metric::IP, whose constant is <mean, q>.
+/// The tables of rotated queries qr = (q - mean) R (size nq * dim); ip_base (Metric::IP only,
+/// size nq): each query's -<mean, q> (detail::ip_query_base).
 BinaryQueryTables build_tables(const float* qr, size_t nq, size_t dim, size_t nwords,
-                               size_t query_bits, Metric metric, const float* mean,
-                               const float* queries) {
+                               size_t query_bits, Metric metric, const float* ip_base) {
   const size_t sets = (query_bits + 3) / 4;
   BinaryQueryTables t;
   t.nq = nq;
@@ -101,12 +100,10 @@ BinaryQueryTables build_tables(const float* qr, size_t nq, size_t dim, size_t nw
       c[2] = 2.0f * sum;
       c[3] = static_cast<float>(s.sq);
     } else {
-      double cq = 0.0;
-      for (size_t j = 0; j < dim; ++j) cq += double(mean[j]) * queries[q * dim + j];
       c[0] = -s.delta;
       c[1] = -2.0f * s.lo;
       c[2] = sum;
-      c[3] = static_cast<float>(-cq);
+      c[3] = ip_base[q];
     }
   }
   return t;
@@ -120,22 +117,59 @@ BinaryQueryTables BinaryQuantizer::prepare_queries(const float* queries, size_t 
   detail::check_query_bits(query_bits);
   std::vector<float> qr(nq * dim_);
   transform(queries, nq, true, qr.data());
-  return build_tables(qr.data(), nq, dim_, detail::words_of(level_bytes()), query_bits, metric_,
-                      mean_.data(), queries);
+  return prepare_rotated(qr.data(), queries, nq, query_bits);
 }
 
-BinaryQueryTables BinaryQuantizer::prepare_rotated(const float* rotated, size_t nq,
-                                                   size_t query_bits) const {
+BinaryQueryTables BinaryQuantizer::prepare_rotated(const float* rotated, const float* queries,
+                                                   size_t nq, size_t query_bits) const {
   require_trained();
   detail::check_query_bits(query_bits);
-  QVEC_CHECK_ARG(metric_ == Metric::L2, "prepare_rotated needs Metric::L2");
+  QVEC_CHECK_ARG(metric_ == Metric::L2 || queries != nullptr,
+                 "prepare_rotated needs the queries themselves for Metric::IP");
+  const std::vector<float> ip_base =
+      metric_ == Metric::IP ? detail::ip_query_base(*this, queries, nq) : std::vector<float>();
   return build_tables(rotated, nq, dim_, detail::words_of(level_bytes()), query_bits, metric_,
-                      nullptr, nullptr);
+                      ip_base.data());
 }
 
 void BinaryQuantizer::rotate(const float* x, size_t n, float* out) const {
   require_trained();
   transform(x, n, false, out);
 }
+
+namespace detail {
+
+std::vector<float> ip_query_base(const BinaryQuantizer& bq, const float* queries, size_t nq) {
+  std::vector<float> base(nq);
+  for (size_t i = 0; i < nq; ++i) {
+    double cq = 0.0;
+    for (size_t j = 0; j < bq.dim(); ++j) cq += double(bq.mean()[j]) * queries[i * bq.dim() + j];
+    base[i] = static_cast<float>(-cq);
+  }
+  return base;
+}
+
+BinaryQueryTables select_table_rows(const BinaryQueryTables& t, const size_t* rows, size_t count,
+                                    const float* shifts) {
+  const size_t plane_words = t.query_bits * t.nwords;
+  const size_t lut_bytes = (t.query_bits + 3) / 4 * t.nwords * 256;
+  BinaryQueryTables out;
+  out.nq = count;
+  out.query_bits = t.query_bits;
+  out.nwords = t.nwords;
+  out.planes.resize(count * plane_words);
+  out.luts.resize(count * lut_bytes);
+  out.constants.resize(count * 4);
+  for (size_t i = 0; i < count; ++i) {
+    const size_t r = rows[i];
+    std::copy_n(t.planes.data() + r * plane_words, plane_words, out.planes.data() + i * plane_words);
+    std::copy_n(t.luts.data() + r * lut_bytes, lut_bytes, out.luts.data() + i * lut_bytes);
+    std::copy_n(t.constants.data() + r * 4, 4, out.constants.data() + i * 4);
+    if (shifts) out.constants[i * 4 + 3] += shifts[i];
+  }
+  return out;
+}
+
+}  // namespace detail
 
 }  // namespace qvec

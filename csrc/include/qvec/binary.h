@@ -161,9 +161,11 @@ class BinaryQuantizer {
   /// nq * dim, layout (nq, dim); 1 <= query_bits <= kMaxQueryBits, else std::invalid_argument.
   BinaryQueryTables prepare_queries(const float* queries, size_t nq, size_t query_bits) const;
   /// prepare_queries of queries already centred and rotated: rotated (size nq * dim) holds
-  /// (q - mean) R, e.g. rotate() of q - mean. Metric::L2 only (the IP tables need q itself),
-  /// else std::invalid_argument; query_bits as prepare_queries.
-  BinaryQueryTables prepare_rotated(const float* rotated, size_t nq, size_t query_bits) const;
+  /// (q - mean) R, e.g. rotate() of q - mean. queries: the q themselves (size nq * dim), read
+  /// for Metric::IP only (its constant is <mean, q>), may be null for L2, else
+  /// std::invalid_argument; query_bits as prepare_queries.
+  BinaryQueryTables prepare_rotated(const float* rotated, const float* queries, size_t nq,
+                                    size_t query_bits) const;
   /// out = x R (no centring; a copy when the rotation is the identity), so a linear
   /// combination of rotated vectors is the rotation of theirs. x: size n * dim; out: size
   /// n * dim, written. Throws std::invalid_argument unless trained.

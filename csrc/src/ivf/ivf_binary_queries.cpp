@@ -8,30 +8,11 @@
 #include <utility>
 
 #include "binary_extended_scan.h"
+#include "binary_scan.h"
 #include "parallel.h"
 
 namespace qvec::detail {
 namespace {
-
-/// Rows `rows` (size count) of a batch's tables, in that order.
-BinaryQueryTables select_rows(const BinaryQueryTables& t, const size_t* rows, size_t count) {
-  const size_t plane_words = t.query_bits * t.nwords;
-  const size_t lut_bytes = (t.query_bits + 3) / 4 * t.nwords * 256;
-  BinaryQueryTables out;
-  out.nq = count;
-  out.query_bits = t.query_bits;
-  out.nwords = t.nwords;
-  out.planes.resize(count * plane_words);
-  out.luts.resize(count * lut_bytes);
-  out.constants.resize(count * 4);
-  for (size_t i = 0; i < count; ++i) {
-    const size_t r = rows[i];
-    std::copy_n(t.planes.data() + r * plane_words, plane_words, out.planes.data() + i * plane_words);
-    std::copy_n(t.luts.data() + r * lut_bytes, lut_bytes, out.luts.data() + i * lut_bytes);
-    std::copy_n(t.constants.data() + r * 4, 4, out.constants.data() + i * 4);
-  }
-  return out;
-}
 
 constexpr size_t kRotateChunk = 64;  // rows per rotation task
 
@@ -44,14 +25,15 @@ void rotate_rows(const BinaryQuantizer& bq, const float* x, size_t n, float* out
   });
 }
 
-/// bq.prepare_queries of a batch, its query blocks on all threads.
-BinaryQueryTables prepare_batch(const BinaryQuantizer& bq, const float* queries, size_t nq,
-                                size_t query_bits) {
-  const size_t chunks = (nq + kRotateChunk - 1) / kRotateChunk;
+/// bq.prepare_rotated of a batch (rotated: its (q - mean) R; queries: the q), its query blocks on
+/// all threads.
+BinaryQueryTables prepare_batch(const BinaryQuantizer& bq, const float* rotated,
+                                const float* queries, size_t nq, size_t query_bits) {
+  const size_t chunks = (nq + kRotateChunk - 1) / kRotateChunk, dim = bq.dim();
   std::vector<BinaryQueryTables> parts(chunks);
   detail::parallel_for(chunks, [&](size_t c) {
     const size_t q0 = c * kRotateChunk, q1 = std::min(nq, q0 + kRotateChunk);
-    parts[c] = bq.prepare_queries(queries + q0 * bq.dim(), q1 - q0, query_bits);
+    parts[c] = bq.prepare_rotated(rotated + q0 * dim, queries + q0 * dim, q1 - q0, query_bits);
   });
   if (chunks == 1) return std::move(parts[0]);
   BinaryQueryTables out;
@@ -131,20 +113,23 @@ IvfBinaryQueries::IvfBinaryQueries(const BinaryQuantizer& bq, const float* centr
     residuals_ = std::make_unique<RotatedResiduals>(bq, centroids, nlist, queries, nq, probes);
     return;
   }
-  if (query_bits > 0) {
-    tables_ = prepare_batch(bq, queries, nq, query_bits);
-    return;
-  }
+  // every query rotated once, for its tables (bit planes, or the float query's pass) and its
+  // float query
   const size_t dim = bq.dim();
   std::vector<float> centred(nq * dim), rotated(nq * dim);
   for (size_t q = 0; q < nq; ++q)
     for (size_t j = 0; j < dim; ++j) centred[q * dim + j] = queries[q * dim + j] - bq.mean()[j];
   rotate_rows(bq, centred.data(), nq, rotated.data());
+  if (query_bits > 0) {
+    tables_ = prepare_batch(bq, rotated.data(), queries, nq, query_bits);
+    return;
+  }
   const std::vector<float> base =
       bq.metric() == Metric::IP ? ip_query_base(bq, queries, nq) : std::vector<float>();
   extended_ = std::make_unique<ExtendedQueries>(prepare_extended_rotated(
       bq, rotated.data(), nq, base.data(), eps,
-      std::isfinite(eps) ? prepare_batch(bq, queries, nq, kPassBits) : BinaryQueryTables()));
+      std::isfinite(eps) ? prepare_batch(bq, rotated.data(), queries, nq, kPassBits)
+                         : BinaryQueryTables()));
 }
 
 IvfBinaryQueries::~IvfBinaryQueries() = default;
@@ -164,11 +149,9 @@ std::vector<float> IvfBinaryQueries::pair_shifts(const ListGroup& group) const {
 }
 
 BinaryQueryTables IvfBinaryQueries::tables_of(const ListGroup& group) const {
-  if (residuals_) return bq_.prepare_rotated(rotated_pairs(group).data(), group.count, query_bits_);
-  BinaryQueryTables t = select_rows(tables_, group.queries, group.count);
-  const std::vector<float> shifts = pair_shifts(group);
-  for (size_t i = 0; i < group.count; ++i) t.constants[i * 4 + 3] += shifts[i];
-  return t;
+  if (residuals_)
+    return bq_.prepare_rotated(rotated_pairs(group).data(), nullptr, group.count, query_bits_);
+  return select_table_rows(tables_, group.queries, group.count, pair_shifts(group).data());
 }
 
 ExtendedQueries IvfBinaryQueries::extended_of(const ListGroup& group) const {
@@ -176,7 +159,7 @@ ExtendedQueries IvfBinaryQueries::extended_of(const ListGroup& group) const {
     const std::vector<float> v = rotated_pairs(group);
     return prepare_extended_rotated(
         bq_, v.data(), group.count, nullptr, eps_,
-        std::isfinite(eps_) ? bq_.prepare_rotated(v.data(), group.count, kPassBits)
+        std::isfinite(eps_) ? bq_.prepare_rotated(v.data(), nullptr, group.count, kPassBits)
                             : BinaryQueryTables());
   }
   const std::vector<float> shifts = pair_shifts(group);

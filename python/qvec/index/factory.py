@@ -127,9 +127,8 @@ def _ivf_factory(dim: int, description: str, tokens: List[str], nlist_text: str,
                              f"'PQ{m}x8' or 'PQ{m}x4fs'")
         return IVFIndex(dim, nlist, "pq8" if nbits == 8 else "pq4", metric, m=m,
                         keep_vectors=keep)
-    if binary is not None or extended is not None:
-        found = binary if binary is not None else extended
-        assert found is not None
+    found = binary or extended
+    if found is not None:
         return IVFIndex(dim, nlist, "binary", metric, bits=int(found.group(1)),
                         keep_vectors=keep, method="residual" if binary else "extended")
     if codec.lower() == "sq8":
