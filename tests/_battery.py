@@ -80,6 +80,23 @@ def dense() -> Outputs:
     cand = rng.integers(-1, 700, size=(13, 40))
     for metric in ("l2", "ip"):
         out[f"rerank_{metric}_d"], out[f"rerank_{metric}_i"] = qvec.rerank(q, cand, x, 5, metric)
+    out.update(_nearest(rng))
+    return out
+
+
+def _nearest(rng: np.random.Generator) -> Outputs:
+    """Nearest centroid (k-means / IVF assignment): the per-8-row kernel (d < 16, one pack)
+    and the pair-blocked one (odd pack counts padded, a partial row block, d past one
+    component chunk), with duplicate centroids in other lanes and packs (ties to the smaller
+    index) and data far from the origin (rows the expansion cannot decide)."""
+    out: Outputs = {}
+    for n, d, k in ((301, 7, 13), (1337, 45, 100), (300, 200, 70)):
+        x = rng.standard_normal((n, d)).astype(np.float32)
+        centroids = x[rng.choice(n, k, replace=False)] + 0.1
+        centroids[k - 3] = centroids[min(k - 1, 18)] = centroids[2]
+        out[f"assign_d{d}_k{k}"] = _core.ivf_assign(x, centroids)
+        out[f"assign_far_d{d}_k{k}"] = _core.ivf_assign(x + 1e3, centroids + 1e3)
+        out[f"kmeans_d{d}_k{k}"] = _core.ivf_train_centroids(x, k // 2, n, 4, 7)
     return out
 
 

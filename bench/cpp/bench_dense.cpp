@@ -1,4 +1,4 @@
-// Float kernels and exact search: dot_tile16 and nearest16 at every SIMD level, then
+// Float kernels and exact search: dot_tile16 and nearest at every SIMD level, then
 // exact_search and topk_smallest end to end (active level, 1 thread and all threads).
 #include <algorithm>
 #include <limits>
@@ -38,30 +38,29 @@ void BM_dot_tile16(benchmark::State& state, const DenseKernels* kern) {
   set_rates(state, double(kTileRows * n), double(n * d * sizeof(float)));
 }
 
-// Nearest of 256 centroids (16 packs) for sub-vectors of dsub floats: PQ encoding and k-means
-// assignment. items: sub-vectors assigned; bytes: sub-vector floats read.
-void BM_nearest16(benchmark::State& state, const DenseKernels* kern) {
-  const size_t dsub = static_cast<size_t>(state.range(0)), ksub = 256, n = 4096;
-  const size_t npacks = ksub / kPackWidth;
-  const std::vector<float> x = uniform_floats(n * dsub, 3);
-  const std::vector<float> cent = uniform_floats(ksub * dsub, 4);  // packed layout (npacks, dsub, 16)
+// Nearest of ksub centroids for 4096 rows of d floats in one call: PQ encoding (256
+// centroids of a few components), k-means and IVF assignment (thousands of centroids of the
+// full dimension). items: rows assigned; bytes: row floats read.
+void BM_nearest(benchmark::State& state, const DenseKernels* kern) {
+  const size_t d = static_cast<size_t>(state.range(0)), n = 4096;
+  const size_t ksub = static_cast<size_t>(state.range(1)), npacks = ksub / kPackWidth;
+  const std::vector<float> x = uniform_floats(n * d, 3);
+  const std::vector<float> cent = uniform_floats(ksub * d, 4);  // packed layout (npacks, d, 16)
   std::vector<float> norms(ksub, 0.0f);
   for (size_t p = 0; p < npacks; ++p)
-    for (size_t t = 0; t < dsub; ++t)
+    for (size_t t = 0; t < d; ++t)
       for (size_t c = 0; c < kPackWidth; ++c) {
-        float v = cent[(p * dsub + t) * kPackWidth + c];
+        float v = cent[(p * d + t) * kPackWidth + c];
         norms[p * kPackWidth + c] += v * v;
       }
-  int32_t best_index[kTileRows];
-  float best_value[kTileRows], second_value[kTileRows];
+  std::vector<int32_t> best_index(n);
+  std::vector<float> best_value(n), second_value(n);
   for (auto _ : state) {
-    for (size_t r = 0; r < n; r += kTileRows) {
-      kern->nearest16(x.data() + r * dsub, dsub, kTileRows, cent.data(), norms.data(), npacks,
-                      dsub, best_index, best_value, second_value);
-      benchmark::DoNotOptimize(best_index);
-    }
+    kern->nearest(x.data(), d, n, cent.data(), norms.data(), npacks, d, best_index.data(),
+                  best_value.data(), second_value.data());
+    benchmark::DoNotOptimize(best_index.data());
   }
-  set_rates(state, double(n), double(n * dsub * sizeof(float)));
+  set_rates(state, double(n), double(n * d * sizeof(float)));
 }
 
 // exact_search end to end: nq queries, n base vectors, k = 10. items: distances; bytes: nq *
@@ -109,9 +108,11 @@ bool register_all() {
     benchmark::RegisterBenchmark(("BM_dot_tile16/" + level).c_str(), BM_dot_tile16, lt.table)
         ->ArgNames({"n", "d"})
         ->ArgsProduct({{4096, 65536}, {64, 128, 384, 768}});
-    benchmark::RegisterBenchmark(("BM_nearest16/" + level).c_str(), BM_nearest16, lt.table)
-        ->ArgNames({"dsub"})
-        ->ArgsProduct({{2, 4, 8, 16, 32}});
+    benchmark::RegisterBenchmark(("BM_nearest/" + level).c_str(), BM_nearest, lt.table)
+        ->ArgNames({"d", "ksub"})
+        ->ArgsProduct({{2, 4, 8, 16, 32}, {256}})
+        ->Args({128, 4096})
+        ->Args({384, 1024});
   }
   const long all = all_threads();
   std::vector<int64_t> threads = {1};

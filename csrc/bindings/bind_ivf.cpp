@@ -174,6 +174,23 @@ void register_coarse(py::module_& m) {
       },
       py::arg("x"), py::arg("centroids"));
   m.def(
+      "ivf_residuals",
+      [](FloatArray x, FloatArray centroids) {
+        require_matrix(centroids, "centroids");
+        require_matrix(x, "x", centroids.shape(1));
+        const size_t n = x.shape(0), dim = x.shape(1);
+        I32Array assign(n);
+        py::array_t<float> residuals({n, dim});
+        int32_t* a = assign.mutable_data();
+        float* r = residuals.mutable_data();
+        {
+          py::gil_scoped_release release;
+          ivf_residuals(x.data(), n, dim, centroids.data(), centroids.shape(0), a, r);
+        }
+        return py::make_tuple(assign, residuals);
+      },
+      py::arg("x"), py::arg("centroids"));
+  m.def(
       "ivf_encode_pq",
       [](const ProductQuantizer& pq, FloatArray centroids, FloatArray x, bool by_residual) {
         require_matrix(centroids, "centroids", pq.dim());

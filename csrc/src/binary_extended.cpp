@@ -21,8 +21,9 @@ std::pair<double, double> round_at(const float* a, size_t dim, double t, unsigne
                                    uint8_t* y) {
   double ip = 0.0, sq = 0.0;
   for (size_t j = 0; j < dim; ++j) {
-    const double m = std::floor(t * a[j]);
-    const unsigned yj = m >= ymax ? ymax : static_cast<unsigned>(std::max(m, 0.0));
+    // t a_j >= 0: truncation is the floor (std::floor is a libm call in this baseline file)
+    const double m = t * a[j];
+    const unsigned yj = m >= ymax ? ymax : static_cast<unsigned>(m);
     y[j] = static_cast<uint8_t>(yj);
     ip += a[j] * (yj + 0.5);
     sq += (yj + 0.5) * (yj + 0.5);
@@ -30,19 +31,61 @@ std::pair<double, double> round_at(const float* a, size_t dim, double t, unsigne
   return {ip, sq};
 }
 
-/// The break points in (t0, t1] of the codes that start at y: (t, coordinate), sorted.
+/// A positive double's bits: increasing with its value.
+inline uint64_t bits_of(double t) {
+  uint64_t b;
+  std::memcpy(&b, &t, sizeof b);
+  return b;
+}
+
+/// The break points in (t0, t1] of the codes that start at y: (t, coordinate), sorted by t.
+/// A counting sort on the high bits of t (a positive double's bits grow with it: buckets even
+/// in log t, where the events of the m levels and the coordinates' spread lie; ~4 per event)
+/// and one insertion pass for the few pairs left inside a bucket: linear time on average,
+/// where std::sort of the pairs was ~60% of an encode (2,688 events at dim 384, 4 bits:
+/// 47 -> 33 us per vector with the walk). Equal break points share a bucket, so the order is
+/// std::sort's up to the order within equal t, which the walk merges into one step.
 void collect_events(const float* a, size_t dim, const uint8_t* y, double t0, double t1,
-                    unsigned ymax, std::vector<std::pair<double, uint32_t>>& events) {
-  events.clear();
+                    unsigned ymax, ExtendedScratch& s) {
+  std::vector<std::pair<double, uint32_t>>& raw = s.unsorted;
+  raw.clear();
+  double tmin = std::numeric_limits<double>::infinity();
   for (size_t j = 0; j < dim; ++j) {
     if (a[j] <= 0.0f) continue;
     for (unsigned m = y[j] + 1u; m <= ymax; ++m) {
       const double t = double(m) / a[j];
       if (t > t1) break;
-      if (t > t0) events.emplace_back(t, static_cast<uint32_t>(j));
+      if (t > t0) {
+        raw.emplace_back(t, static_cast<uint32_t>(j));
+        tmin = std::min(tmin, t);
+      }
     }
   }
-  std::sort(events.begin(), events.end());
+  const size_t ne = raw.size();
+  double tmax = 0.0;
+  for (const auto& event : raw) tmax = std::max(tmax, event.first);
+  const uint64_t low = bits_of(tmin), span = ne ? bits_of(tmax) - low : 0;
+  int shift = 0;
+  while ((span >> shift) > 4 * ne) ++shift;
+  const size_t nb = static_cast<size_t>(span >> shift) + 1;
+  s.bucket_of.resize(ne);
+  s.bucket_start.assign(nb + 1, 0);
+  for (size_t e = 0; e < ne; ++e) {
+    const uint32_t b = static_cast<uint32_t>((bits_of(raw[e].first) - low) >> shift);
+    s.bucket_of[e] = b;
+    ++s.bucket_start[b + 1];
+  }
+  for (size_t b = 0; b < nb; ++b) s.bucket_start[b + 1] += s.bucket_start[b];
+  s.events.resize(ne);
+  for (size_t e = 0; e < ne; ++e) s.events[s.bucket_start[s.bucket_of[e]]++] = raw[e];
+  // One insertion sort over all: an event never passes an earlier bucket's (smaller t), so
+  // only the few pairs inside a bucket move, and the rest cost one predictable compare.
+  for (size_t e = 1; e < ne; ++e) {
+    const std::pair<double, uint32_t> item = s.events[e];
+    size_t at = e;
+    for (; at > 0 && item < s.events[at - 1]; --at) s.events[at] = s.events[at - 1];
+    s.events[at] = item;
+  }
 }
 
 }  // namespace
@@ -74,8 +117,9 @@ double extended_grid(const float* v, size_t dim, size_t bits, bool exhaustive,
     t1 = 1.6 * (ymax + 1.0) / amax;
   }
   auto [ip, sq] = round_at(a, dim, t0, ymax, y);
-  collect_events(a, dim, y, t0, t1, ymax, s.events);
-  double best = ip / std::sqrt(sq), best_t = t0;
+  collect_events(a, dim, y, t0, t1, ymax, s);
+  // cos = ip / sqrt(sq) (ip > 0 on the path): compared as ip^2 best_sq > best_ip^2 sq
+  double best_ip2 = ip * ip, best_sq = sq, best_t = t0;
   const size_t ne = s.events.size();
   for (size_t e = 0; e < ne; ++e) {
     const uint32_t j = s.events[e].second;
@@ -84,9 +128,9 @@ double extended_grid(const float* v, size_t dim, size_t bits, bool exhaustive,
     sq += 2.0 * yj;  // (y + 1/2)^2 - (y - 1/2)^2
     // Break points that coincide make one step: score the code after all of them.
     if (e + 1 < ne && s.events[e + 1].first == s.events[e].first) continue;
-    const double c = ip / std::sqrt(sq);
-    if (c > best) {
-      best = c;
+    if (ip * ip * best_sq > best_ip2 * sq) {
+      best_ip2 = ip * ip;
+      best_sq = sq;
       // A t inside the code's interval: up to the next break point (none in (t, t1] after
       // the last one; past the last of all, every coordinate is at the top).
       const double t = s.events[e].first;

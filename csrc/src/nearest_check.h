@@ -1,5 +1,5 @@
 #pragma once
-// Nearest centroid exact to float32 rounding. The dense nearest16 kernels rank centroids by the
+// Nearest centroid exact to float32 rounding. The dense nearest kernels rank centroids by the
 // expansion ||c||^2 - 2 <a, c>, whose rounding error grows with ||a||^2 and ||c||^2, not with
 // the distance: when one codebook spans far-apart clusters (centroids near 0 and near 1e3)
 // the expansion cannot order the centroids near a point. settle_nearest finds the rows whose
@@ -15,7 +15,7 @@ namespace qvec::detail {
 int32_t nearest_direct(const float* x, const float* centroids, size_t k, size_t d,
                        float* distance);
 
-/// One nearest16 call's rows, re-decided where the expansion cannot tell.
+/// One nearest kernel call's rows, re-decided where the expansion cannot tell.
 /// kernel_rows: the kernel's input a, rows * d with row stride lda (its squared norm sets the
 /// error bound); x: the same points in the frame of `centroids` (rows * d, stride ldx; may be
 /// kernel_rows itself, or the points before a common translation); centroids: size k * d,

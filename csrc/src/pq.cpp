@@ -222,7 +222,7 @@ void ProductQuantizer::encode(const float* x, size_t n, uint8_t* codes) const {
       size_t rows = std::min(kTileRows, end - i);
       for (size_t j = 0; j < m_; ++j) {
         const float* sub = centred.data() + (i - begin) * dim_ + j * dsub_;
-        kern.nearest16(sub, dim_, rows, packed_centroids(j), centroid_norms(j), npacks, dsub_,
+        kern.nearest(sub, dim_, rows, packed_centroids(j), centroid_norms(j), npacks, dsub_,
                        index, value, second);
         detail::settle_nearest(sub, dim_, x + i * dim_ + j * dsub_, dim_, rows,
                                centroids_.data() + j * ksub_ * dsub_, ksub_, dsub_, index,

@@ -101,6 +101,12 @@ void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, siz
 void ivf_assign(const float* x, size_t n, size_t dim, const float* centroids, size_t nlist,
                 int32_t* assign);
 
+/// ivf_assign's assign, and residuals[i] = x[i] - centroids[assign[i]] (size n * dim,
+/// written): what the residual codecs encode and train on, without a gathered copy of the
+/// centroids beside it.
+void ivf_residuals(const float* x, size_t n, size_t dim, const float* centroids, size_t nlist,
+                   int32_t* assign, float* residuals);
+
 /// What add() stores for PQ codecs, in one pass: assign as ivf_assign, and codes the
 /// pq.encode of x - centroids[assign] (by_residual) or of x. x: size n * pq.dim();
 /// centroids: size nlist * pq.dim(); assign: size n, written; codes: size n * pq.code_size(),

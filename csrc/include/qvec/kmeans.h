@@ -30,7 +30,7 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
               const KMeansOptions& options, float* centroids);
 
 /// The nearest of k centroids (L2, ties to the smaller index) of each row, exact to float32
-/// rounding: the dense nearest16 kernel, with the rows its expansion cannot decide decided
+/// rounding: the dense nearest kernel, with the rows its expansion cannot decide decided
 /// again directly (the assignment step of kmeans); on all threads. x: size n * lda, row stride
 /// lda >= d; centroids: size k * d, layout (k, d); assign: size n, written; distances: size n
 /// (each row's squared distance to its centroid), written, or null. Requires k >= 1.

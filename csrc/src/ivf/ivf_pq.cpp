@@ -268,22 +268,17 @@ void IvfPqSearch::search_nearest(const IvfLists& lists, const float* queries, si
 void ivf_encode_pq(const ProductQuantizer& pq, const float* centroids, size_t nlist,
                    bool by_residual, const float* x, size_t n, int32_t* assign, uint8_t* codes) {
   const size_t dim = pq.dim(), cs = pq.code_size();
-  ivf_assign(x, n, dim, centroids, nlist, assign);
   if (!by_residual) {
+    ivf_assign(x, n, dim, centroids, nlist, assign);
     pq.encode(x, n, codes);
     return;
   }
-  // Residuals in chunks that stay in L2/L3 (pq.encode runs each on all threads).
+  // Residuals in chunks that stay in L2/L3 (each step runs on all threads).
   constexpr size_t kChunk = 8192;
   std::vector<float> residual(std::min(n, kChunk) * dim);
   for (size_t s = 0; s < n; s += kChunk) {
     const size_t rows = std::min(kChunk, n - s);
-    for (size_t i = 0; i < rows; ++i) {
-      const float* row = x + (s + i) * dim;
-      const float* c = centroids + static_cast<size_t>(assign[s + i]) * dim;
-      float* out = residual.data() + i * dim;
-      for (size_t t = 0; t < dim; ++t) out[t] = row[t] - c[t];
-    }
+    ivf_residuals(x + s * dim, rows, dim, centroids, nlist, assign + s, residual.data());
     pq.encode(residual.data(), rows, codes + s * cs);
   }
 }

@@ -52,15 +52,15 @@ struct DenseKernels {
                      const float* qnorms, const float* xnorms, const float* limits,
                      float* dist, uint32_t* masks);
 
-  /// For each row r < rows <= kTileRows: the c minimising bnorms[c] - 2 <a_r, b_c> over
+  /// For each row r < rows (any count): the c minimising bnorms[c] - 2 <a_r, b_c> over
   /// c < npacks * 16 (ties to the smaller c), written to best_index[r], that value to
   /// best_value[r], and the smallest value of every other c to second_value[r] (+inf for a
   /// single column): callers compare the gap with the expansion's rounding error to find the
   /// rows it cannot decide. bpack: size npacks * d * 16, layout (npacks, d, 16); bnorms:
   /// npacks * 16 (padding columns hold +inf).
-  void (*nearest16)(const float* a, size_t lda, size_t rows, const float* bpack,
-                    const float* bnorms, size_t npacks, size_t d, int32_t* best_index,
-                    float* best_value, float* second_value);
+  void (*nearest)(const float* a, size_t lda, size_t rows, const float* bpack,
+                  const float* bnorms, size_t npacks, size_t d, int32_t* best_index,
+                  float* best_value, float* second_value);
 
   /// <a, b> and ||a - b||^2 over d floats.
   float (*dot)(const float* a, const float* b, size_t d);

@@ -242,7 +242,7 @@ void nearest_rows(const float* a, size_t lda, const float* bpack, const float* b
   for (int r = 0; r < R; ++r) second_value[r] = 2.0f * runner_up(best[r], second[r]);
 }
 
-void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
+void nearest(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
                size_t npacks, size_t d, int32_t* best_index, float* best_value,
                float* second_value) {
   while (rows >= 4) {
@@ -300,7 +300,7 @@ float l2sqr(const float* a, const float* b, size_t d) {
 
 const DenseKernels* dense_avx2_kernels() {
   static const DenseKernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, scan_block,
-                                     nearest16, dot, l2sqr};
+                                     nearest, dot, l2sqr};
   return &table;
 }
 

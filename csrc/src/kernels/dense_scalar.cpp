@@ -50,7 +50,7 @@ bool scan_block(const float* x, size_t ldx, size_t rows, const float* qpack, siz
   return finite;
 }
 
-void nearest16(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
+void nearest(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
                size_t npacks, size_t d, int32_t* best_index, float* best_value,
                float* second_value) {
   for (size_t r = 0; r < rows; ++r) {
@@ -95,7 +95,7 @@ float l2sqr(const float* a, const float* b, size_t d) {
 
 const DenseKernels* dense_scalar_kernels() {
   static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, scan_block,
-                                     nearest16, dot, l2sqr};
+                                     nearest, dot, l2sqr};
   return &table;
 }
 

@@ -37,6 +37,10 @@ ADD_BATCH = 1 << 16
 #: Coarse training: k-means iterations, and training vectors per list at most by default.
 COARSE_ITERS = 10
 COARSE_TRAIN_PER_LIST = 64
+#: The codec trains on the residuals of at most this many training vectors (a seeded sample;
+#: PQ: 256 * 2**nbits, the sample its own fit takes, as FAISS does; 8-bit scalar ranges:
+#: all). Each residual needs the vector's list, an assignment costing a k-means iteration.
+CODEC_TRAIN_MAX = 65536
 #: The automatic rule's bounds: nlist = 4 * sqrt(n) rounded to a power of two, at most
 #: n // MIN_PER_LIST and at most MAX_AUTO_NLIST, at least 1.
 MIN_PER_LIST = 39
@@ -266,7 +270,8 @@ class IVFIndex(Index[IvfModel]):
             verbose: bool = False, iters: int = COARSE_ITERS) -> "IVFIndex":
         """Trains the coarse centroids (k-means with ``iters`` iterations on at most
         ``max_train`` vectors, a seeded sample; None: 64 per list) and then the codec on the
-        residuals of the training vectors (its own default sample size); returns self.
+        residuals of a seeded sample of them (PQ: 256 * 2**nbits vectors, as FAISS takes;
+        binary: CODEC_TRAIN_MAX; 8-bit scalar: all); returns self.
         Raises ValueError if the index holds vectors or x has fewer rows than nlist."""
         seed = check_int(seed, "seed", minimum=0)
         iters = check_int(iters, "iters")
@@ -286,7 +291,8 @@ class IVFIndex(Index[IvfModel]):
                 progress(1, 1)
             codec = self._new_codec(self._dim, self._metric)
             if codec is not None:
-                cx = _residuals(data, centroids) if self._by_residual else data
+                cx = _codec_sample(data, codec, seed)
+                cx = _residuals(cx, centroids) if self._by_residual else cx
                 if isinstance(codec, ProductQuantizer):
                     codec.fit(cx, seed=seed, verbose=verbose)
                 elif isinstance(codec, ScalarQuantizer):
@@ -323,12 +329,14 @@ class IVFIndex(Index[IvfModel]):
                                            self._by_residual)
                 assign[s:s + part.shape[0]] = a
                 codes[s:s + part.shape[0]] = c
-            else:
-                a = _core.ivf_assign(part, model.coarse)
+            elif codes is not None and self._by_residual:
+                a, cx = _core.ivf_residuals(part, model.coarse)
                 assign[s:s + part.shape[0]] = a
+                codes[s:s + part.shape[0]] = self._codes(model.codec, cx)
+            else:
+                assign[s:s + part.shape[0]] = _core.ivf_assign(part, model.coarse)
                 if codes is not None:
-                    cx = part - model.coarse[a] if self._by_residual else part
-                    codes[s:s + part.shape[0]] = self._codes(model.codec, cx)
+                    codes[s:s + part.shape[0]] = self._codes(model.codec, part)
             if report is not None:
                 report(s + part.shape[0], n)
         out: Dict[str, Array] = {"assign": assign}
@@ -530,9 +538,17 @@ def _binary_factor_offset(codec: BinaryQuantizer) -> int:
     return (int(codec.code_size) + 3) // 4 * 4
 
 
+def _codec_sample(x: FloatArray, codec: Any, seed: int) -> FloatArray:
+    """The rows of x the codec trains on (see CODEC_TRAIN_MAX), in input order."""
+    if isinstance(codec, ScalarQuantizer):
+        return x
+    size = (256 << codec.nbits) if isinstance(codec, ProductQuantizer) else CODEC_TRAIN_MAX
+    if x.shape[0] <= size:
+        return x
+    rows = np.sort(np.random.default_rng(seed).choice(x.shape[0], size, replace=False))
+    return x[rows]
+
+
 def _residuals(x: FloatArray, centroids: FloatArray) -> FloatArray:
-    out = np.empty_like(x)
-    for s in range(0, x.shape[0], ADD_BATCH):
-        part = x[s:s + ADD_BATCH]
-        out[s:s + part.shape[0]] = part - centroids[_core.ivf_assign(part, centroids)]
-    return out
+    residuals: FloatArray = _core.ivf_residuals(x, centroids)[1]
+    return residuals
