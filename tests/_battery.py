@@ -97,6 +97,8 @@ def _nearest(rng: np.random.Generator) -> Outputs:
         out[f"assign_d{d}_k{k}"] = _core.ivf_assign(x, centroids)
         out[f"assign_far_d{d}_k{k}"] = _core.ivf_assign(x + 1e3, centroids + 1e3)
         out[f"kmeans_d{d}_k{k}"] = _core.ivf_train_centroids(x, k // 2, n, 4, 7)
+        out[f"kmeans_spherical_d{d}_k{k}"] = _core.ivf_train_centroids(x + 3, k // 2, n, 4, 7,
+                                                                       spherical=True)
     return out
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import qvec
-from qvec import _format
+from qvec import _core, _format
 from qvec.index.ivf import auto_nlist
 from conftest import clustered, reference_distances, reference_topk
 
@@ -303,6 +303,26 @@ def test_centroids_and_codebooks_are_settable(data):
         index.centroids = trained.centroids            # stored codes belong to these
     with pytest.raises(ValueError, match="rows"):
         qvec.IVFIndex(DIM, 4).centroids = trained.centroids
+
+
+@pytest.mark.parametrize("metric", ["ip", "cosine", "l2"])
+def test_inner_product_lists_come_from_spherical_kmeans(data, metric):
+    """FAISS trains IP coarse quantizers with unit centroids (the nearest unit centroid is the one
+    of largest inner product, the order queries probe in); L2 keeps plain means."""
+    x, _ = data
+    x = x + 2.0                              # off the origin: plain means are not unit vectors
+    index = qvec.IVFIndex(DIM, NLIST, "flat", metric=metric).fit(x)
+    norms = np.linalg.norm(index.centroids.astype(np.float64), axis=1)
+    if metric == "l2":
+        assert np.abs(norms - 1).max() > 0.1
+    else:
+        np.testing.assert_allclose(norms, 1.0, atol=1e-6)
+        data = x / np.linalg.norm(x, axis=1, keepdims=True) if metric == "cosine" else x
+        ip = data.astype(np.float64) @ index.centroids.astype(np.float64).T
+        top2 = np.sort(ip, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 1e-4    # rows whose best list rounding cannot change
+        np.testing.assert_array_equal(_core.ivf_assign(data, index.centroids)[clear],
+                                      ip.argmax(axis=1)[clear])
 
 
 def test_bad_arguments(data):

@@ -20,28 +20,36 @@ using detail::Pq8Kernels;
 
 constexpr size_t kChunkBlocks = 32;  // codes scored per kernel call, as in the PQ scanner
 
-// Quantized ADC over codes in the blocked layout (nblocks, m, 64), 2,048 codes per call.
-// items: codes scored; bytes: code bytes scanned (n * m).
+// Quantized ADC over codes in the blocked layout (nblocks, m, 64), 2,048 codes per call, for
+// nq = 1 query (scan) or 2 (scan_pair). items: codes scored (nq * n); bytes: code bytes scanned
+// (n * m, once per call whatever nq).
 void BM_adc_scan_u8(benchmark::State& state, const Pq8Kernels* kern) {
   const size_t n = static_cast<size_t>(state.range(0)), m = static_cast<size_t>(state.range(1));
+  const size_t nq = static_cast<size_t>(state.range(2));
   const size_t nblocks = (n + kCodeBlock - 1) / kCodeBlock;
   static LastFixture<std::pair<size_t, size_t>, std::vector<uint8_t>> codes_cache;
   const std::vector<uint8_t>& codes =
       codes_cache.get({n, m}, [&] { return random_bytes(nblocks * m * kCodeBlock, 8); });
   // Table entries small enough for the 16-bit sums, as the scanner guarantees.
-  std::vector<uint8_t> lut = random_bytes(m * 256 + kLutPadding, 9);
+  const size_t lut_size = m * 256 + kLutPadding;
+  std::vector<uint8_t> luts = random_bytes(2 * lut_size, 9);
   const uint8_t top = static_cast<uint8_t>(std::min<size_t>(255, 65535 / m));
-  for (uint8_t& v : lut) v = static_cast<uint8_t>(v % (top + 1));
-  std::vector<uint16_t> sums(kChunkBlocks * kCodeBlock);
+  for (uint8_t& v : luts) v = static_cast<uint8_t>(v % (top + 1));
+  std::vector<uint16_t> sums(2 * kChunkBlocks * kCodeBlock);
+  uint16_t* second = sums.data() + kChunkBlocks * kCodeBlock;
   for (auto _ : state) {
     for (size_t b = 0; b < nblocks; b += kChunkBlocks) {
-      kern->scan(lut.data(), codes.data() + b * m * kCodeBlock,
-                        std::min(kChunkBlocks, nblocks - b), m, sums.data());
+      const uint8_t* block = codes.data() + b * m * kCodeBlock;
+      const size_t nblk = std::min(kChunkBlocks, nblocks - b);
+      if (nq == 2)
+        kern->scan_pair(luts.data(), luts.data() + lut_size, block, nblk, m, sums.data(), second);
+      else
+        kern->scan(luts.data(), block, nblk, m, sums.data());
       benchmark::DoNotOptimize(sums.data());
     }
     benchmark::ClobberMemory();
   }
-  set_rates(state, double(nblocks * kCodeBlock), double(nblocks * kCodeBlock * m));
+  set_rates(state, double(nq * nblocks * kCodeBlock), double(nblocks * kCodeBlock * m));
 }
 
 // Indices of 16-bit sums at or under a threshold passing `permille` of them.
@@ -154,8 +162,8 @@ bool register_all() {
                                         detail::pq8_avx512_kernels())) {
     const std::string level = lt.name();
     benchmark::RegisterBenchmark(("BM_adc_scan_u8/" + level).c_str(), BM_adc_scan_u8, lt.table)
-        ->ArgNames({"n", "m"})
-        ->ArgsProduct({{2048, 1 << 20}, {8, 16, 32, 64}});
+        ->ArgNames({"n", "m", "nq"})
+        ->ArgsProduct({{2048, 1 << 20}, {8, 16, 32, 64}, {1, 2}});
   }
   for (const auto& lt : runnable_levels(detail::filter_scalar_kernels(),
                                         detail::filter_avx2_kernels(),

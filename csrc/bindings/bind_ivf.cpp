@@ -147,7 +147,8 @@ void register_lists(py::module_& m) {
 void register_coarse(py::module_& m) {
   m.def(
       "ivf_train_centroids",
-      [](FloatArray x, size_t nlist, size_t max_train, size_t iters, uint64_t seed) {
+      [](FloatArray x, size_t nlist, size_t max_train, size_t iters, uint64_t seed,
+         bool spherical) {
         require_matrix(x, "x");
         const size_t n = x.shape(0), dim = x.shape(1);
         if (nlist < 1 || nlist > n)
@@ -156,10 +157,11 @@ void register_coarse(py::module_& m) {
         py::array_t<float> centroids({nlist, dim});
         float* out = centroids.mutable_data();
         py::gil_scoped_release release;
-        ivf_train_centroids(x.data(), n, dim, nlist, max_train, iters, seed, out);
+        ivf_train_centroids(x.data(), n, dim, nlist, max_train, iters, seed, spherical, out);
         return centroids;
       },
-      py::arg("x"), py::arg("nlist"), py::arg("max_train"), py::arg("iters"), py::arg("seed"));
+      py::arg("x"), py::arg("nlist"), py::arg("max_train"), py::arg("iters"), py::arg("seed"),
+      py::arg("spherical") = false);
   m.def(
       "ivf_assign",
       [](FloatArray x, FloatArray centroids) {

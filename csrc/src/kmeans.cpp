@@ -166,6 +166,24 @@ void sum_clusters(const float* x, size_t n, size_t d, const int32_t* assign, siz
   });
 }
 
+// Spherical k-means on centred rows: each centroid c (centred) becomes (c + mean) / ||c + mean||
+// - mean, so that c + mean, the centroid the caller gets back, has unit norm. A zero centroid
+// (no direction to keep) is left as it is.
+void unit_centroids(size_t k, size_t d, const float* mean, float* centroids) {
+  for (size_t c = 0; c < k; ++c) {
+    float* row = centroids + c * d;
+    double norm = 0.0;
+    for (size_t t = 0; t < d; ++t) {
+      const double v = static_cast<double>(row[t]) + mean[t];
+      norm += v * v;
+    }
+    if (!(norm > 0.0)) continue;
+    const double scale = 1.0 / std::sqrt(norm);
+    for (size_t t = 0; t < d; ++t)
+      row[t] = static_cast<float>((static_cast<double>(row[t]) + mean[t]) * scale - mean[t]);
+  }
+}
+
 }  // namespace
 
 void nearest_centroids(const float* x, size_t n, size_t d, size_t lda, const float* centroids,
@@ -209,6 +227,7 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
   } else {
     kmeans_plus_plus(x, n, d, lda, k, rng, centroids);
   }
+  if (options.spherical) unit_centroids(k, d, mean.data(), centroids);
 
   std::vector<int32_t> assign(n);
   std::vector<float> dist(n);
@@ -223,9 +242,15 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
         for (size_t t = 0; t < d; ++t)
           centroids[c * d + t] = static_cast<float>(sums[c * d + t] / counts[c]);
     if (n > k) resplit_empty(counts, n, k, d, rng, centroids);
+    if (options.spherical) unit_centroids(k, d, mean.data(), centroids);
   }
   for (size_t c = 0; c < k; ++c)
     for (size_t t = 0; t < d; ++t) centroids[c * d + t] += mean[t];
+  // Adding the mean back rounds at its scale; one more rescale makes the norms 1 to float32.
+  if (options.spherical) {
+    const std::vector<float> origin(d, 0.0f);
+    unit_centroids(k, d, origin.data(), centroids);
+  }
   double objective = 0.0;  // of the last assignment
   for (size_t i = 0; i < n; ++i) objective += dist[i];
   return objective / static_cast<double>(n);

@@ -24,17 +24,23 @@ namespace {
 constexpr size_t kQueryBlock = 8;
 constexpr size_t kChunkBlocks = 32;  // 2,048 codes scored per kernel call
 
-/// Candidates of scanned query q in one chunk of blocks [cb, cb + nblk) into its collector.
-void scan_chunk(const Pq8Kernels& pq8, const FilterKernels& filter, const Pq8Batch& batch, size_t q, HeapView heap,
-                const uint8_t* packed, size_t cb, size_t nblk, const RowRange& range,
-                uint16_t* sums, uint32_t* candidates) {
+/// The largest quantized sum of scanned query q that may still enter its collector; < 0 when
+/// nothing can.
+long chunk_limit(const Pq8Batch& batch, size_t q, const HeapView& heap) {
+  const size_t query = batch.query_of ? batch.query_of[q] : q;
+  const float shift = batch.shifts ? batch.shifts[q] : 0.0f;
+  return batch.luts->scale(query).max_sum(heap.threshold() - shift);
+}
+
+/// Candidates of scanned query q among the kernel's sums of one chunk of blocks [cb, cb + nblk)
+/// into its collector (thr: its chunk_limit).
+void collect_chunk(const FilterKernels& filter, const Pq8Batch& batch, size_t q, HeapView heap,
+                   long thr, const uint8_t* packed, size_t cb, size_t nblk,
+                   const RowRange& range, const uint16_t* sums, uint32_t* candidates) {
   const size_t query = batch.query_of ? batch.query_of[q] : q;
   const float shift = batch.shifts ? batch.shifts[q] : 0.0f;
   const LutScale& scale = batch.luts->scale(query);
-  long thr = scale.max_sum(heap.threshold() - shift);
-  if (thr < 0) return;
   const size_t m = batch.m, base_row = cb * kCodeBlock;
-  pq8.scan(batch.luts->lut(query), packed + cb * m * kCodeBlock, nblk, m, sums);
   const size_t count = allowed_hits(
       candidates, filter.le_u16(sums, nblk * kCodeBlock, static_cast<uint16_t>(thr), candidates),
       base_row, range);
@@ -51,13 +57,42 @@ void scan_chunk(const Pq8Kernels& pq8, const FilterKernels& filter, const Pq8Bat
   }
 }
 
+/// Scanned queries [q, q + count) (count 1 or 2) over one chunk: those that can still take a
+/// candidate share one kernel pass.
+void scan_chunk(const Pq8Kernels& pq8, const FilterKernels& filter, const Pq8Batch& batch,
+                size_t q, size_t count, const HeapRows& rows, size_t q0, const uint8_t* packed,
+                size_t cb, size_t nblk, const RowRange& range, uint16_t* sums,
+                uint32_t* candidates) {
+  size_t live[2], nlive = 0;
+  long thr[2];
+  for (size_t i = 0; i < count; ++i) {
+    const long t = chunk_limit(batch, q + i, rows.at(q + i - q0));
+    if (t < 0) continue;
+    thr[nlive] = t;
+    live[nlive++] = q + i;
+  }
+  if (nlive == 0) return;
+  auto lut = [&](size_t s) {
+    return batch.luts->lut(batch.query_of ? batch.query_of[s] : s);
+  };
+  const uint8_t* block = packed + cb * batch.m * kCodeBlock;
+  uint16_t* second = sums + kChunkBlocks * kCodeBlock;
+  if (nlive == 2)
+    pq8.scan_pair(lut(live[0]), lut(live[1]), block, nblk, batch.m, sums, second);
+  else
+    pq8.scan(lut(live[0]), block, nblk, batch.m, sums);
+  for (size_t i = 0; i < nlive; ++i)
+    collect_chunk(filter, batch, live[i], rows.at(live[i] - q0), thr[i], packed, cb, nblk, range,
+                  i == 0 ? sums : second, candidates);
+}
+
 }  // namespace
 
 void pq8_scan_range(const Pq8Batch& batch, size_t q0, size_t q1, const uint8_t* packed,
                     const RowRange& range, const HeapRows& rows) {
   const Pq8Kernels& pq8 = pq8_kernels();
   const FilterKernels& filter = filter_kernels();
-  std::vector<uint16_t> sums(kChunkBlocks * kCodeBlock);
+  std::vector<uint16_t> sums(2 * kChunkBlocks * kCodeBlock);
   std::vector<uint32_t> candidates(kChunkBlocks * kCodeBlock);
   const size_t end_block = (range.end + kCodeBlock - 1) / kCodeBlock;
   for (size_t cb = range.begin / kCodeBlock; cb < end_block; cb += kChunkBlocks) {
@@ -66,9 +101,9 @@ void pq8_scan_range(const Pq8Batch& batch, size_t q0, size_t q1, const uint8_t* 
     if (skip_rows(range, std::max(range.begin, cb * kCodeBlock),
                   std::min(range.end, (cb + nblk) * kCodeBlock)))
       continue;
-    for (size_t q = q0; q < q1; ++q)
-      scan_chunk(pq8, filter, batch, q, rows.at(q - q0), packed, cb, nblk, range, sums.data(),
-                 candidates.data());
+    for (size_t q = q0; q < q1; q += 2)
+      scan_chunk(pq8, filter, batch, q, std::min<size_t>(2, q1 - q), rows, q0, packed, cb, nblk,
+                 range, sums.data(), candidates.data());
   }
 }
 

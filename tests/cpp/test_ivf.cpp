@@ -169,7 +169,7 @@ TEST(Ivf, ContractErrors) {
                                      i.data()),
                std::invalid_argument);
   std::vector<float> cents(kNlist * kDim);
-  EXPECT_THROW(qvec::ivf_train_centroids(x.data(), 5, kDim, 6, 0, 5, 0, cents.data()),
+  EXPECT_THROW(qvec::ivf_train_centroids(x.data(), 5, kDim, 6, 0, 5, 0, false, cents.data()),
                std::invalid_argument);
   std::vector<int32_t> wrong = {0, 99};
   std::vector<uint64_t> off(kNlist + 1), coff(kNlist + 1);

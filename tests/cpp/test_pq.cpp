@@ -100,6 +100,68 @@ TEST(KMeans, StridedRowsEqualACompactCopy) {
   EXPECT_EQ(a, b);
 }
 
+/// Spherical Lloyd iterations in double from warm centroids: each round assigns every row to
+/// the unit centroid of largest inner product and moves the centroid to its rows' normalised sum.
+std::vector<double> spherical_lloyd(const std::vector<float>& x, size_t n, size_t d,
+                                    std::vector<double> c, size_t k, size_t iters) {
+  auto normalise = [&](double* row) {
+    double norm = 0;
+    for (size_t t = 0; t < d; ++t) norm += row[t] * row[t];
+    for (size_t t = 0; t < d; ++t) row[t] /= std::sqrt(norm);
+  };
+  for (size_t j = 0; j < k; ++j) normalise(c.data() + j * d);
+  for (size_t it = 0; it < iters; ++it) {
+    std::vector<double> sums(k * d, 0.0);
+    for (size_t i = 0; i < n; ++i) {
+      size_t best = 0;
+      double best_ip = -INFINITY;
+      for (size_t j = 0; j < k; ++j) {
+        double ip = 0;
+        for (size_t t = 0; t < d; ++t) ip += x[i * d + t] * c[j * d + t];
+        if (ip > best_ip) best_ip = ip, best = j;
+      }
+      for (size_t t = 0; t < d; ++t) sums[best * d + t] += x[i * d + t];
+    }
+    for (size_t j = 0; j < k; ++j) normalise(sums.data() + j * d);
+    c = sums;
+  }
+  return c;
+}
+
+TEST(KMeans, SphericalEqualsUnitCentroidLloydAndHasUnitNorms) {
+  // Five directions, rows spread around them at radius ~10 from an origin the data does not
+  // surround (every row has a positive first component), warm-started near the directions.
+  const size_t n = 1000, d = 8, k = 5, iters = 3;
+  auto noise = gaussian(n, d, 21), dirs = gaussian(k, d, 22);
+  std::vector<float> x(n * d), warm(k * d);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t t = 0; t < d; ++t)
+      x[i * d + t] = 10.0f * dirs[(i % k) * d + t] + 2.0f * noise[i * d + t] + (t == 0 ? 30 : 0);
+  for (size_t j = 0; j < k; ++j)
+    for (size_t t = 0; t < d; ++t) warm[j * d + t] = x[j * d + t];
+  qvec::KMeansOptions options;
+  options.iters = iters;
+  options.warm_start = true;
+  options.spherical = true;
+  std::vector<float> got(warm);
+  qvec::kmeans(x.data(), n, d, d, k, options, got.data());
+  const auto want = spherical_lloyd(x, n, d, std::vector<double>(warm.begin(), warm.end()), k,
+                                    iters);
+  for (size_t j = 0; j < k; ++j) {
+    double norm = 0;
+    for (size_t t = 0; t < d; ++t) {
+      norm += double(got[j * d + t]) * got[j * d + t];
+      EXPECT_NEAR(got[j * d + t], want[j * d + t], 1e-5) << "centroid " << j << " dim " << t;
+    }
+    EXPECT_NEAR(norm, 1.0, 1e-6);
+  }
+  // The same iterations without spherical end elsewhere: the test sees the option.
+  options.spherical = false;
+  std::vector<float> plain(warm);
+  qvec::kmeans(x.data(), n, d, d, k, options, plain.data());
+  EXPECT_GT(std::fabs(plain[0] - got[0]), 1.0f);
+}
+
 struct PQCase {
   size_t nbits;
   Metric metric;

@@ -91,10 +91,12 @@ void ivf_unpack_lists(const IvfLayout& layout, const IvfLists& lists, size_t n, 
 
 /// Coarse training: k-means (qvec/kmeans.h, seeded with random distinct sample rows as FAISS
 /// does, on all threads; the same centroids at every thread count) on at most max_train rows
-/// of x (a seeded sample; 0 means 256 * nlist). x: size n * dim; centroids: size nlist * dim,
+/// of x (a seeded sample; 0 means 256 * nlist); spherical: unit-norm centroids (FAISS's choice
+/// for inner product: lists then hold the rows of largest inner product with their centroid,
+/// the order the queries probe them in). x: size n * dim; centroids: size nlist * dim,
 /// layout (nlist, dim), written. Throws std::invalid_argument unless 1 <= nlist <= n.
 void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, size_t max_train,
-                         size_t iters, uint64_t seed, float* centroids);
+                         size_t iters, uint64_t seed, bool spherical, float* centroids);
 
 /// The nearest centroid (L2, ties to the smaller list) of each row: what add() assigns.
 /// x: size n * dim; centroids: size nlist * dim; assign: size n, written.

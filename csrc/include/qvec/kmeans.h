@@ -17,6 +17,10 @@ struct KMeansOptions {
   /// coarse quantizer (k in the thousands) cost more than the Lloyd iterations; with a sample
   /// of tens of points per centroid, random seeds reach the same objective in the same iters.
   bool random_init = false;
+  /// Rescale every centroid to unit L2 norm after seeding and after each update (spherical
+  /// k-means, FAISS's coarse quantizer for inner product): the nearest unit centroid in L2 is
+  /// the one of largest inner product, so the assignment step stays the same.
+  bool spherical = false;
 };
 
 /// x: size n * d, layout (n, d), row stride lda >= d floats (lets callers pass a column

@@ -60,7 +60,7 @@ void probe_direct_l2(const float* query, size_t dim, const float* centroids, siz
 }  // namespace
 
 void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, size_t max_train,
-                         size_t iters, uint64_t seed, float* centroids) {
+                         size_t iters, uint64_t seed, bool spherical, float* centroids) {
   QVEC_CHECK_ARG(dim >= 1, "dim must be >= 1");
   QVEC_CHECK_ARG(nlist >= 1 && nlist <= n,
                  "training needs 1 <= nlist <= n; got nlist = " + std::to_string(nlist) +
@@ -71,6 +71,7 @@ void ivf_train_centroids(const float* x, size_t n, size_t dim, size_t nlist, siz
   options.iters = iters;
   options.seed = seed;
   options.random_init = true;
+  options.spherical = spherical;
   if (n <= max_train) {
     kmeans(x, n, dim, dim, nlist, options, centroids);
     return;

@@ -25,6 +25,11 @@ struct Pq8Kernels {
   /// guarantees the sums fit in 16 bits. codes: size nblocks * m * 64; out: nblocks * 64.
   void (*scan)(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
                uint16_t* out);
+  /// Two queries in one pass over the codes: out0 as scan(lut0, ...), out1 as scan(lut1, ...)
+  /// (out0, out1: nblocks * 64 each). Levels that look codes up in registers call scan twice;
+  /// AVX2's scalar loads share each code's extraction between the two tables.
+  void (*scan_pair)(const uint8_t* lut0, const uint8_t* lut1, const uint8_t* codes,
+                    size_t nblocks, size_t m, uint16_t* out0, uint16_t* out1);
 };
 
 }  // namespace qvec::detail

@@ -42,10 +42,16 @@ void scan(const uint8_t* lut, const uint8_t* codes, size_t nblocks, size_t m,
   }
 }
 
+void scan_pair(const uint8_t* lut0, const uint8_t* lut1, const uint8_t* codes, size_t nblocks,
+               size_t m, uint16_t* out0, uint16_t* out1) {
+  scan(lut0, codes, nblocks, m, out0);
+  scan(lut1, codes, nblocks, m, out1);
+}
+
 }  // namespace
 
 const Pq8Kernels* pq8_avx512_kernels() {
-  static const Pq8Kernels table = {SimdLevel::AVX512, scan};
+  static const Pq8Kernels table = {SimdLevel::AVX512, scan, scan_pair};
   return &table;
 }
 

@@ -269,7 +269,8 @@ class IVFIndex(Index[IvfModel]):
     def fit(self, x: npt.ArrayLike, *, seed: int = 0, max_train: Optional[int] = None,
             verbose: bool = False, iters: int = COARSE_ITERS) -> "IVFIndex":
         """Trains the coarse centroids (k-means with ``iters`` iterations on at most
-        ``max_train`` vectors, a seeded sample; None: 64 per list) and then the codec on the
+        ``max_train`` vectors, a seeded sample; None: 64 per list; for ``ip`` and ``cosine``
+        spherical k-means, unit-norm centroids, as FAISS trains them) and then the codec on the
         residuals of a seeded sample of them (PQ: 256 * 2**nbits vectors, as FAISS takes;
         binary: CODEC_TRAIN_MAX; 8-bit scalar: all); returns self.
         Raises ValueError if the index holds vectors or x has fewer rows than nlist."""
@@ -285,7 +286,8 @@ class IVFIndex(Index[IvfModel]):
                 raise ValueError(f"fit needs at least nlist = {nlist} training vectors; got {n}")
             sample = limit if limit is not None else COARSE_TRAIN_PER_LIST * nlist
             progress = progress_callback("qvec IVF coarse training", verbose, unit="step")
-            centroids = _core.ivf_train_centroids(data, nlist, max(sample, nlist), iters, seed)
+            centroids = _core.ivf_train_centroids(data, nlist, max(sample, nlist), iters, seed,
+                                                  spherical=self._metric != "l2")
             centroids.setflags(write=False)
             if progress is not None:
                 progress(1, 1)
