@@ -35,6 +35,8 @@ TOLERANCE: Dict[str, Tolerance] = {
     "dense/exact_l2_few_d": _FLOAT, "dense/exact_ip_few_d": _FLOAT,
     "dense/exact_l2_groups_d": _FLOAT, "dense/exact_ip_groups_d": _FLOAT,
     "dense/rerank_l2_d": ("close", 1e-5, 1e-5), "dense/rerank_ip_d": ("close", 1e-5, 1e-5),
+    **{f"dense/candidates_d{d}_k{k}_{v}": ("close", 1e-5, 1e-4)
+       for d, k in ((7, 13), (45, 100), (200, 70)) for v in ("best", "second")},
     # pq8: tables and ADC sums are float sums; trained codebooks may move where FMA rounding
     # flips a near-tie assignment.
     "pq8/l2_tables": _FLOAT, "pq8/ip_tables": _FLOAT,
@@ -99,6 +101,15 @@ def _nearest(rng: np.random.Generator) -> Outputs:
         out[f"kmeans_d{d}_k{k}"] = _core.ivf_train_centroids(x, k // 2, n, 4, 7)
         out[f"kmeans_spherical_d{d}_k{k}"] = _core.ivf_train_centroids(x + 3, k // 2, n, 4, 7,
                                                                        spherical=True)
+        # The kernel's own answer, before the exact re-decision hides its slips: rows close to
+        # one centroid (no near ties but the duplicates), a third of them to the duplicated one
+        # (two copies in its own lane of later packs: ties to the smaller index).
+        near = np.where(np.arange(n) % 3 == 0, 2, rng.integers(0, k, n))
+        rows = centroids[near] + 0.01 * rng.standard_normal((n, d)).astype(np.float32)
+        index, best, second = _core.nearest_candidates(rows, centroids)
+        out[f"candidates_d{d}_k{k}_index"] = index
+        out[f"candidates_d{d}_k{k}_best"] = best
+        out[f"candidates_d{d}_k{k}_second"] = second
     return out
 
 

@@ -7,6 +7,7 @@
 #include "bindings.h"
 #include "filter_arg.h"
 #include "qvec/ivf.h"
+#include "qvec/kmeans.h"
 
 namespace qvec::bind {
 namespace {
@@ -173,6 +174,27 @@ void register_coarse(py::module_& m) {
         py::gil_scoped_release release;
         ivf_assign(x.data(), n, x.shape(1), centroids.data(), centroids.shape(0), out);
         return assign;
+      },
+      py::arg("x"), py::arg("centroids"));
+  m.def(
+      "nearest_candidates",
+      [](FloatArray x, FloatArray centroids) {
+        require_matrix(centroids, "centroids");
+        require_matrix(x, "x", centroids.shape(1));
+        if (centroids.shape(0) < 1 || centroids.shape(1) < 1)
+          throw py::value_error("centroids must have at least one row and one column");
+        const size_t n = x.shape(0);
+        I32Array index(n);
+        py::array_t<float> best(n), second(n);
+        int32_t* i = index.mutable_data();
+        float* b = best.mutable_data();
+        float* s = second.mutable_data();
+        {
+          py::gil_scoped_release release;
+          nearest_candidates(x.data(), n, x.shape(1), centroids.data(), centroids.shape(0), i,
+                             b, s);
+        }
+        return py::make_tuple(index, best, second);
       },
       py::arg("x"), py::arg("centroids"));
   m.def(

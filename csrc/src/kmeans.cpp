@@ -186,8 +186,13 @@ void unit_centroids(size_t k, size_t d, const float* mean, float* centroids) {
 
 }  // namespace
 
-void nearest_centroids(const float* x, size_t n, size_t d, size_t lda, const float* centroids,
-                       size_t k, int32_t* assign, float* distances) {
+namespace {
+
+// The nearest kernel over n rows in chunks on all threads; each chunk's outputs handed to
+// finish(begin, rows, best, second) while they are in its buffers.
+template <class Finish>
+void nearest_chunks(const float* x, size_t n, size_t d, size_t lda, const float* centroids,
+                    size_t k, int32_t* assign, Finish&& finish) {
   QVEC_ASSERT(k >= 1 && d >= 1 && lda >= d);
   const detail::DenseKernels& kern = detail::dense_kernels();
   // Past one pack, an even count: the wide AVX-512 kernel takes packs in pairs (padding
@@ -201,9 +206,29 @@ void nearest_centroids(const float* x, size_t n, size_t d, size_t lda, const flo
     float best[kAssignChunk], second[kAssignChunk];
     kern.nearest(x + begin * lda, lda, rows, packed.data(), norms.data(), npacks, d,
                  assign + begin, best, second);
-    detail::settle_nearest(x + begin * lda, lda, x + begin * lda, lda, rows, centroids, k, d,
-                           assign + begin, best, second, distances ? distances + begin : nullptr);
+    finish(begin, rows, best, second);
   });
+}
+
+}  // namespace
+
+void nearest_centroids(const float* x, size_t n, size_t d, size_t lda, const float* centroids,
+                       size_t k, int32_t* assign, float* distances) {
+  nearest_chunks(x, n, d, lda, centroids, k, assign,
+                 [&](size_t begin, size_t rows, const float* best, const float* second) {
+                   detail::settle_nearest(x + begin * lda, lda, x + begin * lda, lda, rows,
+                                          centroids, k, d, assign + begin, best, second,
+                                          distances ? distances + begin : nullptr);
+                 });
+}
+
+void nearest_candidates(const float* x, size_t n, size_t d, const float* centroids, size_t k,
+                        int32_t* best_index, float* best_value, float* second_value) {
+  nearest_chunks(x, n, d, d, centroids, k, best_index,
+                 [&](size_t begin, size_t rows, const float* best, const float* second) {
+                   std::copy(best, best + rows, best_value + begin);
+                   std::copy(second, second + rows, second_value + begin);
+                 });
 }
 
 double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,

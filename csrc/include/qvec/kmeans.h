@@ -41,4 +41,12 @@ double kmeans(const float* x, size_t n, size_t d, size_t lda, size_t k,
 void nearest_centroids(const float* x, size_t n, size_t d, size_t lda, const float* centroids,
                        size_t k, int32_t* assign, float* distances);
 
+/// The dense nearest kernel's own answer, before nearest_centroids re-decides the rows it
+/// cannot order: per row the centroid of smallest ||c||^2 - 2 <x, c> (ties to the smaller
+/// index), that value and the smallest value of any other centroid. What the SIMD levels are
+/// tested against each other on. x: size n * d, layout (n, d); centroids: size k * d;
+/// best_index, best_value, second_value: size n, written. Requires k >= 1, d >= 1.
+void nearest_candidates(const float* x, size_t n, size_t d, const float* centroids, size_t k,
+                        int32_t* best_index, float* best_value, float* second_value);
+
 }  // namespace qvec

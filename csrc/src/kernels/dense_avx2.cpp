@@ -242,9 +242,19 @@ void nearest_rows(const float* a, size_t lda, const float* bpack, const float* b
   for (int r = 0; r < R; ++r) second_value[r] = 2.0f * runner_up(best[r], second[r]);
 }
 
+#include "kernels/nearest_avx2_impl.h"
+
+// Below this many components a pack's values cost less to compute than to fold through memory.
+constexpr size_t kNearBlockedMinDim = 8;
+
 void nearest(const float* a, size_t lda, size_t rows, const float* bpack, const float* bnorms,
                size_t npacks, size_t d, int32_t* best_index, float* best_value,
                float* second_value) {
+  if (npacks > 1 && d >= kNearBlockedMinDim) {
+    nearest_blocks<NearAvx2>(a, lda, rows, bpack, bnorms, npacks, d, best_index, best_value,
+                             second_value);
+    return;
+  }
   while (rows >= 4) {
     nearest_rows<4>(a, lda, bpack, bnorms, npacks, d, best_index, best_value, second_value);
     a += 4 * lda;

@@ -252,7 +252,8 @@ void nearest(const float* a, size_t lda, size_t rows, const float* bpack, const 
              size_t npacks, size_t d, int32_t* best_index, float* best_value,
              float* second_value) {
   if (npacks % 2 == 0 && d >= kNearPairsMinDim) {
-    nearest_pairs(a, lda, rows, bpack, bnorms, npacks, d, best_index, best_value, second_value);
+    nearest_blocks<NearAvx512>(a, lda, rows, bpack, bnorms, npacks, d, best_index, best_value,
+                               second_value);
     return;
   }
   for (size_t r0 = 0; r0 < rows; r0 += kTileRows) {

@@ -3,32 +3,17 @@
 // assignment), included by dense_avx512.cpp inside its anonymous namespace: only from an ISA
 // file built with the AVX-512 flags.
 //
-// The register block is exact search's: kNearTileRows rows, broadcast from memory as they lie,
+// The register block is exact search's: 12 rows, broadcast from memory as they lie,
 // times 32 centroids (a pair of packs), 24 accumulators, so each step issues 24 FMAs for 14
 // loads. The per-8-row kernel it replaces for wide inputs (8 accumulators, one pack) issued 9
 // loads per 8 FMAs and re-read every centroid per tile: at 4096 x 128 centroids (2 MiB, the
 // size of L2) that stream came from L3, and the assignment ran at ~0.6x BLAS speed.
 //
-// Order of work: a block of kNearBlockRows rows keeps each lane's best value, its centroid
-// and its runner-up in memory; for every pack pair and every kNearChunk components the pair's
-// slice (24 KiB at most) stays in L1 while the block's rows pass over it. Each value is the
-// same FMA chain as the per-8-row kernel's (half the norm, minus a_t b_t in order of t), so
-// both give the same bits.
+// Order of work (nearest_blocks.h): 96-row blocks pass over each pack pair's slice of 192
+// components (24 KiB at most, in L1), 12 rows at a time. Each value is the same FMA chain as
+// the per-8-row kernel's (half the norm, minus a_t b_t in order of t): the same bits.
 
-constexpr size_t kNearTileRows = 12;
-constexpr size_t kNearBlockRows = 8 * kNearTileRows;
-constexpr size_t kNearChunk = 192;
-
-struct NearBlock {
-  const float* pair;    // two packs: (2, d, 16)
-  const float* norms;   // their 32 norms
-  size_t d;
-  int32_t first;        // the pair's first centroid
-  float* part;          // kNearBlockRows * 32 partial sums
-  float* best;          // kNearBlockRows * 16: per lane, the smallest value so far
-  float* second;        // and the second smallest
-  int32_t* index;       // and the centroid of the smallest (ties: the earlier)
-};
+#include "kernels/nearest_blocks.h"
 
 // Folds one finished 16-value vector into row r's lanes; strict < keeps the earlier centroid.
 inline void near_fold(const NearBlock& s, size_t r, __m512 v, __m512i centroids) {
@@ -62,8 +47,8 @@ void near_rows(const float* a, size_t lda, const NearBlock& s, size_t r0, size_t
       hi[r] = _mm512_load_ps(part + r * kScanQueries + kPackWidth);
     }
   }
-  const float* plo = s.pair;
-  const float* phi = s.pair + s.d * kPackWidth;
+  const float* plo = s.packs;
+  const float* phi = s.packs + s.d * kPackWidth;
   const float* row = a + r0 * lda;
   for (size_t t = k0; t < k1; ++t) {
     const __m512 b0 = _mm512_loadu_ps(plo + t * kPackWidth);
@@ -108,40 +93,14 @@ inline void near_finish(const NearBlock& s, size_t r, int32_t* best_index, float
   *second_value = 2.0f * _mm512_reduce_min_ps(_mm512_min_ps(second, others));
 }
 
-// nearest's contract for an even npacks: rows in blocks of kNearBlockRows.
-void nearest_pairs(const float* a, size_t lda, size_t rows, const float* bpack,
-                   const float* bnorms, size_t npacks, size_t d, int32_t* best_index,
-                   float* best_value, float* second_value) {
-  alignas(64) float part[kNearBlockRows * kScanQueries];
-  alignas(64) float best[kNearBlockRows * kPackWidth], second[kNearBlockRows * kPackWidth];
-  alignas(64) int32_t index[kNearBlockRows * kPackWidth];
-  for (size_t b0 = 0; b0 < rows; b0 += kNearBlockRows) {
-    const size_t count = rows - b0 < kNearBlockRows ? rows - b0 : kNearBlockRows;
-    for (size_t i = 0; i < count * kPackWidth; ++i) {
-      best[i] = second[i] = __builtin_inff();
-      index[i] = 0;
-    }
-    const float* block = a + b0 * lda;
-    for (size_t p = 0; p < npacks; p += 2) {
-      const NearBlock s = {bpack + p * d * kPackWidth, bnorms + p * kPackWidth, d,
-                           static_cast<int32_t>(p * kPackWidth), part, best, second, index};
-      for (size_t k0 = 0; k0 < d; k0 += kNearChunk) {
-        const size_t k1 = d - k0 < kNearChunk ? d : k0 + kNearChunk;
-        for (size_t r0 = 0; r0 < count; r0 += kNearTileRows) {
-          switch (count - r0 < kNearTileRows ? count - r0 : kNearTileRows) {
-#define QVEC_NEAR_CASE(R) \
-  case R: near_rows<R>(block, lda, s, r0, k0, k1); break;
-            QVEC_NEAR_CASE(12) QVEC_NEAR_CASE(11) QVEC_NEAR_CASE(10) QVEC_NEAR_CASE(9)
-            QVEC_NEAR_CASE(8) QVEC_NEAR_CASE(7) QVEC_NEAR_CASE(6) QVEC_NEAR_CASE(5)
-            QVEC_NEAR_CASE(4) QVEC_NEAR_CASE(3) QVEC_NEAR_CASE(2) QVEC_NEAR_CASE(1)
-#undef QVEC_NEAR_CASE
-            default: break;
-          }
-        }
-      }
-    }
-    const NearBlock s = {nullptr, nullptr, d, 0, part, best, second, index};
-    for (size_t r = 0; r < count; ++r)
-      near_finish(s, r, best_index + b0 + r, best_value + b0 + r, second_value + b0 + r);
+struct NearAvx512 {
+  static constexpr size_t kTileRows = 12, kBlockRows = 8 * kTileRows, kChunk = 192, kPacks = 2;
+  template <int R>
+  static void rows(const float* a, size_t lda, const NearBlock& s, size_t r0, size_t k0,
+                   size_t k1) {
+    near_rows<R>(a, lda, s, r0, k0, k1);
   }
-}
+  static void finish(const NearBlock& s, size_t r, int32_t* index, float* best, float* second) {
+    near_finish(s, r, index, best, second);
+  }
+};
