@@ -49,7 +49,7 @@ void collect_events(const float* a, size_t dim, const uint8_t* y, double t0, dou
                     unsigned ymax, ExtendedScratch& s) {
   std::vector<std::pair<double, uint32_t>>& raw = s.unsorted;
   raw.clear();
-  double tmin = std::numeric_limits<double>::infinity();
+  double tmin = std::numeric_limits<double>::infinity(), tmax = 0.0;
   for (size_t j = 0; j < dim; ++j) {
     if (a[j] <= 0.0f) continue;
     for (unsigned m = y[j] + 1u; m <= ymax; ++m) {
@@ -58,26 +58,21 @@ void collect_events(const float* a, size_t dim, const uint8_t* y, double t0, dou
       if (t > t0) {
         raw.emplace_back(t, static_cast<uint32_t>(j));
         tmin = std::min(tmin, t);
+        tmax = std::max(tmax, t);
       }
     }
   }
   const size_t ne = raw.size();
-  double tmax = 0.0;
-  for (const auto& event : raw) tmax = std::max(tmax, event.first);
   const uint64_t low = bits_of(tmin), span = ne ? bits_of(tmax) - low : 0;
   int shift = 0;
   while ((span >> shift) > 4 * ne) ++shift;
   const size_t nb = static_cast<size_t>(span >> shift) + 1;
-  s.bucket_of.resize(ne);
+  auto bucket = [&](double t) { return static_cast<size_t>((bits_of(t) - low) >> shift); };
   s.bucket_start.assign(nb + 1, 0);
-  for (size_t e = 0; e < ne; ++e) {
-    const uint32_t b = static_cast<uint32_t>((bits_of(raw[e].first) - low) >> shift);
-    s.bucket_of[e] = b;
-    ++s.bucket_start[b + 1];
-  }
+  for (size_t e = 0; e < ne; ++e) ++s.bucket_start[bucket(raw[e].first) + 1];
   for (size_t b = 0; b < nb; ++b) s.bucket_start[b + 1] += s.bucket_start[b];
   s.events.resize(ne);
-  for (size_t e = 0; e < ne; ++e) s.events[s.bucket_start[s.bucket_of[e]]++] = raw[e];
+  for (size_t e = 0; e < ne; ++e) s.events[s.bucket_start[bucket(raw[e].first)]++] = raw[e];
   // One insertion sort over all: an event never passes an earlier bucket's (smaller t), so
   // only the few pairs inside a bucket move, and the rest cost one predictable compare.
   for (size_t e = 1; e < ne; ++e) {

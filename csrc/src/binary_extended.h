@@ -15,7 +15,7 @@ struct ExtendedScratch {
   std::vector<uint8_t> grid;   // y_j
   std::vector<std::pair<double, uint32_t>> events;  // break points (t, coordinate)
   std::vector<std::pair<double, uint32_t>> unsorted;  // collect_events' scratch
-  std::vector<uint32_t> bucket_of, bucket_start;
+  std::vector<uint32_t> bucket_start;  // collect_events' counting sort
 };
 
 /// The magnitudes y (size dim, each in [0, 2^(bits-1) - 1]) of the grid code

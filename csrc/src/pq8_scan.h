@@ -22,6 +22,10 @@ struct Pq8Batch {
   size_t m;
   const size_t* query_of = nullptr;
   const float* shifts = nullptr;
+
+  /// The batch query (row of tables / luts) and the distance shift of scanned query q.
+  size_t query(size_t q) const { return query_of ? query_of[q] : q; }
+  float shift(size_t q) const { return shifts ? shifts[q] : 0.0f; }
 };
 
 /// Scanned queries [q0, q1) over `range` of `packed` into the collectors rows.at(q - q0) of

@@ -27,9 +27,7 @@ constexpr size_t kChunkBlocks = 32;  // 2,048 codes scored per kernel call
 /// The largest quantized sum of scanned query q that may still enter its collector; < 0 when
 /// nothing can.
 long chunk_limit(const Pq8Batch& batch, size_t q, const HeapView& heap) {
-  const size_t query = batch.query_of ? batch.query_of[q] : q;
-  const float shift = batch.shifts ? batch.shifts[q] : 0.0f;
-  return batch.luts->scale(query).max_sum(heap.threshold() - shift);
+  return batch.luts->scale(batch.query(q)).max_sum(heap.threshold() - batch.shift(q));
 }
 
 /// Candidates of scanned query q among the kernel's sums of one chunk of blocks [cb, cb + nblk)
@@ -37,8 +35,8 @@ long chunk_limit(const Pq8Batch& batch, size_t q, const HeapView& heap) {
 void collect_chunk(const FilterKernels& filter, const Pq8Batch& batch, size_t q, HeapView heap,
                    long thr, const uint8_t* packed, size_t cb, size_t nblk,
                    const RowRange& range, const uint16_t* sums, uint32_t* candidates) {
-  const size_t query = batch.query_of ? batch.query_of[q] : q;
-  const float shift = batch.shifts ? batch.shifts[q] : 0.0f;
+  const size_t query = batch.query(q);
+  const float shift = batch.shift(q);
   const LutScale& scale = batch.luts->scale(query);
   const size_t m = batch.m, base_row = cb * kCodeBlock;
   const size_t count = allowed_hits(
@@ -72,9 +70,7 @@ void scan_chunk(const Pq8Kernels& pq8, const FilterKernels& filter, const Pq8Bat
     live[nlive++] = q + i;
   }
   if (nlive == 0) return;
-  auto lut = [&](size_t s) {
-    return batch.luts->lut(batch.query_of ? batch.query_of[s] : s);
-  };
+  auto lut = [&](size_t s) { return batch.luts->lut(batch.query(s)); };
   const uint8_t* block = packed + cb * batch.m * kCodeBlock;
   uint16_t* second = sums + kChunkBlocks * kCodeBlock;
   if (nlive == 2)
