@@ -400,7 +400,8 @@ def test_layout_versions(tmp_path):
     index.save(path)
     c = _format.read_container(path)
     assert c.params["layout"] == 2
-    for layout, ok in ((1, True), (2, True), (3, True), (4, False), ("2", False), (True, False)):
+    for layout, ok in ((1, True), (2, True), (3, True), (4, True), (5, False), ("2", False),
+                       (True, False)):
         _format.save_atomic(path, c.kind, dict(c.params, layout=layout), list(c.arrays.items()))
         if ok:
             np.testing.assert_array_equal(qvec.load(path).ids, index.ids)

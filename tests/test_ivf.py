@@ -220,8 +220,40 @@ def test_unpacked_lists_are_the_encoded_codes(data):
 def test_bytes_per_vector_counts_the_codes_once(data):
     x, _ = data
     index = built("IVF8,PQ8x4fs,Refine", x)
-    # assign int32, kept vector, list code, list row number
-    assert index.bytes_per_vector == 4 + 4 * DIM + 4 + 8
+    # assign uint16, kept vector, list code, list row number
+    assert index.bytes_per_vector == 2 + 4 * DIM + 4 + 8
+    assert index._state.rows.get("assign").dtype == np.uint16
+
+
+def test_list_numbers_past_uint16_are_int32(data):
+    x, _ = data
+    big = qvec.IVFIndex(DIM, 70000, "pq8", m=4)
+    assert big._state.rows.get("assign").dtype == np.int32
+    auto = qvec.IVFIndex(DIM, None, "pq8", m=4)
+    with pytest.raises(ValueError, match="nlist"):
+        auto.centroids = np.zeros((70000, DIM), dtype=np.float32)
+
+
+def test_files_with_int32_list_numbers_load(tmp_path, data):
+    """Files before uint16 list numbers stored them as int32: read as uint16, and checked."""
+    x, q = data
+    index = built("IVF8,PQ8x8", x)
+    path, old = tmp_path / "ivf.qvec", tmp_path / "old.qvec"
+    index.save(path)
+    c = _format.read_container(path)
+    assert c.arrays["assign"].dtype == np.uint16
+    arrays = dict(c.arrays, assign=np.asarray(c.arrays["assign"]).astype(np.int32))
+    _format.save_atomic(old, c.kind, c.params, list(arrays.items()))
+    for mmap in (False, True):
+        loaded = qvec.load(old, mmap=mmap)
+        np.testing.assert_array_equal(loaded.search(q, 10, nprobe=3)[1],
+                                      index.search(q, 10, nprobe=3)[1])
+        loaded.add(x[:5])             # a rebuild of the lists reads the list numbers
+        assert len(loaded) == 1505
+    arrays["assign"][7] = NLIST
+    _format.save_atomic(old, c.kind, c.params, list(arrays.items()))
+    with pytest.raises(qvec.FormatError, match="assign"):
+        qvec.load(old)
 
 
 @pytest.mark.parametrize("desc", ["IVF8,PQ8x8", "IVF8,PQ8x4fs,Refine", "IVF8,BIN1", "IVF8,Flat"])
@@ -247,6 +279,75 @@ def test_layout_2_files_with_row_codes_still_load(tmp_path, data, desc):
         np.testing.assert_array_equal(ld, d)
         loaded.add(x[:5])
         assert len(loaded) == len(index) + 5
+
+
+def test_extended_list_rows_keep_one_level_scale_and_the_sign_dot(data):
+    """Rows of extended codes past one bit: the code, zeros to 4 bytes, ||x_r||^2,
+    <x - mean, mean>, rho, alpha_0 (alpha_l = alpha_0 2^-l is not stored) and the sign dot."""
+    x, _ = data
+    index = built("IVF8,RaBitQ3", x)
+    bq = index.quantizer
+    assign = np.asarray(index._state.rows.get("assign"))
+    want = bq.encode(x - index.centroids[assign])
+    levels = np.arange(3, dtype=np.float32)
+    np.testing.assert_array_equal(want.factors[:, 3:], want.factors[:, 3:4] * 2.0 ** -levels)
+    rows = index._row_codes(index._state)
+    offset = (bq.code_size + 3) // 4 * 4
+    assert rows.shape == (1500, offset + 4 * 4 + 4)
+    assert index.bytes_per_vector == 2 + rows.shape[1] + 8   # uint16 list number, int64 row
+    np.testing.assert_array_equal(rows[:, :bq.code_size], want.codes)
+    assert not rows[:, bq.code_size:offset].any()
+    np.testing.assert_array_equal(rows[:, offset:offset + 16].view(np.float32),
+                                  want.factors[:, :4])
+    np.testing.assert_array_equal(rows[:, offset + 16:].view(np.float32)[:, 0], want.sign_dots)
+
+
+def _layout_3_rows(rows, bits):
+    """Rows as layout 3 kept them: every level's scale between alpha_0 and the sign dot."""
+    end = rows.shape[1] - 4
+    alpha0 = rows[:, end - 4:end].view(np.float32)
+    scales = (alpha0 * 2.0 ** -np.arange(1, bits, dtype=np.float32)).astype(np.float32)
+    return np.concatenate([rows[:, :end], scales.view(np.uint8), rows[:, end:]], axis=1)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_layout_3_extended_files_load_compacted(tmp_path, data, metric):
+    x, q = data
+    index = built("IVF8,RaBitQ3", x, metric)
+    path = tmp_path / "ivf.qvec"
+    index.save(path)
+    c = _format.read_container(path)
+    assert c.params["layout"] == 4
+    n, row_bytes = 1500, index._code_bytes
+    old_rows = _layout_3_rows(np.asarray(c.arrays["lists.codes"]).reshape(n, row_bytes), 3)
+    arrays = dict(c.arrays)
+    arrays["lists.codes"] = np.ascontiguousarray(old_rows).reshape(-1)
+    arrays["lists.bytes"] = np.asarray(c.arrays["lists.offsets"]) * np.uint64(old_rows.shape[1])
+    old = tmp_path / "old.qvec"
+    _format.save_atomic(old, c.kind, dict(c.params, layout=3), list(arrays.items()))
+    for mmap in (False, True):
+        loaded = qvec.load(old, mmap=mmap)
+        for options in ({}, {"query_bits": 4}):     # the float query, the bit planes
+            d, i = index.search(q, 10, nprobe=3, **options)
+            ld, li = loaded.search(q, 10, nprobe=3, **options)
+            np.testing.assert_array_equal(li, i)
+            np.testing.assert_array_equal(ld, d)
+        loaded.save(tmp_path / "again.qvec")
+        assert _format.read_container(tmp_path / "again.qvec").params["layout"] == 4
+    # the same file with layout 4 claimed has rows of the wrong size
+    _format.save_atomic(old, c.kind, dict(c.params, layout=4), list(arrays.items()))
+    with pytest.raises(qvec.FormatError, match="lists"):
+        qvec.load(old)
+    arrays["lists.codes"] = arrays["lists.codes"][:-1]
+    _format.save_atomic(old, c.kind, dict(c.params, layout=3), list(arrays.items()))
+    with pytest.raises(qvec.FormatError, match="layout-3"):
+        qvec.load(old)
+
+
+def test_files_without_extended_rows_stay_layout_3(tmp_path, data):
+    for desc in ("IVF8,PQ8x8", "IVF8,BIN2", "IVF8,RaBitQ1"):
+        built(desc, data[0]).save(tmp_path / "f.qvec")
+        assert _format.read_container(tmp_path / "f.qvec").params["layout"] == 3, desc
 
 
 @pytest.mark.parametrize("desc,method", [("IVF8,RaBitQ2", "itq"), ("IVF8,PQ8x8", "extended")])

@@ -15,15 +15,6 @@ namespace {
 
 using IdArray = py::array_t<idx_t, py::array::c_style>;
 
-/// Throws ValueError unless a is (rows, cols) (rows == 0 means any).
-template <class Array>
-void require_shape(const Array& a, const char* name, size_t rows, size_t cols) {
-  require_matrix(a, name, cols);
-  if (rows != 0 && static_cast<size_t>(a.shape(0)) != rows)
-    throw py::value_error(std::string(name) + " must have " + std::to_string(rows) +
-                          " rows; got " + std::to_string(a.shape(0)));
-}
-
 void require_codes(const ByteArray& a, const char* name, size_t nbytes) {
   require_matrix(a, name, nbytes);
   if (a.shape(1) == 0) throw py::value_error(std::string(name) + " must have nbytes >= 1");

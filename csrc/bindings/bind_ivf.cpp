@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include <pybind11/stl.h>
+
 #include "bindings.h"
 #include "filter_arg.h"
 #include "qvec/ivf.h"
@@ -344,6 +346,24 @@ void register_searches(py::module_& m) {
       py::arg("probe_lists"), py::arg("probe_coarse"), py::arg("k"), py::arg("query_bits"),
       py::arg("eps"), py::arg("filter") = py::none());
   m.def("ivf_binary_row_bytes", &ivf_binary_row_bytes, py::arg("bq"));
+  m.def(
+      "ivf_binary_pack_rows",
+      [](const BinaryQuantizer& bq, ByteArray codes, FloatArray factors,
+         std::optional<FloatArray> sign_dots) {
+        require_matrix(codes, "codes", bq.code_size());
+        const size_t n = codes.shape(0);
+        require_shape(factors, "factors", n, bq.num_factors());
+        if (sign_dots && (sign_dots->ndim() != 1 || size_t(sign_dots->shape(0)) != n))
+          throw py::value_error("sign_dots must be float32 of shape (" + std::to_string(n) +
+                                ",)");
+        py::array_t<uint8_t> rows({n, ivf_binary_row_bytes(bq)});
+        uint8_t* out = rows.mutable_data();
+        const float* dots = sign_dots ? sign_dots->data() : nullptr;
+        py::gil_scoped_release release;
+        ivf_binary_pack_rows(bq, codes.data(), factors.data(), dots, n, out);
+        return rows;
+      },
+      py::arg("bq"), py::arg("codes"), py::arg("factors"), py::arg("sign_dots"));
 }
 
 void register_sq8(py::module_& m) {

@@ -40,6 +40,15 @@ void require_matrix(const Array& a, const char* name, size_t cols = 0) {
                           " columns; got " + std::to_string(a.shape(1)));
 }
 
+/// Throws ValueError unless a is (rows, cols) (rows == 0 means any).
+template <class Array>
+void require_shape(const Array& a, const char* name, size_t rows, size_t cols) {
+  require_matrix(a, name, cols);
+  if (rows != 0 && static_cast<size_t>(a.shape(0)) != rows)
+    throw py::value_error(std::string(name) + " must have " + std::to_string(rows) +
+                          " rows; got " + std::to_string(a.shape(0)));
+}
+
 /// The k contract of every search binding (qvec::check_k: 1 <= k <= kMaxK), applied before
 /// any result buffer is allocated, so k = 2**40 is a ValueError and not a MemoryError.
 inline size_t require_k(long long k) {

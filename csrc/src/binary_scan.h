@@ -3,6 +3,7 @@
 // the caller's per-query heaps (HeapRows), on the calling thread. The public searches
 // (qvec/binary.h) run them over (query block x row range) tasks or over a caller's ranges.
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -22,6 +23,11 @@ namespace qvec::detail {
 /// Queries per task of the binary searches.
 constexpr size_t kBinaryQueryBlock = 64;
 
+/// Extended codes of more than one bit: their level scales are powers of two of one scale.
+inline bool geometric_scales(const BinaryQuantizer& bq) {
+  return bq.form() == BinaryCodeForm::Extended && bq.bits() > 1;
+}
+
 /// Code rows and their factors as the binary scanners read them: the code of row r at
 /// codes + r * code_stride, its num_factors() floats (any alignment) at factors +
 /// r * factor_stride: the two arrays of encode(), or the one array of pack_rows(); and, for
@@ -34,6 +40,9 @@ struct BinaryRows {
   size_t factor_stride;
   const uint8_t* sign_dots = nullptr;
   size_t sign_stride = 0;
+  /// Rows store kFixedFactors + 1 factors, level l's scale being alpha_0 * 2^-l (extended
+  /// codes in IVF lists); load_factors() writes all num_factors().
+  bool geometric = false;
 
   static BinaryRows arrays(const BinaryQuantizer& bq, const uint8_t* codes, const float* factors) {
     return {codes, bq.code_size(), reinterpret_cast<const uint8_t*>(factors),
@@ -46,9 +55,10 @@ struct BinaryRows {
   /// when the codes are extended with more than one bit.
   static BinaryRows ivf(const BinaryQuantizer& bq, const uint8_t* rows) {
     const size_t stride = ivf_binary_row_bytes(bq);
-    const bool dots = stride > bq.row_size();
-    return {rows, stride, rows + bq.factor_offset(), stride, dots ? rows + bq.row_size() : nullptr,
-            stride};
+    const bool geometric = geometric_scales(bq);
+    const uint8_t* factors = rows + bq.factor_offset();
+    const uint8_t* dots = factors + ivf_binary_row_factors(bq) * sizeof(float);
+    return {rows, stride, factors, stride, geometric ? dots : nullptr, stride, geometric};
   }
   float sign_dot(size_t r) const {
     float v;
@@ -57,13 +67,19 @@ struct BinaryRows {
   }
   /// The nf factors of rows [r0, r0 + count) into out, layout (count, nf).
   void load_factors(size_t r0, size_t count, size_t nf, float* out) const {
-    const size_t bytes = nf * sizeof(float);
-    if (factor_stride == bytes) {  // encode()'s array: one copy
+    constexpr size_t kAlpha0 = BinaryQuantizer::kFixedFactors;
+    const size_t kept = geometric ? kAlpha0 + 1 : nf, bytes = kept * sizeof(float);
+    if (kept == nf && factor_stride == bytes) {  // encode()'s array: one copy
       std::memcpy(out, factors + r0 * factor_stride, count * bytes);
       return;
     }
-    for (size_t i = 0; i < count; ++i)
-      std::memcpy(out + i * nf, factors + (r0 + i) * factor_stride, bytes);
+    for (size_t i = 0; i < count; ++i) {
+      float* f = out + i * nf;
+      std::memcpy(f, factors + (r0 + i) * factor_stride, bytes);
+      // encode wrote alpha_l = float(scale * 2^(bits - 2 - l)): the same bits as this
+      for (size_t l = 1; geometric && kAlpha0 + l < nf; ++l)
+        f[kAlpha0 + l] = std::ldexp(f[kAlpha0], -int(l));
+    }
   }
 };
 

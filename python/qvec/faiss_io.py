@@ -491,7 +491,9 @@ def _build(p: _Parsed) -> Index[Any]:
         pq_index.pq.codebooks = p.model["codebooks"]
         model = pq_index.pq
         index = pq_index
-    parts = {name: (arr,) for name, arr in p.rows.items()}
+    templates = index._templates
+    parts = {name: (arr if name not in templates else arr.astype(templates[name][0], copy=False),)
+             for name, arr in p.rows.items()}
     index._restore_state(model, Rows(index._templates, parts), _idmap(p))
     if isinstance(index, IVFIndex) and "codes" in p.rows:
         index._restore_codes(codes=p.rows["codes"])     # IVF keeps its codes in the lists

@@ -205,8 +205,8 @@ TEST(Ivf, FilteredSearchEqualsTheFilteredFlatSearch) {
 
 namespace {
 
-/// IVF binary rows of x: pack_rows() rows, each followed by its sign dot when
-/// ivf_binary_row_bytes says so.
+/// IVF binary rows of x (ivf_binary_pack_rows), and the codes, factors and sign dots they
+/// come from.
 std::vector<uint8_t> binary_rows(const qvec::BinaryQuantizer& bq, const std::vector<float>& x,
                                  size_t n, std::vector<uint8_t>& codes,
                                  std::vector<float>& factors, std::vector<float>& dots) {
@@ -215,15 +215,8 @@ std::vector<uint8_t> binary_rows(const qvec::BinaryQuantizer& bq, const std::vec
   dots.resize(n);
   bq.encode(x.data(), n, codes.data(), factors.data());
   bq.sign_dots(x.data(), n, dots.data());
-  std::vector<uint8_t> packed(n * bq.row_size());
-  bq.pack_rows(codes.data(), factors.data(), n, packed.data());
-  const size_t stride = qvec::ivf_binary_row_bytes(bq);
-  std::vector<uint8_t> rows(n * stride, 0);
-  for (size_t i = 0; i < n; ++i) {
-    std::copy_n(packed.data() + i * bq.row_size(), bq.row_size(), rows.data() + i * stride);
-    if (stride > bq.row_size())
-      std::memcpy(rows.data() + i * stride + bq.row_size(), &dots[i], sizeof(float));
-  }
+  std::vector<uint8_t> rows(n * qvec::ivf_binary_row_bytes(bq));
+  qvec::ivf_binary_pack_rows(bq, codes.data(), factors.data(), dots.data(), n, rows.data());
   return rows;
 }
 
@@ -236,7 +229,9 @@ TEST(Ivf, BinaryFloatQueryWithEveryListEqualsTheFlatExtendedSearch) {
       qvec::BinaryTrainOptions options;
       options.rotation = qvec::BinaryRotation::Random;
       bq.train(x.data(), kN, options);
-      EXPECT_EQ(qvec::ivf_binary_row_bytes(bq), bq.row_size() + (bits > 1 ? 4 : 0));
+      // past one bit: alpha_0 alone of the bits level scales, and the sign dot
+      EXPECT_EQ(qvec::ivf_binary_row_bytes(bq),
+                bits > 1 ? bq.row_size() - 4 * (bits - 1) + 4 : bq.row_size());
       std::vector<uint8_t> codes;
       std::vector<float> factors, dots;
       const std::vector<uint8_t> rows = binary_rows(bq, x, kN, codes, factors, dots);
@@ -254,6 +249,29 @@ TEST(Ivf, BinaryFloatQueryWithEveryListEqualsTheFlatExtendedSearch) {
         for (size_t t = 0; t < d.size(); ++t)
           EXPECT_NEAR(d[t], rd[t], 1e-5f * (1 + std::abs(rd[t])));
       }
+    }
+  }
+}
+
+TEST(Ivf, BinaryRowsOfExtendedCodesKeepAlphaZeroAndTheSignDot) {
+  auto x = qvec_test::gaussian(kN, kDim, 24);
+  for (size_t bits : {size_t(2), size_t(5)}) {
+    qvec::BinaryQuantizer bq(kDim, bits, Metric::L2, qvec::BinaryCodeForm::Extended);
+    bq.train(x.data(), kN, {});
+    std::vector<uint8_t> codes;
+    std::vector<float> factors, dots;
+    const std::vector<uint8_t> rows = binary_rows(bq, x, kN, codes, factors, dots);
+    const size_t stride = qvec::ivf_binary_row_bytes(bq), nf = bq.num_factors();
+    ASSERT_EQ(qvec::ivf_binary_row_factors(bq), qvec::BinaryQuantizer::kFixedFactors + 1);
+    for (size_t i = 0; i < kN; ++i) {
+      const uint8_t* row = rows.data() + i * stride;
+      EXPECT_EQ(0, std::memcmp(row, codes.data() + i * bq.code_size(), bq.code_size()));
+      float kept[5];
+      std::memcpy(kept, row + bq.factor_offset(), sizeof kept);
+      for (size_t f = 0; f < 4; ++f) EXPECT_EQ(kept[f], factors[i * nf + f]);
+      EXPECT_EQ(kept[4], dots[i]);
+      for (size_t l = 1; l < bits; ++l)  // the levels' scales the row leaves out
+        EXPECT_EQ(factors[i * nf + 3 + l], std::ldexp(kept[3], -int(l)));
     }
   }
 }

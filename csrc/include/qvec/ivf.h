@@ -31,7 +31,7 @@ enum class IvfCodec : int {
   Flat = 0,    ///< float32 vectors, row-major (row_bytes = 4 * dim)
   Pq8 = 1,     ///< 8-bit PQ codes in the pq8 scan layout (pq8_pack), row_bytes = m
   Pq4 = 2,     ///< 4-bit PQ codes in the fast-scan layout (fastscan_pack), row_bytes = ceil(m / 2)
-  Binary = 3,  ///< BinaryQuantizer::pack_rows rows (code, factors; ivf_binary_row_bytes)
+  Binary = 3,  ///< code and factors side by side (ivf_binary_row_bytes, ivf_binary_pack_rows)
   Sq8 = 4,     ///< int8 codes in the sq8 scan layout (qvec/scalar.h), row_bytes = dim
 };
 
@@ -233,10 +233,22 @@ void ivf_search_binary_float(const IvfLists& lists, const BinaryQuantizer& bq,
                              const IvfProbes& probes, size_t k, float eps, float* distances,
                              idx_t* ids, const IdFilter* filter = nullptr);
 
-/// Bytes of one binary list row (the IvfLayout row_bytes of IvfCodec::Binary):
-/// bq.row_size(), plus one float32 after it, the sign dot (BinaryQuantizer::sign_dots) of the
-/// pruned search, for extended codes of more than one bit.
+/// Bytes of one binary list row (the IvfLayout row_bytes of IvfCodec::Binary). A row is the
+/// code, zero up to bq.factor_offset(), then ivf_binary_row_factors(bq) float32 factors. For
+/// extended codes of more than one bit these are [||x_r||^2, <x - mean, mean>, rho, alpha_0]
+/// (level l's scale is alpha_0 * 2^-l, so the other bits - 1 are not stored), then the sign
+/// dot (BinaryQuantizer::sign_dots) of the pruned search; otherwise all num_factors().
 size_t ivf_binary_row_bytes(const BinaryQuantizer& bq);
+
+/// Factors a binary list row stores: BinaryQuantizer::kFixedFactors + 1 for extended codes of
+/// more than one bit, bq.num_factors() otherwise.
+size_t ivf_binary_row_factors(const BinaryQuantizer& bq);
+
+/// codes, factors as BinaryQuantizer::encode writes them (n rows), and for extended codes of
+/// more than one bit their sign dots (size n; otherwise ignored, may be null) -> rows: size
+/// n * ivf_binary_row_bytes(bq), written.
+void ivf_binary_pack_rows(const BinaryQuantizer& bq, const uint8_t* codes, const float* factors,
+                          const float* sign_dots, size_t n, uint8_t* rows);
 
 /// Fills the block headers of Sq8 lists built by ivf_build_lists (zero headers) with the
 /// squared norms of the decoded rows, as ScalarQuantizer::pack does (what L2 search reads).

@@ -1,8 +1,9 @@
-// IVF searches of binary-code lists (rows of BinaryQuantizer::pack_rows, with the sign dot of
-// extended codes): each probed list is one range of the quantizer's block scanners, the
+// IVF searches of binary-code lists (ivf_binary_pack_rows rows: code, factors, and the sign
+// dot of extended codes): each probed list is one range of the quantizer's block scanners, the
 // bit-plane estimator of the quantized query (ivf_search_binary) or the extended search of
 // the float query (ivf_search_binary_float), fed by the query side built once per call.
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -78,9 +79,29 @@ void check_binary_lists(const IvfLists& lists, const BinaryQuantizer& bq, size_t
 
 }  // namespace
 
+size_t ivf_binary_row_factors(const BinaryQuantizer& bq) {
+  return detail::geometric_scales(bq) ? BinaryQuantizer::kFixedFactors + 1 : bq.num_factors();
+}
+
 size_t ivf_binary_row_bytes(const BinaryQuantizer& bq) {
-  const bool dots = bq.form() == BinaryCodeForm::Extended && bq.bits() > 1;
-  return bq.row_size() + (dots ? sizeof(float) : 0);
+  const size_t dot = detail::geometric_scales(bq) ? sizeof(float) : 0;
+  return bq.factor_offset() + ivf_binary_row_factors(bq) * sizeof(float) + dot;
+}
+
+void ivf_binary_pack_rows(const BinaryQuantizer& bq, const uint8_t* codes, const float* factors,
+                          const float* sign_dots, size_t n, uint8_t* rows) {
+  const bool dots = detail::geometric_scales(bq);
+  QVEC_CHECK_ARG(!dots || sign_dots != nullptr || n == 0,
+                 "extended codes of more than one bit need their sign dots");
+  const size_t stride = ivf_binary_row_bytes(bq), code_size = bq.code_size();
+  const size_t off = bq.factor_offset(), kept = ivf_binary_row_factors(bq) * sizeof(float);
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t* dst = rows + i * stride;
+    std::memcpy(dst, codes + i * code_size, code_size);
+    std::memset(dst + code_size, 0, off - code_size);
+    std::memcpy(dst + off, factors + i * bq.num_factors(), kept);
+    if (dots) std::memcpy(dst + off + kept, sign_dots + i, sizeof(float));
+  }
 }
 
 void ivf_search_binary(const IvfLists& lists, const BinaryQuantizer& bq, const float* centroids,

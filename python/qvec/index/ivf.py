@@ -47,6 +47,13 @@ MIN_PER_LIST = 39
 MAX_AUTO_NLIST = 1 << 16
 
 
+def assign_dtype(nlist: Optional[int]) -> np.dtype:
+    """The dtype of each row's list number ("assign"): uint16 when every list number fits
+    (nlist <= MAX_AUTO_NLIST, or chosen by the automatic rule), 2 bytes a vector less than
+    int32; int32 above."""
+    return np.dtype(np.uint16 if nlist is None or nlist <= MAX_AUTO_NLIST else np.int32)
+
+
 def auto_nlist(n: int) -> int:
     """The ``nlist`` of ``IVFIndex(dim, nlist=None)`` for n training vectors: 4 * sqrt(n)
     rounded to the nearest power of two, halved until it is at most max(1, min(n // 39, 65536)) (k-means wants
@@ -164,7 +171,7 @@ class IVFIndex(Index[IvfModel]):
         self._call = threading.local()     # this thread's search / add options
         codec_obj = self._new_codec(dim, metric)
         templates: Dict[str, Tuple[np.dtype, Tuple[int, ...]]] = {
-            "assign": (np.dtype(np.int32), ())}
+            "assign": (assign_dtype(self._nlist), ())}
         #: bytes of one row-major code (the kept vector for "flat")
         self._code_bytes = 4 * dim if self._codec == "flat" else self._row_bytes(dim, codec_obj)
         if self._keep:
@@ -233,6 +240,10 @@ class IVFIndex(Index[IvfModel]):
         if self._nlist is not None and arr.shape[0] != self._nlist:
             raise ValueError(f"centroids must have nlist = {self._nlist} rows; got "
                              f"{arr.shape[0]}")
+        if arr.shape[0] > MAX_AUTO_NLIST and self._nlist is None:
+            # the list numbers of an index built with nlist=None are uint16 (assign_dtype)
+            raise ValueError(f"centroids of an IVFIndex(nlist=None) are at most "
+                             f"{MAX_AUTO_NLIST} rows; got {arr.shape[0]}: give nlist")
         arr = np.array(arr)
         arr.setflags(write=False)
         self._swap_model(lambda model: IvfModel(arr, model.codec, model.by_residual))
@@ -319,7 +330,7 @@ class IVFIndex(Index[IvfModel]):
 
     def _encode(self, model: IvfModel, x: FloatArray) -> Dict[str, Array]:
         n = x.shape[0]
-        assign = np.empty(n, dtype=np.int32)
+        assign = np.empty(n, dtype=self._templates["assign"][0])
         codes = None if self._codec == "flat" else np.empty((n, self._code_bytes), dtype=np.uint8)
         report = progress_callback("qvec IVF add", getattr(self._call, "verbose", False),
                                    unit="vector")
@@ -355,14 +366,8 @@ class IVFIndex(Index[IvfModel]):
         if isinstance(codec, ScalarQuantizer):
             return codec.encode(x).view(np.uint8)
         encoded = codec.encode(x)
-        n, offset = x.shape[0], _binary_factor_offset(codec)
-        end = offset + 4 * encoded.factors.shape[1]
-        rows = np.zeros((n, int(_core.ivf_binary_row_bytes(codec._bq))), dtype=np.uint8)
-        rows[:, :encoded.codes.shape[1]] = encoded.codes
-        rows[:, offset:end] = np.ascontiguousarray(encoded.factors, dtype=np.float32).view(np.uint8)
-        if encoded.sign_dots is not None:
-            rows[:, end:] = np.ascontiguousarray(encoded.sign_dots, dtype=np.float32).reshape(
-                n, 1).view(np.uint8)
+        rows: Array = _core.ivf_binary_pack_rows(codec._bq, encoded.codes, encoded.factors,
+                                                 encoded.sign_dots)
         return rows
 
     # -- searching -------------------------------------------------------------------------
@@ -445,7 +450,7 @@ class IVFIndex(Index[IvfModel]):
     def _build_lists(self, state: State[IvfModel], codes: Array) -> Any:
         model = state.model
         built = _core.ivf_build_lists(CODECS[self._codec], self._m, np.ascontiguousarray(codes),
-                                      np.ascontiguousarray(state.rows.get("assign")),
+                                      np.asarray(state.rows.get("assign"), dtype=np.int32),
                                       int(model.coarse.shape[0]))
         arrays = _core.IvfListArrays(*built)
         if self._codec == "sq8":     # the block headers: decoded norms, for L2
@@ -534,10 +539,6 @@ def _code_parts(state: State[IvfModel]) -> Tuple[Any, Tuple[Array, ...]]:
     """(lists or None, row-major code parts) of a non-flat state (see the module docstring)."""
     parts: Tuple[Any, Tuple[Array, ...]] = state.memo.get("codes", (None, ()))
     return parts
-
-
-def _binary_factor_offset(codec: BinaryQuantizer) -> int:
-    return (int(codec.code_size) + 3) // 4 * 4
 
 
 def _codec_sample(x: FloatArray, codec: Any, seed: int) -> FloatArray:

@@ -7,12 +7,16 @@ params   nlist (null: chosen at fit, untrained), codec, m, bits, by_residual, ke
 model    centroids float32 (nlist, dim); PQ: codebooks float32 (m, 2**nbits, dim / m);
          binary: mean float32 (dim,), rotation float32 (dim, dim) (when trained); sq8: ranges
          float32 (2, dim)
-rows     assign int32 (n,); vectors float32 (n, dim) (flat, or keep_vectors); layout 2 files
+rows     assign uint16 (n,) (int32 when nlist > 65536; files before uint16 hold int32,
+         read as uint16); vectors float32 (n, dim) (flat, or keep_vectors); layout 2 files
          also hold codes uint8 (n, row_bytes) (not for "flat"), a second copy of the lists'
          codes in row order: read files ignore it, layout 3 (written now) drops it
 lists    lists.offsets uint64 (nlist + 1,), lists.bytes uint64 (nlist + 1,), lists.codes uint8
          (bytes,), lists.rows int64 (n,): the inverted lists in the codec's scan layout, mapped
-         by ``load(mmap=True)`` so a search reads them from the file
+         by ``load(mmap=True)`` so a search reads them from the file. Binary rows of extended
+         codes of more than one bit keep [||x_r||^2, <x - mean, mean>, rho, alpha_0] and the
+         sign dot (alpha_l = alpha_0 2^-l) in layout 4 (written for such an index only); files
+         before it kept every alpha_l and are compacted when read
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ def ivf_layout(index: IVFIndex) -> Tuple[Dict[str, Any], List[Tuple[str, Array]]
         "trained": trained}
     if index.method != "residual":      # files without it hold residual codes
         params["method"] = index.method
+    if _geometric(index):
+        params["layout"] = 4
     arrays: List[Tuple[str, Array]] = []
     if trained:
         arrays.append(("centroids", np.asarray(model.centroids)))
@@ -97,11 +103,28 @@ def read_ivf(params: Mapping[str, Any], arrays: Mapping[str, Array], version: in
         frozen = np.array(centroids, dtype=np.float32)
         frozen.setflags(write=False)
         model = IvfModel(frozen, _codec_state(index, arrays, dim), index.by_residual)
-    rows = p._rows(index._templates, n, arrays)   # layout 2's row-major "codes": ignored
+    # (layout 2's row-major "codes" are ignored)
+    rows = p._rows(index._templates, n, _narrow_assign(index, arrays))
     index._restore_state(model, rows, p._idmap(n, dict(params), arrays))
     if trained and n:
-        index._restore_codes(lists=_lists(index, arrays, n))
+        index._restore_codes(lists=_lists(index, arrays, n, version))
     return index
+
+
+def _narrow_assign(index: IVFIndex, arrays: Mapping[str, Array]) -> Mapping[str, Array]:
+    """Files before qvec stored list numbers as uint16 (assign_dtype) hold int32 ones: read
+    into memory as the index's dtype, each checked to name a list."""
+    assign, dtype = arrays.get("assign"), index._templates["assign"][0]
+    if assign is None or assign.dtype != np.int32 or dtype == np.int32:
+        return arrays
+    if assign.size and (int(assign.min()) < 0 or int(assign.max()) >= int(index.nlist or 0)):
+        raise FormatError("array 'assign' names lists outside [0, nlist)")
+    return {**arrays, "assign": assign.astype(dtype)}
+
+
+def _geometric(index: IVFIndex) -> bool:
+    """Extended codes of more than one bit: list rows with one level scale (layout 4)."""
+    return index.codec == "binary" and index.method == "extended" and index._bits > 1
 
 
 def _codec_state(index: IVFIndex, arrays: Mapping[str, Array], dim: int) -> Any:
@@ -131,7 +154,7 @@ def _codec_state(index: IVFIndex, arrays: Mapping[str, Array], dim: int) -> Any:
     return codec
 
 
-def _lists(index: IVFIndex, arrays: Mapping[str, Array], n: int) -> Any:
+def _lists(index: IVFIndex, arrays: Mapping[str, Array], n: int, version: int) -> Any:
     from . import persistence as p
 
     nlist = int(index.nlist or 0)
@@ -141,6 +164,8 @@ def _lists(index: IVFIndex, arrays: Mapping[str, Array], n: int) -> Any:
     if codes is None or codes.dtype != np.uint8 or codes.ndim != 1:
         raise FormatError("array 'lists.codes' must be uint8 (bytes,)")
     rows = p._array(arrays, "lists.rows", np.int64, (n,))
+    if version < 4 and _geometric(index):
+        code_offsets, codes = _compact_scales(index, offsets, code_offsets, codes, n)
     lists = _core.IvfListArrays(offsets, code_offsets, cast(Any, codes), rows)
     row_bytes = index._code_bytes
     try:
@@ -148,3 +173,18 @@ def _lists(index: IVFIndex, arrays: Mapping[str, Array], n: int) -> Any:
     except ValueError as e:
         raise FormatError(f"inconsistent inverted lists: {e}") from None
     return lists
+
+
+def _compact_scales(index: IVFIndex, offsets: Array, code_offsets: Array, codes: Array,
+                    n: int) -> Tuple[Array, Array]:
+    """Layout 3 binary rows of extended codes (code, 3 + bits factors, sign dot) as layout 4's:
+    alpha_1 .. alpha_{bits - 1} dropped (they are alpha_0 2^-l), in memory."""
+    row_bytes = index._code_bytes
+    old_bytes = row_bytes + 4 * (index._bits - 1)
+    if codes.shape[0] != n * old_bytes or not np.array_equal(code_offsets, offsets * old_bytes):
+        raise FormatError("inconsistent inverted lists: the codes do not match the rows of "
+                          f"{old_bytes} bytes of a layout-3 file")
+    old = codes.reshape(n, old_bytes)
+    scales_end = row_bytes - 4    # the code, its padding, the 3 fixed factors and alpha_0
+    compact = np.concatenate([old[:, :scales_end], old[:, old_bytes - 4:]], axis=1)
+    return np.multiply(offsets, row_bytes, dtype=np.uint64), compact.reshape(-1)
