@@ -35,6 +35,8 @@ TOLERANCE: Dict[str, Tolerance] = {
     "dense/exact_l2_few_d": _FLOAT, "dense/exact_ip_few_d": _FLOAT,
     "dense/exact_l2_groups_d": _FLOAT, "dense/exact_ip_groups_d": _FLOAT,
     "dense/rerank_l2_d": ("close", 1e-5, 1e-5), "dense/rerank_ip_d": ("close", 1e-5, 1e-5),
+    **{f"dense/probe_d{d}_{v}": ("close", 1e-5, 1e-4) for d in (5, 45, 128, 200)
+       for v in ("direct", "half")},
     **{f"dense/candidates_d{d}_k{k}_{v}": ("close", 1e-5, 1e-4)
        for d, k in ((7, 13), (45, 100), (200, 70)) for v in ("best", "second")},
     # pq8: tables and ADC sums are float sums; trained codebooks may move where FMA rounding
@@ -83,6 +85,21 @@ def dense() -> Outputs:
     for metric in ("l2", "ip"):
         out[f"rerank_{metric}_d"], out[f"rerank_{metric}_i"] = qvec.rerank(q, cand, x, 5, metric)
     out.update(_nearest(rng))
+    out.update(_probe_kernels(rng))
+    return out
+
+
+def _probe_kernels(rng: np.random.Generator) -> Outputs:
+    """The one-query probe's kernels: l2sqr of one query to many rows (the same bits as the
+    level's l2sqr: "same" is 1 at every level) and to half-precision rows (tails past the
+    8 / 16 lanes, 4-row groups and a remainder)."""
+    out: Outputs = {}
+    for n, d in ((7, 5), (33, 45), (70, 128), (13, 200)):
+        x = rng.standard_normal((n, d)).astype(np.float32) * 3
+        q = rng.standard_normal(d).astype(np.float32)
+        direct, rows, half = _core.ivf_probe_kernels(q, x)
+        out[f"probe_d{d}_direct"], out[f"probe_d{d}_half"] = direct, half
+        out[f"probe_d{d}_same"] = np.array([np.array_equal(direct, rows)])
     return out
 
 

@@ -593,6 +593,67 @@ def test_probe_equals_exact_nearest_centroid_search(offset, nq):
         np.testing.assert_array_equal(dist, ed)
 
 
+def _half_precision_reference(q, x):
+    """||q - half(x_r)||^2 in float64 (numpy's float16 rounds to nearest even as qvec's)."""
+    with np.errstate(over="ignore"):       # past half's range: inf, as qvec rounds it
+        h = x.astype(np.float16).astype(np.float64)
+    return ((q.astype(np.float64)[None] - h) ** 2).sum(1)
+
+
+@pytest.mark.parametrize("d", [5, 16, 45, 128])
+def test_probe_kernels_against_references(d):
+    r = np.random.default_rng(d)
+    x = (r.standard_normal((37, d)) * 40).astype(np.float32)
+    x[3, 1] = 7e4                          # past half precision's range: inf
+    q = r.standard_normal(d).astype(np.float32)
+    direct, rows, half = qvec._core.ivf_probe_kernels(q, x)
+    np.testing.assert_array_equal(rows, direct)          # the same bits
+    want = ((q.astype(np.float64)[None] - x.astype(np.float64)) ** 2).sum(1)
+    np.testing.assert_allclose(direct, want, rtol=1e-5)
+    finite = np.arange(37) != 3
+    np.testing.assert_allclose(half[finite], _half_precision_reference(q, x)[finite], rtol=1e-5)
+    assert np.isinf(half[3])
+
+
+def _centroid_sets():
+    """(name, centroids) for the one-query probe: spread, far from the origin, exact duplicates
+    (ties the shadow cannot order: the exact fallback), and a tight cluster beside one far
+    centroid, which sets the half copy's scale so that it cannot separate the cluster's
+    members (the bound must refuse its shortlists)."""
+    r = np.random.default_rng(41)
+    spread = r.standard_normal((300, 24)).astype(np.float32)
+    dup = spread.copy()
+    dup[150:200] = dup[:50]
+    tight = (1e-3 * r.standard_normal((300, 24))).astype(np.float32)
+    tight[0] = 5e3
+    return [("spread", spread), ("far", spread + np.float32(1e4)), ("dup", dup),
+            ("tight", tight)]
+
+
+@pytest.mark.parametrize("name,centroids", _centroid_sets())
+@pytest.mark.parametrize("nprobe", [1, 8, 40, 300])
+def test_one_query_probe_equals_the_batch_probe(name, centroids, nprobe):
+    """search_nearest of up to 4 queries probes through the half-precision shadow (exact
+    when its bound proves the shortlist, else the exact direct probe); more queries go through
+    exact_search. Every query must get the same lists, so the same results, either way."""
+    r = np.random.default_rng(nprobe)
+    noise = 0.05 if name != "tight" else 1e-4
+    x = centroids[r.integers(0, 300, 3000)] + noise * r.standard_normal((3000, 24)).astype(
+        np.float32)
+    q = np.ascontiguousarray(x[::300][:10] + 0.01)
+    index = qvec.IVFIndex(24, 300, "pq4", m=8)
+    index.fit(x, seed=1)
+    index.centroids = centroids            # these sets' centroids, not k-means'
+    index.add(x)
+    batch_d, batch_i = index.search(q, 10, nprobe=nprobe)
+    for i in range(q.shape[0]):
+        d, ids = index.search(q[i], 10, nprobe=nprobe)
+        np.testing.assert_array_equal(ids, batch_i[i], err_msg=f"query {i}")
+        np.testing.assert_array_equal(d, batch_d[i])
+    pair_d, pair_i = index.search(q[:2], 10, nprobe=nprobe)
+    np.testing.assert_array_equal(pair_i, batch_i[:2])
+
+
 def test_probe_rejects_non_finite_queries():
     c = np.zeros((16, 8), dtype=np.float32)
     q = np.zeros((1, 8), dtype=np.float32)

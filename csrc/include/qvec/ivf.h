@@ -155,6 +155,10 @@ struct IvfPairShift {
   float shift = 0.0f;
 };
 
+namespace detail {
+class HalfCentroids;
+}
+
 class IvfPqSearch {
  public:
   /// pq: trained, referenced (it must outlive this object); centroids: size nlist * pq.dim(),
@@ -195,6 +199,8 @@ class IvfPqSearch {
   // Per list: the largest span (max - min) of one subquantizer's list terms, and their sum
   // (zero without list terms): bound the spans of every pair table of that list.
   std::vector<float> list_max_span_, list_sum_span_;
+  // L2: the half-precision shadow of the centroids that probes few queries (search_nearest)
+  std::unique_ptr<detail::HalfCentroids> half_;
 
   /// Each query's shared quantization scale over its probed lists. tables: (nq, m, 16).
   std::vector<float> shared_scales(const float* tables, size_t nq, const IvfProbes& probes) const;
@@ -232,6 +238,14 @@ void ivf_search_binary_float(const IvfLists& lists, const BinaryQuantizer& bq,
                              const float* centroids, const float* queries, size_t nq,
                              const IvfProbes& probes, size_t k, float eps, float* distances,
                              idx_t* ids, const IdFilter* filter = nullptr);
+
+/// The kernels of the one-query probe, as the SIMD levels are tested on them. For each row r
+/// of x (size n * d): direct[r] = ||query - x_r||^2 by the dense l2sqr, rows[r] the same
+/// through the many-rows kernel (the same bits), half[r] = ||query - h_r||^2 with h_r = x_r
+/// rounded to IEEE half precision (values past its range become inf). direct, rows, half:
+/// size n, written.
+void ivf_probe_kernels(const float* query, const float* x, size_t n, size_t d, float* direct,
+                       float* rows, float* half);
 
 /// Bytes of one binary list row (the IvfLayout row_bytes of IvfCodec::Binary). A row is the
 /// code, zero up to bq.factor_offset(), then ivf_binary_row_factors(bq) float32 factors. For

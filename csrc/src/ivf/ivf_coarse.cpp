@@ -30,12 +30,10 @@ constexpr size_t kDirectProbeQueries = 4;
 // -1 and +inf past nlist. dist: scratch of nlist floats.
 void probe_direct_l2(const float* query, size_t dim, const float* centroids, size_t nlist,
                      size_t nprobe, float* dist, float* coarse, idx_t* lists) {
-  const auto l2sqr = detail::dense_kernels().l2sqr;
+  detail::dense_kernels().l2sqr_rows(query, centroids, dim, nlist, dim, dist);
   bool finite = true;
-  for (size_t l = 0; l < nlist; ++l) {
-    dist[l] = l2sqr(query, centroids + l * dim, dim);
+  for (size_t l = 0; l < nlist; ++l)
     finite &= dist[l] <= std::numeric_limits<float>::max();  // false for NaN and inf
-  }
   if (!finite)
     throw std::invalid_argument("queries or centroids contain NaN or infinity (or values "
                                 "too large for float32 distances)");

@@ -65,6 +65,17 @@ struct DenseKernels {
   /// <a, b> and ||a - b||^2 over d floats.
   float (*dot)(const float* a, const float* b, size_t d);
   float (*l2sqr)(const float* a, const float* b, size_t d);
+
+  /// out[i] = l2sqr(a, b + i * ldb, d) for i < count, the same bits as l2sqr: one query
+  /// against many rows (the IVF probe of a few queries) without a call and a horizontal sum
+  /// standing between consecutive rows.
+  void (*l2sqr_rows)(const float* a, const float* b, size_t ldb, size_t count, size_t d,
+                     float* out);
+  /// out[i] = ||a - h_i||^2 for i < count, h_i the IEEE half-precision row b + i * ldb
+  /// (d halves) decoded exactly; summed as the level's float sums go (close to, not the same
+  /// bits as, the scalar order): the shortlist of the half-precision probe.
+  void (*l2sqr_rows_half)(const float* a, const uint16_t* b, size_t ldb, size_t count,
+                          size_t d, float* out);
 };
 
 }  // namespace qvec::detail

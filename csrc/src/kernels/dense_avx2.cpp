@@ -285,32 +285,89 @@ float dot(const float* a, const float* b, size_t d) {
   return s;
 }
 
-float l2sqr(const float* a, const float* b, size_t d) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+/// ||a - b_r||^2 of R rows b_r = b + r * ldb, each summed in l2sqr's order (the same bits):
+/// the rows share the loads of a and their chains run side by side.
+template <int R>
+void l2sqr_group(const float* a, const float* b, size_t ldb, size_t d, float* out) {
+  __m256 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   size_t t = 0;
   for (; t + 16 <= d; t += 16) {
-    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t));
-    __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + t + 8), _mm256_loadu_ps(b + t + 8));
-    acc0 = _mm256_fmadd_ps(d0, d0, acc0);
-    acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+    const __m256 a0 = _mm256_loadu_ps(a + t), a1 = _mm256_loadu_ps(a + t + 8);
+    for (int r = 0; r < R; ++r) {
+      const __m256 d0 = _mm256_sub_ps(a0, _mm256_loadu_ps(b + r * ldb + t));
+      const __m256 d1 = _mm256_sub_ps(a1, _mm256_loadu_ps(b + r * ldb + t + 8));
+      acc0[r] = _mm256_fmadd_ps(d0, d0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(d1, d1, acc1[r]);
+    }
   }
   for (; t + 8 <= d; t += 8) {
-    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t));
-    acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+    const __m256 a0 = _mm256_loadu_ps(a + t);
+    for (int r = 0; r < R; ++r) {
+      const __m256 d0 = _mm256_sub_ps(a0, _mm256_loadu_ps(b + r * ldb + t));
+      acc0[r] = _mm256_fmadd_ps(d0, d0, acc0[r]);
+    }
   }
-  float s = horizontal_sum(_mm256_add_ps(acc0, acc1));
-  for (; t < d; ++t) {
-    float diff = a[t] - b[t];
-    s += diff * diff;
+  for (int r = 0; r < R; ++r) {
+    const float* row = b + r * ldb;
+    float s = horizontal_sum(_mm256_add_ps(acc0[r], acc1[r]));
+    for (size_t u = t; u < d; ++u) {
+      const float diff = a[u] - row[u];
+      s += diff * diff;
+    }
+    out[r] = s;
   }
+}
+
+float l2sqr(const float* a, const float* b, size_t d) {
+  float s;
+  l2sqr_group<1>(a, b, 0, d, &s);
   return s;
+}
+
+void l2sqr_rows(const float* a, const float* b, size_t ldb, size_t count, size_t d,
+                float* out) {
+  size_t i = 0;
+  for (; i + 4 <= count; i += 4) l2sqr_group<4>(a, b + i * ldb, ldb, d, out + i);
+  for (; i < count; ++i) l2sqr_group<1>(a, b + i * ldb, ldb, d, out + i);
+}
+
+/// ||a - h_r||^2 of R half rows h_r = b + r * ldb, side by side as l2sqr_group.
+template <int R>
+void l2sqr_half_group(const float* a, const uint16_t* b, size_t ldb, size_t d, float* out) {
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  size_t t = 0;
+  for (; t + 8 <= d; t += 8) {
+    const __m256 a0 = _mm256_loadu_ps(a + t);
+    for (int r = 0; r < R; ++r) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + r * ldb + t));
+      const __m256 d0 = _mm256_sub_ps(a0, _mm256_cvtph_ps(h));
+      acc[r] = _mm256_fmadd_ps(d0, d0, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float s = horizontal_sum(acc[r]);
+    for (size_t u = t; u < d; ++u) {
+      const float diff = a[u] - _cvtsh_ss(b[r * ldb + u]);
+      s += diff * diff;
+    }
+    out[r] = s;
+  }
+}
+
+void l2sqr_rows_half(const float* a, const uint16_t* b, size_t ldb, size_t count, size_t d,
+                     float* out) {
+  size_t i = 0;
+  for (; i + 4 <= count; i += 4) l2sqr_half_group<4>(a, b + i * ldb, ldb, d, out + i);
+  for (; i < count; ++i) l2sqr_half_group<1>(a, b + i * ldb, ldb, d, out + i);
 }
 
 }  // namespace
 
 const DenseKernels* dense_avx2_kernels() {
   static const DenseKernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, scan_block,
-                                     nearest, dot, l2sqr};
+                                     nearest, dot, l2sqr, l2sqr_rows, l2sqr_rows_half};
   return &table;
 }
 

@@ -287,22 +287,70 @@ float dot(const float* a, const float* b, size_t d) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-float l2sqr(const float* a, const float* b, size_t d) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+/// ||a - b_r||^2 of R rows b_r = b + r * ldb, each summed in l2sqr's order (the same bits):
+/// the rows share the loads of a and their chains run side by side.
+template <int R>
+void l2sqr_group(const float* a, const float* b, size_t ldb, size_t d, float* out) {
+  __m512 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   size_t t = 0;
   for (; t + 32 <= d; t += 32) {
-    __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + t), _mm512_loadu_ps(b + t));
-    __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + t + 16), _mm512_loadu_ps(b + t + 16));
-    acc0 = _mm512_fmadd_ps(d0, d0, acc0);
-    acc1 = _mm512_fmadd_ps(d1, d1, acc1);
+    const __m512 a0 = _mm512_loadu_ps(a + t), a1 = _mm512_loadu_ps(a + t + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 d0 = _mm512_sub_ps(a0, _mm512_loadu_ps(b + r * ldb + t));
+      const __m512 d1 = _mm512_sub_ps(a1, _mm512_loadu_ps(b + r * ldb + t + 16));
+      acc0[r] = _mm512_fmadd_ps(d0, d0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(d1, d1, acc1[r]);
+    }
   }
   for (; t < d; t += 16) {
-    __mmask16 m = d - t >= 16 ? static_cast<__mmask16>(0xffff)
-                              : static_cast<__mmask16>((1u << (d - t)) - 1);
-    __m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + t), _mm512_maskz_loadu_ps(m, b + t));
-    acc0 = _mm512_fmadd_ps(d0, d0, acc0);
+    const __mmask16 m = d - t >= 16 ? static_cast<__mmask16>(0xffff)
+                                    : static_cast<__mmask16>((1u << (d - t)) - 1);
+    const __m512 a0 = _mm512_maskz_loadu_ps(m, a + t);
+    for (int r = 0; r < R; ++r) {
+      const __m512 d0 = _mm512_sub_ps(a0, _mm512_maskz_loadu_ps(m, b + r * ldb + t));
+      acc0[r] = _mm512_fmadd_ps(d0, d0, acc0[r]);
+    }
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+}
+
+float l2sqr(const float* a, const float* b, size_t d) {
+  float s;
+  l2sqr_group<1>(a, b, 0, d, &s);
+  return s;
+}
+
+void l2sqr_rows(const float* a, const float* b, size_t ldb, size_t count, size_t d,
+                float* out) {
+  size_t i = 0;
+  for (; i + 4 <= count; i += 4) l2sqr_group<4>(a, b + i * ldb, ldb, d, out + i);
+  for (; i < count; ++i) l2sqr_group<1>(a, b + i * ldb, ldb, d, out + i);
+}
+
+/// ||a - h_r||^2 of R half rows h_r = b + r * ldb, side by side as l2sqr_group.
+template <int R>
+void l2sqr_half_group(const float* a, const uint16_t* b, size_t ldb, size_t d, float* out) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (size_t t = 0; t < d; t += 16) {
+    const __mmask16 m = d - t >= 16 ? static_cast<__mmask16>(0xffff)
+                                    : static_cast<__mmask16>((1u << (d - t)) - 1);
+    const __m512 a0 = _mm512_maskz_loadu_ps(m, a + t);
+    for (int r = 0; r < R; ++r) {
+      const __m256i h = _mm256_maskz_loadu_epi16(m, b + r * ldb + t);
+      const __m512 d0 = _mm512_sub_ps(a0, _mm512_cvtph_ps(h));
+      acc[r] = _mm512_fmadd_ps(d0, d0, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+void l2sqr_rows_half(const float* a, const uint16_t* b, size_t ldb, size_t count, size_t d,
+                     float* out) {
+  size_t i = 0;
+  for (; i + 4 <= count; i += 4) l2sqr_half_group<4>(a, b + i * ldb, ldb, d, out + i);
+  for (; i < count; ++i) l2sqr_half_group<1>(a, b + i * ldb, ldb, d, out + i);
 }
 
 }  // namespace
@@ -315,7 +363,7 @@ float l2sqr(const float* a, const float* b, size_t d) {
 #endif
 const DenseKernels* QVEC_AVX512_TABLE() {
   static const DenseKernels table = {QVEC_AVX512_LEVEL, dot_tile16, dot_direct, scan_block,
-                                     nearest, dot, l2sqr};
+                                     nearest, dot, l2sqr, l2sqr_rows, l2sqr_rows_half};
   return &table;
 }
 

@@ -2,6 +2,7 @@
 // and the fallback on CPUs (or architectures) without AVX2.
 #include <cmath>
 
+#include "half.h"
 #include "kernels/dispatch.h"
 
 namespace qvec::detail {
@@ -91,11 +92,28 @@ float l2sqr(const float* a, const float* b, size_t d) {
   return s;
 }
 
+void l2sqr_rows(const float* a, const float* b, size_t ldb, size_t count, size_t d,
+                float* out) {
+  for (size_t i = 0; i < count; ++i) out[i] = l2sqr(a, b + i * ldb, d);
+}
+
+void l2sqr_rows_half(const float* a, const uint16_t* b, size_t ldb, size_t count, size_t d,
+                     float* out) {
+  for (size_t i = 0; i < count; ++i) {
+    float s = 0.0f;
+    for (size_t t = 0; t < d; ++t) {
+      const float diff = a[t] - half_to_float(b[i * ldb + t]);
+      s += diff * diff;
+    }
+    out[i] = s;
+  }
+}
+
 }  // namespace
 
 const DenseKernels* dense_scalar_kernels() {
   static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, scan_block,
-                                     nearest, dot, l2sqr};
+                                     nearest, dot, l2sqr, l2sqr_rows, l2sqr_rows_half};
   return &table;
 }
 
