@@ -280,7 +280,37 @@ void register_coarse(py::module_& m) {
       py::arg("queries"), py::arg("centroids"), py::arg("metric"), py::arg("nprobe"));
 }
 
+/// IvfCoarseProbe over centroids this object keeps alive.
+struct CoarseProbe {
+  FloatArray centroids;
+  IvfCoarseProbe probe;
+};
+
 void register_searches(py::module_& m) {
+  py::class_<CoarseProbe>(m, "IvfCoarseProbe")
+      .def(py::init([](FloatArray centroids, const std::string& metric) {
+             require_matrix(centroids, "centroids");
+             if (centroids.shape(0) < 1 || centroids.shape(1) < 1)
+               throw py::value_error("centroids must have at least one row and one column");
+             const Metric mt = parse_metric(metric.c_str());
+             IvfCoarseProbe probe(centroids.data(), centroids.shape(0), centroids.shape(1), mt);
+             return new CoarseProbe{centroids, std::move(probe)};
+           }),
+           py::arg("centroids"), py::arg("metric"))
+      .def(
+          "probe",
+          [](const CoarseProbe& c, FloatArray queries, long long nprobe) {
+            require_matrix(queries, "queries", c.probe.dim());
+            const size_t np = require_k(nprobe), nq = queries.shape(0);
+            SearchResult out(nq, np);
+            {
+              py::gil_scoped_release release;
+              c.probe.probe(queries.data(), nq, np, out.distances.mutable_data(),
+                            out.ids.mutable_data());
+            }
+            return out.to_tuple();
+          },
+          py::arg("queries"), py::arg("nprobe"));
   py::class_<ListArrays>(m, "IvfListArrays")
       .def(py::init<U64Array, U64Array, ByteArray, I64Array>(), py::arg("offsets"),
            py::arg("code_offsets"), py::arg("codes"), py::arg("ids"))

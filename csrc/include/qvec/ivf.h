@@ -128,6 +128,33 @@ struct IvfProbes {
 void ivf_probe(const float* queries, size_t nq, size_t dim, const float* centroids,
                size_t nlist, Metric metric, size_t nprobe, float* coarse, idx_t* lists);
 
+namespace detail {
+class HalfCentroids;
+}
+
+/// ivf_probe of fixed centroids and metric (the same lists and coarse values), with what
+/// makes a probe of few queries fast kept between calls: for L2, a half-precision shadow of
+/// the centroids (half the bytes to read; detail::HalfCentroids), built once here.
+class IvfCoarseProbe {
+ public:
+  /// centroids: size nlist * dim, referenced (they must outlive this object and not change).
+  IvfCoarseProbe(const float* centroids, size_t nlist, size_t dim, Metric metric);
+  ~IvfCoarseProbe();
+  IvfCoarseProbe(IvfCoarseProbe&&) noexcept;
+
+  size_t nlist() const { return nlist_; }
+  size_t dim() const { return dim_; }
+  /// As ivf_probe(queries, nq, dim, centroids, nlist, metric, nprobe, coarse, lists).
+  void probe(const float* queries, size_t nq, size_t nprobe, float* coarse,
+             idx_t* lists) const;
+
+ private:
+  const float* centroids_;
+  size_t nlist_, dim_;
+  Metric metric_;
+  std::unique_ptr<detail::HalfCentroids> half_;  // L2 only
+};
+
 /// Every IVF search below: queries: size nq * dim, layout (nq, dim); probes from ivf_probe for
 /// the same queries (list entries in [0, lists.nlist) or -1, else std::out_of_range);
 /// distances, ids: size nq * k, layout (nq, k), best first (L2 ascending, IP descending),
@@ -154,10 +181,6 @@ struct IvfPairShift {
   const float* term = nullptr;  // size m * ksub, or null
   float shift = 0.0f;
 };
-
-namespace detail {
-class HalfCentroids;
-}
 
 class IvfPqSearch {
  public:
@@ -199,8 +222,7 @@ class IvfPqSearch {
   // Per list: the largest span (max - min) of one subquantizer's list terms, and their sum
   // (zero without list terms): bound the spans of every pair table of that list.
   std::vector<float> list_max_span_, list_sum_span_;
-  // L2: the half-precision shadow of the centroids that probes few queries (search_nearest)
-  std::unique_ptr<detail::HalfCentroids> half_;
+  IvfCoarseProbe coarse_;  // over centroids_ (search_nearest)
 
   /// Each query's shared quantization scale over its probed lists. tables: (nq, m, 16).
   std::vector<float> shared_scales(const float* tables, size_t nq, const IvfProbes& probes) const;

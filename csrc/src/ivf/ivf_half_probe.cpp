@@ -10,6 +10,7 @@
 
 #include "half.h"
 #include "kernels/dispatch.h"
+#include "qvec/error.h"
 #include "qvec/ivf.h"
 
 namespace qvec::detail {
@@ -154,6 +155,40 @@ bool HalfCentroids::probe(const float* query, const float* centroids, size_t npr
 }  // namespace qvec::detail
 
 namespace qvec {
+namespace {
+
+/// Queries probed one by one through the half-precision shadow (more share each centroid read
+/// in exact_search): the exact direct probe's bound (ivf_coarse.cpp), whose answers these are.
+constexpr size_t kHalfProbeQueries = 4;
+
+}  // namespace
+
+IvfCoarseProbe::IvfCoarseProbe(const float* centroids, size_t nlist, size_t dim,
+                               Metric metric)
+    : centroids_(centroids), nlist_(nlist), dim_(dim), metric_(metric) {
+  QVEC_CHECK_ARG(nlist >= 1 && dim >= 1, "the coarse probe needs nlist >= 1 and dim >= 1");
+  if (metric == Metric::L2)
+    half_ = std::make_unique<detail::HalfCentroids>(centroids, nlist, dim);
+}
+
+IvfCoarseProbe::~IvfCoarseProbe() = default;
+IvfCoarseProbe::IvfCoarseProbe(IvfCoarseProbe&&) noexcept = default;
+
+void IvfCoarseProbe::probe(const float* queries, size_t nq, size_t nprobe, float* coarse,
+                           idx_t* lists) const {
+  check_k(nprobe);
+  if (!half_ || nq > kHalfProbeQueries) {
+    ivf_probe(queries, nq, dim_, centroids_, nlist_, metric_, nprobe, coarse, lists);
+    return;
+  }
+  for (size_t q = 0; q < nq; ++q) {
+    const float* query = queries + q * dim_;
+    float* qc = coarse + q * nprobe;
+    idx_t* ql = lists + q * nprobe;
+    if (!half_->probe(query, centroids_, nprobe, qc, ql))
+      ivf_probe(query, 1, dim_, centroids_, nlist_, Metric::L2, nprobe, qc, ql);
+  }
+}
 
 void ivf_probe_kernels(const float* query, const float* x, size_t n, size_t d, float* direct,
                        float* rows, float* half) {

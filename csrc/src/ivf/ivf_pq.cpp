@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
-#include "ivf_half_probe.h"
 #include "ivf_pq4_scan.h"
 #include "list_scan.h"
 #include "qvec/error.h"
@@ -94,10 +93,7 @@ float row_span16(const float* row) {
 
 /// Query tables held at once are bounded (8-bit tables of large m are big).
 constexpr size_t kMaxTableFloats = size_t(1) << 24;
-/// search_nearest probes up to this many queries one by one through the half-precision
-/// shadow (more share each centroid read in exact_search): the bound of the exact direct
-/// probe, whose answers these are.
-constexpr size_t kHalfProbeQueries = 4;
+
 /// 8-bit tables whose quantized copies serve every list (no list term) are built for this
 /// many floats of queries at a time (64 queries of m = 64), so they stay in cache while their
 /// lists are scanned: 1,000 gcide queries held 64 MiB of them.
@@ -109,11 +105,9 @@ IvfPqSearch::IvfPqSearch(const ProductQuantizer& pq, const float* centroids, siz
                          bool by_residual)
     : pq_(&pq), nlist_(nlist), by_residual_(by_residual),
       centroids_(centroids, centroids + nlist * pq.dim()), list_max_span_(nlist, 0.0f),
-      list_sum_span_(nlist, 0.0f) {
+      list_sum_span_(nlist, 0.0f), coarse_(centroids_.data(), nlist, pq.dim(), pq.metric()) {
   QVEC_CHECK_ARG(pq.is_trained(), "the product quantizer is not trained");
   QVEC_CHECK_ARG(nlist >= 1, "nlist must be >= 1");
-  if (pq.metric() == Metric::L2)
-    half_ = std::make_unique<detail::HalfCentroids>(centroids_.data(), nlist, pq.dim());
   if (!by_residual || pq.metric() != Metric::L2) return;
   // list term of list l, subquantizer j, centroid c: 2 <c_lj, p_jc>
   const size_t m = pq.m(), ksub = pq.ksub(), dsub = pq.dsub();
@@ -266,19 +260,7 @@ void IvfPqSearch::search_nearest(const IvfLists& lists, const float* queries, si
   check_k(nprobe);
   std::vector<float> coarse(nq * nprobe);
   std::vector<idx_t> probe(nq * nprobe);
-  const size_t dim = pq_->dim();
-  if (half_ && nq <= kHalfProbeQueries) {
-    for (size_t q = 0; q < nq; ++q) {
-      float* qc = coarse.data() + q * nprobe;
-      idx_t* ql = probe.data() + q * nprobe;
-      if (!half_->probe(queries + q * dim, centroids_.data(), nprobe, qc, ql))
-        ivf_probe(queries + q * dim, 1, dim, centroids_.data(), nlist_, Metric::L2, nprobe, qc,
-                  ql);
-    }
-  } else {
-    ivf_probe(queries, nq, dim, centroids_.data(), nlist_, pq_->metric(), nprobe,
-              coarse.data(), probe.data());
-  }
+  coarse_.probe(queries, nq, nprobe, coarse.data(), probe.data());
   search(lists, queries, nq, IvfProbes{nprobe, probe.data(), coarse.data()}, k, distances, ids,
          exact, filter);
 }

@@ -71,13 +71,14 @@ class IvfModel:
     """The trained model of an IVFIndex: coarse centroids and the codec's quantizer. Never
     changed once built (setting centroids or codebooks builds a new one)."""
 
-    __slots__ = ("centroids", "codec", "by_residual", "_pq_search")
+    __slots__ = ("centroids", "codec", "by_residual", "_pq_search", "_probes")
 
     def __init__(self, centroids: Optional[FloatArray], codec: Any, by_residual: bool) -> None:
         self.centroids = centroids
         self.codec = codec
         self.by_residual = by_residual
         self._pq_search: Any = None
+        self._probes: Dict[str, Any] = {}
 
     @property
     def trained(self) -> bool:
@@ -90,6 +91,14 @@ class IvfModel:
         """The centroids of a trained model."""
         assert self.centroids is not None     # callers checked that the model is trained
         return self.centroids
+
+    def coarse_probe(self, metric: str) -> Any:
+        """The core's coarse probe of these centroids (for L2 with their half-precision shadow,
+        which a probe of few queries reads instead), built on first use."""
+        probe = self._probes.get(metric)
+        if probe is None:
+            probe = self._probes.setdefault(metric, _core.IvfCoarseProbe(self.coarse, metric))
+        return probe
 
     def pq_search(self) -> Any:
         """The core's IVF-PQ search (precomputed list terms), built on first use."""
@@ -508,7 +517,7 @@ class IVFIndex(Index[IvfModel]):
                 model.codec._pq, lists, queries, nprobe, k, getattr(self._call, "exact", False),
                 filter)
             return dist, rows
-        coarse, probe = _core.ivf_probe(queries, centroids, self._codec_metric, nprobe)
+        coarse, probe = model.coarse_probe(self._codec_metric).probe(queries, nprobe)
         if self._codec == "flat":
             dist, rows = _core.ivf_search_flat(lists, queries, self._codec_metric, probe, coarse,
                                                k, filter)
