@@ -40,9 +40,11 @@ void BM_fastscan_scan(benchmark::State& state, const Pq4Kernels* kern) {
   const size_t chunk = chunk_blocks(m2), ldo = chunk * kFsBlock;
   std::vector<uint16_t> thresholds(kFsMaxQueries, uint16_t(0)), out(kFsMaxQueries * ldo);
   std::vector<uint32_t> masks(kFsMaxQueries * chunk);
+  const uint8_t* tables[kFsMaxQueries];
+  for (size_t q = 0; q < kFsMaxQueries; ++q) tables[q] = luts.data() + q * m2 * 16;
   for (auto _ : state) {
     for (size_t b = 0; b < nblocks; b += chunk) {
-      uint32_t hit = kern->scan(luts.data(), m2 * 16, nq, codes.data() + b * m2 * 16,
+      uint32_t hit = kern->scan(tables, nq, codes.data() + b * m2 * 16,
                                 std::min(chunk, nblocks - b), m2, thresholds.data(), out.data(),
                                 ldo, masks.data());
       benchmark::DoNotOptimize(hit);

@@ -77,7 +77,9 @@ void fastscan_scan_sums(const uint8_t* luts, size_t nq, size_t m, const uint8_t*
     std::vector<uint16_t> out(count * nblocks * kFsBlock);
     std::vector<uint32_t> masks(count * nblocks);
     const uint16_t limit[kFsMaxQueries] = {};
-    kern.scan(luts + q0 * lut_size, lut_size, count, packed, nblocks, m2, limit, out.data(),
+    const uint8_t* tables[kFsMaxQueries];
+    for (size_t q = 0; q < count; ++q) tables[q] = luts + (q0 + q) * lut_size;
+    kern.scan(tables, count, packed, nblocks, m2, limit, out.data(),
               nblocks * kFsBlock, masks.data());
     for (size_t q = 0; q < count; ++q)
       std::copy(out.data() + q * nblocks * kFsBlock, out.data() + q * nblocks * kFsBlock + n,

@@ -35,9 +35,10 @@ struct ChunkScratch {
 uint32_t scan_chunk(const Pq4Batch& batch, size_t q, size_t count, const uint8_t* packed,
                     size_t cb, size_t nblk, const uint16_t* limits, ChunkScratch& s) {
   const size_t m2 = fastscan_padded_m(batch.m);
-  return pq4_kernels().scan(batch.luts->lut(q), batch.luts->stride(), count,
-                                 packed + cb * m2 * 16, nblk, m2, limits, s.sums.data(),
-                                 s.stride, s.masks.data());
+  const uint8_t* tables[kFsMaxQueries];
+  for (size_t i = 0; i < count; ++i) tables[i] = batch.luts->lut(q + i);
+  return pq4_kernels().scan(tables, count, packed + cb * m2 * 16, nblk, m2, limits,
+                            s.sums.data(), s.stride, s.masks.data());
 }
 
 /// Clears the mask bits of rows outside the range in a chunk of nblk blocks from row base_row.

@@ -1,5 +1,6 @@
 // The quantized 4-bit scan of IVF lists (ivf_pq4_scan.h): per (query, list) pair, the float
-// table is quantized with the query's shared scale; the fast-scan kernel sums and compares
+// table is quantized with the query's shared scale (or, with no list term, the query's one
+// quantized table is read where it lies); the fast-scan kernel sums and compares
 // with each query's limit; candidates enter the query's float collector as bias + sum / scale.
 #include "ivf_pq4_scan.h"
 
@@ -20,6 +21,7 @@ constexpr size_t kChunkBlocks = 32;
 
 /// One query of a group: its quantized table, bias and scale, and its collector.
 struct Pq4Query {
+  const uint8_t* lut;  // the batch's shared table, or this pair's in Scratch::luts
   float bias, scale;
   HeapView heap;
 
@@ -114,26 +116,27 @@ void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) cons
   const idx_t* ids = lists_.list_ids(group.list);
   const auto quant = pqlut_kernels().quantize;
   thread_local Scratch scratch;
-  scratch.luts.resize(count * m2 * 16);
+  if (luts_ == nullptr) scratch.luts.resize(count * m2 * 16);
   std::vector<Pq4Query>& queries = scratch.queries;
   queries.clear();
   for (size_t i = 0; i < count; ++i) {
     const size_t q = group.queries[i];
     const IvfPairShift pair = ivf_.pair_shift(norms_[q], group.list, group.coarse[i]);
-    uint8_t* lut = scratch.luts.data() + i * m2 * 16;
+    const uint8_t* table;
     float bias;
-    if (luts_ != nullptr) {  // every list shares the query's table: copy, not quantize
-      std::copy(luts_ + q * m2 * 16, luts_ + (q + 1) * m2 * 16, lut);
+    if (luts_ != nullptr) {  // every list shares the query's table: read in place
+      table = luts_ + q * m2 * 16;
       bias = biases_[q];
     } else {
+      uint8_t* lut = scratch.luts.data() + i * m2 * 16;
       bias = quant(tables_ + q * size, pair.term, m, scales_[q], lut);
       std::fill(lut + m * 16, lut + m2 * 16, uint8_t(0));
+      table = lut;
     }
-    queries.push_back({bias + pair.shift, scales_[q],
+    queries.push_back({table, bias + pair.shift, scales_[q],
                        HeapView{results.distances + i * keep_, results.ids + i * keep_, keep_}});
   }
   const Pq4Kernels& kern = pq4_kernels();
-  uint8_t* luts = scratch.luts.data();
   uint16_t* sums = scratch.sums.data();
   uint32_t* masks = scratch.masks.data();
   const size_t nblocks = (n + kFsBlock - 1) / kFsBlock;
@@ -143,16 +146,17 @@ void Pq4ListScan::scan(const ListGroup& group, const RangeResults& results) cons
     for (size_t g = 0; g < count; g += kFsMaxQueries) {
       const size_t gq = std::min(kFsMaxQueries, count - g);
       uint16_t limits[kFsMaxQueries];
+      const uint8_t* tables[kFsMaxQueries];
       bool any = false;
       for (size_t i = 0; i < gq; ++i) {
         const long lim = queries[g + i].limit();
         limits[i] = static_cast<uint16_t>(std::max(0L, lim));
+        tables[i] = queries[g + i].lut;
         any = any || lim >= 0;
       }
       if (!any) continue;
-      const uint32_t hit =
-          kern.scan(luts + g * m2 * 16, m2 * 16, gq, packed + cb * m2 * 16, nblk, m2,
-                    limits, sums, kChunkBlocks * kFsBlock, masks);
+      const uint32_t hit = kern.scan(tables, gq, packed + cb * m2 * 16, nblk, m2, limits, sums,
+                                     kChunkBlocks * kFsBlock, masks);
       for (size_t i = 0; i < gq; ++i)
         if ((hit >> i) & 1u)
           collect(queries[g + i], sums + i * kChunkBlocks * kFsBlock,

@@ -46,13 +46,30 @@ struct Pair {
   float coarse;
 };
 
+/// pairs (made in query order) ordered by list, then query. A task of many pairs (a large
+/// batch: 64k pairs of 1,024 lists took 5% of a gcide search in std::sort) is ordered by a
+/// stable counting sort over the lists; a few pairs by a comparison sort.
+void order_by_list(std::vector<Pair>& pairs, size_t nlist, std::vector<Pair>& spare) {
+  if (pairs.size() * 4 < nlist) {
+    std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) {
+      return a.list != b.list ? a.list < b.list : a.query < b.query;
+    });
+    return;
+  }
+  std::vector<size_t> start(nlist + 1, 0);
+  for (const Pair& p : pairs) ++start[static_cast<size_t>(p.list) + 1];
+  for (size_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
+  spare.resize(pairs.size());
+  for (const Pair& p : pairs) spare[start[static_cast<size_t>(p.list)]++] = p;
+  pairs.swap(spare);
+}
+
 /// Scans the pairs of one task, list by list, into the collectors rows (query q at row
 /// q - q0 of (count, keep) arrays dist / ids).
-void run_pairs(std::vector<Pair>& pairs, size_t q0, size_t keep, float* dist, idx_t* ids,
-               const ListScan& scan) {
-  std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) {
-    return a.list != b.list ? a.list < b.list : a.query < b.query;
-  });
+void run_pairs(std::vector<Pair>& pairs, size_t nlist, size_t q0, size_t keep, float* dist,
+               idx_t* ids, const ListScan& scan) {
+  std::vector<Pair> spare;
+  order_by_list(pairs, nlist, spare);
   std::vector<size_t> queries;
   std::vector<float> coarse, gdist;
   std::vector<idx_t> gids;
@@ -131,7 +148,7 @@ void ivf_run(const IvfLists& lists, size_t nq, const IvfProbes& probes, size_t k
           pairs.push_back({l, q, probes.coarse[q * nprobe + p]});
       }
     const size_t at = (s * nq + q0) * keep;
-    run_pairs(pairs, q0, keep, pdist + at, pids + at, scan);
+    run_pairs(pairs, lists.nlist, q0, keep, pdist + at, pids + at, scan);
     if (g.splits == 1)
       for (size_t q = q0; q < q1; ++q) HeapView{distances + q * keep, ids + q * keep, keep}.sort();
   });

@@ -26,14 +26,15 @@ struct Pq4Kernels {
   SimdLevel level;
 
   /// For q < nq <= kFsMaxQueries, b < nblocks, v < 32:
-  ///   out[q * ldo + b * 32 + v] = (sum_{j < m2} luts[q * ldl + j * 16 + code(b, j, v)]) mod 2^16
+  ///   out[q * ldo + b * 32 + v] = (sum_{j < m2} luts[q][j * 16 + code(b, j, v)]) mod 2^16
   /// with code(b, j, v) = (codes[(b * m2 + j) * 16 + v % 16] >> (4 * (v / 16))) & 15, and
   ///   bit v of masks[q * nblocks + b] set iff out[q * ldo + b * 32 + v] <= thresholds[q].
-  /// luts: nq tables of m2 * 16 bytes, layout (m2, 16), stride ldl bytes; m2 even, >= 2.
+  /// luts: nq pointers, each to a table of m2 * 16 bytes, layout (m2, 16) (tables anywhere,
+  /// so callers holding a query's table elsewhere need not copy it); m2 even, >= 2.
   /// codes: size nblocks * m2 * 16 (fast-scan blocks); out: rows of nblocks * 32, stride ldo;
   /// thresholds: size nq; masks: size nq * nblocks, layout (nq, nblocks).
   /// Returns a bit set: bit q is set iff some mask of query q is non-zero.
-  uint32_t (*scan)(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+  uint32_t (*scan)(const uint8_t* const* luts, size_t nq, const uint8_t* codes, size_t nblocks,
                    size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
                    uint32_t* masks);
 };

@@ -40,7 +40,7 @@ inline void add_to(__m256i& acc, __m256i x) { asm("vpaddw %1, %0, %0" : "+x"(acc
 
 // Two queries at a time: 8 accumulators + codes + tables fit the 16 ymm registers.
 template <int Q>
-uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
+uint32_t scan_queries(const uint8_t* const* luts, const uint8_t* codes, size_t nblocks,
                   size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
                   uint32_t* masks) {
   const __m256i nibble = _mm256_set1_epi8(0x0f);
@@ -56,7 +56,7 @@ uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, siz
       __m256i lo = _mm256_and_si256(c, nibble);
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), nibble);
       for (int q = 0; q < Q; ++q) {
-        __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(luts + q * ldl + j * 16));
+        __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(luts[q] + j * 16));
         __m256i r = _mm256_shuffle_epi8(t, lo);
         add_to(alo[q], r);
         add_to(blo[q], _mm256_srli_epi16(r, 8));
@@ -82,16 +82,16 @@ uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, siz
   return any;
 }
 
-uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+uint32_t scan(const uint8_t* const* luts, size_t nq, const uint8_t* codes, size_t nblocks,
               size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
               uint32_t* masks) {
   uint32_t any = 0;
   size_t q = 0;
   for (; q + 2 <= nq; q += 2)
-    any |= scan_queries<2>(luts + q * ldl, ldl, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
+    any |= scan_queries<2>(luts + q, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
                     masks + q * nblocks) << q;
   if (q < nq)
-    any |= scan_queries<1>(luts + q * ldl, ldl, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
+    any |= scan_queries<1>(luts + q, codes, nblocks, m2, thresholds + q, out + q * ldo, ldo,
                     masks + q * nblocks) << q;
   return any;
 }

@@ -34,8 +34,8 @@ inline __m512i transpose_index() {
 // One 64-byte group of codes (four subquantizers, or two with zero codes above) against the
 // tables of Q queries; keep masks the tables alike.
 template <class Sum, int Q>
-inline void accumulate(__m512i c, const uint8_t* luts, size_t ldl, __mmask64 keep, __m512i* lo,
-                       __m512i* hi) {
+inline void accumulate(__m512i c, const uint8_t* const* luts, size_t offset, __mmask64 keep,
+                       __m512i* lo, __m512i* hi) {
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i lane = _mm512_set1_epi32(0x30201000);  // 16 j in byte j of every dword
   c = _mm512_permutexvar_epi8(transpose_index(), c);
@@ -43,14 +43,14 @@ inline void accumulate(__m512i c, const uint8_t* luts, size_t ldl, __mmask64 kee
   const __m512i ilo = _mm512_ternarylogic_epi32(c, low4, lane, 0xEA);
   const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(c, 4), low4, lane, 0xEA);
   for (int q = 0; q < Q; ++q) {
-    const __m512i tab = _mm512_maskz_loadu_epi8(keep, luts + q * ldl);
+    const __m512i tab = _mm512_maskz_loadu_epi8(keep, luts[q] + offset);
     lo[q] = Sum::add(lo[q], _mm512_permutexvar_epi8(ilo, tab));
     hi[q] = Sum::add(hi[q], _mm512_permutexvar_epi8(ihi, tab));
   }
 }
 
 template <class Sum, int Q>
-uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
+uint32_t scan_queries(const uint8_t* const* luts, const uint8_t* codes, size_t nblocks,
                       size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
                       uint32_t* masks) {
   const __mmask64 all = ~__mmask64(0), half = 0xffffffffULL;
@@ -63,12 +63,12 @@ uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, siz
     __m512i lo[Q], hi[Q];  // vectors 0-15 and 16-31
     for (int q = 0; q < Q; ++q) lo[q] = hi[q] = _mm512_setzero_si512();
     for (size_t j = 0; j < m4; j += 4)
-      accumulate<Sum, Q>(_mm512_loadu_si512(block + j * 16), luts + j * 16, ldl, all, lo, hi);
+      accumulate<Sum, Q>(_mm512_loadu_si512(block + j * 16), luts, j * 16, all, lo, hi);
     // A last pair of subquantizers (m2 % 4 == 2): zero codes above it, looked up in tables
     // zeroed there.
     if (m4 < m2)
-      accumulate<Sum, Q>(_mm512_maskz_loadu_epi8(half, block + m4 * 16), luts + m4 * 16, ldl,
-                         half, lo, hi);
+      accumulate<Sum, Q>(_mm512_maskz_loadu_epi8(half, block + m4 * 16), luts, m4 * 16, half,
+                         lo, hi);
     for (int q = 0; q < Q; ++q) {
       const __m512i sums = Sum::finish(lo[q], hi[q]);
       _mm512_storeu_si512(out + q * ldo + blk * kFsBlock, sums);
@@ -81,18 +81,18 @@ uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, siz
 }
 
 template <class Sum>
-uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+uint32_t scan(const uint8_t* const* luts, size_t nq, const uint8_t* codes, size_t nblocks,
               size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
               uint32_t* masks) {
   switch (nq) {
-    case 8: return scan_queries<Sum, 8>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 7: return scan_queries<Sum, 7>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 6: return scan_queries<Sum, 6>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 5: return scan_queries<Sum, 5>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 4: return scan_queries<Sum, 4>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 3: return scan_queries<Sum, 3>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 2: return scan_queries<Sum, 2>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 1: return scan_queries<Sum, 1>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 8: return scan_queries<Sum, 8>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 7: return scan_queries<Sum, 7>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 6: return scan_queries<Sum, 6>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 5: return scan_queries<Sum, 5>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 4: return scan_queries<Sum, 4>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 3: return scan_queries<Sum, 3>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 2: return scan_queries<Sum, 2>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 1: return scan_queries<Sum, 1>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
     default: return 0;
   }
 }

@@ -35,13 +35,13 @@ inline __m512i block_sums(__m512i alo, __m512i blo, __m512i ahi, __m512i bhi, __
 // One 64-byte group of codes (four subquantizers, or two with the upper half zero) against
 // the tables of Q queries.
 template <int Q>
-inline void accumulate(__m512i c, const uint8_t* luts, size_t ldl, size_t offset, __mmask64 keep,
+inline void accumulate(__m512i c, const uint8_t* const* luts, size_t offset, __mmask64 keep,
                        __m512i* alo, __m512i* blo, __m512i* ahi, __m512i* bhi) {
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   __m512i lo = _mm512_and_si512(c, nibble);
   __m512i hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), nibble);
   for (int q = 0; q < Q; ++q) {
-    __m512i tab = _mm512_maskz_loadu_epi8(keep, luts + q * ldl + offset);
+    __m512i tab = _mm512_maskz_loadu_epi8(keep, luts[q] + offset);
     __m512i r = _mm512_shuffle_epi8(tab, lo);
     alo[q] = _mm512_add_epi16(alo[q], r);
     blo[q] = _mm512_add_epi16(blo[q], _mm512_srli_epi16(r, 8));
@@ -52,7 +52,7 @@ inline void accumulate(__m512i c, const uint8_t* luts, size_t ldl, size_t offset
 }
 
 template <int Q>
-uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, size_t nblocks,
+uint32_t scan_queries(const uint8_t* const* luts, const uint8_t* codes, size_t nblocks,
                   size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
                   uint32_t* masks) {
   // Word i of the output is vector i: even vectors come from lane 0 (16-31: lane 2), odd ones
@@ -70,11 +70,10 @@ uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, siz
     __m512i alo[Q], blo[Q], ahi[Q], bhi[Q];
     for (int q = 0; q < Q; ++q) alo[q] = blo[q] = ahi[q] = bhi[q] = _mm512_setzero_si512();
     for (size_t j = 0; j < m4; j += 4)
-      accumulate<Q>(_mm512_loadu_si512(block + j * 16), luts, ldl, j * 16, all, alo, blo, ahi,
-                    bhi);
+      accumulate<Q>(_mm512_loadu_si512(block + j * 16), luts, j * 16, all, alo, blo, ahi, bhi);
     // A last pair of subquantizers (m2 % 4 == 2) goes in the low half, zero tables above.
     if (m4 < m2)
-      accumulate<Q>(_mm512_maskz_loadu_epi8(half, block + m4 * 16), luts, ldl, m4 * 16, half,
+      accumulate<Q>(_mm512_maskz_loadu_epi8(half, block + m4 * 16), luts, m4 * 16, half,
                     alo, blo, ahi, bhi);
     for (int q = 0; q < Q; ++q) {
       __m512i sums = block_sums(alo[q], blo[q], ahi[q], bhi[q], order);
@@ -88,24 +87,24 @@ uint32_t scan_queries(const uint8_t* luts, size_t ldl, const uint8_t* codes, siz
 }
 
 // Four queries per pass: their 16 accumulators fill half the registers; more would spill.
-uint32_t scan_four(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes,
+uint32_t scan_four(const uint8_t* const* luts, size_t nq, const uint8_t* codes,
                    size_t nblocks, size_t m2, const uint16_t* thresholds, uint16_t* out,
                    size_t ldo, uint32_t* masks) {
   switch (nq) {
-    case 4: return scan_queries<4>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 3: return scan_queries<3>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 2: return scan_queries<2>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
-    case 1: return scan_queries<1>(luts, ldl, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 4: return scan_queries<4>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 3: return scan_queries<3>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 2: return scan_queries<2>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
+    case 1: return scan_queries<1>(luts, codes, nblocks, m2, thresholds, out, ldo, masks);
     default: return 0;
   }
 }
 
-uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+uint32_t scan(const uint8_t* const* luts, size_t nq, const uint8_t* codes, size_t nblocks,
               size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
               uint32_t* masks) {
   uint32_t any = 0;
   for (size_t q = 0; q < nq; q += 4)
-    any |= scan_four(luts + q * ldl, ldl, nq - q < 4 ? nq - q : 4, codes, nblocks, m2,
+    any |= scan_four(luts + q, nq - q < 4 ? nq - q : 4, codes, nblocks, m2,
                      thresholds + q, out + q * ldo, ldo, masks + q * nblocks)
            << q;
   return any;

@@ -5,12 +5,12 @@
 namespace qvec::detail {
 namespace {
 
-uint32_t scan(const uint8_t* luts, size_t ldl, size_t nq, const uint8_t* codes, size_t nblocks,
+uint32_t scan(const uint8_t* const* luts, size_t nq, const uint8_t* codes, size_t nblocks,
               size_t m2, const uint16_t* thresholds, uint16_t* out, size_t ldo,
               uint32_t* masks) {
   uint32_t any = 0;
   for (size_t q = 0; q < nq; ++q) {
-    const uint8_t* lut = luts + q * ldl;
+    const uint8_t* lut = luts[q];
     for (size_t b = 0; b < nblocks; ++b) {
       uint16_t acc[kFsBlock] = {};
       for (size_t j = 0; j < m2; ++j) {
