@@ -96,6 +96,7 @@ def _probe_kernels(rng: np.random.Generator) -> Outputs:
     out: Outputs = {}
     for n, d in ((7, 5), (33, 45), (70, 128), (13, 200)):
         x = rng.standard_normal((n, d)).astype(np.float32) * 3
+        x[1] = 0.0                                         # zero halves
         q = rng.standard_normal(d).astype(np.float32)
         direct, rows, half = _core.ivf_probe_kernels(q, x)
         out[f"probe_d{d}_direct"], out[f"probe_d{d}_half"] = direct, half

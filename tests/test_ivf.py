@@ -265,7 +265,7 @@ def test_layout_2_files_with_row_codes_still_load(tmp_path, data, desc):
     path = tmp_path / "ivf.qvec"
     index.save(path)
     c = _format.read_container(path)
-    assert c.params["layout"] == 3 and "codes" not in c.arrays
+    assert c.params["layout"] == 4 and "codes" not in c.arrays
     arrays = list(c.arrays.items())
     if desc != "IVF8,Flat":
         arrays.append(("codes", np.ascontiguousarray(index._row_codes(index._state))))
@@ -320,7 +320,7 @@ def test_layout_3_extended_files_load_compacted(tmp_path, data, metric):
     assert c.params["layout"] == 4
     n, row_bytes = 1500, index._code_bytes
     old_rows = _layout_3_rows(np.asarray(c.arrays["lists.codes"]).reshape(n, row_bytes), 3)
-    arrays = dict(c.arrays)
+    arrays = dict(c.arrays, assign=np.asarray(c.arrays["assign"]).astype(np.int32))
     arrays["lists.codes"] = np.ascontiguousarray(old_rows).reshape(-1)
     arrays["lists.bytes"] = np.asarray(c.arrays["lists.offsets"]) * np.uint64(old_rows.shape[1])
     old = tmp_path / "old.qvec"
@@ -344,10 +344,13 @@ def test_layout_3_extended_files_load_compacted(tmp_path, data, metric):
         qvec.load(old)
 
 
-def test_files_without_extended_rows_stay_layout_3(tmp_path, data):
-    for desc in ("IVF8,PQ8x8", "IVF8,BIN2", "IVF8,RaBitQ1"):
+def test_ivf_files_are_layout_4(tmp_path, data):
+    """uint16 list numbers (and compact extended rows) are layout 4 for every codec, so a
+    qvec reading layouts up to 3 refuses them ("upgrade qvec") instead of failing on a dtype."""
+    for desc in ("IVF8,PQ8x8", "IVF8,BIN2", "IVF8,RaBitQ1", "IVF8,Flat"):
         built(desc, data[0]).save(tmp_path / "f.qvec")
-        assert _format.read_container(tmp_path / "f.qvec").params["layout"] == 3, desc
+        c = _format.read_container(tmp_path / "f.qvec")
+        assert c.params["layout"] == 4 and c.arrays["assign"].dtype == np.uint16, desc
 
 
 @pytest.mark.parametrize("desc,method", [("IVF8,RaBitQ2", "itq"), ("IVF8,PQ8x8", "extended")])
@@ -605,6 +608,8 @@ def test_probe_kernels_against_references(d):
     r = np.random.default_rng(d)
     x = (r.standard_normal((37, d)) * 40).astype(np.float32)
     x[3, 1] = 7e4                          # past half precision's range: inf
+    x[5, :] = 0.0                          # zeros (and below, negative zeros) are halves too
+    x[6, :] = -0.0
     q = r.standard_normal(d).astype(np.float32)
     direct, rows, half = qvec._core.ivf_probe_kernels(q, x)
     np.testing.assert_array_equal(rows, direct)          # the same bits
@@ -626,8 +631,10 @@ def _centroid_sets():
     dup[150:200] = dup[:50]
     tight = (1e-3 * r.standard_normal((300, 24))).astype(np.float32)
     tight[0] = 5e3
+    constant = spread.copy()
+    constant[:, 5] = 0.25                  # a dimension every centroid shares: centred zeros
     return [("spread", spread), ("far", spread + np.float32(1e4)), ("dup", dup),
-            ("tight", tight)]
+            ("tight", tight), ("constant", constant)]
 
 
 @pytest.mark.parametrize("codec,options", [("pq4", {"m": 8}), ("flat", {}),
@@ -657,6 +664,45 @@ def test_one_query_probe_equals_the_batch_probe(name, centroids, nprobe, codec, 
             np.testing.assert_array_equal(d, batch_d[i])
     pair_d, pair_i = index.search(q[:2], 10, nprobe=nprobe)
     np.testing.assert_array_equal(pair_i, batch_i[:2])
+
+
+@pytest.mark.parametrize("name", ["spread", "constant", "tiny", "huge", "dup", "lattice"])
+def test_coarse_probe_equals_the_direct_probe(name):
+    """IvfCoarseProbe of one query (the half-precision shadow where its bound holds) against
+    the exact direct probe: the same lists and values, or the same error. "tiny": distances
+    in float's subnormal range, where rounding is absolute; "huge": distances past float's
+    range, which the direct probe reports."""
+    r = np.random.default_rng(7)
+    c = r.standard_normal((64, 16)).astype(np.float32)
+    q = (c[r.integers(0, 64, 40)] + 0.3 * r.standard_normal((40, 16))).astype(np.float32)
+    if name == "constant":
+        c[:, 2] = q[:, 2] = 0.5
+    elif name == "tiny":
+        c, q = c * np.float32(1e-23), q * np.float32(1e-23) * np.float32(0.01)
+    elif name == "huge":
+        c, q = c * np.float32(1e17), q * np.float32(1e17)
+        c[9] = 1e19
+    elif name == "dup":
+        c[32:] = c[:32]
+    elif name == "lattice":
+        c = r.integers(-2, 3, size=(64, 16)).astype(np.float32)
+        q = r.integers(-2, 3, size=(40, 16)).astype(np.float32)
+    probe = qvec._core.IvfCoarseProbe(c, "l2")
+    answered = 0
+    for i in range(40):
+        for nprobe in (1, 4, 20):
+            try:
+                want = qvec._core.ivf_probe(q[i:i + 1], c, "l2", nprobe)
+            except ValueError:
+                with pytest.raises(ValueError, match="too large"):
+                    probe.probe(q[i:i + 1], nprobe)
+                continue
+            got = probe.probe(q[i:i + 1], nprobe)
+            np.testing.assert_array_equal(got[1], want[1], err_msg=f"query {i}, nprobe {nprobe}")
+            np.testing.assert_array_equal(got[0], want[0])
+            answered += probe.shadowed(q[i:i + 1], nprobe)
+    if name in ("spread", "constant"):
+        assert answered > 100          # the shadow itself answered most of them
 
 
 def test_probe_rejects_non_finite_queries():

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <pybind11/stl.h>
 
@@ -24,8 +25,8 @@ struct ListArrays {
   ByteArray codes;
   I64Array ids;
   /// The layout these arrays passed IvfLists::check for: the check walks every list, which a
-  /// one-query search would pay on each call (4096 lists: ~10 us of ~130), and the arrays do
-  /// not change once the lists are built.
+  /// one-query search would pay on each call (4096 lists: ~10 us of ~130). The offsets and
+  /// ids are made read-only when the object is built, so they stay as checked.
   mutable std::optional<IvfLayout> checked;
 
   IvfLists view(const IvfLayout& layout) const {
@@ -38,9 +39,7 @@ struct ListArrays {
     lists.code_offsets = code_offsets.data();
     lists.codes = codes.data();
     lists.ids = ids.data();
-    const bool same = checked && checked->codec == layout.codec &&
-                      checked->row_bytes == layout.row_bytes && checked->m == layout.m;
-    if (!same) {
+    if (!checked || !(*checked == layout)) {
       lists.check(layout, static_cast<size_t>(codes.size()), static_cast<size_t>(ids.size()));
       checked = layout;  // under the GIL, as every view() call is
     }
@@ -310,10 +309,29 @@ void register_searches(py::module_& m) {
             }
             return out.to_tuple();
           },
+          py::arg("queries"), py::arg("nprobe"))
+      .def(
+          "shadowed",
+          [](const CoarseProbe& c, FloatArray queries, long long nprobe) {
+            // how many queries the half-precision shadow answers (what the tests check)
+            require_matrix(queries, "queries", c.probe.dim());
+            const size_t np = require_k(nprobe), nq = queries.shape(0);
+            std::vector<float> coarse(nq * np);
+            std::vector<idx_t> lists(nq * np);
+            py::gil_scoped_release release;
+            return c.probe.probe(queries.data(), nq, np, coarse.data(), lists.data());
+          },
           py::arg("queries"), py::arg("nprobe"));
   py::class_<ListArrays>(m, "IvfListArrays")
-      .def(py::init<U64Array, U64Array, ByteArray, I64Array>(), py::arg("offsets"),
-           py::arg("code_offsets"), py::arg("codes"), py::arg("ids"))
+      .def(py::init([](U64Array offsets, U64Array code_offsets, ByteArray codes, I64Array ids) {
+             // codes stay writable: ivf_sq8_fill_norms writes the block headers
+             for (py::array* a : {static_cast<py::array*>(&offsets),
+                                  static_cast<py::array*>(&code_offsets),
+                                  static_cast<py::array*>(&ids)})
+               a->attr("setflags")(py::arg("write") = false);
+             return new ListArrays{offsets, code_offsets, codes, ids};
+           }),
+           py::arg("offsets"), py::arg("code_offsets"), py::arg("codes"), py::arg("ids"))
       .def_readonly("offsets", &ListArrays::offsets)
       .def_readonly("code_offsets", &ListArrays::code_offsets)
       .def_readonly("codes", &ListArrays::codes)

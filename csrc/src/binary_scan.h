@@ -29,8 +29,9 @@ inline bool geometric_scales(const BinaryQuantizer& bq) {
 }
 
 /// Code rows and their factors as the binary scanners read them: the code of row r at
-/// codes + r * code_stride, its num_factors() floats (any alignment) at factors +
-/// r * factor_stride: the two arrays of encode(), or the one array of pack_rows(); and, for
+/// codes + r * code_stride, its num_factors() floats (any alignment; kFixedFactors + 1 when
+/// `geometric`) at factors + r * factor_stride: the two arrays of encode(), the one array of
+/// pack_rows(), or IVF list rows (ivf_binary_pack_rows); and, for
 /// the pruned extended search, its sign dot (one float, null when absent) at sign_dots +
 /// r * sign_stride.
 struct BinaryRows {
@@ -51,8 +52,8 @@ struct BinaryRows {
   static BinaryRows packed(const BinaryQuantizer& bq, const uint8_t* rows) {
     return {rows, bq.row_size(), rows + bq.factor_offset(), bq.row_size()};
   }
-  /// IVF list rows (ivf_binary_row_bytes): pack_rows() rows, each followed by its sign dot
-  /// when the codes are extended with more than one bit.
+  /// IVF list rows (ivf_binary_pack_rows): the code and its factors, for extended codes of
+  /// more than one bit alpha_0 alone of the level scales, then the sign dot.
   static BinaryRows ivf(const BinaryQuantizer& bq, const uint8_t* rows) {
     const size_t stride = ivf_binary_row_bytes(bq);
     const bool geometric = geometric_scales(bq);
@@ -76,7 +77,8 @@ struct BinaryRows {
     for (size_t i = 0; i < count; ++i) {
       float* f = out + i * nf;
       std::memcpy(f, factors + (r0 + i) * factor_stride, bytes);
-      // encode wrote alpha_l = float(scale * 2^(bits - 2 - l)): the same bits as this
+      // encode wrote alpha_l = float(scale * 2^(bits - 2 - l)): the same bits as this, but
+      // where alpha_l is subnormal (a vector of norm below ~1e-36)
       for (size_t l = 1; geometric && kAlpha0 + l < nf; ++l)
         f[kAlpha0 + l] = std::ldexp(f[kAlpha0], -int(l));
     }

@@ -27,6 +27,7 @@ inline uint16_t float_to_half(float x) {
   const uint16_t sign = std::signbit(x) ? 0x8000u : 0u;
   const float a = std::fabs(x);
   if (!(a < 65520.0f)) return uint16_t(sign | (std::isnan(x) ? 0x7E00u : 0x7C00u));
+  if (a == 0.0f) return sign;         // frexp gives no exponent for it
   int e;
   std::frexp(a, &e);                  // a = f 2^e, f in [0.5, 1)
   const int q = e - 11 < -24 ? -24 : e - 11;   // the half's unit in the last place is 2^q

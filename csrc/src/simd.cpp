@@ -19,7 +19,7 @@ bool cpu_has_skx() {
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx2") &&
          __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2") &&
-         __builtin_cpu_supports("popcnt");
+         __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("f16c");
 }
 #endif
 
@@ -36,7 +36,7 @@ SimdLevel detect_cpu() {
   if (detail::build_has_level(SimdLevel::AVX512_SKX) && skx) return SimdLevel::AVX512_SKX;
   if (detail::build_has_level(SimdLevel::AVX2) && __builtin_cpu_supports("avx2") &&
       __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2") &&
-      __builtin_cpu_supports("popcnt"))
+      __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("f16c"))  // -mf16c: half rows
     return SimdLevel::AVX2;
 #endif
   return SimdLevel::Scalar;

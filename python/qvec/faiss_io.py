@@ -472,7 +472,8 @@ def _read(r: _Reader, depth: int, binary: Optional[bool]) -> _Parsed:
 
 
 def _build(p: _Parsed) -> Index[Any]:
-    """The qvec index holding what ``p`` describes (no copy of the row arrays)."""
+    """The qvec index holding what ``p`` describes (no copy of the row arrays, except list
+    numbers cast to the index's dtype)."""
     index: Index[Any]
     model: Any = None
     if p.kind == "flat":

@@ -45,6 +45,10 @@ struct IvfLayout {
   void check() const;
   /// Bytes of the scan layout of a list of n rows.
   size_t packed_size(size_t n) const;
+
+  bool operator==(const IvfLayout& o) const {
+    return codec == o.codec && row_bytes == o.row_bytes && m == o.m;
+  }
 };
 
 /// Inverted lists in caller memory (e.g. arrays mapped from a file).
@@ -145,8 +149,9 @@ class IvfCoarseProbe {
   size_t nlist() const { return nlist_; }
   size_t dim() const { return dim_; }
   /// As ivf_probe(queries, nq, dim, centroids, nlist, metric, nprobe, coarse, lists).
-  void probe(const float* queries, size_t nq, size_t nprobe, float* coarse,
-             idx_t* lists) const;
+  /// Returns how many of the queries the shadow answered (the rest: the exact probe).
+  size_t probe(const float* queries, size_t nq, size_t nprobe, float* coarse,
+               idx_t* lists) const;
 
  private:
   const float* centroids_;

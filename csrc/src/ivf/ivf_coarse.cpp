@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ivf_half_probe.h"
 #include "kernels/dispatch.h"
 #include "parallel.h"
 
@@ -19,11 +20,6 @@
 
 namespace qvec {
 namespace {
-
-// Queries probed by direct distances to every centroid rather than exact_search: below this a
-// search's grid, heaps and packing cost more than the distances themselves (1 query, 1024 x 128
-// centroids: 17 us through exact_search, ~7 us direct).
-constexpr size_t kDirectProbeQueries = 4;
 
 // The nprobe nearest centroids of one query by direct l2sqr (the values exact_search's heaps
 // hold, so the lists and their order, ties to the smaller list, are the same), best first;
@@ -39,20 +35,7 @@ void probe_direct_l2(const float* query, size_t dim, const float* centroids, siz
                                 "too large for float32 distances)");
   std::fill(coarse, coarse + nprobe, INFINITY);
   std::fill(lists, lists + nprobe, idx_t(-1));
-  const size_t keep = std::min(nprobe, nlist);
-  size_t held = 0;
-  // an insertion into the sorted best-so-far: after the first lists almost none pass
-  for (size_t l = 0; l < nlist; ++l) {
-    if (held == keep && !(dist[l] < coarse[keep - 1])) continue;
-    size_t pos = held < keep ? held++ : keep - 1;
-    while (pos > 0 && dist[l] < coarse[pos - 1]) {
-      coarse[pos] = coarse[pos - 1];
-      lists[pos] = lists[pos - 1];
-      --pos;
-    }
-    coarse[pos] = dist[l];
-    lists[pos] = static_cast<idx_t>(l);
-  }
+  detail::smallest(dist, nlist, std::min(nprobe, nlist), coarse, lists);
 }
 
 }  // namespace
@@ -115,7 +98,9 @@ void ivf_probe(const float* queries, size_t nq, size_t dim, const float* centroi
                size_t nlist, Metric metric, size_t nprobe, float* coarse, idx_t* lists) {
   check_k(nprobe);
   QVEC_CHECK_ARG(nlist >= 1, "nlist must be >= 1");
-  if (metric == Metric::L2 && nq <= kDirectProbeQueries) {
+  // Few queries: below this, exact_search's grid, heaps and packing cost more than the
+  // distances (1 query, 1024 x 128 centroids: 17 us through exact_search, ~7 us direct).
+  if (metric == Metric::L2 && nq <= detail::kDirectProbeQueries) {
     std::vector<float> dist(nlist);
     for (size_t q = 0; q < nq; ++q)
       probe_direct_l2(queries + q * dim, dim, centroids, nlist, nprobe, dist.data(),

@@ -23,40 +23,9 @@ constexpr size_t kMinSlack = 16;
 /// 2 units of its value, the running sum within d units; doubled).
 double sum_rounding(size_t d) { return double(d + 2) * std::ldexp(1.0, -23); }
 
-/// The `keep` smallest values of v (size n > keep) with their indices, ascending. Every value
-/// not kept is >= vals[keep - 1]: a rejected one was >= the threshold of its time, an evicted
-/// one was the threshold, and the threshold only falls.
-void smallest(const float* v, size_t n, size_t keep, float* vals, idx_t* ids) {
-  const auto insert = [&](size_t pos, size_t l) {
-    const float x = v[l];
-    for (; pos > 0 && x < vals[pos - 1]; --pos) {
-      vals[pos] = vals[pos - 1];
-      ids[pos] = ids[pos - 1];
-    }
-    vals[pos] = x;
-    ids[pos] = static_cast<idx_t>(l);
-  };
-  for (size_t l = 0; l < keep; ++l) insert(l, l);
-  float threshold = vals[keep - 1];
-  size_t l = keep;
-  for (; l + 16 <= n; l += 16) {
-    // after the first lists almost every block holds no value under the threshold: one
-    // branch for 16 (the test vectorizes)
-    int under = 0;
-    for (size_t j = 0; j < 16; ++j) under |= v[l + j] < threshold;
-    if (!under) continue;
-    for (size_t j = l; j < l + 16; ++j)
-      if (v[j] < threshold) {
-        insert(keep - 1, j);
-        threshold = vals[keep - 1];
-      }
-  }
-  for (; l < n; ++l)
-    if (v[l] < threshold) {
-      insert(keep - 1, l);
-      threshold = vals[keep - 1];
-    }
-}
+/// The absolute part of that rounding, where terms or sums are subnormal: half the smallest
+/// subnormal per operation (tiny centroids: 1e-23 and below).
+double sum_underflow(size_t d) { return double(2 * d + 4) * std::ldexp(1.0, -149); }
 
 /// Whether v (size n) is all finite: exponent bits not all set, tested as integers so the loop
 /// vectorizes.
@@ -68,6 +37,12 @@ bool all_finite(const float* v, size_t n) {
     special |= ((bits & 0x7F800000u) + 0x00800000u) & 0x80000000u;
   }
   return special == 0;
+}
+
+float largest(const float* v, size_t n) {
+  float m = 0.0f;
+  for (size_t i = 0; i < n; ++i) m = m < v[i] ? v[i] : m;
+  return m;
 }
 
 /// Per-thread buffers of probe() (a one-query search should not allocate per call).
@@ -127,6 +102,13 @@ bool HalfCentroids::probe(const float* query, const float* centroids, size_t npr
   const DenseKernels& kern = dense_kernels();
   kern.l2sqr_rows_half(sc.scaled.data(), half_.data(), dim_, nlist_, dim_, sc.approx.data());
   if (!all_finite(sc.approx.data(), nlist_)) return false;
+  const double gamma = sum_rounding(dim_), tiny = sum_underflow(dim_);
+  const double query_error = std::sqrt(query_error2) * (1.0 + 1e-9);
+  // The exact probe throws when a distance overflows float: leave such queries to it.
+  const double far = std::sqrt(double(largest(sc.approx.data(), nlist_)) * (1.0 + gamma) + tiny) /
+                         scale_ + query_error + row_error_;
+  if (!(far * far * (1.0 + gamma) + tiny < double(std::numeric_limits<float>::max())))
+    return false;
   smallest(sc.approx.data(), nlist_, keep, sc.vals.data(), sc.ids.data());
   const float out_min = sc.vals[keep - 1];
   std::vector<std::pair<float, idx_t>>& exact = sc.exact;
@@ -137,12 +119,11 @@ bool HalfCentroids::probe(const float* query, const float* centroids, size_t npr
   for (const auto& e : exact)
     if (!(e.first <= std::numeric_limits<float>::max())) return false;
   std::sort(exact.begin(), exact.end());  // by distance, then the smaller list
-  const double gamma = sum_rounding(dim_);
   // Every centroid left out (approximate distance >= out_min) is at least this far from the
   // query, squared and as l2sqr rounds it.
-  const double reach = std::sqrt(double(out_min) / (1.0 + gamma)) / scale_ -
-                       std::sqrt(query_error2) * (1.0 + 1e-9) - row_error_;
-  const double bound = reach > 0.0 ? reach * reach * (1.0 - gamma) : 0.0;
+  const double reach = std::sqrt(std::max(0.0, double(out_min) - tiny) / (1.0 + gamma)) / scale_ -
+                       query_error - row_error_;
+  const double bound = reach > 0.0 ? reach * reach * (1.0 - gamma) - tiny : 0.0;
   const float worst_kept = exact[nprobe - 1].first;
   if (!(bound > double(worst_kept))) return false;
   for (size_t i = 0; i < nprobe; ++i) {
@@ -157,16 +138,13 @@ bool HalfCentroids::probe(const float* query, const float* centroids, size_t npr
 namespace qvec {
 namespace {
 
-/// Queries probed one by one through the half-precision shadow (more share each centroid read
-/// in exact_search): the exact direct probe's bound (ivf_coarse.cpp), whose answers these are.
-constexpr size_t kHalfProbeQueries = 4;
-
 }  // namespace
 
 IvfCoarseProbe::IvfCoarseProbe(const float* centroids, size_t nlist, size_t dim,
                                Metric metric)
     : centroids_(centroids), nlist_(nlist), dim_(dim), metric_(metric) {
-  QVEC_CHECK_ARG(nlist >= 1 && dim >= 1, "the coarse probe needs nlist >= 1 and dim >= 1");
+  QVEC_CHECK_ARG(nlist >= 1, "nlist must be >= 1");
+  QVEC_CHECK_ARG(dim >= 1, "dim must be >= 1");
   if (metric == Metric::L2)
     half_ = std::make_unique<detail::HalfCentroids>(centroids, nlist, dim);
 }
@@ -174,20 +152,24 @@ IvfCoarseProbe::IvfCoarseProbe(const float* centroids, size_t nlist, size_t dim,
 IvfCoarseProbe::~IvfCoarseProbe() = default;
 IvfCoarseProbe::IvfCoarseProbe(IvfCoarseProbe&&) noexcept = default;
 
-void IvfCoarseProbe::probe(const float* queries, size_t nq, size_t nprobe, float* coarse,
-                           idx_t* lists) const {
+size_t IvfCoarseProbe::probe(const float* queries, size_t nq, size_t nprobe, float* coarse,
+                             idx_t* lists) const {
   check_k(nprobe);
-  if (!half_ || nq > kHalfProbeQueries) {
+  if (!half_ || nq > detail::kDirectProbeQueries) {
     ivf_probe(queries, nq, dim_, centroids_, nlist_, metric_, nprobe, coarse, lists);
-    return;
+    return 0;
   }
+  size_t answered = 0;
   for (size_t q = 0; q < nq; ++q) {
     const float* query = queries + q * dim_;
     float* qc = coarse + q * nprobe;
     idx_t* ql = lists + q * nprobe;
-    if (!half_->probe(query, centroids_, nprobe, qc, ql))
+    if (half_->probe(query, centroids_, nprobe, qc, ql))
+      ++answered;
+    else
       ivf_probe(query, 1, dim_, centroids_, nlist_, Metric::L2, nprobe, qc, ql);
   }
+  return answered;
 }
 
 void ivf_probe_kernels(const float* query, const float* x, size_t n, size_t d, float* direct,

@@ -45,13 +45,18 @@ CODEC_TRAIN_MAX = 65536
 #: n // MIN_PER_LIST and at most MAX_AUTO_NLIST, at least 1.
 MIN_PER_LIST = 39
 MAX_AUTO_NLIST = 1 << 16
+assert MAX_AUTO_NLIST <= (1 << 16), "the automatic nlist must fit uint16 list numbers"
+
+
+#: The most lists whose numbers are stored as uint16 (assign_dtype).
+UINT16_LISTS = 1 << 16
 
 
 def assign_dtype(nlist: Optional[int]) -> np.dtype:
     """The dtype of each row's list number ("assign"): uint16 when every list number fits
-    (nlist <= MAX_AUTO_NLIST, or chosen by the automatic rule), 2 bytes a vector less than
-    int32; int32 above."""
-    return np.dtype(np.uint16 if nlist is None or nlist <= MAX_AUTO_NLIST else np.int32)
+    (nlist <= UINT16_LISTS, or chosen by the automatic rule, which stays within it), 2 bytes
+    a vector less than int32; int32 above."""
+    return np.dtype(np.uint16 if nlist is None or nlist <= UINT16_LISTS else np.int32)
 
 
 def auto_nlist(n: int) -> int:
@@ -202,8 +207,8 @@ class IVFIndex(Index[IvfModel]):
     def _row_bytes(dim: int, codec: Any) -> int:
         if isinstance(codec, (ProductQuantizer, ScalarQuantizer)):
             return int(codec.code_size)
-        # BinaryQuantizer.pack_rows: the code, zero up to a multiple of 4, the factors; then
-        # the sign dot of extended codes of more than one bit
+        # ivf_binary_pack_rows: the code, zero up to a multiple of 4, the factors (of extended
+        # codes past one bit alpha_0 alone of the level scales), then their sign dot
         return int(_core.ivf_binary_row_bytes(codec._bq))
 
     # -- parameters ------------------------------------------------------------------------
@@ -249,10 +254,10 @@ class IVFIndex(Index[IvfModel]):
         if self._nlist is not None and arr.shape[0] != self._nlist:
             raise ValueError(f"centroids must have nlist = {self._nlist} rows; got "
                              f"{arr.shape[0]}")
-        if arr.shape[0] > MAX_AUTO_NLIST and self._nlist is None:
+        if arr.shape[0] > UINT16_LISTS and self._nlist is None:
             # the list numbers of an index built with nlist=None are uint16 (assign_dtype)
             raise ValueError(f"centroids of an IVFIndex(nlist=None) are at most "
-                             f"{MAX_AUTO_NLIST} rows; got {arr.shape[0]}: give nlist")
+                             f"{UINT16_LISTS} rows; got {arr.shape[0]}: give nlist")
         arr = np.array(arr)
         arr.setflags(write=False)
         self._swap_model(lambda model: IvfModel(arr, model.codec, model.by_residual))

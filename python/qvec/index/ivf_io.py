@@ -7,16 +7,16 @@ params   nlist (null: chosen at fit, untrained), codec, m, bits, by_residual, ke
 model    centroids float32 (nlist, dim); PQ: codebooks float32 (m, 2**nbits, dim / m);
          binary: mean float32 (dim,), rotation float32 (dim, dim) (when trained); sq8: ranges
          float32 (2, dim)
-rows     assign uint16 (n,) (int32 when nlist > 65536; files before uint16 hold int32,
-         read as uint16); vectors float32 (n, dim) (flat, or keep_vectors); layout 2 files
+rows     assign uint16 (n,) (int32 when nlist > 65536; layouts before 4 hold int32, read
+         into memory as uint16 when nlist <= 65536); vectors float32 (n, dim) (flat, or keep_vectors); layout 2 files
          also hold codes uint8 (n, row_bytes) (not for "flat"), a second copy of the lists'
          codes in row order: read files ignore it, layout 3 (written now) drops it
 lists    lists.offsets uint64 (nlist + 1,), lists.bytes uint64 (nlist + 1,), lists.codes uint8
          (bytes,), lists.rows int64 (n,): the inverted lists in the codec's scan layout, mapped
          by ``load(mmap=True)`` so a search reads them from the file. Binary rows of extended
          codes of more than one bit keep [||x_r||^2, <x - mean, mean>, rho, alpha_0] and the
-         sign dot (alpha_l = alpha_0 2^-l) in layout 4 (written for such an index only); files
-         before it kept every alpha_l and are compacted when read
+         sign dot (alpha_l = alpha_0 2^-l) in layout 4 (written now); files before it kept
+         every alpha_l and are compacted into memory when read
 """
 from __future__ import annotations
 
@@ -48,8 +48,6 @@ def ivf_layout(index: IVFIndex) -> Tuple[Dict[str, Any], List[Tuple[str, Array]]
         "trained": trained}
     if index.method != "residual":      # files without it hold residual codes
         params["method"] = index.method
-    if _geometric(index):
-        params["layout"] = 4
     arrays: List[Tuple[str, Array]] = []
     if trained:
         arrays.append(("centroids", np.asarray(model.centroids)))

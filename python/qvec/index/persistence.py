@@ -33,12 +33,12 @@ from .sq import RescoreSQ8Index, SQ8Index, ranges_mode
 from .storage import Array, Rows, Templates
 
 #: The newest layout this qvec reads. Layouts 3 and 4 changed the ``ivf`` kind only (3: its
-#: codes live in the inverted lists alone, no row-major ``codes`` array; 4: the list rows of
-#: extended codes of more than one bit keep one level scale), so other kinds are still
-#: written as layout 2, readable by the qvec versions before it, and an ``ivf`` file is
-#: written as layout 4 only when its rows differ from layout 3's (ivf_io.py).
+#: codes live in the inverted lists alone, no row-major ``codes`` array; 4: uint16 list
+#: numbers, and list rows of extended codes of more than one bit that keep one level scale;
+#: ivf_io.py), so other kinds are still written as layout 2, readable by the qvec versions
+#: before it.
 LAYOUT = 4
-_WRITTEN_LAYOUT = {"ivf": 3}
+_WRITTEN_LAYOUT = {"ivf": 4}
 #: Arrays with one row per vector: memory-mapped by ``load(mmap=True)`` (layout 1 names too).
 ROW_ARRAYS = frozenset({"vectors", "ids", "codes", "factors", "sign_dots", "codes.codes", "codes.factors",
                         "bits"})
@@ -97,7 +97,7 @@ def layout(index: Index[Any]) -> Tuple[str, Params, NamedArrays]:
     else:
         raise TypeError(f"cannot save a {type(index).__name__}")
     idmap = state.idmap
-    params.update(layout=params.get("layout", _WRITTEN_LAYOUT.get(index.kind, 2)), dim=index.dim, metric=index.metric, ntotal=idmap.n,
+    params.update(layout=_WRITTEN_LAYOUT.get(index.kind, 2), dim=index.dim, metric=index.metric, ntotal=idmap.n,
                   next_id=idmap.next_id, id_start=idmap.start if idmap.ids is None else None)
     arrays = model + [(name, state.rows.get(name)) for name in state.rows.templates]
     if idmap.ids is not None:
