@@ -3,7 +3,6 @@
 #include <cstring>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include <pybind11/stl.h>
 
@@ -283,6 +282,19 @@ void register_coarse(py::module_& m) {
 struct CoarseProbe {
   FloatArray centroids;
   IvfCoarseProbe probe;
+
+  /// The probe of queries, GIL released; answered: how many the half-precision shadow answered.
+  SearchResult run(const FloatArray& queries, long long nprobe, size_t& answered) const {
+    require_matrix(queries, "queries", probe.dim());
+    const size_t np = require_k(nprobe), nq = queries.shape(0);
+    SearchResult out(nq, np);
+    {
+      py::gil_scoped_release release;
+      answered = probe.probe(queries.data(), nq, np, out.distances.mutable_data(),
+                             out.ids.mutable_data());
+    }
+    return out;
+  }
 };
 
 void register_searches(py::module_& m) {
@@ -299,27 +311,16 @@ void register_searches(py::module_& m) {
       .def(
           "probe",
           [](const CoarseProbe& c, FloatArray queries, long long nprobe) {
-            require_matrix(queries, "queries", c.probe.dim());
-            const size_t np = require_k(nprobe), nq = queries.shape(0);
-            SearchResult out(nq, np);
-            {
-              py::gil_scoped_release release;
-              c.probe.probe(queries.data(), nq, np, out.distances.mutable_data(),
-                            out.ids.mutable_data());
-            }
-            return out.to_tuple();
+            size_t answered;
+            return c.run(queries, nprobe, answered).to_tuple();
           },
           py::arg("queries"), py::arg("nprobe"))
       .def(
-          "shadowed",
+          "shadowed",  // how many queries the half-precision shadow answers (the tests check)
           [](const CoarseProbe& c, FloatArray queries, long long nprobe) {
-            // how many queries the half-precision shadow answers (what the tests check)
-            require_matrix(queries, "queries", c.probe.dim());
-            const size_t np = require_k(nprobe), nq = queries.shape(0);
-            std::vector<float> coarse(nq * np);
-            std::vector<idx_t> lists(nq * np);
-            py::gil_scoped_release release;
-            return c.probe.probe(queries.data(), nq, np, coarse.data(), lists.data());
+            size_t answered;
+            c.run(queries, nprobe, answered);
+            return answered;
           },
           py::arg("queries"), py::arg("nprobe"));
   py::class_<ListArrays>(m, "IvfListArrays")

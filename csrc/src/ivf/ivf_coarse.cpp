@@ -2,7 +2,6 @@
 // and the lists each query probes.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -16,6 +15,7 @@
 #include "qvec/exact.h"
 #include "qvec/ivf.h"
 #include "qvec/kmeans.h"
+#include "qvec/validate.h"
 #include "rng.h"
 
 namespace qvec {
@@ -27,10 +27,7 @@ namespace {
 void probe_direct_l2(const float* query, size_t dim, const float* centroids, size_t nlist,
                      size_t nprobe, float* dist, float* coarse, idx_t* lists) {
   detail::dense_kernels().l2sqr_rows(query, centroids, dim, nlist, dim, dist);
-  bool finite = true;
-  for (size_t l = 0; l < nlist; ++l)
-    finite &= dist[l] <= std::numeric_limits<float>::max();  // false for NaN and inf
-  if (!finite)
+  if (!all_finite(dist, nlist))
     throw std::invalid_argument("queries or centroids contain NaN or infinity (or values "
                                 "too large for float32 distances)");
   std::fill(coarse, coarse + nprobe, INFINITY);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -12,6 +11,7 @@
 #include "kernels/dispatch.h"
 #include "qvec/error.h"
 #include "qvec/ivf.h"
+#include "qvec/validate.h"
 
 namespace qvec::detail {
 namespace {
@@ -26,18 +26,6 @@ double sum_rounding(size_t d) { return double(d + 2) * std::ldexp(1.0, -23); }
 /// The absolute part of that rounding, where terms or sums are subnormal: half the smallest
 /// subnormal per operation (tiny centroids: 1e-23 and below).
 double sum_underflow(size_t d) { return double(2 * d + 4) * std::ldexp(1.0, -149); }
-
-/// Whether v (size n) is all finite: exponent bits not all set, tested as integers so the loop
-/// vectorizes.
-bool all_finite(const float* v, size_t n) {
-  uint32_t special = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, v + i, sizeof bits);
-    special |= ((bits & 0x7F800000u) + 0x00800000u) & 0x80000000u;
-  }
-  return special == 0;
-}
 
 float largest(const float* v, size_t n) {
   float m = 0.0f;

@@ -19,9 +19,9 @@ namespace qvec::detail {
 /// centroid read in exact_search.
 constexpr size_t kDirectProbeQueries = 4;
 
-/// The `keep` smallest values of v (size n >= keep >= 1) with their indices, ascending. Every value
-/// not kept is >= vals[keep - 1]: a rejected one was >= the threshold of its time, an evicted
-/// one was the threshold, and the threshold only falls.
+/// The `keep` smallest values of v (size n >= keep >= 1) with their indices, ascending, ties
+/// to the smaller index. Every value not kept is >= vals[keep - 1]: a rejected one was >= the
+/// threshold of its time, an evicted one was the threshold, and the threshold only falls.
 inline void smallest(const float* v, size_t n, size_t keep, float* vals, idx_t* ids) {
   const auto insert = [&](size_t pos, size_t l) {
     const float x = v[l];
@@ -34,20 +34,7 @@ inline void smallest(const float* v, size_t n, size_t keep, float* vals, idx_t* 
   };
   for (size_t l = 0; l < keep; ++l) insert(l, l);
   float threshold = vals[keep - 1];
-  size_t l = keep;
-  for (; l + 16 <= n; l += 16) {
-    // after the first lists almost every block holds no value under the threshold: one
-    // branch for 16 (the test vectorizes)
-    int under = 0;
-    for (size_t j = 0; j < 16; ++j) under |= v[l + j] < threshold;
-    if (!under) continue;
-    for (size_t j = l; j < l + 16; ++j)
-      if (v[j] < threshold) {
-        insert(keep - 1, j);
-        threshold = vals[keep - 1];
-      }
-  }
-  for (; l < n; ++l)
+  for (size_t l = keep; l < n; ++l)  // after the first lists almost none pass
     if (v[l] < threshold) {
       insert(keep - 1, l);
       threshold = vals[keep - 1];

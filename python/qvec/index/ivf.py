@@ -45,11 +45,10 @@ CODEC_TRAIN_MAX = 65536
 #: n // MIN_PER_LIST and at most MAX_AUTO_NLIST, at least 1.
 MIN_PER_LIST = 39
 MAX_AUTO_NLIST = 1 << 16
-assert MAX_AUTO_NLIST <= (1 << 16), "the automatic nlist must fit uint16 list numbers"
-
-
-#: The most lists whose numbers are stored as uint16 (assign_dtype).
+#: The most lists whose numbers are stored as uint16 (assign_dtype); the automatic rule stays
+#: within it.
 UINT16_LISTS = 1 << 16
+assert MAX_AUTO_NLIST <= UINT16_LISTS
 
 
 def assign_dtype(nlist: Optional[int]) -> np.dtype:

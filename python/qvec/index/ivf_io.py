@@ -8,9 +8,10 @@ model    centroids float32 (nlist, dim); PQ: codebooks float32 (m, 2**nbits, dim
          binary: mean float32 (dim,), rotation float32 (dim, dim) (when trained); sq8: ranges
          float32 (2, dim)
 rows     assign uint16 (n,) (int32 when nlist > 65536; layouts before 4 hold int32, read
-         into memory as uint16 when nlist <= 65536); vectors float32 (n, dim) (flat, or keep_vectors); layout 2 files
-         also hold codes uint8 (n, row_bytes) (not for "flat"), a second copy of the lists'
-         codes in row order: read files ignore it, layout 3 (written now) drops it
+         into memory as uint16 when nlist <= 65536); vectors float32 (n, dim) (flat, or
+         keep_vectors); layout 2 files also hold codes uint8 (n, row_bytes) (not for "flat"),
+         a second copy of the lists' codes in row order: read files ignore it, layout 3 and
+         later drop it
 lists    lists.offsets uint64 (nlist + 1,), lists.bytes uint64 (nlist + 1,), lists.codes uint8
          (bytes,), lists.rows int64 (n,): the inverted lists in the codec's scan layout, mapped
          by ``load(mmap=True)`` so a search reads them from the file. Binary rows of extended
@@ -110,8 +111,8 @@ def read_ivf(params: Mapping[str, Any], arrays: Mapping[str, Array], version: in
 
 
 def _narrow_assign(index: IVFIndex, arrays: Mapping[str, Array]) -> Mapping[str, Array]:
-    """Files before qvec stored list numbers as uint16 (assign_dtype) hold int32 ones: read
-    into memory as the index's dtype, each checked to name a list."""
+    """Files of layouts before 4 hold int32 list numbers: read into memory as the index's
+    dtype (assign_dtype), each checked to name a list."""
     assign, dtype = arrays.get("assign"), index._templates["assign"][0]
     if assign is None or assign.dtype != np.int32 or dtype == np.int32:
         return arrays
