@@ -36,7 +36,7 @@ TOLERANCE: Dict[str, Tolerance] = {
     "dense/exact_l2_groups_d": _FLOAT, "dense/exact_ip_groups_d": _FLOAT,
     "dense/rerank_l2_d": ("close", 1e-5, 1e-5), "dense/rerank_ip_d": ("close", 1e-5, 1e-5),
     **{f"dense/probe_d{d}_{v}": ("close", 1e-5, 1e-4) for d in (5, 45, 128, 200)
-       for v in ("direct", "half")},
+       for v in ("direct", "dot1", "dot2", "dot3")},
     **{f"dense/candidates_d{d}_k{k}_{v}": ("close", 1e-5, 1e-4)
        for d, k in ((7, 13), (45, 100), (200, 70)) for v in ("best", "second")},
     # pq8: tables and ADC sums are float sums; trained codebooks may move where FMA rounding
@@ -91,16 +91,25 @@ def dense() -> Outputs:
 
 def _probe_kernels(rng: np.random.Generator) -> Outputs:
     """The one-query probe's kernels: l2sqr of one query to many rows (the same bits as the
-    level's l2sqr: "same" is 1 at every level) and to half-precision rows (tails past the
-    8 / 16 lanes, 4-row groups and a remainder)."""
+    level's l2sqr: "same" is 1 at every level; tails past the 8 / 16 lanes, 4-row groups and
+    a remainder); dot_direct of 1..3 queries to many rows (the IP probe) against one row per
+    call, the same bits; the byte shadow's integer products (exact: equal at every level)."""
     out: Outputs = {}
     for n, d in ((7, 5), (33, 45), (70, 128), (13, 200)):
         x = rng.standard_normal((n, d)).astype(np.float32) * 3
-        x[1] = 0.0                                         # zero halves
+        x[1] = 0.0                                         # a zero row
         q = rng.standard_normal(d).astype(np.float32)
-        direct, rows, half = _core.ivf_probe_kernels(q, x)
-        out[f"probe_d{d}_direct"], out[f"probe_d{d}_half"] = direct, half
+        direct, rows = _core.ivf_probe_kernels(q, x)
+        out[f"probe_d{d}_direct"] = direct
         out[f"probe_d{d}_same"] = np.array([np.array_equal(direct, rows)])
+        codes = rng.integers(-127, 128, size=(n, d)).astype(np.int8)
+        out[f"probe_d{d}_bytes"] = _core.ivf_probe_byte_kernel(
+            rng.integers(0, 128, size=d).astype(np.uint8), codes)
+        for nq in (1, 2, 3):        # dot_direct's 4-, 2- and 1-row groups beside one at a time
+            grouped, single = _core.ivf_probe_dot_kernels(
+                np.ascontiguousarray(x[:nq] + q), x)
+            out[f"probe_d{d}_dot{nq}"] = grouped
+            out[f"probe_d{d}_dot{nq}_same"] = np.array([np.array_equal(grouped, single)])
     return out
 
 

@@ -596,35 +596,79 @@ def test_probe_equals_exact_nearest_centroid_search(offset, nq):
         np.testing.assert_array_equal(dist, ed)
 
 
-def _half_precision_reference(q, x):
-    """||q - half(x_r)||^2 in float64 (numpy's float16 rounds to nearest even as qvec's)."""
-    with np.errstate(over="ignore"):       # past half's range: inf, as qvec rounds it
-        h = x.astype(np.float16).astype(np.float64)
-    return ((q.astype(np.float64)[None] - h) ** 2).sum(1)
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+@pytest.mark.parametrize("nq", [1, 2, 3, 4, 5, 40])
+def test_ip_probe_equals_exact_inner_product_search(offset, nq):
+    # Integer coordinates: every product is exact in float32, so the direct probe (nq <= 4),
+    # exact_search and a float64 reference agree bit for bit, ties (duplicate centroids) to
+    # the smaller list.
+    r = np.random.default_rng(37)
+    c = (r.integers(-3, 4, size=(300, 8)) + offset).astype(np.float32)
+    c[200:240] = c[8:48]
+    q = r.integers(-3, 4, size=(nq, 8)).astype(np.float32)
+    for nprobe in (1, 8, 64, 300, 310):
+        dist, lists = qvec._core.ivf_probe(q, c, "ip", nprobe)
+        want = reference_topk(-(q.astype(np.float64) @ c.astype(np.float64).T), nprobe)
+        np.testing.assert_array_equal(lists, want[1])
+        np.testing.assert_array_equal(dist, -want[0].astype(np.float32))
+        ed, el = qvec._core.exact_search(q, c, nprobe, "ip")
+        np.testing.assert_array_equal(lists, el)
+        np.testing.assert_array_equal(dist, ed)
+
+
+@pytest.mark.parametrize("nq", [1, 2, 3, 4])
+def test_ip_direct_probe_has_the_bits_of_exact_search(nq):
+    """Random floats: the few-query probe and exact_search's few-query scan compute each
+    product with the same kernel, whose 4- and 2-row groups keep one row's bits."""
+    r = np.random.default_rng(nq)
+    c = r.standard_normal((1000, 45)).astype(np.float32)
+    q = r.standard_normal((nq, 45)).astype(np.float32)
+    for nprobe in (1, 16, 200):
+        got = qvec._core.ivf_probe(q, c, "ip", nprobe)
+        want = qvec._core.exact_search(q, c, nprobe, "ip")
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])
+    grouped, single = qvec._core.ivf_probe_dot_kernels(q, c)
+    np.testing.assert_array_equal(grouped, single)
+    np.testing.assert_allclose(grouped, q.astype(np.float64) @ c.astype(np.float64).T,
+                               rtol=1e-5, atol=1e-4)
+    bad = q.copy()
+    bad[-1, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        qvec._core.ivf_probe(bad, c, "ip", 4)
 
 
 @pytest.mark.parametrize("d", [5, 16, 45, 128])
 def test_probe_kernels_against_references(d):
     r = np.random.default_rng(d)
     x = (r.standard_normal((37, d)) * 40).astype(np.float32)
-    x[3, 1] = 7e4                          # past half precision's range: inf
-    x[5, :] = 0.0                          # zeros (and below, negative zeros) are halves too
-    x[6, :] = -0.0
     q = r.standard_normal(d).astype(np.float32)
-    direct, rows, half = qvec._core.ivf_probe_kernels(q, x)
+    direct, rows = qvec._core.ivf_probe_kernels(q, x)
     np.testing.assert_array_equal(rows, direct)          # the same bits
     want = ((q.astype(np.float64)[None] - x.astype(np.float64)) ** 2).sum(1)
     np.testing.assert_allclose(direct, want, rtol=1e-5)
-    finite = np.arange(37) != 3
-    np.testing.assert_allclose(half[finite], _half_precision_reference(q, x)[finite], rtol=1e-5)
-    assert np.isinf(half[3])
+
+
+@pytest.mark.parametrize("n,d", [(1, 1), (5, 3), (16, 4), (17, 45), (70, 128), (33, 384)])
+def test_byte_probe_kernel_is_exact(n, d):
+    """The byte shadow's integer products: every row of the 16-row blocks, dimensions past a
+    4-byte group, the extreme codes (127 * -127 and 127 * 127 sums, as wide as they get)."""
+    r = np.random.default_rng(n * d)
+    x = r.integers(-127, 128, size=(n, d)).astype(np.int8)
+    q = r.integers(0, 128, size=d).astype(np.uint8)
+    x[0] = -127
+    q[: d // 2] = 127
+    got = qvec._core.ivf_probe_byte_kernel(q, x)
+    np.testing.assert_array_equal(got, x.astype(np.int64) @ q.astype(np.int64))
+    with pytest.raises(ValueError, match="0..127"):
+        qvec._core.ivf_probe_byte_kernel(np.full(d, 128, dtype=np.uint8), x)
 
 
 def _centroid_sets():
     """(name, centroids) for the one-query probe: spread, far from the origin, exact duplicates
-    (ties the shadow cannot order: the exact fallback), and a tight cluster beside one far
-    centroid, which sets the half copy's scale so that it cannot separate the cluster's
-    members (the bound must refuse its shortlists)."""
+    (ties the byte shadow cannot order: both must stay candidates), and a tight cluster beside
+    one far centroid, which moves the centroids' mean and so coarsens the query's codes until
+    they cannot separate the cluster's members (the shadow must decline)."""
     r = np.random.default_rng(41)
     spread = r.standard_normal((300, 24)).astype(np.float32)
     dup = spread.copy()
@@ -666,12 +710,17 @@ def test_one_query_probe_equals_the_batch_probe(name, centroids, nprobe, codec, 
     np.testing.assert_array_equal(pair_i, batch_i[:2])
 
 
-@pytest.mark.parametrize("name", ["spread", "constant", "tiny", "huge", "dup", "lattice"])
-def test_coarse_probe_equals_the_direct_probe(name):
-    """IvfCoarseProbe of one query (the half-precision shadow where its bound holds) against
-    the exact direct probe: the same lists and values, or the same error. "tiny": distances
-    in float's subnormal range, where rounding is absolute; "huge": distances past float's
-    range, which the direct probe reports."""
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+@pytest.mark.parametrize("name", ["spread", "constant", "tiny", "huge", "dup", "lattice",
+                                  "near", "spiky", "grid"])
+def test_coarse_probe_equals_the_direct_probe(name, metric):
+    """IvfCoarseProbe of one query (the byte shadow where its intervals decide) against the
+    exact direct probe: the same lists and values, or the same error. "tiny": distances in
+    float's subnormal range, where rounding is absolute; "huge": values past float's range,
+    which the direct probe reports; "near": centroids a few float steps apart, far below the
+    shadow's resolution, so the float values alone order them; "spiky": row codes coarser
+    than the query's; "grid": queries the shadow codes without error, next to centroid pairs
+    only the rows' error term keeps apart."""
     r = np.random.default_rng(7)
     c = r.standard_normal((64, 16)).astype(np.float32)
     q = (c[r.integers(0, 64, 40)] + 0.3 * r.standard_normal((40, 16))).astype(np.float32)
@@ -687,12 +736,21 @@ def test_coarse_probe_equals_the_direct_probe(name):
     elif name == "lattice":
         c = r.integers(-2, 3, size=(64, 16)).astype(np.float32)
         q = r.integers(-2, 3, size=(40, 16)).astype(np.float32)
-    probe = qvec._core.IvfCoarseProbe(c, "l2")
+    elif name == "near":
+        c[32:] = c[:32] * np.float32(1 + 3e-7) + np.float32(1e-7)
+    elif name == "spiky":      # one large component per centroid: coarse row codes, whose
+        c[np.arange(64), np.arange(64) % 16] += np.float32(40.0)   # error the bound must hold
+        q = r.standard_normal((40, 16)).astype(np.float32)
+    elif name == "grid":       # queries on the shadow's own 7-bit grid (IP: almost no query
+        q = (r.integers(-63, 64, size=(40, 16)) / 63).astype(np.float32)   # error) and pairs
+        q[:, 0] = 1.0          # of centroids closer than the row codes' step: only the rows'
+        c[32:] = c[:32] + np.float32(3e-3) * r.standard_normal((32, 16)).astype(np.float32)
+    probe = qvec._core.IvfCoarseProbe(c, metric)
     answered = 0
     for i in range(40):
         for nprobe in (1, 4, 20):
             try:
-                want = qvec._core.ivf_probe(q[i:i + 1], c, "l2", nprobe)
+                want = qvec._core.ivf_probe(q[i:i + 1], c, metric, nprobe)
             except ValueError:
                 with pytest.raises(ValueError, match="too large"):
                     probe.probe(q[i:i + 1], nprobe)
@@ -701,8 +759,10 @@ def test_coarse_probe_equals_the_direct_probe(name):
             np.testing.assert_array_equal(got[1], want[1], err_msg=f"query {i}, nprobe {nprobe}")
             np.testing.assert_array_equal(got[0], want[0])
             answered += probe.shadowed(q[i:i + 1], nprobe)
-    if name in ("spread", "constant"):
-        assert answered > 100          # the shadow itself answered most of them
+    if name in ("spread", "constant", "near"):
+        # the shadow itself answered every query with nprobe 1 and 4 (nprobe 20 of 64 lists
+        # is left to the exact probe)
+        assert answered == 80
 
 
 def test_probe_rejects_non_finite_queries():

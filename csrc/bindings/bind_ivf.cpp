@@ -214,17 +214,52 @@ void register_coarse(py::module_& m) {
           throw py::value_error("query must be float32 of shape (" + std::to_string(x.shape(1)) +
                                 ",)");
         const size_t n = x.shape(0);
-        py::array_t<float> direct(n), rows(n), half(n);
+        py::array_t<float> direct(n), rows(n);
         float* d = direct.mutable_data();
         float* r = rows.mutable_data();
-        float* h = half.mutable_data();
         {
           py::gil_scoped_release release;
-          ivf_probe_kernels(query.data(), x.data(), n, x.shape(1), d, r, h);
+          ivf_probe_kernels(query.data(), x.data(), n, x.shape(1), d, r);
         }
-        return py::make_tuple(direct, rows, half);
+        return py::make_tuple(direct, rows);
       },
       py::arg("query"), py::arg("x"));
+  m.def(
+      "ivf_probe_byte_kernel",
+      [](py::array_t<uint8_t, py::array::c_style | py::array::forcecast> query,
+         py::array_t<int8_t, py::array::c_style | py::array::forcecast> x) {
+        require_matrix(x, "x");
+        const size_t n = x.shape(0), d = x.shape(1);
+        if (query.ndim() != 1 || static_cast<size_t>(query.shape(0)) != d)
+          throw py::value_error("query must be uint8 of shape (" + std::to_string(d) + ",)");
+        for (size_t t = 0; t < d; ++t)
+          if (query.data()[t] > 127) throw py::value_error("query bytes must be 0..127");
+        py::array_t<int32_t> out(n);
+        int32_t* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          ivf_probe_byte_kernel(query.data(), x.data(), n, d, o);
+        }
+        return out;
+      },
+      py::arg("query"), py::arg("x"));
+  m.def(
+      "ivf_probe_dot_kernels",
+      [](FloatArray queries, FloatArray x) {
+        require_matrix(x, "x");
+        require_matrix(queries, "queries", x.shape(1));
+        const size_t nq = queries.shape(0), n = x.shape(0);
+        if (nq < 1 || nq > 4) throw py::value_error("queries must have 1 to 4 rows");
+        py::array_t<float> grouped({nq, n}), single({nq, n});
+        float* g = grouped.mutable_data();
+        float* s = single.mutable_data();
+        {
+          py::gil_scoped_release release;
+          ivf_probe_dot_kernels(queries.data(), nq, x.data(), n, x.shape(1), g, s);
+        }
+        return py::make_tuple(grouped, single);
+      },
+      py::arg("queries"), py::arg("x"));
   m.def(
       "ivf_residuals",
       [](FloatArray x, FloatArray centroids) {
@@ -283,7 +318,7 @@ struct CoarseProbe {
   FloatArray centroids;
   IvfCoarseProbe probe;
 
-  /// The probe of queries, GIL released; answered: how many the half-precision shadow answered.
+  /// The probe of queries, GIL released; answered: how many the byte shadow answered.
   SearchResult run(const FloatArray& queries, long long nprobe, size_t& answered) const {
     require_matrix(queries, "queries", probe.dim());
     const size_t np = require_k(nprobe), nq = queries.shape(0);
@@ -316,7 +351,7 @@ void register_searches(py::module_& m) {
           },
           py::arg("queries"), py::arg("nprobe"))
       .def(
-          "shadowed",  // how many queries the half-precision shadow answers (the tests check)
+          "shadowed",  // how many queries the byte shadow answers (the tests check)
           [](const CoarseProbe& c, FloatArray queries, long long nprobe) {
             size_t answered;
             c.run(queries, nprobe, answered);

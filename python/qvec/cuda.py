@@ -70,6 +70,8 @@ def parse_device(device: object) -> Optional[int]:
 def gpu_device(device: object) -> Optional[int]:
     """:func:`parse_device`, and for a GPU the check that it is usable: CudaUnavailableError
     (with the reason) without one, ValueError for an id past the last device."""
+    if device == "cpu":          # every search passes here: skip the parse
+        return None
     dev = parse_device(device)
     if dev is not None:
         _core.cuda_check_device(dev)

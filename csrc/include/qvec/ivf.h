@@ -133,12 +133,13 @@ void ivf_probe(const float* queries, size_t nq, size_t dim, const float* centroi
                size_t nlist, Metric metric, size_t nprobe, float* coarse, idx_t* lists);
 
 namespace detail {
-class HalfCentroids;
+class ByteCentroids;
 }
 
 /// ivf_probe of fixed centroids and metric (the same lists and coarse values), with what
-/// makes a probe of few queries fast kept between calls: for L2, a half-precision shadow of
-/// the centroids (half the bytes to read; detail::HalfCentroids), built once here.
+/// makes a probe of few queries fast kept between calls: a byte shadow of the centroids (a
+/// quarter of the bytes, exact integer products, and proven intervals that leave only a few
+/// centroids to compute in float; detail::ByteCentroids), built once here.
 class IvfCoarseProbe {
  public:
   /// centroids: size nlist * dim, referenced (they must outlive this object and not change).
@@ -157,7 +158,7 @@ class IvfCoarseProbe {
   const float* centroids_;
   size_t nlist_, dim_;
   Metric metric_;
-  std::unique_ptr<detail::HalfCentroids> half_;  // L2 only
+  std::unique_ptr<detail::ByteCentroids> shadow_;
 };
 
 /// Every IVF search below: queries: size nq * dim, layout (nq, dim); probes from ivf_probe for
@@ -268,11 +269,20 @@ void ivf_search_binary_float(const IvfLists& lists, const BinaryQuantizer& bq,
 
 /// The kernels of the one-query probe, as the SIMD levels are tested on them. For each row r
 /// of x (size n * d): direct[r] = ||query - x_r||^2 by the dense l2sqr, rows[r] the same
-/// through the many-rows kernel (the same bits), half[r] = ||query - h_r||^2 with h_r = x_r
-/// rounded to IEEE half precision (values past its range become inf). direct, rows, half:
-/// size n, written.
+/// through the many-rows kernel (the same bits). direct, rows: size n, written.
 void ivf_probe_kernels(const float* query, const float* x, size_t n, size_t d, float* direct,
-                       float* rows, float* half);
+                       float* rows);
+
+/// The byte shadow's kernel: out[r] = sum_t query[t] * x[r * d + t] (exact int32) for r < n,
+/// through the shadow's block layout. query: d bytes, each 0..127; x: n * d int8.
+void ivf_probe_byte_kernel(const uint8_t* query, const int8_t* x, size_t n, size_t d,
+                           int32_t* out);
+
+/// The inner-product probe's kernel, as the SIMD levels are tested on it: the dense
+/// dot_direct of nq <= 4 queries (size nq * d) against the n rows of x, all rows in one call
+/// (grouped, layout (nq, n)), and again one row per call (single, the same bits).
+void ivf_probe_dot_kernels(const float* queries, size_t nq, const float* x, size_t n, size_t d,
+                           float* grouped, float* single);
 
 /// Bytes of one binary list row (the IvfLayout row_bytes of IvfCodec::Binary). A row is the
 /// code, zero up to bq.factor_offset(), then ivf_binary_row_factors(bq) float32 factors. For

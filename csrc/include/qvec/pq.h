@@ -137,6 +137,9 @@ class ProductQuantizer {
   std::vector<float> norms_;
   std::vector<float> means_;      // (m, dsub): the mean of each subspace's codebook
   std::vector<float> packed_ip_;  // IP only: the codebooks packed as they are, for the tables
+  // Per subspace, the largest squared centroid norm the tables' finiteness bound takes
+  // (centred for L2, as they are for IP): fixed by the codebooks, so not re-derived per call.
+  std::vector<float> widest_;
 };
 
 /// 8-bit scan layout, built once so repeated searches skip the transposition: vectors in

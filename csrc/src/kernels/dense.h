@@ -71,11 +71,16 @@ struct DenseKernels {
   /// standing between consecutive rows.
   void (*l2sqr_rows)(const float* a, const float* b, size_t ldb, size_t count, size_t d,
                      float* out);
-  /// out[i] = ||a - h_i||^2 for i < count, h_i the IEEE half-precision row b + i * ldb
-  /// (d halves) decoded exactly; summed as the level's float sums go (close to, not the same
-  /// bits as, the scalar order): the shortlist of the half-precision probe.
-  void (*l2sqr_rows_half)(const float* a, const uint16_t* b, size_t ldb, size_t count,
-                          size_t d, float* out);
+
+  /// The byte shadow of the IVF probe: out[16 b + r] = sum_t a[t] * row_{16 b + r}[t] exactly
+  /// (int32), for b < nblocks. a: d4 * 4 bytes, each 0..127 (so no level's pairwise 16-bit sum
+  /// saturates); blocks: nblocks * d4 * 64 int8, layout (nblocks, d4, 16, 4): byte
+  /// [b][t / 4][r][t % 4] is component t of row 16 b + r (zero past the rows and dims).
+  void (*dot_blocks_i8)(const uint8_t* a, const int8_t* blocks, size_t nblocks, size_t d4,
+                        int32_t* out);
 };
+
+/// Rows per block of dot_blocks_i8's layout.
+constexpr size_t kByteBlockRows = 16;
 
 }  // namespace qvec::detail

@@ -89,7 +89,8 @@ void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, siz
   }
 }
 
-float dot(const float* a, const float* b, size_t d);
+template <int G>
+void dot_group(const float* a, const float* b, size_t ldb, size_t d, float* out);
 
 inline float horizontal_sum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -124,9 +125,12 @@ void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t 
     case 4: direct_rows<4>(a, lda, b, ldb, count, d, out, ldo); break;
     case 3: direct_rows<3>(a, lda, b, ldb, count, d, out, ldo); break;
     case 2: direct_rows<2>(a, lda, b, ldb, count, d, out, ldo); break;
-    case 1:
-      for (size_t i = 0; i < count; ++i) out[i] = dot(a, b + i * ldb, d);
+    case 1: {
+      size_t i = 0;
+      for (; i + 4 <= count; i += 4) dot_group<4>(a, b + i * ldb, ldb, d, out + i);
+      for (; i < count; ++i) dot_group<1>(a, b + i * ldb, ldb, d, out + i);
       break;
+    }
     default: break;
   }
 }
@@ -271,17 +275,36 @@ void nearest(const float* a, size_t lda, size_t rows, const float* bpack, const 
   }
 }
 
-float dot(const float* a, const float* b, size_t d) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+/// <a, b_g> of G rows b_g = b + g * ldb, each summed in dot's order (the same bits): one
+/// query against many rows (dot_direct's single query) with G chains side by side.
+template <int G>
+void dot_group(const float* a, const float* b, size_t ldb, size_t d, float* out) {
+  __m256 acc0[G], acc1[G];
+  for (int g = 0; g < G; ++g) acc0[g] = acc1[g] = _mm256_setzero_ps();
   size_t t = 0;
   for (; t + 16 <= d; t += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t + 8), _mm256_loadu_ps(b + t + 8), acc1);
+    const __m256 a0 = _mm256_loadu_ps(a + t), a1 = _mm256_loadu_ps(a + t + 8);
+    for (int g = 0; g < G; ++g) {
+      acc0[g] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b + g * ldb + t), acc0[g]);
+      acc1[g] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b + g * ldb + t + 8), acc1[g]);
+    }
   }
-  for (; t + 8 <= d; t += 8)
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t), acc0);
-  float s = horizontal_sum(_mm256_add_ps(acc0, acc1));
-  for (; t < d; ++t) s += a[t] * b[t];
+  for (; t + 8 <= d; t += 8) {
+    const __m256 a0 = _mm256_loadu_ps(a + t);
+    for (int g = 0; g < G; ++g)
+      acc0[g] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b + g * ldb + t), acc0[g]);
+  }
+  for (int g = 0; g < G; ++g) {
+    const float* row = b + g * ldb;
+    float s = horizontal_sum(_mm256_add_ps(acc0[g], acc1[g]));
+    for (size_t u = t; u < d; ++u) s += a[u] * row[u];
+    out[g] = s;
+  }
+}
+
+float dot(const float* a, const float* b, size_t d) {
+  float s;
+  dot_group<1>(a, b, 0, d, &s);
   return s;
 }
 
@@ -332,42 +355,34 @@ void l2sqr_rows(const float* a, const float* b, size_t ldb, size_t count, size_t
   for (; i < count; ++i) l2sqr_group<1>(a, b + i * ldb, ldb, d, out + i);
 }
 
-/// ||a - h_r||^2 of R half rows h_r = b + r * ldb, side by side as l2sqr_group.
-template <int R>
-void l2sqr_half_group(const float* a, const uint16_t* b, size_t ldb, size_t d, float* out) {
-  __m256 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-  size_t t = 0;
-  for (; t + 8 <= d; t += 8) {
-    const __m256 a0 = _mm256_loadu_ps(a + t);
-    for (int r = 0; r < R; ++r) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + r * ldb + t));
-      const __m256 d0 = _mm256_sub_ps(a0, _mm256_cvtph_ps(h));
-      acc[r] = _mm256_fmadd_ps(d0, d0, acc[r]);
+// Each 4-byte group of the query is broadcast against the block's 16 rows (two halves of 8):
+// maddubs pairs stay below 2 * 127 * 127 < 2^15, madd with ones sums the pairs into int32.
+void dot_blocks_i8(const uint8_t* a, const int8_t* blocks, size_t nblocks, size_t d4,
+                   int32_t* out) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (size_t b = 0; b < nblocks; ++b) {
+    const int8_t* block = blocks + b * d4 * 64;
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+    for (size_t g = 0; g < d4; ++g) {
+      int32_t word;
+      __builtin_memcpy(&word, a + 4 * g, 4);
+      const __m256i q = _mm256_set1_epi32(word);
+      const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64));
+      const __m256i x1 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64 + 32));
+      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x0), ones));
+      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x1), ones));
     }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kByteBlockRows), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kByteBlockRows + 8), hi);
   }
-  for (int r = 0; r < R; ++r) {
-    float s = horizontal_sum(acc[r]);
-    for (size_t u = t; u < d; ++u) {
-      const float diff = a[u] - _cvtsh_ss(b[r * ldb + u]);
-      s += diff * diff;
-    }
-    out[r] = s;
-  }
-}
-
-void l2sqr_rows_half(const float* a, const uint16_t* b, size_t ldb, size_t count, size_t d,
-                     float* out) {
-  size_t i = 0;
-  for (; i + 4 <= count; i += 4) l2sqr_half_group<4>(a, b + i * ldb, ldb, d, out + i);
-  for (; i < count; ++i) l2sqr_half_group<1>(a, b + i * ldb, ldb, d, out + i);
 }
 
 }  // namespace
 
 const DenseKernels* dense_avx2_kernels() {
   static const DenseKernels table = {SimdLevel::AVX2, dot_tile16, dot_direct, scan_block,
-                                     nearest, dot, l2sqr, l2sqr_rows, l2sqr_rows_half};
+                                     nearest, dot, l2sqr, l2sqr_rows, dot_blocks_i8};
   return &table;
 }
 

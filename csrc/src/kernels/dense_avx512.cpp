@@ -34,30 +34,41 @@ void dot_tile16(const float* a, size_t lda, size_t rows, const float* bpack, siz
   }
 }
 
-// Minimises half_norm - <a, b> (half the objective, so the product chain needs no extra
-// multiply), keeping each row's candidate values in a small buffer and the running minimum in a
-// register; the winning index is found once at the end instead of tracked with masked moves
-// on every pack.
+// R query rows times G consecutive base rows, each (query, row) product one FMA chain over
+// 16-lane chunks in order of t, reduced at the end: the same bits whatever R and G. One query
+// against one row at a time waits on that single chain's latency; G rows side by side hide it.
+template <int R, int G>
+void direct_group(const float* a, size_t lda, const float* b, size_t ldb, size_t d, float* out,
+                  size_t ldo) {
+  const size_t full = d / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (d - full)) - 1);
+  __m512 acc[R][G];
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < G; ++g) acc[r][g] = _mm512_setzero_ps();
+  for (size_t t = 0; t < full; t += 16)
+    for (int g = 0; g < G; ++g) {
+      const __m512 x = _mm512_loadu_ps(b + g * ldb + t);
+      for (int r = 0; r < R; ++r)
+        acc[r][g] = _mm512_fmadd_ps(_mm512_loadu_ps(a + r * lda + t), x, acc[r][g]);
+    }
+  if (tail)
+    for (int g = 0; g < G; ++g) {
+      const __m512 x = _mm512_maskz_loadu_ps(tail, b + g * ldb + full);
+      for (int r = 0; r < R; ++r)
+        acc[r][g] =
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + r * lda + full), x, acc[r][g]);
+    }
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < G; ++g) out[r * ldo + g] = _mm512_reduce_add_ps(acc[r][g]);
+}
+
 template <int R>
 void direct_rows(const float* a, size_t lda, const float* b, size_t ldb, size_t count, size_t d,
                  float* out, size_t ldo) {
-  const size_t full = d / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (d - full)) - 1);
-  for (size_t i = 0; i < count; ++i) {
-    const float* row = b + i * ldb;
-    __m512 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-    for (size_t t = 0; t < full; t += 16) {
-      __m512 x = _mm512_loadu_ps(row + t);
-      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a + r * lda + t), x, acc[r]);
-    }
-    if (tail) {
-      __m512 x = _mm512_maskz_loadu_ps(tail, row + full);
-      for (int r = 0; r < R; ++r)
-        acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + r * lda + full), x, acc[r]);
-    }
-    for (int r = 0; r < R; ++r) out[r * ldo + i] = _mm512_reduce_add_ps(acc[r]);
-  }
+  constexpr int G = R == 1 ? 4 : R == 2 ? 2 : 1;
+  size_t i = 0;
+  for (; i + G <= count; i += G) direct_group<R, G>(a, lda, b + i * ldb, ldb, d, out + i, ldo);
+  for (; i < count; ++i) direct_group<R, 1>(a, lda, b + i * ldb, ldb, d, out + i, ldo);
 }
 
 void dot_direct(const float* a, size_t lda, size_t rows, const float* b, size_t ldb,
@@ -328,29 +339,39 @@ void l2sqr_rows(const float* a, const float* b, size_t ldb, size_t count, size_t
   for (; i < count; ++i) l2sqr_group<1>(a, b + i * ldb, ldb, d, out + i);
 }
 
-/// ||a - h_r||^2 of R half rows h_r = b + r * ldb, side by side as l2sqr_group.
-template <int R>
-void l2sqr_half_group(const float* a, const uint16_t* b, size_t ldb, size_t d, float* out) {
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  for (size_t t = 0; t < d; t += 16) {
-    const __mmask16 m = d - t >= 16 ? static_cast<__mmask16>(0xffff)
-                                    : static_cast<__mmask16>((1u << (d - t)) - 1);
-    const __m512 a0 = _mm512_maskz_loadu_ps(m, a + t);
-    for (int r = 0; r < R; ++r) {
-      const __m256i h = _mm256_maskz_loadu_epi16(m, b + r * ldb + t);
-      const __m512 d0 = _mm512_sub_ps(a0, _mm512_cvtph_ps(h));
-      acc[r] = _mm512_fmadd_ps(d0, d0, acc[r]);
+// As the AVX2 kernel with one zmm per block; two blocks side by side, whose chains are
+// independent, so each step's three dependent operations overlap.
+void dot_blocks_i8(const uint8_t* a, const int8_t* blocks, size_t nblocks, size_t d4,
+                   int32_t* out) {
+  const __m512i ones = _mm512_set1_epi16(1);
+  size_t b = 0;
+  for (; b + 2 <= nblocks; b += 2) {
+    const int8_t* b0 = blocks + b * d4 * 64;
+    const int8_t* b1 = b0 + d4 * 64;
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+    for (size_t g = 0; g < d4; ++g) {
+      int32_t word;
+      __builtin_memcpy(&word, a + 4 * g, 4);
+      const __m512i q = _mm512_set1_epi32(word);
+      const __m512i x0 = _mm512_loadu_si512(b0 + g * 64), x1 = _mm512_loadu_si512(b1 + g * 64);
+      acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(_mm512_maddubs_epi16(q, x0), ones));
+      acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(_mm512_maddubs_epi16(q, x1), ones));
     }
+    _mm512_storeu_si512(out + b * kByteBlockRows, acc0);
+    _mm512_storeu_si512(out + (b + 1) * kByteBlockRows, acc1);
   }
-  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
-}
-
-void l2sqr_rows_half(const float* a, const uint16_t* b, size_t ldb, size_t count, size_t d,
-                     float* out) {
-  size_t i = 0;
-  for (; i + 4 <= count; i += 4) l2sqr_half_group<4>(a, b + i * ldb, ldb, d, out + i);
-  for (; i < count; ++i) l2sqr_half_group<1>(a, b + i * ldb, ldb, d, out + i);
+  for (; b < nblocks; ++b) {
+    const int8_t* b0 = blocks + b * d4 * 64;
+    __m512i acc = _mm512_setzero_si512();
+    for (size_t g = 0; g < d4; ++g) {
+      int32_t word;
+      __builtin_memcpy(&word, a + 4 * g, 4);
+      const __m512i q = _mm512_set1_epi32(word);
+      acc = _mm512_add_epi32(
+          acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q, _mm512_loadu_si512(b0 + g * 64)), ones));
+    }
+    _mm512_storeu_si512(out + b * kByteBlockRows, acc);
+  }
 }
 
 }  // namespace
@@ -363,7 +384,7 @@ void l2sqr_rows_half(const float* a, const uint16_t* b, size_t ldb, size_t count
 #endif
 const DenseKernels* QVEC_AVX512_TABLE() {
   static const DenseKernels table = {QVEC_AVX512_LEVEL, dot_tile16, dot_direct, scan_block,
-                                     nearest, dot, l2sqr, l2sqr_rows, l2sqr_rows_half};
+                                     nearest, dot, l2sqr, l2sqr_rows, dot_blocks_i8};
   return &table;
 }
 

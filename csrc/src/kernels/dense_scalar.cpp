@@ -2,7 +2,6 @@
 // and the fallback on CPUs (or architectures) without AVX2.
 #include <cmath>
 
-#include "half.h"
 #include "kernels/dispatch.h"
 
 namespace qvec::detail {
@@ -97,23 +96,22 @@ void l2sqr_rows(const float* a, const float* b, size_t ldb, size_t count, size_t
   for (size_t i = 0; i < count; ++i) out[i] = l2sqr(a, b + i * ldb, d);
 }
 
-void l2sqr_rows_half(const float* a, const uint16_t* b, size_t ldb, size_t count, size_t d,
-                     float* out) {
-  for (size_t i = 0; i < count; ++i) {
-    float s = 0.0f;
-    for (size_t t = 0; t < d; ++t) {
-      const float diff = a[t] - half_to_float(b[i * ldb + t]);
-      s += diff * diff;
+void dot_blocks_i8(const uint8_t* a, const int8_t* blocks, size_t nblocks, size_t d4,
+                   int32_t* out) {
+  for (size_t b = 0; b < nblocks; ++b)
+    for (size_t r = 0; r < kByteBlockRows; ++r) {
+      int32_t s = 0;
+      for (size_t t = 0; t < d4 * 4; ++t)
+        s += int32_t(a[t]) * blocks[(b * d4 + t / 4) * 64 + r * 4 + t % 4];
+      out[b * kByteBlockRows + r] = s;
     }
-    out[i] = s;
-  }
 }
 
 }  // namespace
 
 const DenseKernels* dense_scalar_kernels() {
   static const DenseKernels table = {SimdLevel::Scalar, dot_tile16, dot_direct, scan_block,
-                                     nearest, dot, l2sqr, l2sqr_rows, l2sqr_rows_half};
+                                     nearest, dot, l2sqr, l2sqr_rows, dot_blocks_i8};
   return &table;
 }
 
