@@ -6,6 +6,7 @@ nprobe x rerank sweep (batches of all queries and single queries), at --threads 
     python bench/ivf.py                                  # cached synthetic 200k x 128
     python bench/ivf.py --n 1000000 --nlist 4096         # synthetic 1M x 128 (built here)
     python bench/ivf.py --codec pq4 --m 64 --nprobe 8,16,32,64 --rerank 0,50,100
+    python bench/ivf.py --dataset gcide-minilm --m 192 --nprobe 8,16,32,64 --rerank 0,40
 
 The 1M set repeats the shared synthetic generator (256 anisotropic Gaussian clusters, seed 4004)
 with n = 1M; bench/datasets.py (dataset synthetic-1m) builds it and its exact ground truth
@@ -29,9 +30,20 @@ def log(*args: object) -> None:
     print(time.strftime("[%H:%M:%S]"), *args, file=sys.stderr, flush=True)
 
 
-def load(n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """The shared synthetic set (200k, cached by ../shared/data/embeddings.py) or the same
-    generator at n (bench/datasets.py synthetic-<n>: generated once, cached)."""
+def load(n: int, dataset: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
+    """(base, queries, ground truth, name, metric): gcide-minilm (inner product, built by
+    ../shared/data/embeddings.py), the shared synthetic set (200k, cached by the same
+    script) or the same generator at n (bench/datasets.py synthetic-<n>: generated once,
+    cached)."""
+    if dataset == "gcide-minilm":
+        cached = Path.home() / ".cache/qvec-data/gcide-minilm"
+        return (np.load(cached / "base.npy"), np.load(cached / "queries.npy"),
+                np.load(cached / "gt_ip.npy"), "gcide-minilm 50k x 384 (ip)", "ip")
+    base, queries, gt, name = load_synthetic(n)
+    return base, queries, gt, name, "l2"
+
+
+def load_synthetic(n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     cached = Path.home() / ".cache/qvec-data/synthetic"
     if n == 200_000 and (cached / "base.npy").exists():
         return (np.load(cached / "base.npy"), np.load(cached / "queries.npy"),
@@ -75,6 +87,8 @@ def qvec_key(codec: str, nlist: int, m: int, bits: int, refine: bool) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", default="synthetic", choices=["synthetic", "gcide-minilm"],
+                    help="synthetic (L2, --n vectors) or gcide-minilm (inner product)")
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--nlist", type=int, default=0, help="0: qvec's automatic rule")
     ap.add_argument("--codec", default="pq4", choices=["pq4", "pq8", "flat", "binary"])
@@ -94,7 +108,7 @@ def main() -> None:
 
     import faiss
 
-    base, queries, gt, name = load(args.n)
+    base, queries, gt, name, metric = load(args.n, args.dataset)
     n, dim = base.shape
     nlist = args.nlist or qvec.index.ivf.auto_nlist(n)
     reranks = [int(r) for r in args.rerank.split(",")]
@@ -109,7 +123,8 @@ def main() -> None:
     all_rows: List[Dict[str, object]] = []
     builds: Dict[str, float] = {}
     # qvec
-    index = qvec.index_factory(dim, qvec_key(args.codec, nlist, args.m, args.bits, refine))
+    index = qvec.index_factory(dim, qvec_key(args.codec, nlist, args.m, args.bits, refine),
+                               metric=metric)
     t0 = time.perf_counter()
     index.fit(train, seed=0)
     t1 = time.perf_counter()
@@ -124,7 +139,8 @@ def main() -> None:
     if args.peers:
         keys = [keys[int(i) - 1] for i in args.peers.split(",")]
     for key in keys:
-        fidx = faiss.index_factory(dim, key)
+        fidx = faiss.index_factory(dim, key, faiss.METRIC_INNER_PRODUCT if metric == "ip"
+                                   else faiss.METRIC_L2)
         t0 = time.perf_counter()
         fidx.train(train)
         t1 = time.perf_counter()

@@ -90,10 +90,32 @@ struct BinaryRows {
 void hamming_scan(const uint8_t* queries, size_t nq, const uint8_t* codes, size_t nbytes,
                   const RowRange& range, const HeapRows& rows);
 
-/// Asymmetric scan of queries [q0, q1) of tables (BinaryQuantizer::prepare_queries of bq)
-/// against `data`; rows.at(i) is the heap of query q0 + i, smaller-is-better distances (IP
-/// similarities negated).
-void rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tables, size_t q0,
+/// The queries an asymmetric scan reads: query i is row rows[i] of tables (row i when rows is
+/// null), with the 4 scan constants constants + 4 i in place of its own where constants is
+/// not null (an IVF pair's shifted ones). Rows are read where they lie: an IVF list group
+/// selects its queries without copying their planes and nibble tables (1.5 KiB a query at
+/// d = 384, copied for every probed list).
+struct BinaryQuerySide {
+  const BinaryQueryTables& tables;
+  const size_t* rows = nullptr;
+  const float* constants = nullptr;
+
+  size_t row(size_t i) const { return rows ? rows[i] : i; }
+  const uint64_t* planes(size_t i) const {
+    return tables.planes.data() + row(i) * tables.query_bits * tables.nwords;
+  }
+  const uint8_t* luts(size_t i) const {
+    return tables.luts.data() + row(i) * ((tables.query_bits + 3) / 4) * tables.nwords * 256;
+  }
+  const float* scan_constants(size_t i) const {
+    return constants ? constants + 4 * i : tables.constants.data() + 4 * row(i);
+  }
+};
+
+/// Asymmetric scan of queries [q0, q1) of `queries` (tables from
+/// BinaryQuantizer::prepare_queries of bq) against `data`; rows.at(i) is the heap of query
+/// q0 + i, smaller-is-better distances (IP similarities negated).
+void rabitq_scan(const BinaryQuantizer& bq, const BinaryQuerySide& queries, size_t q0,
                  size_t q1, const BinaryRows& data, const RowRange& range, const HeapRows& rows);
 
 /// Symmetric scan of nq encoded queries (query_codes: size nq * code_size(), query_factors:

@@ -8,6 +8,7 @@
 
 #include "binary_scan.h"
 #include "binary_tile.h"
+#include "parallel.h"
 #include "qvec/binary.h"
 #include "qvec/error.h"
 
@@ -21,15 +22,15 @@ void build_luts(const uint8_t* u, size_t nwords, uint8_t* luts) {
   for (size_t w = 0; w < nwords; ++w)
     for (size_t i = 0; i < 8; ++i) {
       const uint8_t* dims = u + 64 * w + 8 * i;
-      for (unsigned m = 0; m < 16; ++m) {
-        unsigned lo = 0, hi = 0;
-        for (unsigned t = 0; t < 4; ++t)
-          if ((m >> t) & 1u) {
-            lo += dims[7 - t];
-            hi += dims[3 - t];
-          }
-        luts[w * 256 + i * 16 + m] = static_cast<uint8_t>(lo);
-        luts[w * 256 + 128 + i * 16 + m] = static_cast<uint8_t>(hi);
+      uint8_t* lo = luts + w * 256 + i * 16;
+      uint8_t* hi = lo + 128;
+      lo[0] = hi[0] = 0;
+      // Each subset m is m without its lowest bit t, plus dimension t's value: one add per
+      // entry instead of four tests (the same sums; this was 8% of an IVF 1-bit search).
+      for (unsigned m = 1; m < 16; ++m) {
+        const unsigned t = static_cast<unsigned>(__builtin_ctz(m)), rest = m & (m - 1);
+        lo[m] = static_cast<uint8_t>(lo[rest] + dims[7 - t]);
+        hi[m] = static_cast<uint8_t>(hi[rest] + dims[3 - t]);
       }
     }
 }
@@ -64,9 +65,16 @@ QuantizedQuery quantize_query(const float* v, size_t dim, size_t query_bits, uin
 void split_planes(const uint8_t* u, size_t dim, size_t query_bits, size_t nwords,
                   uint64_t* planes) {
   std::vector<uint8_t> bytes(query_bits * nwords * 8, 0);
-  for (size_t j = 0; j < dim; ++j)
-    for (size_t b = 0; b < query_bits; ++b)
-      if ((u[j] >> b) & 1u) detail::set_bit(bytes.data() + b * nwords * 8, j);
+  // Each packed byte (8 dimensions, the first in the high bit as set_bit places it) is made
+  // in a register and stored once: a read-modify-write per set bit was 5% of an IVF search.
+  for (size_t k = 0; k * 8 < dim; ++k) {
+    const size_t count = std::min<size_t>(8, dim - 8 * k);
+    for (size_t b = 0; b < query_bits; ++b) {
+      unsigned byte = 0;
+      for (size_t i = 0; i < count; ++i) byte |= ((u[8 * k + i] >> b) & 1u) << (7 - i);
+      bytes[b * nwords * 8 + k] = static_cast<uint8_t>(byte);
+    }
+  }
   for (size_t b = 0; b < query_bits; ++b)
     detail::load_words(bytes.data() + b * nwords * 8, nwords * 8, nwords, planes + b * nwords);
 }
@@ -83,8 +91,12 @@ BinaryQueryTables build_tables(const float* qr, size_t nq, size_t dim, size_t nw
   t.planes.resize(nq * query_bits * nwords);
   t.luts.resize(nq * sets * nwords * 256);
   t.constants.resize(nq * 4);
+  // Queries in blocks on all threads: a batch's tables were serial, 14% of an IVF 1-bit
+  // search of 1,000 gcide queries at 2 threads.
+  constexpr size_t kQueriesPerTask = 32;
+  detail::parallel_for((nq + kQueriesPerTask - 1) / kQueriesPerTask, [&](size_t task) {
   std::vector<uint8_t> u(nwords * 64, 0), nibble(nwords * 64, 0);
-  for (size_t q = 0; q < nq; ++q) {
+  for (size_t q = task * kQueriesPerTask; q < std::min(nq, (task + 1) * kQueriesPerTask); ++q) {
     const QuantizedQuery s = quantize_query(qr + q * dim, dim, query_bits, u.data());
     split_planes(u.data(), dim, query_bits, nwords, t.planes.data() + q * query_bits * nwords);
     for (size_t set = 0; set < sets; ++set) {
@@ -106,6 +118,7 @@ BinaryQueryTables build_tables(const float* qr, size_t nq, size_t dim, size_t nw
       c[3] = ip_base[q];
     }
   }
+  });
   return t;
 }
 

@@ -86,13 +86,13 @@ void load_base_tile(const detail::HammingKernels& hamming, const detail::BinaryR
 
 }  // namespace
 
-void detail::rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tables, size_t q0,
+void detail::rabitq_scan(const BinaryQuantizer& bq, const BinaryQuerySide& queries, size_t q0,
                          size_t q1, const BinaryRows& data, const RowRange& range,
                          const HeapRows& rows) {
   const HammingKernels& hamming = hamming_kernels();
   const RabitqKernels& rabitq = rabitq_kernels();
-  const size_t bits = bq.bits(), nbytes = bq.level_bytes(), nwords = tables.nwords;
-  const size_t qb = tables.query_bits, sets = (qb + 3) / 4;
+  const size_t bits = bq.bits(), nbytes = bq.level_bytes(), nwords = queries.tables.nwords;
+  const size_t qb = queries.tables.query_bits;
   BaseTile tile(bits, nwords);
   std::vector<float> dist(kBinaryTile);
   std::vector<uint32_t> hits(kBinaryTile);
@@ -105,11 +105,10 @@ void detail::rabitq_scan(const BinaryQuantizer& bq, const BinaryQueryTables& tab
     for (size_t q = q0; q < q1; ++q) {
       const int64_t bound = collector.bound(q - q0);
       if (bound < 0) continue;
-      size_t nhits = rabitq.scan(
-          tables.planes.data() + q * qb * nwords, qb, tables.luts.data() + q * sets * nwords * 256,
-          tile.codes.data(), bits, blocks_of(count), nwords, tile.factors.data(),
-          tables.constants.data() + q * 4, count, FloatOrder::threshold(bound), dist.data(),
-          hits.data());
+      size_t nhits = rabitq.scan(queries.planes(q), qb, queries.luts(q), tile.codes.data(), bits,
+                                 blocks_of(count), nwords, tile.factors.data(),
+                                 queries.scan_constants(q), count, FloatOrder::threshold(bound),
+                                 dist.data(), hits.data());
       nhits = allowed_hits(hits.data(), nhits, t0, range);
       for (size_t j = 0; j < nhits; ++j)
         collector.push(q - q0, float_order(dist[hits[j]]), t0 + hits[j]);
@@ -128,8 +127,8 @@ void BinaryQuantizer::search(const float* queries, size_t nq, const uint8_t* cod
   const detail::BinaryRows data = detail::BinaryRows::arrays(*this, codes, factors);
   auto scan = [&](size_t q0, size_t q1, size_t b0, size_t b1, detail::HeapSet& heaps) {
     const BinaryQueryTables tables = prepare_queries(queries + q0 * dim_, q1 - q0, query_bits);
-    detail::rabitq_scan(*this, tables, 0, q1 - q0, data, detail::RowRange{b0, b1, nullptr, filter},
-                        detail::HeapRows::of(heaps, k));
+    detail::rabitq_scan(*this, detail::BinaryQuerySide{tables}, 0, q1 - q0, data,
+                        detail::RowRange{b0, b1, nullptr, filter}, detail::HeapRows::of(heaps, k));
   };
   detail::grid_search(nq, n, k, detail::kBinaryQueryBlock, kBinaryTile, scan, distances, ids);
   if (metric_ == Metric::IP) detail::negate(distances, nq * k);
@@ -144,7 +143,7 @@ BinaryQueries::BinaryQueries(const BinaryQuantizer& bq, BinaryQueryTables tables
 
 void BinaryQueries::scan(size_t q0, size_t q1, const detail::BinaryRows& data,
                          const detail::RowRange& range, const detail::HeapRows& heaps) const {
-  detail::rabitq_scan(*bq_, tables_, q0, q1, data, range, heaps);
+  detail::rabitq_scan(*bq_, detail::BinaryQuerySide{tables_}, q0, q1, data, range, heaps);
 }
 
 }  // namespace qvec

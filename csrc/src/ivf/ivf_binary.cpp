@@ -51,8 +51,9 @@ class BinaryListScan final : public BinaryScanBase {
       : BinaryScanBase(lists, bq, centroids, queries, nq, probes, k, query_bits, 0.0f, filter) {}
 
   void scan(const detail::ListGroup& group, const RangeResults& results) const override {
-    detail::rabitq_scan(bq_, queries_.tables_of(group), 0, group.count, rows(group.list),
-                        range(group.list), detail::heap_rows(results, k_));
+    const detail::GroupTables tables = queries_.tables_of(group);
+    detail::rabitq_scan(bq_, tables.side(), 0, group.count, rows(group.list), range(group.list),
+                        detail::heap_rows(results, k_));
   }
 };
 

@@ -148,10 +148,24 @@ std::vector<float> IvfBinaryQueries::pair_shifts(const ListGroup& group) const {
   return out;
 }
 
-BinaryQueryTables IvfBinaryQueries::tables_of(const ListGroup& group) const {
-  if (residuals_)
-    return bq_.prepare_rotated(rotated_pairs(group).data(), nullptr, group.count, query_bits_);
-  return select_table_rows(tables_, group.queries, group.count, pair_shifts(group).data());
+GroupTables IvfBinaryQueries::tables_of(const ListGroup& group) const {
+  GroupTables out;
+  if (residuals_) {
+    out.own = bq_.prepare_rotated(rotated_pairs(group).data(), nullptr, group.count, query_bits_);
+    return out;
+  }
+  out.shared = &tables_;
+  out.rows = group.queries;
+  if (coarse_ip_) {  // only the constants are the pair's own
+    const std::vector<float> shifts = pair_shifts(group);
+    out.constants.resize(group.count * 4);
+    for (size_t i = 0; i < group.count; ++i) {
+      const float* c = tables_.constants.data() + 4 * group.queries[i];
+      std::copy(c, c + 4, out.constants.data() + 4 * i);
+      out.constants[4 * i + 3] += shifts[i];
+    }
+  }
+  return out;
 }
 
 ExtendedQueries IvfBinaryQueries::extended_of(const ListGroup& group) const {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "binary_scan.h"
 #include "list_scan.h"
 #include "qvec/binary.h"
 #include "qvec/ivf.h"
@@ -15,6 +16,20 @@ namespace qvec::detail {
 
 class RotatedResiduals;
 struct ExtendedQueries;
+
+/// A list group's bit-plane queries: the pairs' own tables (L2 residual codes), or rows of the
+/// batch's tables read in place with each pair's constants (shifted for IP residual codes).
+struct GroupTables {
+  BinaryQueryTables own;
+  const BinaryQueryTables* shared = nullptr;
+  const size_t* rows = nullptr;
+  std::vector<float> constants;
+
+  BinaryQuerySide side() const {
+    if (shared == nullptr) return BinaryQuerySide{own};
+    return BinaryQuerySide{*shared, rows, constants.empty() ? nullptr : constants.data()};
+  }
+};
 
 class IvfBinaryQueries {
  public:
@@ -27,7 +42,7 @@ class IvfBinaryQueries {
   ~IvfBinaryQueries();
 
   /// The group's queries as its list's codes see them.
-  BinaryQueryTables tables_of(const ListGroup& group) const;
+  GroupTables tables_of(const ListGroup& group) const;
   ExtendedQueries extended_of(const ListGroup& group) const;
 
  private:

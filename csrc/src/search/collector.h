@@ -28,8 +28,9 @@
 namespace qvec::detail {
 
 inline bool worse(float da, idx_t ia, float db, idx_t ib) {
-  if (da != db) return da > db;
-  return static_cast<uint64_t>(ia) > static_cast<uint64_t>(ib);
+  // Bitwise, not short-circuit: flag arithmetic instead of two branches, which heap sifts
+  // mispredict (the same answer for every input, NaN included).
+  return (da > db) | ((da == db) & (static_cast<uint64_t>(ia) > static_cast<uint64_t>(ib)));
 }
 
 /// Places (d, id[, p]) into the max-heap of `size` entries whose root slot is free, moving
@@ -39,20 +40,17 @@ inline void sift_down(float* dist, idx_t* ids, float* payload, size_t size, floa
                       float p) {
   size_t i = 0;
   for (;;) {
-    size_t left = 2 * i + 1, right = left + 1, largest = i;
-    float ld = d;
-    idx_t li = id;
-    if (left < size && worse(dist[left], ids[left], ld, li)) {
-      largest = left;
-      ld = dist[left];
-      li = ids[left];
-    }
-    if (right < size && worse(dist[right], ids[right], ld, li)) largest = right;
-    if (largest == i) break;
-    dist[i] = dist[largest];
-    ids[i] = ids[largest];
-    if (kPayload) payload[i] = payload[largest];
-    i = largest;
+    const size_t left = 2 * i + 1;
+    if (left >= size) break;
+    // The worse child (the left one on a tie) moves up if it is worse than (d, id): the
+    // largest of the three, as a sift takes it, with the child picked without a branch.
+    size_t child = left;
+    if (left + 1 < size) child += worse(dist[left + 1], ids[left + 1], dist[left], ids[left]);
+    if (!worse(dist[child], ids[child], d, id)) break;
+    dist[i] = dist[child];
+    ids[i] = ids[child];
+    if (kPayload) payload[i] = payload[child];
+    i = child;
   }
   dist[i] = d;
   ids[i] = id;
