@@ -29,13 +29,11 @@ class ByteCentroids {
   bool probe(const float* query, const float* centroids, size_t nprobe, float* coarse,
              idx_t* lists) const;
 
-  /// The shadow's inputs, for the tests of its kernel: the query codes (d4 * 4 bytes) and
-  /// its scale, or false where the query is not finite.
-  bool encode_query(const float* query, uint8_t* codes, double* scale) const;
-  const int8_t* blocks() const { return blocks_.data(); }
-  size_t words() const { return d4_; }
-
  private:
+  /// The query's 7-bit codes (d4 * 4 bytes, zero past dim) and their scale; false where the
+  /// query is not finite.
+  bool encode_query(const float* query, uint8_t* codes, double* scale) const;
+
   size_t nlist_, dim_, d4_;
   bool l2_;
   std::vector<float> mean_;
