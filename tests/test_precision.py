@@ -98,6 +98,77 @@ def test_exact_distances_do_not_depend_on_the_batch():
         np.testing.assert_array_equal(i1[0], ids[q])
 
 
+# k of at least n / 32 with more than 4 queries selects over whole rows of distances
+# (exact.cpp, select_dense) instead of heaps. The heaps' top 50 of 2000 rows (2000 > 32 * 50)
+# must be the prefix of its top 100, bit for bit.
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+@pytest.mark.parametrize("nq", [5, 40, 600])
+def test_dense_selection_extends_the_heaps(metric, offset, nq):
+    queries, base = offset_data(offset, 2000, nq, 24, seed=nq + int(offset))
+    base[1::7] = base[::7][: len(base[1::7])]  # duplicate rows: exact ties, to the smaller id
+    heap_d, heap_i = qvec.exact_search(queries, base, 50, metric)
+    dense_d, dense_i = qvec.exact_search(queries, base, 100, metric)
+    np.testing.assert_array_equal(dense_i[:, :50], heap_i)
+    np.testing.assert_array_equal(dense_d[:, :50], heap_d)
+    if metric == "l2":
+        assert_exact_l2(queries, base, dense_d, dense_i, 100)
+
+
+@pytest.mark.parametrize("nq", [6, 40])
+def test_dense_selection_l2_two_far_clusters(nq):
+    # The query block's mean sits between the clusters, so the filter's norm expansion is coarse
+    # there: the k smallest filter values are not the k nearest rows, and only the direct
+    # distances of every row the filter cannot rule out give them.
+    queries, base = two_clusters(1600, nq, 32, seed=nq)
+    heap_d, heap_i = qvec.exact_search(queries, base, 40, "l2")
+    dense_d, dense_i = qvec.exact_search(queries, base, 64, "l2")
+    np.testing.assert_array_equal(dense_i[:, :40], heap_i)
+    np.testing.assert_array_equal(dense_d[:, :40], heap_d)
+    assert_exact_l2(queries, base, dense_d, dense_i, 64)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_dense_selection_over_wildly_spread_distances(metric):
+    # Row scales from 1e-15 to 1e15: the threshold search and the bucket sort meet one huge
+    # outlier beside values packed near zero (the bucket sort's fallback).
+    r = np.random.default_rng(17)
+    base = r.standard_normal((1500, 16)) * 10.0 ** r.uniform(-15, 15, (1500, 1))
+    base[:3] *= 1e3
+    base = base.astype(np.float32)
+    queries = r.standard_normal((9, 16)).astype(np.float32)
+    heap_d, heap_i = qvec.exact_search(queries, base, 40, metric)
+    dense_d, dense_i = qvec.exact_search(queries, base, 200, metric)
+    np.testing.assert_array_equal(dense_i[:, :40], heap_i)
+    np.testing.assert_array_equal(dense_d[:, :40], heap_d)
+    if metric == "l2":
+        assert_exact_l2(queries, base, dense_d, dense_i, 200)
+    else:
+        # Within the float summation bound of a 16-term dot product (see test_exact.py).
+        q64, b64 = queries.astype(np.float64), base.astype(np.float64)[dense_i]
+        exact = np.einsum("qd,qkd->qk", q64, b64)
+        magnitude = np.einsum("qd,qkd->qk", np.abs(q64), np.abs(b64))
+        gamma = 16 * 2.0**-24 / (1 - 16 * 2.0**-24)
+        assert np.all(np.abs(dense_d - exact) <= gamma * magnitude + 2.0**-24 * np.abs(exact))
+        assert np.all(np.diff(dense_d, axis=1) <= 0)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+@pytest.mark.parametrize("n,k", [(10, 10), (12, 5), (40, 33), (3000, 3000)])
+def test_dense_selection_of_most_or_all_rows(metric, n, k):
+    queries, base = offset_data(1e3 if metric == "l2" else 0.0, n, 7, 8, seed=n + k)
+    dist, ids = qvec.exact_search(queries, base, k, metric)
+    ref = l2_reference(queries, base) if metric == "l2" else -(
+        queries.astype(np.float64) @ base.astype(np.float64).T)
+    np.testing.assert_array_equal(np.sort(ids, 1)[:, : min(k, n)],
+                                  np.sort(np.argsort(ref, 1, kind="stable")[:, :k], 1))
+    for q in range(len(queries)):  # each alone: the unpacked path's bits
+        d1, i1 = qvec.exact_search(queries[q : q + 1], base, k, metric)
+        np.testing.assert_array_equal(i1[0], ids[q])
+        if metric == "l2":
+            np.testing.assert_array_equal(d1[0], dist[q])
+
+
 def test_exact_search_ip_unchanged_far_from_origin():
     queries, base = offset_data(1e3, 500, 8, 16, seed=5)
     dist, ids = qvec.exact_search(queries, base, 5, "ip")

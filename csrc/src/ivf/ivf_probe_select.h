@@ -7,9 +7,9 @@
 
 namespace qvec::detail {
 
-/// Up to this many queries are probed directly (ivf_coarse.cpp: L2 one by one, exact or
-/// through the half-precision shadow, whose answers are the direct probe's; IP in one
-/// dot_direct call); more share each centroid read in exact_search.
+/// Up to this many queries are probed directly (ivf_coarse.cpp: L2 one by one, IP in one
+/// dot_direct call; IvfCoarseProbe first tries the byte shadow, whose answers are the direct
+/// probe's); more share each centroid read in exact_search.
 constexpr size_t kDirectProbeQueries = 4;
 
 /// The `keep` smallest values of v (size n >= keep >= 1) with their indices, ascending, ties
