@@ -436,10 +436,29 @@ def ivfpq4() -> Outputs:
     return out
 
 
+def luts() -> Outputs:
+    """The LUT quantizer's row passes (pqlut family) on 16- and 256-entry rows: ties, constant
+    rows, a row far from zero, and a span that forces the 16-bit sum limit."""
+    rng = np.random.default_rng(23)
+    out: Outputs = {}
+    for ksub in (16, 256):
+        for m in (1, 5, 64):
+            table = rng.standard_normal((m, ksub)).astype(np.float32)
+            table[0, : ksub // 4] = table[0, ksub // 4]
+            if m > 1:
+                table[1] = -3.25
+                table[2] += 1e4
+            lut, bias, scale, slack = _core.quantize_table(table)
+            out[f"k{ksub}_m{m}_lut"] = lut
+            out[f"k{ksub}_m{m}_scale"] = np.float32([bias, scale, slack])
+    return out
+
+
 FAMILIES: Dict[str, Callable[[], Outputs]] = {
     "dense": dense, "pq8": pq8, "pq4": pq4, "hamming": hamming, "rabitq": rabitq,
     "filters": filters, "sq8": sq8, "maxsim": maxsim,  # maxsim: multivec
     "ivfpq4": ivfpq4,  # ivfspeed
+    "luts": luts,
     "pqbits": pqbits,  # PQ nbits 1..8
     "exrabitq": exrabitq,  # exrabitq
 }

@@ -815,3 +815,26 @@ def test_coarse_training_is_seeded_and_thread_independent(data):
     np.testing.assert_array_equal(got[0], got[1])
     other = qvec.IVFIndex(DIM, NLIST, codec="flat").fit(x, seed=6).centroids
     assert not np.array_equal(got[0], other)
+
+
+def test_pq8_residual_pairs_do_not_depend_on_batch_or_threads(data):
+    # L2 by residual at 8 bits: each thread takes a few queries (their pair tables kept in
+    # cache; 128 queries at m = 4) with their lists. 300 queries span three such chunks; the
+    # answers must be each query's own, at any thread count, with or without a filter.
+    x, _ = data
+    q = clustered(300, DIM, 12, seed=9)
+    index = built(f"IVF{NLIST},PQ4x8", x)
+    allowed = np.arange(0, len(x), 3)
+    alone = [index.search(q[i : i + 1], 7, nprobe=3) for i in (0, 127, 128, 299)]
+    alone_f = [index.search(q[i : i + 1], 7, nprobe=3, filter=allowed) for i in (0, 128, 299)]
+    for threads in (1, 2, 3):
+        qvec.set_num_threads(threads)
+        d, i = index.search(q, 7, nprobe=3)
+        for (ad, ai), row in zip(alone, (0, 127, 128, 299)):
+            np.testing.assert_array_equal(i[row], ai[0])
+            np.testing.assert_array_equal(d[row], ad[0])
+        fd, fi = index.search(q, 7, nprobe=3, filter=allowed)
+        assert np.all(np.isin(fi[fi >= 0], allowed))
+        for (ad, ai), row in zip(alone_f, (0, 128, 299)):
+            np.testing.assert_array_equal(fi[row], ai[0])
+    qvec.set_num_threads(2)

@@ -245,3 +245,26 @@ def test_errors(data):
         pq.search(nan, codes, 1)
     with pytest.raises(ValueError, match="codebooks must have shape"):
         pq.codebooks = np.zeros((8, 16, 4), np.float32)
+
+
+@pytest.mark.parametrize("ksub", [16, 256])
+def test_table_quantizer_matches_its_definition(rng, ksub):
+    # lut_quantizer.h: low_j = row minimum, scale = min(255 / max span, (65535 - m) / sum of
+    # spans) rounded down to float, lut = (t - low_j) * scale + 0.5 truncated (float32 steps),
+    # bias = sum_j low_j. Constant rows, ties and a row far from zero included.
+    m = 9
+    table = rng.standard_normal((m, ksub)).astype(np.float32) * 3
+    table[0] = 1.5
+    table[1, :5] = table[1, 5]
+    table[2] += 1e4
+    lut, bias, scale, slack = qvec._core.quantize_table(table)
+    low = table.min(1)
+    span = table.max(1).astype(np.float64) - low
+    limit = min(255.0 / float(np.float32(span.max())), (65535.0 - m) / span.sum())
+    assert scale <= limit and np.nextafter(np.float32(scale), np.float32(np.inf)) > limit
+    v = (table - low[:, None]) * np.float32(scale) + np.float32(0.5)
+    np.testing.assert_array_equal(lut, np.clip(v, 0, 255).astype(np.int32).astype(np.uint8))
+    assert bias == np.float32(low.astype(np.float64).sum())
+    assert slack > m * 0.5
+    with pytest.raises(ValueError, match="shape"):
+        qvec._core.quantize_table(table[:, :8])

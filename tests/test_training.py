@@ -116,6 +116,24 @@ def test_anisotropic_is_seeded_and_pickles():
     np.testing.assert_array_equal(c.encode(x), a.encode(x))
 
 
+def test_anisotropic_trains_on_scanns_sample_by_default():
+    # Its refinement needs more points than k-means' 256 * 2**nbits (4,096 at 4 bits): the
+    # default sample is ANISOTROPIC_SAMPLE (100,000, ScaNN's), so 6,000 rows are all used.
+    assert qvec._core.ANISOTROPIC_SAMPLE == 100_000
+    x = unit_rows(6000, 16, seed=10)
+
+    def books(**kw):
+        pq = qvec.ProductQuantizer(16, 8, 4, "ip", loss="anisotropic")
+        return pq.fit(x, iters=3, seed=2, **kw).codebooks
+
+    np.testing.assert_array_equal(books(), books(max_train=6000))
+    assert not np.array_equal(books(), books(max_train=4096))
+    mse = qvec.ProductQuantizer(16, 8, 4, "ip").fit(x, iters=3, seed=2)
+    np.testing.assert_array_equal(
+        mse.codebooks, qvec.ProductQuantizer(16, 8, 4, "ip").fit(x, iters=3, seed=2,
+                                                                  max_train=4096).codebooks)
+
+
 def test_anisotropic_with_opq():
     x = unit_rows(1500, 16, seed=9)
     pq = qvec.ProductQuantizer(16, 4, 4, "ip", opq=True, loss="anisotropic")

@@ -11,6 +11,21 @@ namespace qvec::bind {
 
 void register_pq(py::module_& m) {
   m.def(
+      "quantize_table",  // the LUT quantizer, for the level tests
+      [](FloatArray table) {
+        if (table.ndim() != 2 || (table.shape(1) != 16 && table.shape(1) != 256))
+          throw py::value_error("table must be float32 of shape (m, 16) or (m, 256)");
+        const size_t rows = table.shape(0), ksub = table.shape(1);
+        py::array_t<uint8_t> lut({rows, ksub});
+        TableQuantization q;
+        {
+          py::gil_scoped_release release;
+          q = quantize_table(table.data(), rows, ksub, lut.mutable_data());
+        }
+        return py::make_tuple(lut, q.bias, q.scale, q.slack);
+      },
+      py::arg("table"));
+  m.def(
       "pq8_pack",
       [](ByteArray codes, size_t m_) {
         require_matrix(codes, "codes", m_);

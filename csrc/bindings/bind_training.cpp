@@ -33,6 +33,7 @@ void register_training(py::module_& m) {
       py::arg("pq"), py::arg("x"), py::arg("iters"), py::arg("pq_iters"), py::arg("final_iters"),
       py::arg("seed"), py::arg("max_train"));
   m.def("anisotropic_eta", &anisotropic_eta, py::arg("threshold"), py::arg("dim"));
+  m.attr("ANISOTROPIC_SAMPLE") = kAnisotropicSample;
   m.def(
       "anisotropic_encode",
       [](const ProductQuantizer& pq, FloatArray x, double eta) {

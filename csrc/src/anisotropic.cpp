@@ -199,7 +199,7 @@ void anisotropic_train(ProductQuantizer& pq, const float* x, size_t n,
   QVEC_CHECK_ARG(pq.is_trained(), "the quantizer must be trained first");
   QVEC_CHECK_ARG(options.eta >= 1.0 && std::isfinite(options.eta), "eta must be finite and >= 1");
   const size_t dim = pq.dim(), m = pq.m(), book = pq.ksub() * pq.dsub();
-  const size_t limit = options.max_train ? options.max_train : 256 * pq.ksub();
+  const size_t limit = options.max_train ? options.max_train : kAnisotropicSample;
   const std::vector<float> xs = detail::sample_rows(x, n, dim, limit, options.seed);
   Sample s{xs.data(), xs.size() / dim, nullptr, {}, {}};
   std::vector<uint8_t> codes(s.n * pq.code_size());

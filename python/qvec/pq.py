@@ -178,7 +178,8 @@ class ProductQuantizer:
             x: (n, dim) training vectors, n >= 2**nbits.
             seed: random seed (sampling and initialisation), >= 0.
             max_train: use at most this many vectors (a seeded sample); None means
-                256 * 2**nbits, as FAISS does.
+                256 * 2**nbits, as FAISS does, or 100,000 with ``loss="anisotropic"``
+                (ScaNN's AH sample: its codebook refinement needs more points than k-means).
             verbose: show a progress bar (tqdm if installed) over subspaces.
             iters: Lloyd iterations per subspace.
             opq_iters: with ``opq=True``, alternations of codebook refinement (4 warm-started
@@ -189,8 +190,11 @@ class ProductQuantizer:
         """
         iters = check_int(iters, "iters")
         seed = check_int(seed, "seed", minimum=0)
-        limit = 0 if max_train is None else check_int(max_train, "max_train")
         ksub = 1 << self.nbits
+        if max_train is None:
+            limit = max(_core.ANISOTROPIC_SAMPLE, 256 * ksub) if self._loss == "anisotropic" else 0
+        else:
+            limit = check_int(max_train, "max_train")
         if limit and limit < ksub:
             raise ValueError(f"max_train must be >= 2**nbits = {ksub}; got {limit}")
         opq_iters = check_int(opq_iters, "opq_iters", minimum=0)

@@ -29,9 +29,14 @@ struct AnisotropicTrainOptions {
   /// Rounds of (encode, codebook update) after pq's own k-means codebooks.
   size_t iters = 4;
   uint64_t seed = 0;
-  /// Training points used at most (a seeded sample); 0 means 256 * ksub.
+  /// Training points used at most (a seeded sample); 0 means kAnisotropicSample.
   size_t max_train = 0;
 };
+
+/// The default sample of anisotropic training, ScaNN's AH training_sample_size. The 256 * ksub
+/// of plain k-means (4,096 at 4 bits) leaves its refinement short of data: gcide-minilm at 96
+/// B (192 x 4 bits), recall@10 0.836 on 4,096 points, 0.845 on all 50,000 (ScaNN AH 0.841).
+constexpr size_t kAnisotropicSample = 100000;
 
 /// Refines the codebooks of a trained pq for the anisotropic loss on x (size n * dim).
 /// Deterministic for a seed whatever the thread count.

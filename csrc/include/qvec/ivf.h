@@ -237,6 +237,11 @@ class IvfPqSearch {
   void search_shared_pq4(const IvfLists& lists, const float* queries, size_t nq,
                          const IvfProbes& probes, size_t k, float* distances, idx_t* ids,
                          const IdFilter* filter) const;
+  /// search() of 8-bit codes whose lists have terms (L2 by residual): a few queries per
+  /// thread, so their tables stay in cache for all their pairs.
+  void search_pairs8(const IvfLists& lists, const float* queries, size_t nq,
+                     const IvfProbes& probes, size_t k, float* distances, idx_t* ids,
+                     const IdFilter* filter) const;
 };
 
 /// The quantized table of a 4-bit (query, list) pair: t = query_table + list_term (null:

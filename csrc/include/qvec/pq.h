@@ -158,6 +158,14 @@ void adc_search_u8_packed(const float* tables, size_t nq, size_t m, const uint8_
                           size_t n, size_t k, float* out_distances, idx_t* out_ids,
                           const IdFilter* filter = nullptr);
 
+/// The LUT quantizer every quantized-table search runs on its float tables, for the level
+/// tests: table (m rows of ksub floats, ksub 16 or 256, 1 <= m <= kMaxScanM, finite) -> lut
+/// (m * ksub bytes, written); returns {bias, scale, slack} (search/lut_quantizer.h).
+struct TableQuantization {
+  float bias, scale, slack;
+};
+TableQuantization quantize_table(const float* table, size_t m, size_t ksub, uint8_t* lut);
+
 /// Exact ADC top-k of row-major 8-bit codes with caller-supplied float tables (packs the codes,
 /// then adc_search_u8_packed).
 /// tables: size nq * m * 256 (smaller is better); codes: size n * m, layout (n, m);

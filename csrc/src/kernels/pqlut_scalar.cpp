@@ -24,10 +24,35 @@ float quantize(const float* a, const float* b, size_t m, float s, uint8_t* lut) 
   return static_cast<float>(bias);
 }
 
+void row_ranges(const float* t, size_t m, size_t ksub, float* lows, float* highs) {
+  for (size_t j = 0; j < m; ++j) {
+    const float* row = t + j * ksub;
+    float lo = row[0], hi = row[0];
+    for (size_t c = 1; c < ksub; ++c) {
+      lo = row[c] < lo ? row[c] : lo;
+      hi = row[c] > hi ? row[c] : hi;
+    }
+    lows[j] = lo;
+    highs[j] = hi;
+  }
+}
+
+void quantize_rows(const float* t, size_t m, size_t ksub, const float* lows, float s,
+                   uint8_t* lut) {
+  for (size_t j = 0; j < m; ++j)
+    for (size_t c = 0; c < ksub; ++c) {
+      float v = (t[j * ksub + c] - lows[j]) * s;
+      v = v + 0.5f;
+      v = v < 255.0f ? v : 255.0f;
+      v = v > 0.0f ? v : 0.0f;
+      lut[j * ksub + c] = static_cast<uint8_t>(static_cast<int>(v));
+    }
+}
+
 }  // namespace
 
 const PqLutKernels* pqlut_scalar_kernels() {
-  static const PqLutKernels table = {SimdLevel::Scalar, quantize};
+  static const PqLutKernels table = {SimdLevel::Scalar, quantize, row_ranges, quantize_rows};
   return &table;
 }
 
