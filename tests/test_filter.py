@@ -200,8 +200,14 @@ def test_native_filter_forms_and_checks() -> None:
         _core.sorted_filter(np.array([3, 1], dtype=np.int64))
     r = _core.IdFilter(5, 9)
     assert r.kind == "range" and [r.allows(i) for i in (4, 5, 8, 9)] == [False, True, True, False]
-    # the rule: sparse sets far above the rows are kept as sorted rows, dense ones as bits
-    assert id_filter([3, 900_000], 1_000_000).kind == "sorted"
+    # the rule: bits up to 8M rows (1 MiB of words), and past that for dense sets; sparse sets
+    # over more rows are kept as sorted rows
+    sparse = id_filter([3, 900_000], 1_000_000)
+    assert sparse.kind == "bitset" and [sparse.allows(i) for i in (2, 3, 4, 900_000)] == [
+        False, True, False, True]
+    assert id_filter([3, 9_000_000], 10_000_000).kind == "sorted"
+    assert id_filter(np.arange(0, 10_000_000, 7), 10_000_000).kind == "bitset"
+    assert id_filter(np.array([5, 3, 3, 64, 63]), 100).allows(63)  # unsorted, duplicates
     assert id_filter(np.arange(0, 1000, 3), 1000).kind == "bitset"
     assert row_filter(range(10, 20), IdMap(100, 0, None, 100)).kind == "range"
     empty = qvec.FlatIndex(4)
