@@ -451,6 +451,12 @@ def luts() -> Outputs:
             lut, bias, scale, slack = _core.quantize_table(table)
             out[f"k{ksub}_m{m}_lut"] = lut
             out[f"k{ksub}_m{m}_scale"] = np.float32([bias, scale, slack])
+    # The 8-bit IVF pair tables of L2 by residual, their list terms computed (pair_rows).
+    for m, dsub in ((1, 1), (3, 2), (8, 5)):
+        books = rng.standard_normal((m, 256, dsub)).astype(np.float32)
+        centroid = (rng.standard_normal(m * dsub) * 30).astype(np.float32)
+        table = rng.standard_normal((m, 256)).astype(np.float32)
+        out[f"pair_rows_m{m}_d{dsub}"] = _core.ivf_pq8_pair_rows(table, centroid, books)
     return out
 
 

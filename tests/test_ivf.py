@@ -838,3 +838,20 @@ def test_pq8_residual_pairs_do_not_depend_on_batch_or_threads(data):
         for (ad, ai), row in zip(alone_f, (0, 128, 299)):
             np.testing.assert_array_equal(fi[row], ai[0])
     qvec.set_num_threads(2)
+
+
+def test_pq8_pair_rows_match_their_definition(rng):
+    # The 8-bit L2-residual pair table with its list term computed per pair: query table +
+    # 2 <c_j, p_jc>, products rounded then summed in order (float32, no FMA), at every level.
+    m, dsub = 5, 3
+    books = rng.standard_normal((m, 256, dsub)).astype(np.float32)
+    centroid = (rng.standard_normal(m * dsub) * 100).astype(np.float32)
+    table = rng.standard_normal((m, 256)).astype(np.float32)
+    products = centroid.reshape(m, 1, dsub) * books          # float32, rounded
+    s = products[..., 0].copy()
+    for t in range(1, dsub):
+        s = s + products[..., t]
+    want = table + np.float32(2) * s
+    np.testing.assert_array_equal(_core.ivf_pq8_pair_rows(table, centroid, books), want)
+    with pytest.raises(ValueError, match="centroid"):
+        _core.ivf_pq8_pair_rows(table, centroid[:-1], books)

@@ -109,6 +109,23 @@ void register_lists(py::module_& m) {
       },
       py::arg("query_table"), py::arg("list_term"), py::arg("scale"));
   m.def(
+      "ivf_pq8_pair_rows",  // for the level tests
+      [](FloatArray query_table, FloatArray centroid, FloatArray codebooks) {
+        if (codebooks.ndim() != 3 || codebooks.shape(1) != 256)
+          throw py::value_error("codebooks must be float32 of shape (m, 256, dsub)");
+        const size_t m_ = codebooks.shape(0), dsub = codebooks.shape(2);
+        if (query_table.ndim() != 2 || static_cast<size_t>(query_table.shape(0)) != m_ ||
+            query_table.shape(1) != 256)
+          throw py::value_error("query_table must be float32 of shape (m, 256)");
+        if (centroid.ndim() != 1 || static_cast<size_t>(centroid.size()) != m_ * dsub)
+          throw py::value_error("centroid must be float32 of shape (m * dsub,)");
+        py::array_t<float> out({m_, size_t(256)});
+        ivf_pq8_pair_rows(query_table.data(), centroid.data(), codebooks.data(), m_, dsub,
+                          out.mutable_data());
+        return out;
+      },
+      py::arg("query_table"), py::arg("centroid"), py::arg("codebooks"));
+  m.def(
       "ivf_build_lists",
       [](int codec, size_t m_, ByteArray codes, I32Array assign, size_t nlist) {
         require_matrix(codes, "codes");

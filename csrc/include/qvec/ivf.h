@@ -216,7 +216,8 @@ class IvfPqSearch {
   /// m * ksub). query_norm: ||q||^2; coarse: the probe's coarse value.
   void pair_table(const float* query_table, float query_norm, size_t list, float coarse,
                   float* out) const;
-  /// pair_table's table of the same arguments, as the query's table + term + shift.
+  /// pair_table's table of the same arguments, as the query's table + term + shift; for
+  /// 8-bit codes of L2 by residual the term is computed inside pair_table (term null here).
   IvfPairShift pair_shift(float query_norm, size_t list, float coarse) const;
 
  private:
@@ -224,7 +225,9 @@ class IvfPqSearch {
   size_t nlist_;
   bool by_residual_;
   std::vector<float> centroids_;
-  std::vector<float> list_terms_;  // (nlist, m, ksub): 2 <c_lj, p>; L2 residual only
+  bool has_terms_ = false;  // L2 by residual: each pair table adds its list's term
+  std::vector<float> list_terms_;  // (nlist, m, 16): 2 <c_lj, p>; 4-bit L2 residual only
+  std::vector<float> books_t_;     // (m, dsub, 256): 8-bit L2 residual, terms computed per pair
   // Per list: the largest span (max - min) of one subquantizer's list terms, and their sum
   // (zero without list terms): bound the spans of every pair table of that list.
   std::vector<float> list_max_span_, list_sum_span_;
@@ -250,6 +253,13 @@ class IvfPqSearch {
 /// size m * 16; lut: size m * 16, written. The same bytes at every SIMD level.
 float ivf_quantize_pair_table(const float* query_table, const float* list_term, size_t m,
                               float scale, uint8_t* lut);
+
+/// The 8-bit pair table of L2 by residual before its subquantizer-0 shift, for the level
+/// tests: out[j][c] = query_table[j][c] + 2 <centroid_j, codeword_jc>, the products of each
+/// dot rounded and summed in order (no FMA): the same floats at every SIMD level.
+/// query_table: m * 256; centroid: m * dsub; codebooks: (m, 256, dsub); out: m * 256.
+void ivf_pq8_pair_rows(const float* query_table, const float* centroid, const float* codebooks,
+                       size_t m, size_t dsub, float* out);
 
 /// Binary search of IVF lists (IvfCodec::Binary rows of bq.pack_rows). centroids: null (the
 /// lists hold codes of x), or size nlist * dim (codes of x - c_l: L2 scores the query q - c_l

@@ -116,10 +116,22 @@ IvfPqSearch::IvfPqSearch(const ProductQuantizer& pq, const float* centroids, siz
   QVEC_CHECK_ARG(pq.is_trained(), "the product quantizer is not trained");
   QVEC_CHECK_ARG(nlist >= 1, "nlist must be >= 1");
   if (!by_residual || pq.metric() != Metric::L2) return;
+  has_terms_ = true;
   // list term of list l, subquantizer j, centroid c: 2 <c_lj, p_jc>
   const size_t m = pq.m(), ksub = pq.ksub(), dsub = pq.dsub();
-  list_terms_.resize(nlist * m * ksub);
   const float* book = pq.centroids().data();
+  if (pq.nbits() == 8) {
+    // Computed per pair from the codebooks, (m, dsub, ksub) here, and the centroid: at 1M x
+    // 128 / 4096 lists the stored terms were 268 MB, read from DRAM at 64 KiB a pair (40% of
+    // a search), where computing them takes m * ksub * dsub products from cache.
+    books_t_.resize(m * dsub * ksub);
+    for (size_t j = 0; j < m; ++j)
+      for (size_t c = 0; c < ksub; ++c)
+        for (size_t t = 0; t < dsub; ++t)
+          books_t_[(j * dsub + t) * ksub + c] = book[(j * ksub + c) * dsub + t];
+    return;
+  }
+  list_terms_.resize(nlist * m * ksub);
   detail::parallel_for(nlist, [&](size_t l) {
     const detail::DenseKernels& kern = detail::dense_kernels();
     for (size_t j = 0; j < m; ++j) {
@@ -197,8 +209,13 @@ void IvfPqSearch::pair_table(const float* query_table, float query_norm, size_t 
     return;
   }
   if (pq_->metric() == Metric::L2) {
-    const float* term = list_terms_.data() + list * size;
-    for (size_t i = 0; i < size; ++i) out[i] = query_table[i] + term[i];
+    if (list_terms_.empty()) {
+      detail::pqlut_kernels().pair_rows(query_table, centroids_.data() + list * pq_->dim(),
+                                        books_t_.data(), pq_->m(), ksub, pq_->dsub(), out);
+    } else {
+      const float* term = list_terms_.data() + list * size;
+      for (size_t i = 0; i < size; ++i) out[i] = query_table[i] + term[i];
+    }
     const float shift = coarse - query_norm;  // ||q - c_l||^2 - ||q||^2, in subquantizer 0
     for (size_t c = 0; c < ksub; ++c) out[c] += shift;
   } else {
@@ -209,8 +226,9 @@ void IvfPqSearch::pair_table(const float* query_table, float query_norm, size_t 
 
 IvfPairShift IvfPqSearch::pair_shift(float query_norm, size_t list, float coarse) const {
   if (!by_residual_) return {};
-  if (pq_->metric() == Metric::L2)
-    return {list_terms_.data() + list * pq_->m() * pq_->ksub(), coarse - query_norm};
+  if (pq_->metric() == Metric::L2)  // 8-bit terms are computed in pair_table, not stored
+    return {list_terms_.empty() ? nullptr : list_terms_.data() + list * pq_->m() * pq_->ksub(),
+            coarse - query_norm};
   return {nullptr, -coarse};
 }
 
@@ -222,7 +240,7 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
   detail::check_probes(probes, nq, nlist_);
   const size_t size = pq_->m() * pq_->ksub(), dim = pq_->dim();
   size_t batch = std::max<size_t>(1, kMaxTableFloats / size);
-  if (pq_->nbits() == 4 && !exact && list_terms_.empty()) {
+  if (pq_->nbits() == 4 && !exact && !has_terms_) {
     for (size_t q0 = 0; q0 < nq; q0 += batch) {
       const IvfProbes part{probes.nprobe, probes.lists + q0 * probes.nprobe,
                            probes.coarse + q0 * probes.nprobe};
@@ -232,7 +250,7 @@ void IvfPqSearch::search(const IvfLists& lists, const float* queries, size_t nq,
     if (pq_->metric() == Metric::IP) detail::negate(distances, nq * k);
     return;
   }
-  const bool shared8 = pq_->nbits() == 8 && list_terms_.empty();
+  const bool shared8 = pq_->nbits() == 8 && !has_terms_;
   if (pq_->nbits() == 8 && !shared8) {
     search_pairs8(lists, queries, nq, probes, k, distances, ids, filter);
     return;

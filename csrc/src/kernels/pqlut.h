@@ -30,6 +30,14 @@ struct PqLutKernels {
   void (*row_ranges)(const float* t, size_t m, size_t ksub, float* lows, float* highs);
   void (*quantize_rows)(const float* t, size_t m, size_t ksub, const float* lows, float s,
                         uint8_t* lut);
+
+  /// The 8-bit IVF pair table of L2 by residual, its list term computed, not read (a stored
+  /// term table is 64 KiB per list at m = 64, one DRAM read per pair): out[j * ksub + c] =
+  /// a[j * ksub + c] + 2 s_jc, s_jc the sum in increasing t < dsub of the rounded products
+  /// centroid[j * dsub + t] * books_t[(j * dsub + t) * ksub + c] (added after rounding: no
+  /// FMA). books_t: the codebooks as (m, dsub, ksub); ksub a multiple of 8.
+  void (*pair_rows)(const float* a, const float* centroid, const float* books_t, size_t m,
+                    size_t ksub, size_t dsub, float* out);
 };
 
 }  // namespace qvec::detail

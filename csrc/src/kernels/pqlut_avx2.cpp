@@ -64,6 +64,23 @@ void quantize_rows(const float* t, size_t m, size_t ksub, const float* lows, flo
   }
 }
 
+void pair_rows(const float* a, const float* centroid, const float* books_t, size_t m,
+               size_t ksub, size_t dsub, float* out) {
+  const __m256 two = _mm256_set1_ps(2.0f);
+  for (size_t j = 0; j < m; ++j) {
+    const float* book = books_t + j * dsub * ksub;
+    const float* cj = centroid + j * dsub;
+    for (size_t c = 0; c < ksub; c += 8) {
+      __m256 s = _mm256_mul_ps(_mm256_set1_ps(cj[0]), _mm256_loadu_ps(book + c));
+      for (size_t t = 1; t < dsub; ++t)
+        s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_set1_ps(cj[t]),
+                                           _mm256_loadu_ps(book + t * ksub + c)));
+      _mm256_storeu_ps(out + j * ksub + c,
+                       _mm256_add_ps(_mm256_loadu_ps(a + j * ksub + c), _mm256_mul_ps(two, s)));
+    }
+  }
+}
+
 float quantize(const float* a, const float* b, size_t m, float s, uint8_t* lut) {
   const __m256 scale = _mm256_set1_ps(s);
   const auto min8 = [](__m256 x, __m256 y) { return _mm256_min_ps(x, y); };
@@ -86,7 +103,8 @@ float quantize(const float* a, const float* b, size_t m, float s, uint8_t* lut) 
 
 const PqLutKernels* pqlut_avx2_kernels() {
   static const PqLutKernels table = {SimdLevel::AVX2, pqlut_avx2::quantize,
-                                     pqlut_avx2::row_ranges, pqlut_avx2::quantize_rows};
+                                     pqlut_avx2::row_ranges, pqlut_avx2::quantize_rows,
+                                     pqlut_avx2::pair_rows};
   return &table;
 }
 

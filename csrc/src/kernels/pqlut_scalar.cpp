@@ -49,10 +49,25 @@ void quantize_rows(const float* t, size_t m, size_t ksub, const float* lows, flo
     }
 }
 
+void pair_rows(const float* a, const float* centroid, const float* books_t, size_t m,
+               size_t ksub, size_t dsub, float* out) {
+  for (size_t j = 0; j < m; ++j)
+    for (size_t c = 0; c < ksub; ++c) {
+      const float* column = books_t + j * dsub * ksub + c;
+      float s = centroid[j * dsub] * column[0];
+      for (size_t t = 1; t < dsub; ++t) {
+        const float p = centroid[j * dsub + t] * column[t * ksub];
+        s = s + p;
+      }
+      out[j * ksub + c] = a[j * ksub + c] + 2.0f * s;
+    }
+}
+
 }  // namespace
 
 const PqLutKernels* pqlut_scalar_kernels() {
-  static const PqLutKernels table = {SimdLevel::Scalar, quantize, row_ranges, quantize_rows};
+  static const PqLutKernels table = {SimdLevel::Scalar, quantize, row_ranges, quantize_rows,
+                                     pair_rows};
   return &table;
 }
 
