@@ -245,3 +245,41 @@ def test_battery_filters_equal_the_allowed_subset_at_this_level() -> None:
     out = _battery.filters()
     same = {k: bool(v) for k, v in out.items() if k.endswith("_same")}
     assert len(same) == 18 and all(same.values()), same
+
+
+def test_allowed_counts_of_every_native_form():
+    words = np.array([0b1011, 1 << 63], dtype=np.uint64)
+    assert _core.bitset_filter(words, 100).count_below(100) == 3
+    assert _core.bitset_filter(words, 100).count_below(2) == 2
+    assert _core.bitset_filter(words, 127).count_below(63) == 3    # bits from n on ignored
+    assert _core.bitset_filter(words[:1], 3).count_below(100) == 2  # and from nbits on
+    assert _core.IdFilter(5, 9).count_below(7) == 2
+    assert _core.IdFilter(5, 9).count_below(100) == 4
+    dup = _core.sorted_filter(np.array([1, 1, 4, 9, 9, 20], dtype=np.int64))
+    assert dup.count_below(10) == 3 and dup.count_below(100) == 4
+
+
+def test_selective_filters_widen_the_ivf_probe():
+    from qvec.index.ivf import filtered_nprobe
+    assert filtered_nprobe(32, 1024, 100_000, 200_000) == 32     # 50%: as asked
+    assert filtered_nprobe(32, 1024, 12_500, 200_000) == 32     # 1/16
+    assert filtered_nprobe(32, 1024, 2_000, 200_000) == 64      # 1%: doubled
+    assert filtered_nprobe(32, 1024, 200, 200_000) == 128       # 0.1%: twice doubled
+    assert filtered_nprobe(32, 100, 0, 200_000) == 100          # nothing allowed: capped
+    # An IVF search under a 1% filter finds the allowed neighbours its unwidened probe misses.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4000, 8)).astype(np.float32)
+    q = rng.standard_normal((50, 8)).astype(np.float32)
+    index = qvec.index_factory(8, "IVF64,Flat")
+    index.fit(x, seed=1)
+    index.add(x)
+    allowed = rng.choice(4000, 40, replace=False)
+    flat = qvec.FlatIndex(8)
+    flat.add(x)
+    truth = flat.search(q, 5, filter=allowed)[1]
+    got = index.search(q, 5, nprobe=4, filter=allowed)[1]
+    native = qvec.index.filter.row_filter(allowed, index._state.idmap)
+    narrow = qvec._core.ivf_search_flat(index._lists(index._state), q, "l2",
+                                        *index._state.model.coarse_probe("l2").probe(q, 4)[::-1],
+                                        5, native)[1]
+    assert qvec.recall_at_k(got, truth, 5) > qvec.recall_at_k(narrow, truth, 5)

@@ -30,7 +30,9 @@ void register_filter(py::module_& m) {
            py::arg("lo"), py::arg("hi"))
       .def_property_readonly("kind", kind_name)
       .def("allows", [](const FilterArg& f, idx_t id) { return id >= 0 && f.filter.allows(id); },
-           py::arg("id"));
+           py::arg("id"))
+      .def("count_below", [](const FilterArg& f, size_t n) { return f.filter.count_below(n); },
+           py::arg("n"));
   m.def(
       "bitset_filter",
       [](Words words, size_t nbits) {

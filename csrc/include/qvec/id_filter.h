@@ -50,6 +50,8 @@ class IdFilter {
   uint32_t word32(idx_t first) const;
   /// Whether some id in [lo, hi) is allowed (0 <= lo <= hi).
   bool any_in(idx_t lo, idx_t hi) const;
+  /// How many ids in [0, n) are allowed.
+  size_t count_below(size_t n) const;
 
  private:
   IdFilter() = default;

@@ -2,6 +2,7 @@
 #include "search/filter.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -94,6 +95,32 @@ bool IdFilter::any_in(idx_t lo, idx_t hi) const {
     }
   }
   return false;
+}
+
+size_t IdFilter::count_below(size_t n) const {
+  switch (kind_) {
+    case Kind::Bitset: {
+      const size_t bits = std::min(n, size_);
+      size_t count = 0;
+      for (size_t w = 0; w < bits / 64; ++w) count += static_cast<size_t>(__builtin_popcountll(words_[w]));
+      if (bits % 64)
+        count += static_cast<size_t>(
+            __builtin_popcountll(words_[bits / 64] & ((uint64_t(1) << (bits % 64)) - 1)));
+      return count;
+    }
+    case Kind::Range: {
+      const idx_t top = static_cast<idx_t>(std::min<size_t>(n, size_t(INT64_MAX)));
+      const idx_t a = std::max<idx_t>(lo_, 0), b = std::min(hi_, top);
+      return a < b ? static_cast<size_t>(b - a) : 0;
+    }
+    case Kind::Sorted: {
+      size_t count = 0;  // distinct ids below n (duplicates are allowed in the array)
+      for (size_t i = 0; i < size_ && ids_[i] < static_cast<idx_t>(n); ++i)
+        count += ids_[i] >= 0 && (i == 0 || ids_[i] != ids_[i - 1]);
+      return count;
+    }
+  }
+  return 0;
 }
 
 namespace detail {

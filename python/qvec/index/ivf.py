@@ -111,6 +111,18 @@ class IvfModel:
         return self._pq_search
 
 
+def filtered_nprobe(nprobe: int, nlist: int, allowed: int, total: int) -> int:
+    """The lists a filtered search probes: ``nprobe`` doubled for every factor of 16 by which
+    the allowed fraction ``allowed / total`` falls below 1/16 (at most ``nlist``). The k
+    nearest allowed vectors lie among about the k / s nearest of all, s the fraction, which
+    span more lists: 1% of 200k vectors at nprobe 32 reached recall@10 0.997 over the allowed
+    set against 0.999 unfiltered; at nprobe 64, 0.999 (bench/filters.py)."""
+    if total <= 0 or 16 * allowed >= total:
+        return nprobe
+    doublings = int(math.log2(total / max(allowed, 1))) // 4
+    return min(nlist, nprobe << doublings)
+
+
 class IVFIndex(Index[IvfModel]):
     """An inverted-file index: ``nlist`` k-means centroids partition the vectors; a search
     scans the ``nprobe`` lists whose centroids are nearest each query (queries probing the same
@@ -397,6 +409,9 @@ class IVFIndex(Index[IvfModel]):
             the candidates' rows are read. Needs ``rerank``.
         filter: only these user ids may be returned (a boolean mask over ids, an array of
             ids, or an id range; :mod:`qvec.index.filter`), tested inside each list's scan.
+            A filter that allows a fraction s < 1/16 of the vectors doubles ``nprobe`` for
+            every factor of 16 below (:func:`filtered_nprobe`): the k nearest allowed vectors
+            lie among about the k / s nearest, which span more lists.
         exact: codec "pq4": rank by exact float ADC (as ``PQIndex``'s ``rescore="exact"``)
             instead of the quantized tables (each query's tables share one scale, so its lists
             compare; distances are then the quantized approximations). Codec "binary":
@@ -513,7 +528,11 @@ class IVFIndex(Index[IvfModel]):
         model = state.model
         lists = self._lists(state)
         centroids = model.coarse
-        nprobe = min(getattr(self._call, "nprobe", self.nprobe), int(centroids.shape[0]))
+        nlist = int(centroids.shape[0])
+        nprobe = min(getattr(self._call, "nprobe", self.nprobe), nlist)
+        if filter is not None:
+            total = state.idmap.n
+            nprobe = filtered_nprobe(nprobe, nlist, filter.count_below(total), total)
         dist: FloatArray
         rows: IdArray
         if self._codec in ("pq8", "pq4"):       # the probe runs inside the scan's call
