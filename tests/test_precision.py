@@ -98,8 +98,20 @@ def test_exact_distances_do_not_depend_on_the_batch():
         np.testing.assert_array_equal(i1[0], ids[q])
 
 
-# k of at least n / 32 with more than 4 queries selects over whole rows of distances
-# (exact.cpp, select_dense) instead of heaps. The heaps' top 50 of 2000 rows (2000 > 32 * 50)
+def dense_extends_heaps(queries, base, heap_k, dense_k, metric):
+    """exact_search's top dense_k (dense selection) with its first heap_k equal, bit for bit,
+    to the heaps' top heap_k; returns the dense result. exact.cpp's rule: dense when
+    n <= 64 k (with more than 4 queries)."""
+    assert len(base) > 64 * heap_k and len(base) <= 64 * dense_k and len(queries) > 4
+    heap_d, heap_i = qvec.exact_search(queries, base, heap_k, metric)
+    dense_d, dense_i = qvec.exact_search(queries, base, dense_k, metric)
+    np.testing.assert_array_equal(dense_i[:, :heap_k], heap_i)
+    np.testing.assert_array_equal(dense_d[:, :heap_k], heap_d)
+    return dense_d, dense_i
+
+
+# k of at least n / 64 with more than 4 queries selects over whole rows of distances
+# (exact.cpp, select_dense) instead of heaps. The heaps' top 30 of 2000 rows (2000 > 64 * 30)
 # must be the prefix of its top 100, bit for bit.
 @pytest.mark.parametrize("metric", ["l2", "ip"])
 @pytest.mark.parametrize("offset", [0.0, 1e3])
@@ -107,10 +119,7 @@ def test_exact_distances_do_not_depend_on_the_batch():
 def test_dense_selection_extends_the_heaps(metric, offset, nq):
     queries, base = offset_data(offset, 2000, nq, 24, seed=nq + int(offset))
     base[1::7] = base[::7][: len(base[1::7])]  # duplicate rows: exact ties, to the smaller id
-    heap_d, heap_i = qvec.exact_search(queries, base, 50, metric)
-    dense_d, dense_i = qvec.exact_search(queries, base, 100, metric)
-    np.testing.assert_array_equal(dense_i[:, :50], heap_i)
-    np.testing.assert_array_equal(dense_d[:, :50], heap_d)
+    dense_d, dense_i = dense_extends_heaps(queries, base, 30, 100, metric)
     if metric == "l2":
         assert_exact_l2(queries, base, dense_d, dense_i, 100)
 
@@ -121,10 +130,7 @@ def test_dense_selection_l2_two_far_clusters(nq):
     # there: the k smallest filter values are not the k nearest rows, and only the direct
     # distances of every row the filter cannot rule out give them.
     queries, base = two_clusters(1600, nq, 32, seed=nq)
-    heap_d, heap_i = qvec.exact_search(queries, base, 40, "l2")
-    dense_d, dense_i = qvec.exact_search(queries, base, 64, "l2")
-    np.testing.assert_array_equal(dense_i[:, :40], heap_i)
-    np.testing.assert_array_equal(dense_d[:, :40], heap_d)
+    dense_d, dense_i = dense_extends_heaps(queries, base, 24, 64, "l2")
     assert_exact_l2(queries, base, dense_d, dense_i, 64)
 
 
@@ -137,10 +143,7 @@ def test_dense_selection_over_wildly_spread_distances(metric):
     base[:3] *= 1e3
     base = base.astype(np.float32)
     queries = r.standard_normal((9, 16)).astype(np.float32)
-    heap_d, heap_i = qvec.exact_search(queries, base, 40, metric)
-    dense_d, dense_i = qvec.exact_search(queries, base, 200, metric)
-    np.testing.assert_array_equal(dense_i[:, :40], heap_i)
-    np.testing.assert_array_equal(dense_d[:, :40], heap_d)
+    dense_d, dense_i = dense_extends_heaps(queries, base, 20, 200, metric)
     if metric == "l2":
         assert_exact_l2(queries, base, dense_d, dense_i, 200)
     else:
