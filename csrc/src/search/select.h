@@ -4,12 +4,11 @@
 // push. Distance and id are packed in one integer so that a plain comparison ranks them as
 // the heaps do: distance, then the smaller id.
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cmath>
 #include <cstring>
 #include <limits>
-
 #include <vector>
 
 #include "kernels/filter.h"
