@@ -77,10 +77,15 @@ struct BinaryRows {
     for (size_t i = 0; i < count; ++i) {
       float* f = out + i * nf;
       std::memcpy(f, factors + (r0 + i) * factor_stride, bytes);
-      // encode wrote alpha_l = float(scale * 2^(bits - 2 - l)): the same bits as this, but
-      // where alpha_l is subnormal (a vector of norm below ~1e-36)
-      for (size_t l = 1; geometric && kAlpha0 + l < nf; ++l)
-        f[kAlpha0 + l] = std::ldexp(f[kAlpha0], -int(l));
+      // encode wrote alpha_l = float(scale * 2^(bits - 2 - l)); alpha_0 times the exact
+      // power 2^-l, rounded once, is that value except where alpha_l is subnormal (a vector of
+      // norm below ~1e-36), and the same bits as std::ldexp(alpha_0, -l), whose libm call per
+      // row and level was 13% of a 1M IVF RaBitQ4 search.
+      float step = 1.0f;
+      for (size_t l = 1; geometric && kAlpha0 + l < nf; ++l) {
+        step *= 0.5f;
+        f[kAlpha0 + l] = f[kAlpha0] * step;
+      }
     }
   }
 };
