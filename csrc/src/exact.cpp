@@ -201,8 +201,7 @@ class ExactScan {
       upper = std::max(upper, detail::rank_key_value(keys[j]));
       sc.taken[i] = 1;
     }
-    size_t count = k;
-    sc.hits.resize(kBaseBlock);
+    size_t count = k;  // sc.hits holds n from gather_smallest: room for any block
     for (size_t bb = 0, b = 0; bb < n; bb += kBaseBlock, ++b) {
       const size_t rows = std::min(n, bb + kBaseBlock) - bb;
       const size_t nhits = filter_.le_f32(row + bb, rows,

@@ -106,7 +106,23 @@ constexpr size_t kSharedPq8TableFloats = size_t(1) << 20;
 /// of m = 64 (2 MiB), within one core's L2.
 constexpr size_t kPairTableFloats = size_t(1) << 17;
 
+/// Codebooks (m, ksub, dsub) as (m, dsub, ksub), the layout pair_rows reads.
+std::vector<float> books_by_dimension(const float* book, size_t m, size_t ksub, size_t dsub) {
+  std::vector<float> out(m * dsub * ksub);
+  for (size_t j = 0; j < m; ++j)
+    for (size_t c = 0; c < ksub; ++c)
+      for (size_t t = 0; t < dsub; ++t)
+        out[(j * dsub + t) * ksub + c] = book[(j * ksub + c) * dsub + t];
+  return out;
+}
+
 }  // namespace
+
+void ivf_pq8_pair_rows(const float* query_table, const float* centroid, const float* codebooks,
+                       size_t m, size_t dsub, float* out) {
+  const std::vector<float> books_t = books_by_dimension(codebooks, m, 256, dsub);
+  detail::pqlut_kernels().pair_rows(query_table, centroid, books_t.data(), m, 256, dsub, out);
+}
 
 IvfPqSearch::IvfPqSearch(const ProductQuantizer& pq, const float* centroids, size_t nlist,
                          bool by_residual)
@@ -124,11 +140,7 @@ IvfPqSearch::IvfPqSearch(const ProductQuantizer& pq, const float* centroids, siz
     // Computed per pair from the codebooks, (m, dsub, ksub) here, and the centroid: at 1M x
     // 128 / 4096 lists the stored terms were 268 MB, read from DRAM at 64 KiB a pair (40% of
     // a search), where computing them takes m * ksub * dsub products from cache.
-    books_t_.resize(m * dsub * ksub);
-    for (size_t j = 0; j < m; ++j)
-      for (size_t c = 0; c < ksub; ++c)
-        for (size_t t = 0; t < dsub; ++t)
-          books_t_[(j * dsub + t) * ksub + c] = book[(j * ksub + c) * dsub + t];
+    books_t_ = books_by_dimension(book, m, ksub, dsub);
     return;
   }
   list_terms_.resize(nlist * m * ksub);

@@ -92,16 +92,6 @@ float ivf_quantize_pair_table(const float* query_table, const float* list_term, 
   return detail::pqlut_kernels().quantize(query_table, list_term, m, scale, lut);
 }
 
-void ivf_pq8_pair_rows(const float* query_table, const float* centroid, const float* codebooks,
-                       size_t m, size_t dsub, float* out) {
-  std::vector<float> books_t(m * dsub * 256);
-  for (size_t j = 0; j < m; ++j)
-    for (size_t c = 0; c < 256; ++c)
-      for (size_t t = 0; t < dsub; ++t)
-        books_t[(j * dsub + t) * 256 + c] = codebooks[(j * 256 + c) * dsub + t];
-  detail::pqlut_kernels().pair_rows(query_table, centroid, books_t.data(), m, 256, dsub, out);
-}
-
 }  // namespace qvec
 
 namespace qvec::detail {

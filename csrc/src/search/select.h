@@ -109,8 +109,9 @@ inline size_t gather_smallest(const FilterKernels& filter, const float* v, size_
       lo_lane[0] = std::min(lo_lane[0], v[i]);
       hi_lane[0] = std::max(hi_lane[0], v[i]);
     }
-    double below = *std::min_element(lo_lane, lo_lane + kLanes);  // count(<= below) < k
-    double above = *std::max_element(hi_lane, hi_lane + kLanes);  // count(<= above) >= k
+    // The interpolation's ends: every value is <= above (a valid T); below only anchors it.
+    double below = *std::min_element(lo_lane, lo_lane + kLanes);
+    double above = *std::max_element(hi_lane, hi_lane + kLanes);
     double below_count = 1.0, above_count = static_cast<double>(n);
     const double target = static_cast<double>(k) * 1.1;
     for (int step = 0; step < 24 && count > k + k / 4; ++step) {
