@@ -76,7 +76,12 @@ struct BinaryRows {
     }
     for (size_t i = 0; i < count; ++i) {
       float* f = out + i * nf;
-      std::memcpy(f, factors + (r0 + i) * factor_stride, bytes);
+      // A copy of constant size is inlined; one of `bytes` was a memmove call per row, 10%
+      // of a 1M IVF RaBitQ4 search.
+      if (geometric)
+        std::memcpy(f, factors + (r0 + i) * factor_stride, (kAlpha0 + 1) * sizeof(float));
+      else
+        std::memcpy(f, factors + (r0 + i) * factor_stride, bytes);
       // encode wrote alpha_l = float(scale * 2^(bits - 2 - l)); alpha_0 times the exact
       // power 2^-l, rounded once, is that value except where alpha_l is subnormal (a vector of
       // norm below ~1e-36), and the same bits as std::ldexp(alpha_0, -l), whose libm call per

@@ -134,14 +134,15 @@ struct SignPass {
 };
 
 SignPass sign_pass(const BinaryQuantizer& bq, const float* f, const detail::BinaryRows& data,
-                   size_t row, double sqrt_dim) {
+                   size_t row, double dim) {
   if (bq.bits() == 1) return {double(f[2]) * f[BinaryQuantizer::kFixedFactors], 0.0};
   const double norm2 = f[0], l1 = data.sign_dot(row);
-  const double lam = l1 > 0.0 ? norm2 / l1 : 0.0;
-  const double cos1 = norm2 > 0.0 ? l1 / (sqrt_dim * std::sqrt(norm2)) : 1.0;
-  const double errc = cos1 > 0.0 ? std::sqrt(norm2) * std::sqrt(std::max(0.0, 1.0 - cos1 * cos1)) / cos1
-                                 : std::numeric_limits<double>::infinity();
-  return {lam, errc};
+  if (!(l1 > 0.0)) return {0.0, norm2 > 0.0 ? std::numeric_limits<double>::infinity() : 0.0};
+  // With cos = l1 / (sqrt(dim) ||x_r||): ||x_r|| tan = sqrt(norm2 (dim norm2 - l1^2)) / l1, one
+  // square root and one division (there were two and three, 6% of a 1M IVF RaBitQ4 search).
+  const double inv = 1.0 / l1;
+  const double gap = std::max(0.0, norm2 * (dim * norm2 - l1 * l1));
+  return {norm2 * inv, std::sqrt(gap) * inv};
 }
 
 /// Tile rows [t0, t0 + count) of data into t; when pruning, also the 1-bit pass's side.
@@ -151,7 +152,7 @@ void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& dat
   const size_t nwords = detail::words_of(nbytes), nblocks = detail::blocks_of(count);
   const size_t width = nblocks * kBinaryBlock;
   const bool l2 = bq.metric() == Metric::L2;
-  const double sqrt_dim = std::sqrt(double(bq.dim()));
+  const double dim = double(bq.dim());
   data.load_factors(t0, count, nf, t.stored.data());
   for (size_t i = 0; i < count; ++i) {
     const float* f = t.stored.data() + i * nf;
@@ -168,7 +169,7 @@ void load_extended_tile(const BinaryQuantizer& bq, const detail::BinaryRows& dat
   t.max_errc = t.max_lam = 0.0f;
   for (size_t i = 0; i < count; ++i) {
     const float* f = t.stored.data() + i * nf;
-    const auto [lam, errc] = sign_pass(bq, f, data, t0 + i, sqrt_dim);
+    const auto [lam, errc] = sign_pass(bq, f, data, t0 + i, dim);
     t.rows[i] = static_cast<float>(2.0 * lam);
     t.rows[width + i] = static_cast<float>(lam * t.ones[i]);
     t.rows[2 * width + i] = static_cast<float>(lam);
