@@ -1,7 +1,8 @@
 // The IVF search driver (list_scan.h). A batch is split into (query block x probe split) tasks:
-// large batches give one split, so every list a block probes is read once for all the block's
-// queries; small batches (one query) split the probes so all cores scan lists, when they
-// probe enough rows to pay for the threads. Each task fills
+// large batches give one split, so every list a block probes is read once, or twice (below),
+// for all the block's queries; small batches (one query) split the probes so all cores scan
+// lists, when they probe enough rows to pay for the threads. A task scans each query's
+// nearest list before the rest, so pruning starts from a near k-th distance. Each task fills
 // its own collectors; the partial top-k lists are merged with the global tie rule, so results
 // do not depend on the task grid.
 #include <algorithm>
@@ -141,15 +142,21 @@ void ivf_run(const IvfLists& lists, size_t nq, const IvfProbes& probes, size_t k
     const size_t qb = task / g.splits, s = task % g.splits;
     const size_t q0 = qb * g.qblock, q1 = std::min(nq, q0 + g.qblock);
     const size_t p0 = s * nprobe / g.splits, p1 = (s + 1) * nprobe / g.splits;
-    std::vector<Pair> pairs;
+    // Each query's nearest list first, then the rest by list: the nearest fills the query's
+    // top k early, so the scans of the other lists start from a tight threshold (in list
+    // order alone a query met its nearest list anywhere). 1,000 queries at 2 threads: gcide
+    // PQ128x4fs + re-rank +12%, 1M PQ64x4fs +9%, 1M RaBitQ4 +3-6%; a list some queries
+    // probe first and others later is read twice.
+    std::vector<Pair> nearest, pairs;
     pairs.reserve((q1 - q0) * (p1 - p0));
     for (size_t q = q0; q < q1; ++q)
       for (size_t p = p0; p < p1; ++p) {
         const idx_t l = probes.lists[q * nprobe + p];
         if (l >= 0 && lists.size(static_cast<size_t>(l)) > 0)
-          pairs.push_back({l, q, probes.coarse[q * nprobe + p]});
+          (p == 0 ? nearest : pairs).push_back({l, q, probes.coarse[q * nprobe + p]});
       }
     const size_t at = (s * nq + q0) * keep;
+    run_pairs(nearest, lists.nlist, q0, keep, pdist + at, pids + at, scan);
     run_pairs(pairs, lists.nlist, q0, keep, pdist + at, pids + at, scan);
     if (g.splits == 1)
       for (size_t q = q0; q < q1; ++q) HeapView{distances + q * keep, ids + q * keep, keep}.sort();
