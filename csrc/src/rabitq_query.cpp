@@ -45,14 +45,14 @@ struct QuantizedQuery {
 };
 QuantizedQuery quantize_query(const float* v, size_t dim, size_t query_bits, uint8_t* u) {
   const float levels = static_cast<float>((1u << query_bits) - 1);
-  // Locals, not the returned struct's fields: stores through u may alias those, which kept
-  // the min in memory, a store-forward stall per coordinate.
-  // Four chains each: one was bound by the min's and the add's latency (half of the tables'
-  // build in a 1M IVF RaBitQ4 search). The min and max are the same in any order; the sum of
-  // squares is a fixed order's, at every SIMD level.
+  // Four chains each, in locals: one chain, kept in the returned struct (which stores through
+  // u may alias), was bound by the min's and the add's latency, half of the tables' build in a
+  // 1M IVF RaBitQ4 search. The min and max are the same in any order; the sum of squares is a
+  // fixed order's, at every SIMD level.
   constexpr size_t kChains = 4;
+  static_assert(kChains == 4, "the reductions below pair the four chains");
   float lo4[kChains], hi4[kChains];
-  double sq4[kChains] = {0.0, 0.0, 0.0, 0.0};
+  double sq4[kChains] = {};
   for (size_t c = 0; c < kChains; ++c) lo4[c] = hi4[c] = v[0];
   size_t j = 0;
   for (; j + kChains <= dim; j += kChains)
